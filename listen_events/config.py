@@ -1,0 +1,49 @@
+"""listen_events configuration: built once from ``settings.py`` and the environment."""
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import ModuleType
+
+from .classify import Classifier
+from .filters import EventFilter
+from .patterns import SettingsError, subscription_pattern
+
+_EVENT_NAME = re.compile(r"[A-Za-z0-9_./-]+")
+
+
+@dataclass(frozen=True)
+class ListenConfig:
+    subscription: str
+    classifier: Classifier
+    event_filter: EventFilter
+    controller: str
+    domain: str
+    handoff_event: str
+
+
+def _text(setting: str, value: object, *, allow_empty: bool = False) -> str:
+    if not isinstance(value, str) or (not value and not allow_empty):
+        raise SettingsError(f"{setting}: expected a {'' if allow_empty else 'non-empty '}"
+                            f"string, got {value!r}")
+    return value
+
+
+def load_config(settings: ModuleType, environ: Mapping[str, str] = os.environ) -> ListenConfig:
+    """Validate every setting; raise SettingsError naming the first bad one."""
+    handoff = _text("HANDOFF_EVENT", settings.HANDOFF_EVENT)
+    if not _EVENT_NAME.fullmatch(handoff):
+        raise SettingsError(f"HANDOFF_EVENT: {handoff!r} is not an event name "
+                            "(letters, digits, '_', '.', '/', '-')")
+    return ListenConfig(
+        subscription=subscription_pattern(settings.SUBSCRIBED_EVENTS),
+        classifier=Classifier(settings.CLASSES, settings.OPERATIONAL_CLASSES),
+        event_filter=EventFilter(settings.ALLOW_EVENTS, settings.DENY_EVENTS,
+                                 settings.CONTENT_RULES),
+        controller=_text("KYTOS_EVENTS_CONTROLLER / CONTROLLER_NAME",
+                         environ.get("KYTOS_EVENTS_CONTROLLER", settings.CONTROLLER_NAME)),
+        domain=_text("KYTOS_EVENTS_DOMAIN / DOMAIN",
+                     environ.get("KYTOS_EVENTS_DOMAIN", settings.DOMAIN), allow_empty=True),
+        handoff_event=handoff,
+    )

@@ -1,0 +1,64 @@
+"""kytos/listen_events: classify, filter and serialize Kytos events, and hand them on.
+
+The envelope goes out as a KytosEvent (``settings.HANDOFF_EVENT``, content
+``{"envelope": <dict>}``) on the app buffer, so any producer NApp can publish it; this NApp
+knows nothing about brokers.
+"""
+
+from pathlib import Path
+
+from kytos.core import KytosEvent, KytosNApp, log, rest
+from kytos.core.helpers import alisten_to, load_spec
+from kytos.core.rest_api import JSONResponse, Request
+
+from . import settings
+from .config import load_config
+from .pipeline import EventPipeline
+
+# Validated at import so that a bad subscription stops the NApp at load, naming the setting.
+SUBSCRIPTION = load_config(settings).subscription
+
+
+class Main(KytosNApp):
+    """Listens to the subscribed events and hands envelopes on."""
+
+    spec = load_spec(Path(__file__).parent / "openapi.yml")
+
+    def setup(self) -> None:
+        self.pipeline = EventPipeline(load_config(settings))
+        log.info("listen_events: instance %s, subscribed to %s, handing on as %s",
+                 self.pipeline.builder.instance, SUBSCRIPTION,
+                 self.pipeline.config.handoff_event)
+
+    def execute(self) -> None:
+        """Nothing to run periodically: all work happens in the event handler."""
+
+    def shutdown(self) -> None:
+        """Nothing is buffered here: envelopes are handed on as soon as they are built."""
+
+    @alisten_to(SUBSCRIPTION)
+    async def on_event(self, event: KytosEvent) -> None:
+        try:
+            envelope = self.pipeline.process(event.name, event.id, event.timestamp,
+                                             event.content)
+        except Exception:  # a bug must cost one event, logged, not the listener
+            self.pipeline.counters.failed += 1
+            log.exception("listen_events: could not process event %s (id %s)",
+                          event.name, event.id)
+            return
+        if envelope is None:
+            return
+        await self.controller.buffers.app.aput(
+            KytosEvent(name=self.pipeline.config.handoff_event,
+                       content={"envelope": envelope}))
+        self.pipeline.counters.handed_on += 1
+
+    @rest("v1/status", methods=["GET"])
+    async def status(self, _request: Request) -> JSONResponse:
+        """Counters since this NApp started."""
+        return JSONResponse({
+            "instance": self.pipeline.builder.instance,
+            "subscription": SUBSCRIPTION,
+            "handoff_event": self.pipeline.config.handoff_event,
+            "counters": self.pipeline.counters.as_dict(),
+        })

@@ -1,0 +1,63 @@
+"""From a Kytos event to an envelope: classify, filter, serialize, build. No Kytos import."""
+
+import datetime as dt
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .config import ListenConfig
+from .envelope import EnvelopeBuilder
+from .serialize import serialize_content
+
+log = logging.getLogger("kytos.napps.kytos/listen_events")
+
+
+@dataclass
+class ListenCounters:
+    received: int = 0
+    classified: int = 0
+    not_action: int = 0
+    filtered_out: int = 0
+    handed_on: int = 0
+    serialization_warnings: int = 0
+    failed: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class EventPipeline:
+    """Turns events into envelope dicts, or None when they are not to be published."""
+
+    def __init__(self, config: ListenConfig) -> None:
+        self.config = config
+        self.counters = ListenCounters()
+        self.builder = EnvelopeBuilder(config.controller, config.domain)
+
+    def process(self, name: str, event_id: Any, timestamp: dt.datetime | None,
+                content: Any) -> dict[str, Any] | None:
+        self.counters.received += 1
+        event_class = self.config.classifier.classify(name, timestamp is not None)
+        if event_class is None:
+            self.counters.not_action += 1
+            return None
+        self.counters.classified += 1
+        event_filter = self.config.event_filter
+        if not event_filter.allows_name(name):
+            self.counters.filtered_out += 1
+            return None
+        serialized, warnings = serialize_content(content)
+        if warnings:
+            self.counters.serialization_warnings += 1
+            log.warning("Event %s (id %s): content degraded while serializing: %s",
+                        name, event_id, "; ".join(warnings[:5])
+                        + (f" (+{len(warnings) - 5} more)" if len(warnings) > 5 else ""))
+        failed_rule = event_filter.failed_content_rule(name, serialized)
+        if failed_rule is not None:
+            self.counters.filtered_out += 1
+            log.debug("Event %s (id %s) filtered out by %s", name, event_id,
+                      failed_rule.describe())
+            return None
+        return self.builder.build(
+            event_name=name, event_class=event_class, event_id=event_id,
+            event_timestamp=timestamp or dt.datetime.now(dt.UTC), content=serialized)

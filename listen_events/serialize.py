@@ -1,0 +1,107 @@
+"""Kytos objects -> JSON-safe data.
+
+Switch, Interface and Link go through their ``as_dict()``; the Topology carried by
+``topology_loaded`` / ``updated`` (no ``as_dict``) through its ``switches`` and ``links``;
+exceptions become "Type: message"; UUIDs, datetimes and enums become strings. Anything else
+degrades to a clear ``<unserializable Type: repr>`` string and a warning: the caller never
+sees an exception because of content.
+"""
+
+import datetime as dt
+import enum
+import math
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+MAX_DEPTH = 64
+MAX_REPR = 200
+
+_SCALARS = (str, int, bool, type(None))
+
+
+class Serializer:
+    """Serializes one value; collects a warning for everything it could not keep as it was."""
+
+    def __init__(self) -> None:
+        self.warnings: list[str] = []
+        self._path_ids: set[int] = set()
+
+    def value(self, obj: Any, depth: int = 0) -> Any:
+        if type(obj) in _SCALARS:
+            return obj
+        if depth >= MAX_DEPTH:
+            return self._degrade(obj, f"nested deeper than {MAX_DEPTH} levels")
+        if isinstance(obj, float):
+            if math.isfinite(obj):
+                return obj
+            return self._degrade(obj, "not a finite number", text=str(obj))
+        if isinstance(obj, str | int):  # str subclasses (Link.id, Interface.id), IntEnum
+            return str(obj) if isinstance(obj, str) else int(obj)
+        if isinstance(obj, dt.datetime):
+            if obj.tzinfo is not None:
+                obj = obj.astimezone(dt.UTC)
+            return obj.isoformat()
+        if isinstance(obj, dt.date | dt.time):
+            return obj.isoformat()
+        if isinstance(obj, uuid.UUID):
+            return str(obj)
+        if isinstance(obj, enum.Enum):
+            return self.value(obj.value, depth + 1)
+        if isinstance(obj, BaseException):
+            return f"{type(obj).__name__}: {obj}"
+        if isinstance(obj, bytes | bytearray):
+            return bytes(obj).decode("utf-8", errors="backslashreplace")
+        if id(obj) in self._path_ids:
+            return self._degrade(obj, "refers to itself (cycle)")
+        self._path_ids.add(id(obj))
+        try:
+            return self._container(obj, depth)
+        finally:
+            self._path_ids.discard(id(obj))
+
+    def _container(self, obj: Any, depth: int) -> Any:
+        if isinstance(obj, Mapping):
+            return {self._key(key): self.value(item, depth + 1) for key, item in obj.items()}
+        if isinstance(obj, list | tuple | set | frozenset):
+            return [self.value(item, depth + 1) for item in obj]
+        as_dict = getattr(obj, "as_dict", None)
+        if callable(as_dict):
+            try:
+                data = as_dict()
+            except Exception as exc:  # a broken object must not break the handler
+                return self._degrade(obj, f"as_dict() raised {type(exc).__name__}: {exc}")
+            return self.value(data, depth + 1)
+        switches, links = getattr(obj, "switches", None), getattr(obj, "links", None)
+        if isinstance(switches, Mapping) and isinstance(links, Mapping):  # kytos Topology
+            return {"switches": self.value(switches, depth + 1),
+                    "links": self.value(links, depth + 1)}
+        return self._degrade(obj, "no JSON form known")
+
+    def _key(self, key: Any) -> str:
+        if isinstance(key, str):
+            return str(key)
+        text = self.value(key)
+        return text if isinstance(text, str) else str(text)
+
+    def _degrade(self, obj: Any, why: str, text: str | None = None) -> str:
+        name = type(obj).__name__
+        self.warnings.append(f"{name} {why}")
+        if text is not None:
+            return text
+        try:
+            shown = repr(obj)
+        except Exception:  # repr itself may be broken
+            shown = "?"
+        if len(shown) > MAX_REPR:
+            shown = shown[:MAX_REPR] + "..."
+        return f"<unserializable {name}: {shown}>"
+
+
+def serialize_content(content: Any) -> tuple[dict[str, Any], list[str]]:
+    """Event content as a JSON-safe dict, and the warnings met on the way."""
+    serializer = Serializer()
+    if not isinstance(content, Mapping):
+        return {"value": serializer.value(content)}, [
+            f"content is a {type(content).__name__}, not a dict", *serializer.warnings]
+    return serializer.value(content), serializer.warnings

@@ -1,0 +1,55 @@
+"""Settings of kytos/listen_events.
+
+Every value is validated once when the NApp loads (see ``config.py``); a bad value stops the
+NApp with an error that names the setting. Patterns are Python regular expressions matched
+against the whole event name (as ``@alisten_to`` does: ``re.match(pattern + "$", name)``).
+"""
+
+# Events the NApp subscribes to. They are joined into ONE alternation for ``@alisten_to`` so that
+# an event matched by two patterns is still handled once. Defaults: the seed's ADMIN_EVENTS and
+# OPERATIONAL_EVENTS under the names kytos-ng core really emits, plus SDX's
+# ``version/control.initialize``.
+SUBSCRIBED_EVENTS = [
+    r"version/control\.initialize",
+    r"kytos/topology\.switch\.(enabled|disabled)",
+    r"kytos/topology\.(switches|interfaces|links)\.metadata\.(added|removed)",
+    r"kytos/topology\.topology_loaded",
+    r"kytos/topology\.link_(up|down)",
+]
+
+# Classification (the seed's ``listen_event``): the first class whose patterns match the event
+# name wins; an event no class matches is "not an action event" and is not handed on. Classes in
+# OPERATIONAL_CLASSES are kept only when the event carries a timestamp, as in the seed.
+CLASSES = {
+    "administrative": [
+        r"version/control\.initialize",
+        r"kytos/topology\.switch\.(enabled|disabled)",
+    ],
+    "operational": [
+        r"kytos/topology\.topology_loaded",
+        r"kytos/topology\.link_(up|down)",
+    ],
+}
+OPERATIONAL_CLASSES = ["operational"]
+
+# Filters applied after classification. ALLOW: when not empty, an event name must match one of
+# these. DENY: an event name matching one of these is dropped (deny wins over allow).
+ALLOW_EVENTS: list[str] = []
+DENY_EVENTS: list[str] = []
+
+# Content rules: for events whose name matches "events", the serialized content must satisfy the
+# rule or the event is dropped. "path" is a dotted path into the serialized content
+# (e.g. "link.metadata.interdomain"); give exactly one of "equals", "in" (a list) or "exists"
+# (true/false). Example, only interdomain links:
+#   {"events": r"kytos/topology\.link_(up|down)", "path": "link.metadata.interdomain",
+#    "equals": True}
+CONTENT_RULES: list[dict] = []
+
+# Who produces the messages: a name for this controller and the SDX domain (OXP) it serves.
+# Environment variables KYTOS_EVENTS_CONTROLLER and KYTOS_EVENTS_DOMAIN override them.
+CONTROLLER_NAME = "kytos"
+DOMAIN = ""
+
+# The KytosEvent that carries each envelope to the producer NApp(s), on the app buffer. Its
+# content is {"envelope": <dict>}; kytos/mq_producer listens to this name by default.
+HANDOFF_EVENT = "kytos/listen_events.broadcast"

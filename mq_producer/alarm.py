@@ -1,0 +1,58 @@
+"""The outage alarm: one line when the broker becomes unreachable, reminders, one on recovery."""
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+log = logging.getLogger("kytos.napps.kytos/mq_producer")
+
+
+@dataclass
+class OutageState:
+    since: float  # wall-clock time (epoch seconds) the outage began
+    started: float  # monotonic
+    reason: str
+    dropped_at_start: int
+    last_reminder: float
+
+
+class OutageAlarm:
+    def __init__(self, reminder_interval: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._reminder_interval = reminder_interval
+        self._clock = clock
+        self.outage: OutageState | None = None
+        self.last_alarm: str | None = None
+
+    def failure(self, reason: str, buffered: int, dropped: int) -> None:
+        """Called at every failed attempt; logs only the first and the periodic reminders."""
+        now = self._clock()
+        if self.outage is None:
+            self.outage = OutageState(time.time(), now, reason, dropped, now)
+            self.last_alarm = (f"broker unreachable: {reason}; {buffered} messages buffered; "
+                               "retrying")
+            log.error("mq_producer ALARM: %s", self.last_alarm)
+            return
+        self.outage.reason = reason
+        if now - self.outage.last_reminder >= self._reminder_interval:
+            self.outage.last_reminder = now
+            self.last_alarm = (f"broker still unreachable after {now - self.outage.started:.0f}s"
+                               f": {reason}; {buffered} buffered, "
+                               f"{dropped - self.outage.dropped_at_start} dropped so far")
+            log.error("mq_producer ALARM: %s", self.last_alarm)
+
+    def recovered(self, buffered: int, dropped: int) -> None:
+        if self.outage is None:
+            return
+        duration = self._clock() - self.outage.started
+        log.warning("mq_producer: broker reachable again after %.1fs outage; %d buffered "
+                    "messages to deliver, %d dropped during the outage", duration, buffered,
+                    dropped - self.outage.dropped_at_start)
+        self.outage = None
+
+    def as_dict(self) -> dict[str, object]:
+        outage = None if self.outage is None else {
+            "since": self.outage.since, "reason": self.outage.reason,
+            "duration": round(self._clock() - self.outage.started, 3)}
+        return {"outage": outage, "last_alarm": self.last_alarm}

@@ -1,0 +1,130 @@
+"""The bounded buffer between the Kytos listener and the broker. Pure: no I/O, no asyncio.
+
+Messages that share a key (a link, a switch) leave strictly in order and one at a time: the
+next one for a key is handed out only after the previous one is confirmed, so a failed publish
+that is retried can never land after a newer message for its key. Messages without a key are
+independent. When the buffer is full the newest information is kept: a message replaces the
+oldest queued one of its key, otherwise the oldest queued message is dropped.
+"""
+
+import itertools
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class OutboundMessage:
+    message_id: str
+    event_name: str
+    exchange: str
+    routing_key: str
+    body: bytes
+    key: str | None
+    timestamp: float
+    seq: int = 0
+    attempts: int = 0
+    lane: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    message: OutboundMessage
+    reason: str  # "superseded" (a newer message of its key) or "overflow" (oldest dropped)
+
+
+class Outbox:
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._seq = itertools.count(1)
+        self._lanes: dict[str, deque[OutboundMessage]] = {}
+        self._ready: OrderedDict[str, None] = OrderedDict()  # lanes whose head may be sent
+        self._queued: OrderedDict[int, OutboundMessage] = OrderedDict()  # by age
+        self._in_flight: dict[str, OutboundMessage] = {}  # lane -> message
+        self.dropped = 0
+
+    def __len__(self) -> int:
+        return len(self._queued) + len(self._in_flight)
+
+    @property
+    def queued(self) -> int:
+        return len(self._queued)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    def has_ready(self) -> bool:
+        return bool(self._ready)
+
+    def put(self, message: OutboundMessage) -> Dropped | None:
+        """Queue a message; return what had to be dropped to make room, if anything."""
+        message.seq = next(self._seq)
+        message.lane = message.key if message.key is not None else f"#{message.seq}"
+        dropped = None
+        if len(self) >= self.capacity:
+            dropped = self._make_room(message.lane)
+        lane = self._lanes.setdefault(message.lane, deque())
+        lane.append(message)
+        self._queued[message.seq] = message
+        if message.lane not in self._in_flight:
+            self._ready[message.lane] = None
+        return dropped
+
+    def _make_room(self, lane_name: str) -> Dropped | None:
+        lane = self._lanes.get(lane_name)
+        if lane:
+            victim, reason = lane[0], "superseded"
+        elif self._queued:
+            victim, reason = next(iter(self._queued.values())), "overflow"
+        else:  # everything is in flight: go over capacity by one rather than lose the new one
+            return None
+        self._remove_head(victim)
+        self.dropped += 1
+        return Dropped(victim, reason)
+
+    def _remove_head(self, message: OutboundMessage) -> None:
+        lane = self._lanes[message.lane]
+        lane.popleft()
+        del self._queued[message.seq]
+        if not lane:
+            del self._lanes[message.lane]
+            self._ready.pop(message.lane, None)
+
+    def take(self, limit: int) -> list[OutboundMessage]:
+        """Up to ``limit`` messages to publish now, at most one per lane, oldest lanes first."""
+        taken = []
+        while self._ready and len(taken) < limit:
+            lane_name, _ = self._ready.popitem(last=False)
+            message = self._lanes[lane_name][0]
+            self._remove_head(message)
+            self._in_flight[lane_name] = message
+            message.attempts += 1
+            taken.append(message)
+        return taken
+
+    def confirm(self, message: OutboundMessage) -> None:
+        """The broker has the message (or returned it): its lane may move on."""
+        if self._in_flight.pop(message.lane, None) is not message:
+            return  # discarded meanwhile
+        if message.lane in self._lanes:
+            self._ready[message.lane] = None
+
+    def retry(self, message: OutboundMessage) -> None:
+        """Publishing failed: the message goes back to the head of its lane."""
+        if self._in_flight.pop(message.lane, None) is not message:
+            return  # discarded meanwhile
+        lane = self._lanes.setdefault(message.lane, deque())
+        lane.appendleft(message)
+        self._queued[message.seq] = message
+        self._queued.move_to_end(message.seq, last=False)
+        self._ready[message.lane] = None
+        self._ready.move_to_end(message.lane, last=False)
+
+    def discard_all(self) -> int:
+        """Forget everything (restart from the real-time point); return how many were held."""
+        count = len(self)
+        self._lanes.clear()
+        self._ready.clear()
+        self._queued.clear()
+        self._in_flight.clear()
+        return count

@@ -1,0 +1,160 @@
+"""The publishing loop: connect, keep a bounded window of publishes awaiting confirms, and on
+any failure retry at RETRY_INTERVAL until delivery, with the alarm telling the operator."""
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import asdict, dataclass
+
+from .alarm import OutageAlarm
+from .config import ProducerConfig
+from .outbox import OutboundMessage, Outbox
+from .transport import PublishOutcome, Transport, TransportError
+
+log = logging.getLogger("kytos.napps.kytos/mq_producer")
+
+
+@dataclass
+class ProducerCounters:
+    received: int = 0  # hand-off events seen
+    rejected: int = 0  # hand-off events without a publishable envelope
+    published: int = 0  # publish attempts (retries included)
+    confirmed: int = 0  # acked by the broker and routed to a queue
+    returned: int = 0  # acked but unroutable (no queue bound for the routing key)
+    failed: int = 0  # attempts that failed and were put back to retry
+    dropped: int = 0  # thrown out of a full buffer
+    discarded: int = 0  # still buffered at shutdown
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class Publisher:
+    def __init__(self, transport: Transport, config: ProducerConfig) -> None:
+        self.transport = transport
+        self.config = config
+        self.outbox = Outbox(config.buffer_size)
+        self.counters = ProducerCounters()
+        self.alarm = OutageAlarm(config.alarm_reminder_interval)
+        self.last_error: str | None = None
+        self._wake = asyncio.Event()  # work to do: new message, free slot, or a failure
+        self._settled = asyncio.Event()  # a publish finished (for the shutdown flush)
+        self._failed = asyncio.Event()
+        self._publishes: set[asyncio.Task[None]] = set()
+        self._returned_keys: set[str] = set()
+        self._runner: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start publishing in a task of the running loop (the caller must be on it)."""
+        self._runner = asyncio.get_running_loop().create_task(self.run(),
+                                                              name="mq_producer.publisher")
+
+    def submit(self, message: OutboundMessage) -> None:
+        """Queue a message for publishing; never blocks."""
+        dropped = self.outbox.put(message)
+        if dropped is not None:
+            self.counters.dropped += 1
+            if self.counters.dropped == 1 or self.counters.dropped % 1000 == 0:
+                log.warning("mq_producer: buffer full (%d): dropped %s message %s for %s "
+                            "(%d dropped in all)", self.outbox.capacity, dropped.reason,
+                            dropped.message.message_id, dropped.message.key or "no key",
+                            self.counters.dropped)
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Publish until cancelled; every failure leads to a retry after RETRY_INTERVAL."""
+        exchanges = self.config.router.exchanges
+        while True:
+            try:
+                await asyncio.wait_for(self.transport.connect(exchanges),
+                                       self.config.publish_timeout)
+            except (TransportError, TimeoutError) as exc:
+                self._fail(str(exc) or "timed out connecting")
+                await asyncio.sleep(self.config.retry_interval)
+                continue
+            if self.alarm.outage is None and self.last_error is None:
+                log.info("mq_producer: connected to %s, exchanges %s", self.transport.description,
+                         ", ".join(exchanges))
+            self.alarm.recovered(len(self.outbox), self.counters.dropped)
+            await self._drain()
+            await asyncio.sleep(self.config.retry_interval)
+
+    async def _drain(self) -> None:
+        """Keep up to MAX_IN_FLIGHT publishes going until one fails."""
+        self._failed.clear()
+        while not self._failed.is_set():
+            room = self.config.max_in_flight - self.outbox.in_flight
+            batch = self.outbox.take(room) if room > 0 else []
+            if not batch:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            for message in batch:
+                task = asyncio.create_task(self._publish(message))
+                self._publishes.add(task)
+                task.add_done_callback(self._publishes.discard)
+        if self._publishes:  # each ends by its confirm, its failure or PUBLISH_TIMEOUT
+            await asyncio.wait(set(self._publishes))
+
+    async def _publish(self, message: OutboundMessage) -> None:
+        self.counters.published += 1
+        try:
+            outcome = await self.transport.publish(message)
+        except TransportError as exc:
+            self.counters.failed += 1
+            self.outbox.retry(message)
+            self._fail(str(exc))
+        else:
+            self.outbox.confirm(message)
+            if outcome is PublishOutcome.RETURNED:
+                self._returned(message)
+            else:
+                self.counters.confirmed += 1
+        self._wake.set()
+        self._settled.set()
+
+    def _returned(self, message: OutboundMessage) -> None:
+        self.counters.returned += 1
+        if message.routing_key not in self._returned_keys:
+            self._returned_keys.add(message.routing_key)
+            log.warning("mq_producer: message %s returned as unroutable: no queue is bound to "
+                        "exchange %r for routing key %r (logged once per routing key)",
+                        message.message_id, message.exchange, message.routing_key)
+
+    def _fail(self, reason: str) -> None:
+        self.last_error = reason
+        if not self._failed.is_set():
+            self._failed.set()
+            self._wake.set()
+        self.alarm.failure(reason, len(self.outbox), self.counters.dropped)
+
+    async def _until_empty(self) -> None:
+        while len(self.outbox):
+            self._settled.clear()
+            await self._settled.wait()
+
+    async def stop(self, flush_timeout: float) -> None:
+        """Flush for at most ``flush_timeout`` seconds, then discard the rest and disconnect."""
+        if self.transport.connected:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._until_empty(), flush_timeout)
+        discarded = self.outbox.discard_all()
+        self.counters.discarded += discarded
+        for task in [self._runner, *self._publishes]:  # only our own tasks
+            if task is not None:
+                task.cancel()
+        log.info("mq_producer: stopped; %d undelivered messages discarded (restart resumes "
+                 "from the real-time point)", discarded)
+        await self.transport.close()
+
+    def status(self) -> dict[str, object]:
+        return {
+            "connected": self.transport.connected,
+            "broker": self.transport.description,
+            "exchanges": self.transport.destinations,
+            "buffer": {"queued": self.outbox.queued, "in_flight": self.outbox.in_flight,
+                       "capacity": self.outbox.capacity},
+            "counters": self.counters.as_dict(),
+            "last_error": self.last_error,
+            **self.alarm.as_dict(),
+        }

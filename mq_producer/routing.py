@@ -1,0 +1,106 @@
+"""Envelope -> (exchange, routing key), from the ROUTES setting."""
+
+import re
+import string
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+TEMPLATE_FIELDS = ("event_class", "event_name", "msg_type", "domain", "controller", "key",
+                   "link_id", "dpid")
+_EXCHANGE_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,255}")
+_MISSING = "none"
+
+
+class RoutingError(ValueError):
+    """A route setting is invalid, or an envelope lacks what routing needs."""
+
+
+def template_fields(envelope: Mapping[str, Any]) -> dict[str, str]:
+    """The values a routing-key template may use; missing ones render as 'none'."""
+    producer = envelope.get("producer") or {}
+    link = envelope.get("link") or {}
+    key = envelope.get("key") or ""
+    dpid = key.partition(":")[2] if key.startswith("switch:") else ""
+    return {
+        "event_class": str(envelope["event_class"]),
+        "event_name": str(envelope["event_name"]),
+        "msg_type": str(envelope.get("msg_type") or _MISSING),
+        "domain": str(producer.get("domain") or _MISSING),
+        "controller": str(producer.get("controller") or _MISSING),
+        "key": key or _MISSING,
+        "link_id": str(link.get("id") or _MISSING),
+        "dpid": dpid or _MISSING,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    exchange: str
+    routing_key: str
+    event_class: str | None = None
+    events: re.Pattern[str] | None = None
+
+    @classmethod
+    def from_setting(cls, index: int, setting: Any) -> "Route":
+        name = f"ROUTES[{index}]"
+        if not isinstance(setting, Mapping):
+            raise RoutingError(f"{name}: expected a dict, got {setting!r}")
+        unknown = set(setting) - {"exchange", "routing_key", "event_class", "events"}
+        if unknown:
+            raise RoutingError(f"{name}: unknown keys {sorted(unknown)}")
+        exchange = setting.get("exchange")
+        if not isinstance(exchange, str) or not _EXCHANGE_NAME.fullmatch(exchange) \
+                or exchange.startswith("amq."):
+            raise RoutingError(f"{name}.exchange: expected an exchange name (letters, digits, "
+                               f"'_.:-', not starting with 'amq.'), got {exchange!r}")
+        template = setting.get("routing_key")
+        if not isinstance(template, str):
+            raise RoutingError(f"{name}.routing_key: expected a template string, "
+                               f"got {template!r}")
+        try:
+            used = [field for _, field, _, _ in string.Formatter().parse(template)
+                    if field is not None]
+        except ValueError as exc:
+            raise RoutingError(f"{name}.routing_key: malformed template {template!r}: "
+                               f"{exc}") from None
+        bad = [field for field in used if field not in TEMPLATE_FIELDS]
+        if bad:
+            raise RoutingError(f"{name}.routing_key: unknown fields {bad}; "
+                               f"use {', '.join(TEMPLATE_FIELDS)}")
+        events = setting.get("events")
+        if events is not None:
+            try:
+                events = re.compile(f"(?:{events})\\Z")
+            except (re.error, TypeError) as exc:
+                raise RoutingError(f"{name}.events: invalid regex {events!r}: {exc}") from None
+        event_class = setting.get("event_class")
+        if event_class is not None and not isinstance(event_class, str):
+            raise RoutingError(f"{name}.event_class: expected a string, got {event_class!r}")
+        return cls(exchange, template, event_class, events)
+
+    def matches(self, event_name: str, event_class: str) -> bool:
+        return ((self.event_class is None or self.event_class == event_class)
+                and (self.events is None or self.events.match(event_name) is not None))
+
+
+class Router:
+    """Picks the first matching route and renders its routing key."""
+
+    def __init__(self, routes: Sequence[Route]) -> None:
+        if not routes:
+            raise RoutingError("ROUTES: at least one route is required")
+        self.routes = tuple(routes)
+        self.exchanges = tuple(dict.fromkeys(route.exchange for route in self.routes))
+
+    def route(self, envelope: Mapping[str, Any]) -> tuple[str, str]:
+        fields = template_fields(envelope)
+        for route in self.routes:
+            if route.matches(fields["event_name"], fields["event_class"]):
+                routing_key = route.routing_key.format_map(fields)
+                if len(routing_key.encode()) > 255:
+                    raise RoutingError(f"routing key longer than 255 bytes for event "
+                                       f"{fields['event_name']!r}: {routing_key[:80]}...")
+                return route.exchange, routing_key
+        raise RoutingError(f"no route for event {fields['event_name']!r} of class "
+                           f"{fields['event_class']!r}: add a catch-all route to ROUTES")

@@ -1,0 +1,94 @@
+"""Fixtures for tests against a real RabbitMQ: the broker named by KYTOS_MQ_URL."""
+
+import asyncio
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import aio_pika
+import pytest
+
+from tests.support.kytos_controller import FakeController
+
+
+@pytest.fixture
+def broker_url() -> str:
+    return os.environ["KYTOS_MQ_URL"]
+
+
+@pytest.fixture
+async def amqp(broker_url: str) -> AsyncIterator[aio_pika.abc.AbstractChannel]:
+    """A channel for the test's own checks, on the same broker the producer uses."""
+    connection = await aio_pika.connect(broker_url)
+    channel = await connection.channel()
+    yield channel
+    await connection.close()
+
+
+@pytest.fixture
+def exchange_prefix() -> str:
+    return f"test-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def producer_settings(monkeypatch: pytest.MonkeyPatch, exchange_prefix: str):
+    """mq_producer settings for a test: its own exchanges, fast retries."""
+    from mq_producer import settings
+
+    routes = [
+        {"event_class": "administrative", "exchange": f"{exchange_prefix}.admin_events",
+         "routing_key": "{event_class}.{event_name}"},
+        {"event_class": "operational", "exchange": f"{exchange_prefix}.operational_events",
+         "routing_key": "{event_class}.{event_name}"},
+        {"exchange": f"{exchange_prefix}.other_events",
+         "routing_key": "{event_class}.{event_name}"},
+    ]
+    monkeypatch.setattr(settings, "ROUTES", routes)
+    monkeypatch.setattr(settings, "RETRY_INTERVAL", 0.3)
+    monkeypatch.setattr(settings, "PUBLISH_TIMEOUT", 5.0)
+    monkeypatch.setattr(settings, "SHUTDOWN_FLUSH_TIMEOUT", 1.0)
+    return settings
+
+
+@pytest.fixture
+async def cleanup_exchanges(broker_url: str, exchange_prefix: str) -> AsyncIterator[None]:
+    yield
+    connection = await aio_pika.connect(broker_url)
+    for kind in ("admin_events", "operational_events", "other_events"):
+        channel = await connection.channel()
+        await channel.exchange_delete(f"{exchange_prefix}.{kind}")
+    await connection.close()
+
+
+@pytest.fixture
+async def controller() -> AsyncIterator[FakeController]:
+    fake = FakeController()
+    yield fake
+    await fake.stop()
+    stopping = [napp._stopping for napp in fake.napps.values()
+                if getattr(napp, "_stopping", None) is not None]
+    await asyncio.gather(*stopping)
+
+
+async def bound_queue(channel: aio_pika.abc.AbstractChannel, exchange: str,
+                      binding: str) -> aio_pika.abc.AbstractQueue:
+    """An exclusive queue bound to ``exchange`` (which must exist) with ``binding``."""
+    queue = await channel.declare_queue(exclusive=True)
+    await queue.bind(exchange, binding)
+    return queue
+
+
+async def receive(queue: aio_pika.abc.AbstractQueue, count: int,
+                  timeout: float = 10.0) -> list[aio_pika.abc.AbstractIncomingMessage]:
+    messages = []
+    async with queue.iterator() as iterator:
+        while len(messages) < count:
+            message = await asyncio.wait_for(anext(iterator), timeout)
+            await message.ack()
+            messages.append(message)
+    return messages
+
+
+def body(message: aio_pika.abc.AbstractIncomingMessage) -> dict:
+    return json.loads(message.body)

@@ -1,0 +1,143 @@
+"""Kytos events in through listen_events' listener, out of a queue bound to the exchange."""
+
+import json
+
+import aio_pika
+import pytest
+from kytos.core import KytosEvent
+
+from listen_events.envelope import Envelope
+from listen_events.main import Main as ListenEvents
+from mq_producer.main import Main as MqProducer
+from tests.integration.conftest import body, bound_queue, receive
+from tests.support.topology import make_link
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.broker
+
+
+async def _start(controller, amqp, prefix):
+    listen = controller.load_napp(ListenEvents)
+    producer = controller.load_napp(MqProducer)
+    await wait_until(lambda: producer.publisher.transport.connected, what="producer connected")
+    queues = {kind: await bound_queue(amqp, f"{prefix}.{kind}", "#")
+              for kind in ("admin_events", "operational_events", "other_events")}
+    return listen, producer, queues
+
+
+@pytest.mark.usefixtures("producer_settings", "cleanup_exchanges")
+async def test_events_flow_through_both_napps_with_confirms(controller, amqp, exchange_prefix):
+    listen, producer, queues = await _start(controller, amqp, exchange_prefix)
+    link = make_link(3, interdomain=True)
+    down = KytosEvent("kytos/topology.link_down", {"link": link, "reason": "link down"})
+    await controller.buffers.app.aput(down)
+    await controller.buffers.app.aput(
+        KytosEvent("kytos/topology.switch.enabled", {"dpid": "00:00:00:00:00:00:00:03"}))
+    # Subscribed but not an action event by default: counted, not published.
+    await controller.buffers.app.aput(
+        KytosEvent("kytos/topology.links.metadata.added", {"link": link, "metadata": {}}))
+    # Not subscribed at all.
+    await controller.buffers.app.aput(KytosEvent("kytos/topology.updated", {}))
+    await controller.settle()
+
+    [operational] = await receive(queues["operational_events"], 1)
+    [admin] = await receive(queues["admin_events"], 1)
+    assert operational.routing_key == "operational.kytos/topology.link_down"
+    assert admin.routing_key == "administrative.kytos/topology.switch.enabled"
+    for message in (operational, admin):
+        assert message.content_type == "application/json"
+        assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+        assert message.message_id == body(message)["message_id"]
+        assert message.timestamp is not None
+        Envelope.model_validate(body(message))
+    envelope = body(operational)
+    assert envelope["event_id"] == str(down.id)
+    assert envelope["event_timestamp"] == down.timestamp.isoformat(timespec="microseconds")
+    assert envelope["link"]["id"] == str(link.id)
+    assert envelope["link"]["endpoint_b"]["dpid"] == "00:00:00:00:00:00:01:03"
+    assert envelope["producer"]["instance"] == listen.pipeline.builder.instance
+    assert body(admin)["key"] == "switch:00:00:00:00:00:00:00:03"
+    assert await queues["other_events"].get(fail=False) is None
+
+    await wait_until(lambda: producer.publisher.counters.confirmed == 2, what="2 confirms")
+    listen_status = json.loads((await listen.status(None)).body)
+    assert listen_status["counters"] == {
+        "received": 3, "classified": 2, "not_action": 1, "filtered_out": 0, "handed_on": 2,
+        "serialization_warnings": 0, "failed": 0}
+    producer_status = json.loads((await producer.status(None)).body)
+    assert producer_status["connected"] is True
+    assert producer_status["counters"]["confirmed"] == 2
+    assert producer_status["counters"]["returned"] == 0
+    assert producer_status["buffer"] == {"queued": 0, "in_flight": 0,
+                                         "capacity": producer.publisher.config.buffer_size}
+    assert set(producer_status["exchanges"].values()) == {"ok"}
+    assert producer_status["broker"].startswith("amqp://guest:***@")
+
+
+@pytest.mark.usefixtures("producer_settings", "cleanup_exchanges")
+async def test_many_events_keep_order_per_link(controller, amqp, exchange_prefix):
+    _, producer, queues = await _start(controller, amqp, exchange_prefix)
+    links = [make_link(index) for index in range(1, 6)]
+    count = 400
+    for index in range(count):
+        name = "kytos/topology.link_down" if index % 2 else "kytos/topology.link_up"
+        await controller.buffers.app.aput(
+            KytosEvent(name, {"link": links[index % 5], "reason": str(index)}))
+    await controller.settle()
+    messages = await receive(queues["operational_events"], count)
+    reasons: dict[str, list[int]] = {}
+    for message in messages:
+        envelope = body(message)
+        reasons.setdefault(envelope["key"], []).append(int(envelope["link"]["reason"]))
+    assert len(reasons) == 5
+    for received in reasons.values():
+        assert received == sorted(received) and len(received) == count // 5
+    assert producer.publisher.counters.confirmed == count
+
+
+@pytest.mark.usefixtures("producer_settings", "cleanup_exchanges")
+async def test_unroutable_messages_are_counted_as_returned_not_delivered(
+        controller, amqp, exchange_prefix, caplog):
+    controller.load_napp(ListenEvents)
+    producer = controller.load_napp(MqProducer)
+    await wait_until(lambda: producer.publisher.transport.connected, what="producer connected")
+    for _ in range(3):  # nothing is bound to the exchange
+        await controller.buffers.app.aput(
+            KytosEvent("kytos/topology.switch.disabled", {"dpid": "00:00:00:00:00:00:00:05"}))
+    await controller.settle()
+    await wait_until(lambda: producer.publisher.counters.returned == 3, what="3 returns")
+    assert producer.publisher.counters.confirmed == 0
+    returned_lines = [r for r in caplog.records if "returned as unroutable" in r.getMessage()]
+    assert len(returned_lines) == 1  # once per routing key
+    assert "administrative.kytos/topology.switch.disabled" in returned_lines[0].getMessage()
+
+
+@pytest.mark.usefixtures("producer_settings", "cleanup_exchanges")
+async def test_content_rules_publish_only_interdomain_links(
+        controller, amqp, exchange_prefix, monkeypatch):
+    from listen_events import settings
+
+    monkeypatch.setattr(settings, "CONTENT_RULES", [
+        {"events": r"kytos/topology\.link_(up|down)", "path": "link.metadata.interdomain",
+         "equals": True}])
+    listen, _, queues = await _start(controller, amqp, exchange_prefix)
+    local, interdomain = make_link(7), make_link(8, interdomain=True)
+    for link in (local, interdomain):
+        await controller.buffers.app.aput(KytosEvent("kytos/topology.link_up", {"link": link}))
+    await controller.settle()
+    [message] = await receive(queues["operational_events"], 1)
+    assert body(message)["link"]["id"] == str(interdomain.id)
+    assert listen.pipeline.counters.filtered_out == 1
+
+
+@pytest.mark.usefixtures("producer_settings", "cleanup_exchanges")
+async def test_bad_hand_off_content_is_logged_and_counted(controller, caplog):
+    producer = controller.load_napp(MqProducer)
+    await controller.buffers.app.aput(KytosEvent("kytos/listen_events.broadcast",
+                                                 {"envelope": {"message_id": "x"}}))
+    await controller.buffers.app.aput(KytosEvent("kytos/listen_events.broadcast", {}))
+    await controller.settle()
+    assert producer.publisher.counters.rejected == 2
+    errors = [r.getMessage() for r in caplog.records if "cannot publish event" in r.getMessage()]
+    assert any("'event_name' must be a non-empty string" in line for line in errors)
+    assert any("no 'envelope' dict" in line for line in errors)

@@ -1,0 +1,31 @@
+"""Switch with core's as_dict() fields."""
+
+from kytos.core.common import EntityStatus
+
+
+class Switch:
+    def __init__(self, dpid):
+        self.dpid = dpid
+        self.interfaces = {}
+        self.metadata = {}
+        self.active = True
+        self.enabled = True
+        self.status_reason = set()
+
+    @property
+    def id(self):
+        return self.dpid
+
+    @property
+    def status(self):
+        if not self.enabled:
+            return EntityStatus.DISABLED
+        return EntityStatus.UP if self.active else EntityStatus.DOWN
+
+    def as_dict(self):
+        return {"id": self.id, "name": self.id, "dpid": self.dpid, "connection": "",
+                "ofp_version": "0x04", "type": "switch", "manufacturer": "", "serial": "",
+                "hardware": "", "software": None, "data_path": "",
+                "interfaces": {port: iface.as_dict() for port, iface in self.interfaces.items()},
+                "metadata": self.metadata, "active": self.active, "enabled": self.enabled,
+                "status": self.status.value, "status_reason": sorted(self.status_reason)}

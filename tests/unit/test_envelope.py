@@ -1,0 +1,74 @@
+import datetime as dt
+import json
+from pathlib import Path
+
+import listen_events
+from listen_events.envelope import Envelope, EnvelopeBuilder
+from listen_events.serialize import serialize_content
+from tests.support.topology import make_link
+
+
+def _build(builder, name="kytos/topology.link_down", content=None):
+    link = make_link(2, interdomain=True)
+    serialized, _ = serialize_content(content if content is not None
+                                      else {"link": link, "reason": "link down"})
+    return builder.build(event_name=name, event_class="operational",
+                         event_id="6c3d8a3e-0000-4000-8000-000000000000",
+                         event_timestamp=dt.datetime(2026, 5, 1, 12, 0, 0, 123456, dt.UTC),
+                         content=serialized), link
+
+
+def test_link_envelope_carries_what_a_consumer_needs():
+    envelope, link = _build(EnvelopeBuilder("amlight-kytos", "ampath.net"))
+    Envelope.model_validate(envelope)  # the committed schema accepts what we build
+    assert envelope["schema_version"] == 1
+    assert envelope["event_timestamp"] == "2026-05-01T12:00:00.123456+00:00"
+    assert envelope["key"] == f"link:{link.id}"
+    assert envelope["producer"]["controller"] == "amlight-kytos"
+    assert envelope["producer"]["domain"] == "ampath.net"
+    assert envelope["link"]["id"] == str(link.id)
+    assert envelope["link"]["status"] == "UP"
+    assert envelope["link"]["reason"] == "link down"
+    assert envelope["link"]["endpoint_a"] == {"id": "00:00:00:00:00:00:00:02:2",
+                                              "dpid": "00:00:00:00:00:00:00:02", "port": 2,
+                                              "name": "eth2"}
+    assert envelope["link"]["metadata"] == {"interdomain": True}
+    assert isinstance(envelope["sent_time"], int)
+    json.dumps(envelope, allow_nan=False)
+
+
+def test_sequence_increases_and_instance_changes_on_restart():
+    builder = EnvelopeBuilder("c", "")
+    first, _ = _build(builder)
+    second, _ = _build(builder)
+    restarted, _ = _build(EnvelopeBuilder("c", ""))
+    assert (first["producer"]["sequence"], second["producer"]["sequence"]) == (1, 2)
+    assert first["message_id"] != second["message_id"]
+    assert first["producer"]["instance"] == second["producer"]["instance"]
+    assert restarted["producer"]["instance"] != first["producer"]["instance"]
+    assert restarted["producer"]["sequence"] == 1
+
+
+def test_switch_event_is_keyed_by_dpid_and_has_no_link():
+    envelope, _ = _build(EnvelopeBuilder("c", ""), "kytos/topology.switch.enabled",
+                         {"dpid": "00:00:00:00:00:00:00:09"})
+    Envelope.model_validate(envelope)
+    assert envelope["key"] == "switch:00:00:00:00:00:00:00:09"
+    assert envelope["link"] is None
+
+
+def test_link_with_broken_endpoints_still_builds_a_valid_envelope():
+    envelope, _ = _build(EnvelopeBuilder("c", ""), content={
+        "link": {"id": "abc", "endpoint_a": "00:00:00:00:00:00:00:01:7", "endpoint_b": None,
+                 "status": 3}})
+    Envelope.model_validate(envelope)
+    assert envelope["link"]["endpoint_a"] == {"id": "00:00:00:00:00:00:00:01:7",
+                                              "dpid": "00:00:00:00:00:00:00:01", "port": 7,
+                                              "name": None}
+    assert envelope["link"]["status"] is None
+
+
+def test_committed_schema_matches_the_model():
+    path = Path(listen_events.__file__).parent / "envelope.schema.json"
+    assert json.loads(path.read_text()) == Envelope.model_json_schema(), \
+        "regenerate: python -m listen_events.envelope > listen_events/envelope.schema.json"
