@@ -1,0 +1,88 @@
+"""``mq-consumer``: print the Kytos events a queue receives, as readable lines or JSON lines."""
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+
+from listen_events.envelope import Envelope
+from mq_producer.config import SettingsError, broker_from_env
+
+from .consumer import Binding, ConsumerOptions, EventConsumer
+
+DEFAULT_BINDINGS = ["admin_events:#", "operational_events:#", "other_events:#"]
+
+
+def describe(envelope: Envelope) -> str:
+    """One readable line per event."""
+    producer = envelope.producer
+    head = (f"{envelope.event_timestamp.isoformat(timespec='milliseconds')} "
+            f"{envelope.msg_type:<8} {envelope.event_class:<14} {envelope.event_name}")
+    where = f"[{producer.domain or producer.controller} #{producer.sequence}]"
+    link = envelope.link
+    if link is None:
+        return f"{head} key={envelope.key or '-'} {where}"
+    ends = " <-> ".join(f"{end.dpid}:{end.port}({end.name})"
+                        for end in (link.endpoint_a, link.endpoint_b))
+    return (f"{head} link={link.id[:12]} {link.status or '?'} reason={link.reason or '-'} "
+            f"{ends} {where}")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="mq-consumer", description=__doc__,
+        epilog="Broker: KYTOS_MQ_URL, or KYTOS_MQ_HOST/_PORT/_USERNAME/_PASSWORD/_VHOST/_TLS.")
+    parser.add_argument("--bind", action="append", metavar="EXCHANGE:PATTERN",
+                        help="bind the queue (repeatable); default: every default exchange, '#'")
+    parser.add_argument("--queue", default="",
+                        help="durable queue to consume (kept while you are away); "
+                             "default: a private queue")
+    parser.add_argument("--link", action="append", default=[],
+                        help="print only events about this link id (repeatable)")
+    parser.add_argument("--json", action="store_true", help="print JSON lines")
+    parser.add_argument("--count", type=int, default=0,
+                        help="exit after printing this many events (0: run until Ctrl-C)")
+    return parser.parse_args(argv)
+
+
+async def consume(args: argparse.Namespace) -> int:
+    try:
+        broker = broker_from_env(os.environ)
+        bindings = [Binding.parse(text) for text in (args.bind or DEFAULT_BINDINGS)]
+    except (SettingsError, ValueError) as exc:
+        print(f"mq-consumer: {exc}", file=sys.stderr)
+        return 2
+    done = asyncio.Event()
+    printed = 0
+
+    async def show(envelope: Envelope) -> None:
+        nonlocal printed
+        if args.link and (envelope.link is None or envelope.link.id not in args.link):
+            return
+        print(envelope.model_dump_json() if args.json else describe(envelope), flush=True)
+        printed += 1
+        if args.count and printed >= args.count:
+            done.set()
+
+    consumer = EventConsumer(broker, ConsumerOptions(bindings=bindings, queue=args.queue), show)
+    await consumer.start()
+    try:
+        await done.wait()
+    finally:
+        await consumer.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(message)s")
+    args = parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        return asyncio.run(consume(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

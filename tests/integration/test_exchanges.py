@@ -1,0 +1,70 @@
+"""mq_producer checks its exchanges at start: creates missing ones, reuses good ones, reports bad."""
+
+import aio_pika
+import aiormq
+import pytest
+
+from mq_producer.main import Main as MqProducer
+from tests.support.waiting import wait_until
+
+pytestmark = [pytest.mark.broker, pytest.mark.usefixtures("producer_settings",
+                                                           "cleanup_exchanges")]
+
+
+async def _exists(broker_url: str, name: str) -> bool:
+    connection = await aio_pika.connect(broker_url)
+    try:
+        channel = await connection.channel()
+        await channel.declare_exchange(name, passive=True)
+        return True
+    except aiormq.exceptions.ChannelNotFoundEntity:
+        return False
+    finally:
+        await connection.close()
+
+
+async def test_missing_exchanges_are_created_durable_topic(controller, broker_url,
+                                                           exchange_prefix, caplog):
+    names = [f"{exchange_prefix}.{kind}"
+             for kind in ("admin_events", "operational_events", "other_events")]
+    assert not any([await _exists(broker_url, name) for name in names])
+    producer = controller.load_napp(MqProducer)
+    await wait_until(lambda: producer.publisher.transport.connected, what="connected")
+    assert all([await _exists(broker_url, name) for name in names])
+    created = [r.getMessage() for r in caplog.records if "created exchange" in r.getMessage()]
+    assert len(created) == 3
+    # Durable and of type topic: re-declaring with exactly those properties must succeed.
+    connection = await aio_pika.connect(broker_url)
+    channel = await connection.channel()
+    for name in names:
+        await channel.declare_exchange(name, aio_pika.ExchangeType.TOPIC, durable=True)
+    await connection.close()
+
+
+async def test_existing_exchanges_are_reused(controller, amqp, exchange_prefix, caplog):
+    for kind in ("admin_events", "operational_events", "other_events"):
+        await amqp.declare_exchange(f"{exchange_prefix}.{kind}", aio_pika.ExchangeType.TOPIC,
+                                    durable=True)
+    producer = controller.load_napp(MqProducer)
+    await wait_until(lambda: producer.publisher.transport.connected, what="connected")
+    assert not [r for r in caplog.records if "created exchange" in r.getMessage()]
+    assert set(producer.publisher.transport.destinations.values()) == {"ok"}
+
+
+async def test_exchange_of_wrong_type_is_reported_and_retried_never_crashes(
+        controller, amqp, exchange_prefix, caplog):
+    wrong = f"{exchange_prefix}.operational_events"
+    await amqp.declare_exchange(wrong, aio_pika.ExchangeType.FANOUT, durable=True)
+    producer = controller.load_napp(MqProducer)
+    await wait_until(lambda: producer.publisher.counters.received == 0
+                     and producer.publisher.last_error is not None, what="an error")
+    await wait_until(lambda: producer.publisher.transport.destinations.get(wrong)
+                     == "wrong type", what="wrong type state")
+    assert not producer.publisher.transport.connected
+    assert wrong in producer.publisher.last_error
+    alarms = [r for r in caplog.records if r.levelname == "ERROR" and wrong in r.getMessage()]
+    assert alarms and "not a durable topic exchange" in alarms[0].getMessage()
+    # It keeps retrying; once the operator fixes the exchange it connects.
+    await amqp.exchange_delete(wrong)
+    await wait_until(lambda: producer.publisher.transport.connected, what="recovery")
+    assert producer.publisher.transport.destinations[wrong] == "ok"
