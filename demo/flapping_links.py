@@ -79,7 +79,7 @@ async def main() -> int:
     print("mq_producer status:  ", json.dumps({"connected": status["connected"],
                                                "counters": status["counters"]}))
     await controller.stop()
-    await asyncio.gather(producer._stopping)
+    await producer.publisher.transport.close()
     return code
 
 

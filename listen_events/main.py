@@ -13,10 +13,15 @@ from kytos.core.rest_api import JSONResponse, Request
 
 from . import settings
 from .config import load_config
+from .patterns import SettingsError
 from .pipeline import EventPipeline
 
-# Validated at import so that a bad subscription stops the NApp at load, naming the setting.
-SUBSCRIPTION = load_config(settings).subscription
+# An exception while loading a NApp aborts the whole kytosd, so bad settings must not raise:
+# with them the NApp subscribes to nothing and setup() says why, loudly.
+try:
+    SUBSCRIPTION = load_config(settings).subscription
+except SettingsError:
+    SUBSCRIPTION = "(?!)"  # matches no event name
 
 
 class Main(KytosNApp):
@@ -25,7 +30,15 @@ class Main(KytosNApp):
     spec = load_spec(Path(__file__).parent / "openapi.yml")
 
     def setup(self) -> None:
-        self.pipeline = EventPipeline(load_config(settings))
+        self.pipeline: EventPipeline | None = None
+        self.disabled_reason = ""
+        try:
+            self.pipeline = EventPipeline(load_config(settings))
+        except SettingsError as exc:
+            self.disabled_reason = f"invalid setting: {exc}"
+            log.error("listen_events DISABLED, no event will be handed on: %s. Fix "
+                      "listen_events/settings.py or the environment and restart Kytos.", exc)
+            return
         log.info("listen_events: instance %s, subscribed to %s, handing on as %s",
                  self.pipeline.builder.instance, SUBSCRIPTION,
                  self.pipeline.config.handoff_event)
@@ -38,6 +51,8 @@ class Main(KytosNApp):
 
     @alisten_to(SUBSCRIPTION)
     async def on_event(self, event: KytosEvent) -> None:
+        if self.pipeline is None:
+            return
         try:
             envelope = self.pipeline.process(event.name, event.id, event.timestamp,
                                              event.content)
@@ -55,7 +70,10 @@ class Main(KytosNApp):
 
     @rest("v1/status", methods=["GET"])
     async def status(self, _request: Request) -> JSONResponse:
-        """Counters since this NApp started."""
+        """Counters since this NApp started; 503 when disabled by a bad setting."""
+        if self.pipeline is None:
+            return JSONResponse({"description": self.disabled_reason, "code": 503},
+                                status_code=503)
         return JSONResponse({
             "instance": self.pipeline.builder.instance,
             "subscription": SUBSCRIPTION,

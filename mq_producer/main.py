@@ -14,12 +14,16 @@ from kytos.core.rest_api import JSONResponse, Request
 
 from . import settings
 from .amqp import AmqpTransport
-from .config import load_config
+from .config import SettingsError, load_config
 from .intake import InvalidEnvelope, to_message
 from .publisher import Publisher
 
-# Validated at import so that bad settings or environment stop the NApp at load, naming them.
-SOURCE_EVENTS = load_config(settings).source_events
+# An exception while loading a NApp aborts the whole kytosd, so bad settings must not raise:
+# with them the NApp listens to nothing and setup() says why, loudly.
+try:
+    SOURCE_EVENTS = load_config(settings).source_events
+except SettingsError:
+    SOURCE_EVENTS = "(?!)"  # matches no event name
 
 
 class Main(KytosNApp):
@@ -28,13 +32,21 @@ class Main(KytosNApp):
     spec = load_spec(Path(__file__).parent / "openapi.yml")
 
     def setup(self) -> None:
-        config = load_config(settings)
+        self.publisher: Publisher | None = None
+        self.disabled_reason = ""
+        self._stopping: asyncio.Task[None] | None = None
+        try:
+            config = load_config(settings)
+        except SettingsError as exc:
+            self.disabled_reason = f"invalid setting: {exc}"
+            log.error("mq_producer DISABLED, nothing will be published: %s. Fix "
+                      "mq_producer/settings.py or the environment and restart Kytos.", exc)
+            return
         transport = AmqpTransport(config.broker, exchange_type=config.exchange_type,
                                   heartbeat=config.heartbeat,
                                   publish_timeout=config.publish_timeout,
                                   reconnect_interval=config.retry_interval)
         self.publisher = Publisher(transport, config)
-        self._stopping: asyncio.Task[None] | None = None
         self.controller.loop.call_soon_threadsafe(self.publisher.start)
         log.info("mq_producer: publishing to %s (exchanges %s) in the background",
                  transport.description, ", ".join(config.router.exchanges))
@@ -43,14 +55,24 @@ class Main(KytosNApp):
         """Nothing to run periodically: the publisher task does the work."""
 
     def shutdown(self) -> None:
-        """Sync, on the loop: schedule a bounded flush; never block here."""
-        log.info("mq_producer: shutting down with %d messages buffered; flushing for up to "
-                 "%.1fs", len(self.publisher.outbox), self.publisher.config.shutdown_flush_timeout)
-        self._stopping = self.controller.loop.create_task(
-            self.publisher.stop(self.publisher.config.shutdown_flush_timeout))
+        """Sync, on the loop; never blocks.
+
+        When Kytos itself stops it stops the loop right after this returns, so nothing async
+        could run: the buffer is discarded at once (restart resumes from the real-time point).
+        When only this NApp is unloaded the loop goes on: the buffer gets a bounded flush.
+        """
+        if self.publisher is None:
+            return
+        if getattr(self.controller, "started_at", None) is None:
+            self.publisher.abandon()
+        else:
+            self._stopping = self.controller.loop.create_task(
+                self.publisher.stop(self.publisher.config.shutdown_flush_timeout))
 
     @alisten_to(SOURCE_EVENTS)
     async def on_envelope(self, event: KytosEvent) -> None:
+        if self.publisher is None:
+            return
         self.publisher.counters.received += 1
         try:
             message = to_message(event.content, self.publisher.config.router, time.time())
@@ -63,5 +85,8 @@ class Main(KytosNApp):
 
     @rest("v1/status", methods=["GET"])
     async def status(self, _request: Request) -> JSONResponse:
-        """Connection, exchanges, buffer, counters, outage and last error."""
+        """Connection, exchanges, buffer, counters, outage and last error; 503 if disabled."""
+        if self.publisher is None:
+            return JSONResponse({"description": self.disabled_reason, "code": 503},
+                                status_code=503)
         return JSONResponse(self.publisher.status())

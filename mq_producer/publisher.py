@@ -133,18 +133,23 @@ class Publisher:
             self._settled.clear()
             await self._settled.wait()
 
-    async def stop(self, flush_timeout: float) -> None:
-        """Flush for at most ``flush_timeout`` seconds, then discard the rest and disconnect."""
-        if self.transport.connected:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._until_empty(), flush_timeout)
+    def abandon(self) -> int:
+        """Sync: discard what is buffered and cancel our own tasks; return how many."""
         discarded = self.outbox.discard_all()
         self.counters.discarded += discarded
         for task in [self._runner, *self._publishes]:  # only our own tasks
             if task is not None:
                 task.cancel()
-        log.info("mq_producer: stopped; %d undelivered messages discarded (restart resumes "
+        log.info("mq_producer: stopped; %d undelivered messages discarded (a restart resumes "
                  "from the real-time point)", discarded)
+        return discarded
+
+    async def stop(self, flush_timeout: float) -> None:
+        """Flush for at most ``flush_timeout`` seconds, then abandon the rest and disconnect."""
+        if self.transport.connected:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._until_empty(), flush_timeout)
+        self.abandon()
         await self.transport.close()
 
     def status(self) -> dict[str, object]:

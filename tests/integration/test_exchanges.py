@@ -1,4 +1,4 @@
-"""mq_producer checks its exchanges at start: creates missing ones, reuses good ones, reports bad."""
+"""mq_producer checks its exchanges at start: creates, reuses, reports a bad one."""
 
 import aio_pika
 import aiormq

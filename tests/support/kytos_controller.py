@@ -6,6 +6,7 @@ match is started with ``asyncio.create_task`` (handlers of later events may inte
 """
 
 import asyncio
+import datetime as dt
 import re
 from types import SimpleNamespace
 from typing import Any
@@ -29,6 +30,7 @@ class FakeController:
         self.seen: list[Any] = []  # every event that went through the app buffer
         self.switches: dict[str, Any] = {}
         self.links: dict[str, Any] = {}
+        self.started_at: dt.datetime | None = dt.datetime.now(dt.UTC)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._handler = self.loop.create_task(self._event_handler())
 
@@ -65,8 +67,9 @@ class FakeController:
             await asyncio.gather(*list(self._tasks))
 
     async def stop(self) -> None:
-        """Shut NApps down as core does (sync, on the loop), then stop dispatching."""
-        for napp in self.napps.values():
+        """Shut NApps down as core's stop_controller does: started_at is None by then."""
+        self.started_at = None
+        for napp in reversed(list(self.napps.values())):
             napp.shutdown()
         self._handler.cancel()
         await asyncio.gather(self._handler, return_exceptions=True)

@@ -187,7 +187,8 @@ class RabbitNode:
                 raise RabbitNodeError(f"AMQP port {self._port} does not accept connections")
         except (RabbitNodeError, subprocess.TimeoutExpired) as exc:
             tail = self.log_tail()
-            self.kill()
+            with contextlib.suppress(RabbitNodeError):
+                self._kill_processes()
             raise RabbitNodeError(
                 f"RabbitMQ node {self.node_name} failed to start: {exc}\n{tail}"
             ) from exc
@@ -206,6 +207,11 @@ class RabbitNode:
 
     def kill(self) -> None:
         """SIGKILL the Erlang VM and all its children; wait until the port is closed."""
+        self._kill_processes()
+        if not _wait_until(lambda: not port_open(self._port), 10):
+            raise RabbitNodeError(f"port {self._port} still open after kill")
+
+    def _kill_processes(self) -> None:
         pids = self._node_pids()
         if self._proc is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -219,8 +225,6 @@ class RabbitNode:
             self._proc = None
         if not _wait_until(lambda: not self._node_pids(), 10):
             raise RabbitNodeError(f"processes of {self.node_name} survived SIGKILL")
-        if not _wait_until(lambda: not port_open(self._port), 10):
-            raise RabbitNodeError(f"port {self._port} still open after kill")
         self._wait_name_released(timeout=10)
 
     def stop(self) -> None:
@@ -233,7 +237,7 @@ class RabbitNode:
         if self._proc is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._proc.wait(timeout=15)
-        self.kill()  # reaps the wrapper and removes anything left over
+        self._kill_processes()  # reaps the wrapper and removes anything left over
 
     # -- helpers ------------------------------------------------------------
 

@@ -5,6 +5,7 @@ import traceback
 from pathlib import Path
 
 import yaml
+from openapi_spec_validator import validate
 
 LOG = logging.getLogger("kytos.core.helpers")
 
@@ -26,4 +27,7 @@ def alisten_to(event, *events):
 
 
 def load_spec(path):
-    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    """Core validates the spec when a NApp's class body is executed; so does this."""
+    spec = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    validate(spec)
+    return spec
