@@ -1,12 +1,18 @@
 """The AMQP 0-9-1 transport (RabbitMQ) on aio-pika: robust connection, publisher confirms."""
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import aio_pika
 import aiormq
-from aio_pika.abc import AbstractExchange, AbstractRobustChannel, AbstractRobustConnection
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractRobustChannel,
+    AbstractRobustConnection,
+)
 from aiormq.abc import DeliveredMessage
 from pamqp.commands import Basic
 
@@ -15,6 +21,21 @@ from .outbox import OutboundMessage
 from .transport import ExchangeError, PublishOutcome, TransportError
 
 log = logging.getLogger("kytos.napps.kytos/mq_producer")
+
+
+
+class _ReconnectNoise(logging.Filter):
+    """Drops the client's line-per-attempt reconnection logs: the outage alarm reports
+    unreachability once, with reminders, and on recovery."""
+
+    _NOISE = ("error when creating transport", "Connection attempt to", "Reconnect attempt")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.startswith(self._NOISE))
+
+
+for _name in ("aiormq.connection", "aio_pika.robust_connection"):
+    logging.getLogger(_name).addFilter(_ReconnectNoise())
 
 # What the client raises when the broker is gone, the channel closed, or the link stalled.
 _BROKER_ERRORS = (aiormq.exceptions.AMQPError, aio_pika.exceptions.AMQPException,
@@ -29,10 +50,12 @@ class AmqpTransport:
         self._heartbeat = heartbeat
         self._publish_timeout = publish_timeout
         self._reconnect_interval = reconnect_interval
+        self._close_timeout = min(publish_timeout, 2.0)
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractRobustChannel | None = None  # strong ref: aio-pika holds a weak one
         self._exchanges: dict[str, AbstractExchange] = {}
         self._states: dict[str, str] = {}
+        self._lost_callbacks: list[Callable[[str], None]] = []
 
     @property
     def description(self) -> str:
@@ -48,6 +71,15 @@ class AmqpTransport:
     def destinations(self) -> dict[str, str]:
         return dict(self._states)
 
+    def on_lost(self, callback: Callable[[str], None]) -> None:
+        self._lost_callbacks.append(callback)
+
+    def _connection_closed(self, connection: object, error: BaseException | None) -> None:
+        if connection is not self._connection or error is None:  # closed by us, or an old one
+            return
+        for callback in self._lost_callbacks:
+            callback(f"connection to {self.description} lost: {self._scrub(error)}")
+
     def _scrub(self, error: BaseException) -> str:
         """An error's text without the password, whatever the library put in it."""
         text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
@@ -62,6 +94,7 @@ class AmqpTransport:
                     reconnect_interval=self._reconnect_interval,
                     timeout=self._publish_timeout,
                     client_properties={"connection_name": "kytos/mq_producer"})
+                self._connection.close_callbacks.add(self._connection_closed)
             elif not self._connection.connected.is_set():
                 raise TransportError(f"reconnecting to {self.description}")
             if self._channel is None or self._channel.is_closed:
@@ -122,8 +155,9 @@ class AmqpTransport:
             self._states[name] = "unknown"
             raise TransportError(f"cannot check exchange {name!r}: {self._scrub(exc)}") from None
         finally:
-            if not channel.is_closed:
-                await asyncio.gather(channel.close(), return_exceptions=True)
+            # Bounded: on a stalled link a close would wait forever for the broker's reply,
+            # and this may run while the caller is cancelling us for taking too long.
+            await self._close_quietly(channel)
 
     async def publish(self, message: OutboundMessage) -> PublishOutcome:
         exchange = self._exchanges.get(message.exchange)
@@ -150,7 +184,14 @@ class AmqpTransport:
         raise TransportError(f"unexpected publish result {type(result).__name__}")
 
     async def close(self) -> None:
+        """Drop the connection (bounded wait); the next connect() starts afresh."""
         connection, self._connection, self._channel = self._connection, None, None
         self._exchanges.clear()
         if connection is not None:
-            await asyncio.gather(connection.close(), return_exceptions=True)
+            await self._close_quietly(connection)
+
+    async def _close_quietly(self, closable: AbstractChannel | AbstractRobustConnection) -> None:
+        if closable.is_closed:
+            return
+        with contextlib.suppress(*_BROKER_ERRORS):
+            await asyncio.wait_for(closable.close(), self._close_timeout)

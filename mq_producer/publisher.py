@@ -43,6 +43,7 @@ class Publisher:
         self._publishes: set[asyncio.Task[None]] = set()
         self._returned_keys: set[str] = set()
         self._runner: asyncio.Task[None] | None = None
+        transport.on_lost(self._fail)
 
     def start(self) -> None:
         """Start publishing in a task of the running loop (the caller must be on it)."""
@@ -68,8 +69,15 @@ class Publisher:
             try:
                 await asyncio.wait_for(self.transport.connect(exchanges),
                                        self.config.publish_timeout)
-            except (TransportError, TimeoutError) as exc:
-                self._fail(str(exc) or "timed out connecting")
+            except TransportError as exc:
+                self._fail(str(exc))
+                await asyncio.sleep(self.config.retry_interval)
+                continue
+            except TimeoutError:
+                # A connection that does not answer (stalled link) is dropped, not reused.
+                self._fail(f"no answer from {self.transport.description} in "
+                           f"{self.config.publish_timeout}s; reconnecting")
+                await self.transport.close()
                 await asyncio.sleep(self.config.retry_interval)
                 continue
             if self.alarm.outage is None and self.last_error is None:

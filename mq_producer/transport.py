@@ -5,7 +5,7 @@ imports a broker client library.
 """
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from .outbox import OutboundMessage
@@ -48,6 +48,11 @@ class Transport(Protocol):
     @property
     def destinations(self) -> dict[str, str]:
         """Each exchange (or stream/topic root) and its state, for the status endpoint."""
+        ...
+
+    def on_lost(self, callback: Callable[[str], None]) -> None:
+        """Have ``callback(reason)`` called when an established connection is lost, so an
+        outage is noticed even while there is nothing to publish."""
         ...
 
     async def connect(self, exchanges: Sequence[str]) -> None:

@@ -77,6 +77,9 @@ async def test_persistent_message_survives_kill_and_restart(rabbit_node: RabbitN
             _persistent(b"survivor"), routing_key=queue_name, timeout=10
         )
         assert isinstance(confirmation, Basic.Ack)
+        # The queue was declared milliseconds ago: without this, mnesia's delayed
+        # write can lose the declaration (and so the message) with the kill -9.
+        await asyncio.to_thread(node.flush_metadata)
 
         await asyncio.to_thread(node.kill)
         assert not port_open(node.port), "AMQP port still open after kill -9"
@@ -139,9 +142,7 @@ async def test_stall_is_detected_by_heartbeat(shared_proxy: StallProxy) -> None:
     connection = await aio_pika.connect(url)
     loop = asyncio.get_running_loop()
     closed: asyncio.Future[float] = loop.create_future()
-    connection.close_callbacks.add(
-        lambda *_: closed.done() or closed.set_result(loop.time())
-    )
+    connection.close_callbacks.add(lambda *_: closed.done() or closed.set_result(loop.time()))
     try:
         channel = await connection.channel(publisher_confirms=True)
         queue = await channel.declare_queue(exclusive=True, auto_delete=True)
@@ -228,9 +229,7 @@ async def test_stall_proxy_many_connections() -> None:
         assert proxy.connections == count
 
         proxy.stall()
-        pending = [
-            asyncio.ensure_future(roundtrip(i, r, w)) for i, (r, w) in enumerate(clients)
-        ]
+        pending = [asyncio.ensure_future(roundtrip(i, r, w)) for i, (r, w) in enumerate(clients)]
         upstream_writers[0].close()  # a FIN from upstream must not get through either
         await asyncio.sleep(0.5)
         assert not any(task.done() for task in pending)

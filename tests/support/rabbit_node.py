@@ -152,7 +152,7 @@ class RabbitNode:
 
     @property
     def running(self) -> bool:
-        """True while our process group (or a VM started from it) is alive."""
+        """True while any process of this node (wrapper, VM, port programs) is alive."""
         return bool(self._node_pids())
 
     # -- lifecycle ----------------------------------------------------------
@@ -176,7 +176,9 @@ class RabbitNode:
                 stdin=subprocess.DEVNULL,
                 stdout=console,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,  # own process group: killpg reaches the VM
+                # own session + process group: killpg reaches the wrapper and beam.smp;
+                # erl_child_setup and port programs setsid() and are found via environ
+                start_new_session=True,
             )
         try:
             self.rabbitmqctl(
@@ -204,6 +206,18 @@ class RabbitNode:
         self.rabbitmqctl("start_app", timeout=timeout)
         if not _wait_until(lambda: port_open(self._port), timeout):
             raise RabbitNodeError(f"port {self._port} closed after start_app\n{self.log_tail()}")
+
+    def flush_metadata(self) -> None:
+        """Write the metadata store (mnesia: exchanges, queues, bindings) to disk now.
+
+        Mnesia logs with delayed writes, so durable entities declared just before a
+        :meth:`kill` can vanish with it (observed: 2 of 8 queues declared ~0.1 s before
+        a kill -9 were gone after restart). Call this before ``kill()`` when the test
+        needs that topology to survive; confirmed persistent messages need nothing.
+        """
+        out = self.rabbitmqctl("eval", "mnesia:dump_log().").strip()
+        if out != "dumped":
+            raise RabbitNodeError(f"mnesia:dump_log() returned {out!r}")
 
     def kill(self) -> None:
         """SIGKILL the Erlang VM and all its children; wait until the port is closed."""

@@ -1,0 +1,353 @@
+"""Broker outages against a private RabbitMQ node the tests start, stop, kill and stall.
+
+For each fault: events keep arriving, nothing blocks, the alarm and recovery lines appear
+once, and afterwards every event handed on is in the queue (duplicates allowed: at least
+once), in order per key.
+"""
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import aio_pika
+import orjson
+import pytest
+from kytos.core import KytosEvent
+
+from listen_events.main import Main as ListenEvents
+from mq_producer.main import Main as MqProducer
+from tests.support.kytos_controller import FakeController
+from tests.support.rabbit_node import RabbitNode, rabbitmq_available
+from tests.support.stall_proxy import StallProxy
+from tests.support.topology import make_link
+from tests.support.waiting import wait_until
+
+pytestmark = [
+    pytest.mark.private_broker,
+    pytest.mark.skipif(not rabbitmq_available(), reason="RabbitMQ server binaries not "
+                       "installed (scripts/setup installs them)"),
+]
+
+EXCHANGE = "outage_events"
+QUEUE = "outage_events_all"
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitNode]:
+    rabbit = RabbitNode(tmp_path_factory.mktemp("rabbit"))
+    rabbit.start()
+    yield rabbit
+    rabbit.stop()
+
+
+@pytest.fixture
+async def running_node(node: RabbitNode) -> RabbitNode:
+    """The node, up and with an empty durable queue bound to the test exchange."""
+    if not node.running:
+        await asyncio.to_thread(node.start)
+    await asyncio.to_thread(node.start_app)  # no-op when already running
+    connection = await aio_pika.connect(node.url)
+    channel = await connection.channel()
+    exchange = await channel.declare_exchange(EXCHANGE, aio_pika.ExchangeType.TOPIC,
+                                              durable=True)
+    queue = await channel.declare_queue(QUEUE, durable=True)
+    await queue.bind(exchange, "#")
+    await queue.purge()
+    await connection.close()
+    return node
+
+
+@pytest.fixture
+def fast_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mq_producer import settings
+
+    monkeypatch.setattr(settings, "ROUTES", [{"exchange": EXCHANGE,
+                                              "routing_key": "{event_class}.{event_name}"}])
+    monkeypatch.setattr(settings, "RETRY_INTERVAL", 0.25)
+    monkeypatch.setattr(settings, "PUBLISH_TIMEOUT", 2.0)
+    monkeypatch.setattr(settings, "HEARTBEAT", 1)
+    monkeypatch.setattr(settings, "ALARM_REMINDER_INTERVAL", 1.0)
+    monkeypatch.setattr(settings, "MAX_IN_FLIGHT", 64)
+
+
+@dataclass
+class Stack:
+    controller: FakeController
+    listen: ListenEvents
+    producer: MqProducer
+
+
+@pytest.fixture
+async def stack_factory(monkeypatch: pytest.MonkeyPatch,
+                        fast_settings: None) -> AsyncIterator:
+    stacks: list[Stack] = []
+
+    def make(url: str) -> Stack:
+        monkeypatch.setenv("KYTOS_MQ_URL", url)
+        controller = FakeController()
+        stack = Stack(controller, controller.load_napp(ListenEvents),
+                      controller.load_napp(MqProducer))
+        stacks.append(stack)
+        return stack
+
+    yield make
+    for stack in stacks:
+        await stack.controller.stop()
+        await stack.producer.publisher.transport.close()
+
+
+LINKS = [make_link(index) for index in range(1, 9)]
+
+
+async def emit_stream(controller: FakeController, count: int, rate: float,
+                      seed: int = 3, until: asyncio.Event | None = None) -> None:
+    """``count`` link_up/link_down events on 8 links at about ``rate`` per second (or
+    until ``until`` is set)."""
+    rng = random.Random(seed)
+    for index in range(count):
+        if until is not None and until.is_set():
+            return
+        link = rng.choice(LINKS)
+        name = "kytos/topology.link_up" if index % 2 else "kytos/topology.link_down"
+        await controller.buffers.app.aput(KytosEvent(name, {"link": link, "reason": str(index)}))
+        if index % 10 == 9:
+            await asyncio.sleep(10 / rate)
+
+
+def handed_on(stack: Stack) -> list[dict]:
+    return [event.content["envelope"] for event in stack.controller.seen
+            if event.name == "kytos/listen_events.broadcast"]
+
+
+async def drain_queue(url: str, expected_at_least: int, timeout: float = 30) -> list[dict]:
+    connection = await aio_pika.connect(url)
+    channel = await connection.channel()
+    queue = await channel.declare_queue(QUEUE, durable=True, passive=True)
+    bodies: list[dict] = []
+    async with asyncio.timeout(timeout):
+        while True:
+            message = await queue.get(fail=False, no_ack=True)
+            if message is None:
+                if len(bodies) >= expected_at_least:
+                    break
+                await asyncio.sleep(0.05)
+                continue
+            bodies.append(orjson.loads(message.body))
+    await connection.close()
+    return bodies
+
+
+@dataclass
+class Delivery:
+    offered: int
+    delivered: int
+    missing: int
+    duplicates: int
+
+    def __str__(self) -> str:
+        return (f"offered={self.offered} delivered={self.delivered} missing={self.missing} "
+                f"duplicated={self.duplicates}")
+
+
+def check_delivery(sent: list[dict], received: list[dict]) -> Delivery:
+    """Every sent envelope arrived; order per key holds after de-duplication."""
+    received_ids = [body["message_id"] for body in received]
+    unique = dict.fromkeys(received_ids)
+    missing = {envelope["message_id"] for envelope in sent} - set(unique)
+    first_seen: dict[str, dict] = {}
+    for body in received:
+        first_seen.setdefault(body["message_id"], body)
+    per_key: dict[str, list[int]] = {}
+    for body in first_seen.values():
+        per_key.setdefault(body["key"], []).append(body["producer"]["sequence"])
+    for key, sequences in per_key.items():
+        assert sequences == sorted(sequences), f"order broken for {key}: {sequences}"
+    return Delivery(len(sent), len(unique), len(missing), len(received_ids) - len(unique))
+
+
+def alarm_lines(caplog: pytest.LogCaptureFixture) -> tuple[list[str], list[str], list[str]]:
+    messages = [r.getMessage() for r in caplog.records
+                if r.name == "kytos.napps.kytos/mq_producer"]
+    first = [m for m in messages if "ALARM: broker unreachable" in m]
+    reminders = [m for m in messages if "ALARM: broker still unreachable" in m]
+    recovered = [m for m in messages if "reachable again after" in m]
+    return first, reminders, recovered
+
+
+async def test_broker_down_at_start_then_everything_is_delivered(
+        running_node: RabbitNode, stack_factory, caplog: pytest.LogCaptureFixture):
+    await asyncio.to_thread(running_node.stop_app)
+    stack = stack_factory(running_node.url)
+    await emit_stream(stack.controller, 200, rate=2000)
+    await stack.controller.settle()
+    publisher = stack.producer.publisher
+    await wait_until(lambda: publisher.alarm.outage is not None, what="the alarm")
+    await asyncio.sleep(1.5)  # long enough for a reminder
+    assert publisher.counters.confirmed == 0 and len(publisher.outbox) == 200
+    status = publisher.status()
+    assert status["outage"]["reason"] and status["last_alarm"]
+    assert status["buffer"]["queued"] == 200
+
+    await asyncio.to_thread(running_node.start_app)
+    await wait_until(lambda: publisher.counters.confirmed == 200, timeout=30,
+                     what="200 confirms after recovery")
+    delivery = check_delivery(handed_on(stack), await drain_queue(running_node.url, 200))
+    assert delivery.missing == 0
+    first, reminders, recovered = alarm_lines(caplog)
+    assert len(first) == 1 and len(recovered) == 1
+    assert reminders and "200 buffered" in reminders[0]
+    assert "200 buffered messages to deliver" in recovered[0]
+    assert publisher.status()["outage"] is None
+
+
+async def _stream_through(fault, stack: Stack, url: str, caplog, count: int = 1500) -> Delivery:
+    stream = asyncio.create_task(emit_stream(stack.controller, count, rate=300))
+    await asyncio.sleep(1.0)
+    await fault()
+    await stream
+    await stack.controller.settle()
+    publisher = stack.producer.publisher
+    await wait_until(lambda: len(publisher.outbox) == 0 and publisher.alarm.outage is None,
+                     timeout=60, what="the buffer to empty after recovery")
+    delivery = check_delivery(handed_on(stack), await drain_queue(url, count))
+    logging.getLogger(__name__).warning("%s: %s", fault.__name__, delivery)
+    first, _, recovered = alarm_lines(caplog)
+    assert len(first) == 1 and len(recovered) == 1, (first, recovered)
+    assert publisher.counters.dropped == 0
+    return delivery
+
+
+async def test_stop_app_mid_stream(running_node: RabbitNode, stack_factory, caplog):
+    stack = stack_factory(running_node.url)
+    await wait_until(lambda: stack.producer.publisher.transport.connected, what="connected")
+
+    async def stop_app_for_3s() -> None:
+        await asyncio.to_thread(running_node.stop_app)
+        await asyncio.sleep(3)
+        await asyncio.to_thread(running_node.start_app)
+
+    delivery = await _stream_through(stop_app_for_3s, stack, running_node.url, caplog)
+    assert delivery.missing == 0
+
+
+async def test_kill_9_and_restart_mid_stream(running_node: RabbitNode, stack_factory, caplog):
+    stack = stack_factory(running_node.url)
+    await wait_until(lambda: stack.producer.publisher.transport.connected, what="connected")
+
+    async def kill_and_restart() -> None:
+        await asyncio.to_thread(running_node.kill)
+        await asyncio.sleep(1)
+        await asyncio.to_thread(running_node.start)
+
+    delivery = await _stream_through(kill_and_restart, stack, running_node.url, caplog)
+    assert delivery.missing == 0
+
+
+async def test_stalled_connection_is_detected_and_recovered(
+        running_node: RabbitNode, stack_factory, caplog):
+    proxy = StallProxy("127.0.0.1", running_node.port)
+    port = await proxy.start()
+    stack = stack_factory(f"amqp://guest:guest@127.0.0.1:{port}/")
+    await wait_until(lambda: stack.producer.publisher.transport.connected, what="connected")
+    publisher = stack.producer.publisher
+
+    async def stall_for_6s() -> None:
+        proxy.stall()
+        await wait_until(lambda: publisher.alarm.outage is not None, timeout=10,
+                         what="the stall to be noticed")
+        await asyncio.sleep(4)
+        proxy.resume()
+
+    try:
+        delivery = await _stream_through(stall_for_6s, stack, running_node.url, caplog)
+    finally:
+        await proxy.close()
+    assert delivery.missing == 0
+
+
+async def test_full_buffer_keeps_the_latest_per_link_and_counts_drops(
+        running_node: RabbitNode, stack_factory, monkeypatch, caplog):
+    from mq_producer import settings
+
+    monkeypatch.setattr(settings, "BUFFER_SIZE", 20)
+    monkeypatch.setattr(settings, "MAX_IN_FLIGHT", 5)
+    await asyncio.to_thread(running_node.stop_app)
+    stack = stack_factory(running_node.url)
+    # 3 links x 10 status changes, then 10 events without a key.
+    links = LINKS[:3]
+    for index in range(30):
+        link = links[index % 3]
+        await stack.controller.buffers.app.aput(
+            KytosEvent("kytos/topology.link_down", {"link": link, "reason": str(index)}))
+    for index in range(10):
+        await stack.controller.buffers.app.aput(KytosEvent("version/control.initialize",
+                                                           {"n": index}))
+    await stack.controller.settle()
+    publisher = stack.producer.publisher
+    assert len(publisher.outbox) == 20
+    assert publisher.counters.dropped == 20
+    assert publisher.status()["counters"]["dropped"] == 20
+
+    await asyncio.to_thread(running_node.start_app)
+    await wait_until(lambda: publisher.counters.confirmed == 20, timeout=30, what="20 confirms")
+    received = await drain_queue(running_node.url, 20)
+    assert len(received) == 20
+    sent = handed_on(stack)
+    # The newest event of every link survived; drops came from the oldest.
+    for link in links:
+        newest = [e for e in sent if e["key"] == f"link:{link.id}"][-1]
+        assert newest["message_id"] in {body["message_id"] for body in received}
+    unkeyed = [body for body in received if body["key"] is None]
+    assert [body["content"]["n"] for body in unkeyed] == list(range(10 - len(unkeyed), 10))
+    check_delivery([], received)  # order per key
+
+
+async def test_one_stream_through_repeated_outages_of_every_kind(
+        running_node: RabbitNode, stack_factory, caplog):
+    """The figures of the issue's note: N events across two outages of each kind."""
+    proxy = StallProxy("127.0.0.1", running_node.port)
+    port = await proxy.start()
+    stack = stack_factory(f"amqp://guest:guest@127.0.0.1:{port}/")
+    publisher = stack.producer.publisher
+    await wait_until(lambda: publisher.transport.connected, what="connected")
+
+    async def outage(kind: str) -> None:
+        if kind == "stop_app":
+            await asyncio.to_thread(running_node.stop_app)
+            await asyncio.sleep(2)
+            await asyncio.to_thread(running_node.start_app)
+        elif kind == "kill -9":
+            await asyncio.to_thread(running_node.kill)
+            await asyncio.to_thread(running_node.start)
+        else:
+            proxy.stall()
+            await asyncio.sleep(5)
+            proxy.resume()
+        await wait_until(lambda: publisher.alarm.outage is None, timeout=60,
+                         what=f"recovery from {kind}")
+
+    done = asyncio.Event()
+    stream = asyncio.create_task(emit_stream(stack.controller, 100_000, rate=250, seed=38,
+                                             until=done))
+    try:
+        for kind in ("stop_app", "kill -9", "stall", "stop_app", "kill -9", "stall"):
+            await asyncio.sleep(1.5)
+            await outage(kind)
+        await asyncio.sleep(1.5)
+        done.set()
+        await stream
+        await stack.controller.settle()
+        await wait_until(lambda: len(publisher.outbox) == 0, timeout=60, what="empty buffer")
+        first, reminders, recovered = alarm_lines(caplog)
+    finally:
+        await proxy.close()  # the producer sees that as one more outage: count before
+    sent = handed_on(stack)
+    delivery = check_delivery(sent, await drain_queue(running_node.url, len(sent)))
+    figures = (f"{delivery} dropped={publisher.counters.dropped} "
+               f"failed_attempts={publisher.counters.failed} alarms={len(first)} "
+               f"reminders={len(reminders)} recoveries={len(recovered)}")
+    print(f"\nrepeated outages: {figures}")
+    assert delivery.missing == 0 and publisher.counters.dropped == 0
+    assert len(first) == len(recovered) >= 6

@@ -1,0 +1,53 @@
+"""NApp lifecycle without a broker: bad settings disable a NApp, they never abort Kytos."""
+
+import json
+import logging
+
+from kytos.core import KytosEvent
+
+from listen_events import settings as listen_settings
+from listen_events.main import Main as ListenEvents
+from mq_producer.main import Main as MqProducer
+from tests.support.kytos_controller import FakeController
+
+
+async def test_listen_events_with_a_bad_setting_is_disabled_and_says_why(monkeypatch, caplog):
+    monkeypatch.setattr(listen_settings, "DENY_EVENTS", ["(unclosed"])
+    controller = FakeController()
+    napp = controller.load_napp(ListenEvents)  # does not raise: Kytos keeps running
+    await controller.buffers.app.aput(KytosEvent("kytos/topology.link_up", {}))
+    await controller.settle()
+    assert [event.name for event in controller.seen] == ["kytos/topology.link_up"]
+    response = await napp.status(None)
+    assert response.status_code == 503
+    assert "DENY_EVENTS[0]: invalid regex" in json.loads(response.body)["description"]
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert any("listen_events DISABLED" in line and "DENY_EVENTS[0]" in line
+               for line in errors)
+    await controller.stop()
+
+
+async def test_mq_producer_with_a_bad_url_is_disabled_and_hides_the_password(
+        monkeypatch, caplog):
+    monkeypatch.setenv("KYTOS_MQ_URL", "http://user:hunter2@broker/")
+    controller = FakeController()
+    napp = controller.load_napp(MqProducer)
+    response = await napp.status(None)
+    assert response.status_code == 503
+    assert "KYTOS_MQ_URL: expected amqp" in json.loads(response.body)["description"]
+    assert "hunter2" not in response.body.decode()
+    assert all("hunter2" not in record.getMessage() for record in caplog.records)
+    await controller.stop()
+
+
+async def test_listen_events_hands_on_envelopes_as_documented():
+    controller = FakeController()
+    controller.load_napp(ListenEvents)
+    await controller.buffers.app.aput(
+        KytosEvent("kytos/topology.switch.disabled", {"dpid": "00:00:00:00:00:00:00:0a"}))
+    await controller.settle()
+    handoff = controller.seen[-1]
+    assert handoff.name == "kytos/listen_events.broadcast"
+    assert handoff.content["envelope"]["event_class"] == "administrative"
+    json.dumps(handoff.content)  # JSON-safe as handed on
+    await controller.stop()
