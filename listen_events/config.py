@@ -21,6 +21,9 @@ class ListenConfig:
     controller: str
     domain: str
     handoff_event: str
+    snapshot_event: str
+    snapshot_class: str
+    snapshot_on_topology_loaded: bool
 
 
 def _text(setting: str, value: object, *, allow_empty: bool = False) -> str:
@@ -30,12 +33,21 @@ def _text(setting: str, value: object, *, allow_empty: bool = False) -> str:
     return value
 
 
+def _event_name(setting: str, value: object) -> str:
+    name = _text(setting, value)
+    if not _EVENT_NAME.fullmatch(name):
+        raise SettingsError(f"{setting}: {name!r} is not an event name "
+                            "(letters, digits, '_', '.', '/', '-')")
+    return name
+
+
 def load_config(settings: ModuleType, environ: Mapping[str, str] = os.environ) -> ListenConfig:
     """Validate every setting; raise SettingsError naming the first bad one."""
-    handoff = _text("HANDOFF_EVENT", settings.HANDOFF_EVENT)
-    if not _EVENT_NAME.fullmatch(handoff):
-        raise SettingsError(f"HANDOFF_EVENT: {handoff!r} is not an event name "
-                            "(letters, digits, '_', '.', '/', '-')")
+    if not isinstance(settings.SNAPSHOT_ON_TOPOLOGY_LOADED, bool):
+        raise SettingsError("SNAPSHOT_ON_TOPOLOGY_LOADED: expected True or False")
+    snapshot_class = _text("SNAPSHOT_CLASS", settings.SNAPSHOT_CLASS)
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", snapshot_class):
+        raise SettingsError(f"SNAPSHOT_CLASS: {snapshot_class!r} must be one word")
     return ListenConfig(
         subscription=subscription_pattern(settings.SUBSCRIBED_EVENTS),
         classifier=Classifier(settings.CLASSES, settings.OPERATIONAL_CLASSES),
@@ -45,5 +57,8 @@ def load_config(settings: ModuleType, environ: Mapping[str, str] = os.environ) -
                          environ.get("KYTOS_EVENTS_CONTROLLER", settings.CONTROLLER_NAME)),
         domain=_text("KYTOS_EVENTS_DOMAIN / DOMAIN",
                      environ.get("KYTOS_EVENTS_DOMAIN", settings.DOMAIN), allow_empty=True),
-        handoff_event=handoff,
+        handoff_event=_event_name("HANDOFF_EVENT", settings.HANDOFF_EVENT),
+        snapshot_event=_event_name("SNAPSHOT_EVENT", settings.SNAPSHOT_EVENT),
+        snapshot_class=snapshot_class,
+        snapshot_on_topology_loaded=settings.SNAPSHOT_ON_TOPOLOGY_LOADED,
     )

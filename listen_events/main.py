@@ -54,26 +54,41 @@ class Main(KytosNApp):
         if self.pipeline is None:
             return
         try:
-            envelope = self.pipeline.process(event.name, event.id, event.timestamp,
-                                             event.content)
+            envelopes = self.pipeline.process(event.name, event.id, event.timestamp,
+                                              event.content)
         except Exception:  # a bug must cost one event, logged, not the listener
             self.pipeline.counters.failed += 1
             log.exception("listen_events: could not process event %s (id %s)",
                           event.name, event.id)
             return
-        if envelope is None:
-            return
-        await self.controller.buffers.app.aput(
-            KytosEvent(name=self.pipeline.config.handoff_event,
-                       content={"envelope": envelope}))
-        self.pipeline.counters.handed_on += 1
+        await self._hand_on(envelopes)
+
+    async def _hand_on(self, envelopes: list[dict]) -> None:
+        assert self.pipeline is not None
+        for envelope in envelopes:
+            await self.controller.buffers.app.aput(
+                KytosEvent(name=self.pipeline.config.handoff_event,
+                           content={"envelope": envelope}))
+            self.pipeline.counters.handed_on += 1
+
+    @rest("v1/snapshot", methods=["POST"])
+    async def snapshot(self, _request: Request) -> JSONResponse:
+        """Hand on one snapshot message per link the controller knows, with its status."""
+        if self.pipeline is None:
+            return self._disabled()
+        envelopes = self.pipeline.snapshot(list(self.controller.links.values()))
+        await self._hand_on(envelopes)
+        return JSONResponse({"links": len(envelopes)}, status_code=202)
+
+    def _disabled(self) -> JSONResponse:
+        return JSONResponse({"description": self.disabled_reason, "code": 503},
+                            status_code=503)
 
     @rest("v1/status", methods=["GET"])
     async def status(self, _request: Request) -> JSONResponse:
         """Counters since this NApp started; 503 when disabled by a bad setting."""
         if self.pipeline is None:
-            return JSONResponse({"description": self.disabled_reason, "code": 503},
-                                status_code=503)
+            return self._disabled()
         return JSONResponse({
             "instance": self.pipeline.builder.instance,
             "subscription": SUBSCRIPTION,

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import logging
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -10,6 +11,8 @@ from .envelope import EnvelopeBuilder
 from .serialize import serialize_content
 
 log = logging.getLogger("kytos.napps.kytos/listen_events")
+
+TOPOLOGY_LOADED = "kytos/topology.topology_loaded"
 
 
 @dataclass
@@ -35,13 +38,39 @@ class EventPipeline:
         self.builder = EnvelopeBuilder(config.controller, config.domain)
 
     def process(self, name: str, event_id: Any, timestamp: dt.datetime | None,
-                content: Any) -> dict[str, Any] | None:
+                content: Any) -> list[dict[str, Any]]:
+        """The envelopes to hand on for one event: none, its own, and for topology_loaded
+        (when configured) a snapshot of every link after it."""
         self.counters.received += 1
         event_class = self.config.classifier.classify(name, timestamp is not None)
         if event_class is None:
             self.counters.not_action += 1
-            return None
+            return []
         self.counters.classified += 1
+        envelope = self._envelope(name, event_class, event_id, timestamp, content, "event")
+        envelopes = [] if envelope is None else [envelope]
+        if name == TOPOLOGY_LOADED and self.config.snapshot_on_topology_loaded:
+            links = getattr(content.get("topology") if isinstance(content, dict) else None,
+                            "links", None)
+            if isinstance(links, dict):
+                envelopes.extend(self.snapshot(links.values()))
+        return envelopes
+
+    def snapshot(self, links: Iterable[Any]) -> list[dict[str, Any]]:
+        """One "snapshot" envelope per link, with its present status."""
+        config = self.config
+        now = dt.datetime.now(dt.UTC)
+        envelopes = []
+        for link in links:
+            envelope = self._envelope(config.snapshot_event, config.snapshot_class, None, now,
+                                      {"link": link, "reason": "snapshot"}, "snapshot")
+            if envelope is not None:
+                envelopes.append(envelope)
+        return envelopes
+
+    def _envelope(self, name: str, event_class: str, event_id: Any,
+                  timestamp: dt.datetime | None, content: Any,
+                  msg_type: str) -> dict[str, Any] | None:
         event_filter = self.config.event_filter
         if not event_filter.allows_name(name):
             self.counters.filtered_out += 1
@@ -60,4 +89,5 @@ class EventPipeline:
             return None
         return self.builder.build(
             event_name=name, event_class=event_class, event_id=event_id,
-            event_timestamp=timestamp or dt.datetime.now(dt.UTC), content=serialized)
+            event_timestamp=timestamp or dt.datetime.now(dt.UTC), content=serialized,
+            msg_type=msg_type)

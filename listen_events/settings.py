@@ -50,6 +50,14 @@ CONTENT_RULES: list[dict] = []
 CONTROLLER_NAME = "kytos"
 DOMAIN = ""
 
+# Snapshots: one message per link with its present status, marked "msg_type": "snapshot", so
+# that a consumer that (re)starts can catch up. Sent on POST /api/kytos/listen_events/v1/snapshot
+# and, when SNAPSHOT_ON_TOPOLOGY_LOADED, after each kytos/topology.topology_loaded. They carry
+# the event name SNAPSHOT_EVENT (filters and content rules see that name) and SNAPSHOT_CLASS.
+SNAPSHOT_EVENT = "kytos/listen_events.link_snapshot"
+SNAPSHOT_CLASS = "operational"
+SNAPSHOT_ON_TOPOLOGY_LOADED = True
+
 # The KytosEvent that carries each envelope to the producer NApp(s), on the app buffer. Its
 # content is {"envelope": <dict>}; kytos/mq_producer listens to this name by default.
 HANDOFF_EVENT = "kytos/listen_events.broadcast"

@@ -1,9 +1,14 @@
-"""The AMQP 0-9-1 transport (RabbitMQ) on aio-pika: robust connection, publisher confirms."""
+"""The AMQP 0-9-1 transport (RabbitMQ) on aio-pika: robust connection, publisher confirms.
+
+The only module that imports a broker client. It declares what the settings name (exchanges,
+queues, the dead-letter exchange, per-link status queues) and publishes with ``mandatory``,
+waiting for the broker's confirm.
+"""
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable
 
 import aio_pika
 import aiormq
@@ -16,12 +21,11 @@ from aio_pika.abc import (
 from aiormq.abc import DeliveredMessage
 from pamqp.commands import Basic
 
-from .config import BrokerSettings
+from .config import LINK_QUEUE_ARGUMENTS, ProducerConfig, QueueSpec
 from .outbox import OutboundMessage
 from .transport import ExchangeError, PublishOutcome, TransportError
 
 log = logging.getLogger("kytos.napps.kytos/mq_producer")
-
 
 
 class _ReconnectNoise(logging.Filter):
@@ -34,8 +38,8 @@ class _ReconnectNoise(logging.Filter):
         return not (isinstance(record.msg, str) and record.msg.startswith(self._NOISE))
 
 
-for _name in ("aiormq.connection", "aio_pika.robust_connection"):
-    logging.getLogger(_name).addFilter(_ReconnectNoise())
+for _logger in ("aiormq.connection", "aio_pika.robust_connection"):
+    logging.getLogger(_logger).addFilter(_ReconnectNoise())
 
 # What the client raises when the broker is gone, the channel closed, or the link stalled.
 _BROKER_ERRORS = (aiormq.exceptions.AMQPError, aio_pika.exceptions.AMQPException,
@@ -43,19 +47,21 @@ _BROKER_ERRORS = (aiormq.exceptions.AMQPError, aio_pika.exceptions.AMQPException
 
 
 class AmqpTransport:
-    def __init__(self, broker: BrokerSettings, *, exchange_type: str, heartbeat: int,
-                 publish_timeout: float, reconnect_interval: float) -> None:
-        self._broker = broker
-        self._exchange_type = aio_pika.ExchangeType(exchange_type)
-        self._heartbeat = heartbeat
-        self._publish_timeout = publish_timeout
-        self._reconnect_interval = reconnect_interval
-        self._close_timeout = min(publish_timeout, 2.0)
+    def __init__(self, config: ProducerConfig) -> None:
+        self._config = config
+        self._broker = config.broker
+        self._exchange_type = aio_pika.ExchangeType(config.exchange_type)
+        self._close_timeout = min(config.publish_timeout, 2.0)
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractRobustChannel | None = None  # strong ref: aio-pika holds a weak one
         self._exchanges: dict[str, AbstractExchange] = {}
         self._states: dict[str, str] = {}
+        self._queue_states: dict[str, str] = {}
         self._lost_callbacks: list[Callable[[str], None]] = []
+        names = [*config.router.exchanges]
+        if config.link_status.enabled:
+            names.append(config.link_status.exchange)
+        self._exchange_names = tuple(dict.fromkeys(names))
 
     @property
     def description(self) -> str:
@@ -65,11 +71,15 @@ class AmqpTransport:
     def connected(self) -> bool:
         return (self._connection is not None and self._connection.connected.is_set()
                 and self._channel is not None and not self._channel.is_closed
-                and len(self._exchanges) == len(self._states))
+                and len(self._exchanges) == len(self._exchange_names))
 
     @property
     def destinations(self) -> dict[str, str]:
         return dict(self._states)
+
+    @property
+    def queues(self) -> dict[str, str]:
+        return dict(self._queue_states)
 
     def on_lost(self, callback: Callable[[str], None]) -> None:
         self._lost_callbacks.append(callback)
@@ -83,16 +93,16 @@ class AmqpTransport:
     def _scrub(self, error: BaseException) -> str:
         """An error's text without the password, whatever the library put in it."""
         text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-        return text.replace(self._broker.password.reveal(), "***") \
-            if self._broker.password.reveal() else text
+        password = self._broker.password.reveal()
+        return text.replace(password, "***") if password else text
 
-    async def connect(self, exchanges: Sequence[str]) -> None:
+    async def connect(self) -> None:
+        config = self._config
         try:
             if self._connection is None or self._connection.is_closed:
                 self._connection = await aio_pika.connect_robust(
-                    self._broker.url, heartbeat=self._heartbeat,
-                    reconnect_interval=self._reconnect_interval,
-                    timeout=self._publish_timeout,
+                    self._broker.url, heartbeat=config.heartbeat,
+                    reconnect_interval=config.retry_interval, timeout=config.publish_timeout,
                     client_properties={"connection_name": "kytos/mq_producer"})
                 self._connection.close_callbacks.add(self._connection_closed)
             elif not self._connection.connected.is_set():
@@ -105,16 +115,60 @@ class AmqpTransport:
             raise TransportError(f"cannot connect to {self.description}: "
                                  f"{self._scrub(exc)}") from None
         self._exchanges.clear()
-        for name in exchanges:
+        for name in self._exchange_names:
             self._states[name] = "checking"
             await self._check_exchange(name)
             self._exchanges[name] = await self._channel.get_exchange(name, ensure=False)
+        # Queues are checked after every (re)connection: a broker may have lost them.
+        self._queue_states.clear()
+        await self._ensure_dead_letter()
+        for spec in config.queues:
+            await self._ensure_queue(spec)
+        for link_id in sorted(config.link_status.link_ids):
+            await self._ensure_queue(self._link_queue(link_id))
+
+    async def _on_throwaway_channel(self, what: str,
+                                    action: Callable[[AbstractChannel], Awaitable[object]]
+                                    ) -> str:
+        """Run one declaration on its own channel (a refusal closes the channel it runs on):
+        'ok', 'missing', 'refused' or 'mismatch'; TransportError when the broker is gone."""
+        assert self._connection is not None
+        try:
+            channel = await self._connection.channel(publisher_confirms=False)
+        except _BROKER_ERRORS as exc:
+            raise TransportError(f"cannot open a channel to {what}: "
+                                 f"{self._scrub(exc)}") from None
+        try:
+            await action(channel)
+            return "ok"
+        except aiormq.exceptions.ChannelNotFoundEntity:
+            return "missing"
+        except aiormq.exceptions.ChannelAccessRefused:
+            return "refused"
+        except aiormq.exceptions.ChannelPreconditionFailed:
+            return "mismatch"
+        except _BROKER_ERRORS as exc:
+            raise TransportError(f"cannot {what}: {self._scrub(exc)}") from None
+        finally:
+            # Bounded: on a stalled link a close would wait forever for the broker's reply,
+            # and this may run while the caller is cancelling us for taking too long.
+            await self._close_quietly(channel)
 
     async def _check_exchange(self, name: str) -> None:
-        """Passive declare on a throwaway channel (a 404 closes it); declare when missing."""
-        assert self._connection is not None
-        exists = await self._declare(name, passive=True)
-        created = await self._declare(name, passive=False)
+        """Passive declare, then declare as durable EXCHANGE_TYPE (creates a missing one)."""
+        timeout = self._config.publish_timeout
+
+        def declare(passive: bool) -> Callable[[AbstractChannel], Awaitable[object]]:
+            return lambda channel: channel.declare_exchange(
+                name, self._exchange_type, durable=True, passive=passive, timeout=timeout)
+
+        try:
+            exists = await self._on_throwaway_channel(f"check exchange {name!r}", declare(True))
+            created = await self._on_throwaway_channel(f"declare exchange {name!r}",
+                                                       declare(False))
+        except TransportError:
+            self._states[name] = "unknown"
+            raise
         if created == "refused":
             if exists == "ok":
                 self._states[name] = "exists (type not verified: no configure permission)"
@@ -133,36 +187,53 @@ class AmqpTransport:
                      self._exchange_type.value)
         self._states[name] = "ok"
 
-    async def _declare(self, name: str, *, passive: bool) -> str:
-        assert self._connection is not None
-        try:
-            channel = await self._connection.channel(publisher_confirms=False)
-        except _BROKER_ERRORS as exc:
-            self._states[name] = "unknown"
-            raise TransportError(f"cannot open a channel to check exchange {name!r}: "
-                                 f"{self._scrub(exc)}") from None
-        try:
-            await channel.declare_exchange(name, self._exchange_type, durable=True,
-                                           passive=passive, timeout=self._publish_timeout)
-            return "ok"
-        except aiormq.exceptions.ChannelNotFoundEntity:
-            return "missing"
-        except aiormq.exceptions.ChannelAccessRefused:
-            return "refused"
-        except aiormq.exceptions.ChannelPreconditionFailed:
-            return "mismatch"
-        except _BROKER_ERRORS as exc:
-            self._states[name] = "unknown"
-            raise TransportError(f"cannot check exchange {name!r}: {self._scrub(exc)}") from None
-        finally:
-            # Bounded: on a stalled link a close would wait forever for the broker's reply,
-            # and this may run while the caller is cancelling us for taking too long.
-            await self._close_quietly(channel)
+    async def _ensure_dead_letter(self) -> None:
+        name = self._config.dead_letter
+
+        async def declare(channel: AbstractChannel) -> None:
+            exchange = await channel.declare_exchange(name, aio_pika.ExchangeType.FANOUT,
+                                                      durable=True)
+            queue = await channel.declare_queue(name, durable=True)
+            await queue.bind(exchange)
+
+        self._record_queue(name, await self._on_throwaway_channel(
+            f"declare dead-letter exchange and queue {name!r}", declare))
+
+    def _link_queue(self, link_id: str) -> QueueSpec:
+        link_status = self._config.link_status
+        return QueueSpec(link_status.queue(link_id), link_status.exchange, link_id,
+                         {**LINK_QUEUE_ARGUMENTS,
+                          "x-dead-letter-exchange": self._config.dead_letter})
+
+    async def _ensure_queue(self, spec: QueueSpec) -> None:
+        """Declare a durable queue and bind it. Problems are logged, never fatal: events
+        still flow to everything else (and come back as 'returned' if nothing is bound)."""
+
+        async def declare(channel: AbstractChannel) -> None:
+            queue = await channel.declare_queue(spec.name, durable=True,
+                                                arguments=spec.arguments)
+            await queue.bind(spec.exchange, spec.binding)
+
+        self._record_queue(spec.name, await self._on_throwaway_channel(
+            f"declare queue {spec.name!r}", declare))
+
+    def _record_queue(self, name: str, outcome: str) -> None:
+        state = {"ok": "ok", "missing": "exchange missing",
+                 "refused": f"refused: user {self._broker.username!r} lacks 'configure' "
+                            "permission on it",
+                 "mismatch": "exists with other arguments (delete it or change the settings)"
+                 }[outcome]
+        if outcome != "ok":
+            log.error("mq_producer: queue %r not declared: %s", name, state)
+        self._queue_states[name] = state
 
     async def publish(self, message: OutboundMessage) -> PublishOutcome:
         exchange = self._exchanges.get(message.exchange)
         if exchange is None or not self.connected:
             raise TransportError(f"not connected to {self.description}")
+        if message.link_id is not None and \
+                self._config.link_status.queue(message.link_id) not in self._queue_states:
+            await self._ensure_queue(self._link_queue(message.link_id))
         amqp_message = aio_pika.Message(
             message.body, content_type="application/json",
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT, message_id=message.message_id,
@@ -170,10 +241,9 @@ class AmqpTransport:
             app_id="kytos/mq_producer")
         try:
             result = await exchange.publish(amqp_message, message.routing_key, mandatory=True,
-                                            timeout=self._publish_timeout)
-        except aiormq.exceptions.DeliveryError as exc:
-            raise TransportError(f"broker refused message {message.message_id} "
-                                 f"(nack): {self._scrub(exc)}") from None
+                                            timeout=self._config.publish_timeout)
+        except aiormq.exceptions.DeliveryError:
+            return PublishOutcome.REJECTED
         except _BROKER_ERRORS as exc:
             raise TransportError(f"publish to {message.exchange!r} failed: "
                                  f"{self._scrub(exc)}") from None

@@ -106,10 +106,49 @@ def broker_from_env(environ: Mapping[str, str]) -> BrokerSettings:
 
 
 @dataclass(frozen=True)
+class QueueSpec:
+    """A durable queue bound to an exchange."""
+
+    name: str
+    exchange: str
+    binding: str
+    arguments: dict[str, object]
+
+
+@dataclass(frozen=True)
+class LinkStatusConfig:
+    enabled: bool
+    exchange: str
+    queue_prefix: str
+    metadata: dict[str, object]
+    link_ids: frozenset[str]
+
+    def is_interdomain(self, link: dict) -> bool:
+        """Whether a link (as in envelope["link"]) gets a status queue."""
+        if not self.enabled:
+            return False
+        if link["id"] in self.link_ids:
+            return True
+        metadata = link.get("metadata") or {}
+        return bool(self.metadata) and all(metadata.get(key) == value
+                                           for key, value in self.metadata.items())
+
+    def queue(self, link_id: str) -> str:
+        return f"{self.queue_prefix}{link_id}"
+
+
+# The per-link queue holds one message and refuses the next while it waits (see LINK_STATUS).
+LINK_QUEUE_ARGUMENTS: dict[str, object] = {"x-max-length": 1, "x-overflow": "reject-publish"}
+
+
+@dataclass(frozen=True)
 class ProducerConfig:
     broker: BrokerSettings
     source_events: str
     router: Router
+    queues: tuple[QueueSpec, ...]
+    link_status: LinkStatusConfig
+    dead_letter: str
     exchange_type: str
     max_in_flight: int
     buffer_size: int
@@ -128,6 +167,59 @@ def _positive(name: str, value: object, kind: type) -> float:
 
 
 _EXCHANGE_TYPES = ("topic", "direct", "fanout", "headers")
+_NAME = re.compile(r"[A-Za-z0-9_.:/-]{1,200}")
+
+
+def _name(setting: str, value: object) -> str:
+    if not isinstance(value, str) or not _NAME.fullmatch(value) or value.startswith("amq."):
+        raise SettingsError(f"{setting}: expected a name of letters, digits and '_.:/-' "
+                            f"(not starting with 'amq.'), got {value!r}")
+    return value
+
+
+def _queues(setting: object) -> tuple[QueueSpec, ...]:
+    if not isinstance(setting, list | tuple):
+        raise SettingsError(f"QUEUES: expected a list, got {setting!r}")
+    specs = []
+    for index, item in enumerate(setting):
+        name = f"QUEUES[{index}]"
+        if not isinstance(item, Mapping) or set(item) - {"queue", "exchange", "binding",
+                                                         "arguments"}:
+            raise SettingsError(f"{name}: expected a dict with queue, exchange, binding and "
+                                f"optional arguments, got {item!r}")
+        binding = item.get("binding")
+        if not isinstance(binding, str) or len(binding.encode()) > 255:
+            raise SettingsError(f"{name}.binding: expected a routing-key pattern, "
+                                f"got {binding!r}")
+        arguments = item.get("arguments", {})
+        if not isinstance(arguments, Mapping):
+            raise SettingsError(f"{name}.arguments: expected a dict, got {arguments!r}")
+        specs.append(QueueSpec(_name(f"{name}.queue", item.get("queue")),
+                               _name(f"{name}.exchange", item.get("exchange")), binding,
+                               dict(arguments)))
+    return tuple(specs)
+
+
+def _link_status(setting: object) -> LinkStatusConfig:
+    keys = {"enabled", "exchange", "queue_prefix", "metadata", "link_ids"}
+    if not isinstance(setting, Mapping) or set(setting) != keys:
+        raise SettingsError(f"LINK_STATUS: expected a dict with exactly {sorted(keys)}")
+    if not isinstance(setting["enabled"], bool):
+        raise SettingsError("LINK_STATUS.enabled: expected true or false")
+    metadata = setting["metadata"]
+    if not isinstance(metadata, Mapping) or not all(isinstance(k, str) for k in metadata):
+        raise SettingsError(f"LINK_STATUS.metadata: expected a dict, got {metadata!r}")
+    link_ids = setting["link_ids"]
+    if not isinstance(link_ids, list | tuple) or not all(
+            isinstance(link_id, str) and link_id for link_id in link_ids):
+        raise SettingsError(f"LINK_STATUS.link_ids: expected a list of link ids, "
+                            f"got {link_ids!r}")
+    prefix = setting["queue_prefix"]
+    if prefix:
+        _name("LINK_STATUS.queue_prefix", prefix)
+    return LinkStatusConfig(setting["enabled"], _name("LINK_STATUS.exchange",
+                                                      setting["exchange"]),
+                            prefix, dict(metadata), frozenset(link_ids))
 
 
 def load_config(settings: ModuleType, environ: Mapping[str, str] = os.environ) -> ProducerConfig:
@@ -153,6 +245,9 @@ def load_config(settings: ModuleType, environ: Mapping[str, str] = os.environ) -
         broker=broker_from_env(environ),
         source_events=source,
         router=router,
+        queues=_queues(settings.QUEUES),
+        link_status=_link_status(settings.LINK_STATUS),
+        dead_letter=_name("DEAD_LETTER", settings.DEAD_LETTER),
         exchange_type=settings.EXCHANGE_TYPE,
         max_in_flight=max_in_flight,
         buffer_size=buffer_size,

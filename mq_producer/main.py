@@ -15,7 +15,7 @@ from kytos.core.rest_api import JSONResponse, Request
 from . import settings
 from .amqp import AmqpTransport
 from .config import SettingsError, load_config
-from .intake import InvalidEnvelope, to_message
+from .intake import InvalidEnvelope, to_messages
 from .publisher import Publisher
 
 # An exception while loading a NApp aborts the whole kytosd, so bad settings must not raise:
@@ -42,14 +42,10 @@ class Main(KytosNApp):
             log.error("mq_producer DISABLED, nothing will be published: %s. Fix "
                       "mq_producer/settings.py or the environment and restart Kytos.", exc)
             return
-        transport = AmqpTransport(config.broker, exchange_type=config.exchange_type,
-                                  heartbeat=config.heartbeat,
-                                  publish_timeout=config.publish_timeout,
-                                  reconnect_interval=config.retry_interval)
+        transport = AmqpTransport(config)
         self.publisher = Publisher(transport, config)
         self.controller.loop.call_soon_threadsafe(self.publisher.start)
-        log.info("mq_producer: publishing to %s (exchanges %s) in the background",
-                 transport.description, ", ".join(config.router.exchanges))
+        log.info("mq_producer: publishing to %s in the background", transport.description)
 
     def execute(self) -> None:
         """Nothing to run periodically: the publisher task does the work."""
@@ -74,14 +70,17 @@ class Main(KytosNApp):
         if self.publisher is None:
             return
         self.publisher.counters.received += 1
+        config = self.publisher.config
         try:
-            message = to_message(event.content, self.publisher.config.router, time.time())
+            messages = to_messages(event.content, config.router, config.link_status,
+                                   time.time())
         except InvalidEnvelope as exc:
             self.publisher.counters.rejected += 1
             log.error("mq_producer: cannot publish event %s (id %s): %s", event.name,
                       event.id, exc)
             return
-        self.publisher.submit(message)
+        for message in messages:
+            self.publisher.submit(message)
 
     @rest("v1/status", methods=["GET"])
     async def status(self, _request: Request) -> JSONResponse:

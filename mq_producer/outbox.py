@@ -21,6 +21,8 @@ class OutboundMessage:
     body: bytes
     key: str | None
     timestamp: float
+    link_id: str | None = None  # set on link status messages (see continuity.py)
+    status: str | None = None  # the link status they carry
     seq: int = 0
     attempts: int = 0
     lane: str = field(default="", repr=False)
@@ -40,6 +42,7 @@ class Outbox:
         self._ready: OrderedDict[str, None] = OrderedDict()  # lanes whose head may be sent
         self._queued: OrderedDict[int, OutboundMessage] = OrderedDict()  # by age
         self._in_flight: dict[str, OutboundMessage] = {}  # lane -> message
+        self._parked: set[str] = set()  # lanes waiting for release()
         self.dropped = 0
 
     def __len__(self) -> int:
@@ -66,7 +69,7 @@ class Outbox:
         lane = self._lanes.setdefault(message.lane, deque())
         lane.append(message)
         self._queued[message.seq] = message
-        if message.lane not in self._in_flight:
+        if message.lane not in self._in_flight and message.lane not in self._parked:
             self._ready[message.lane] = None
         return dropped
 
@@ -106,19 +109,29 @@ class Outbox:
         """The broker has the message (or returned it): its lane may move on."""
         if self._in_flight.pop(message.lane, None) is not message:
             return  # discarded meanwhile
-        if message.lane in self._lanes:
+        if message.lane in self._lanes and message.lane not in self._parked:
             self._ready[message.lane] = None
 
-    def retry(self, message: OutboundMessage) -> None:
-        """Publishing failed: the message goes back to the head of its lane."""
+    def retry(self, message: OutboundMessage, *, ready: bool = True) -> None:
+        """Publishing failed: the message goes back to the head of its lane. A lane that is
+        not ``ready`` waits (with what follows it) until ``release`` is called."""
         if self._in_flight.pop(message.lane, None) is not message:
             return  # discarded meanwhile
         lane = self._lanes.setdefault(message.lane, deque())
         lane.appendleft(message)
         self._queued[message.seq] = message
         self._queued.move_to_end(message.seq, last=False)
-        self._ready[message.lane] = None
-        self._ready.move_to_end(message.lane, last=False)
+        if ready:
+            self.release(message.lane)
+        else:
+            self._parked.add(message.lane)
+
+    def release(self, lane: str) -> None:
+        """A waiting lane may be published again."""
+        self._parked.discard(lane)
+        if lane in self._lanes and lane not in self._in_flight:
+            self._ready[lane] = None
+            self._ready.move_to_end(lane, last=False)
 
     def discard_all(self) -> int:
         """Forget everything (restart from the real-time point); return how many were held."""
@@ -127,4 +140,5 @@ class Outbox:
         self._ready.clear()
         self._queued.clear()
         self._in_flight.clear()
+        self._parked.clear()
         return count

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 
 from .alarm import OutageAlarm
 from .config import ProducerConfig
+from .continuity import LinkContinuity
 from .outbox import OutboundMessage, Outbox
 from .transport import PublishOutcome, Transport, TransportError
 
@@ -22,6 +23,8 @@ class ProducerCounters:
     confirmed: int = 0  # acked by the broker and routed to a queue
     returned: int = 0  # acked but unroutable (no queue bound for the routing key)
     failed: int = 0  # attempts that failed and were put back to retry
+    refused: int = 0  # nacked by the broker (a full link status queue), offered again later
+    suppressed: int = 0  # link status repetitions dropped: the consumer has not read the last
     dropped: int = 0  # thrown out of a full buffer
     discarded: int = 0  # still buffered at shutdown
 
@@ -36,6 +39,9 @@ class Publisher:
         self.outbox = Outbox(config.buffer_size)
         self.counters = ProducerCounters()
         self.alarm = OutageAlarm(config.alarm_reminder_interval)
+        self.continuity = LinkContinuity()
+        self._release_timers: dict[str, asyncio.TimerHandle] = {}  # parked lane -> timer
+        self._refused_exchanges: set[str] = set()
         self.last_error: str | None = None
         self._wake = asyncio.Event()  # work to do: new message, free slot, or a failure
         self._settled = asyncio.Event()  # a publish finished (for the shutdown flush)
@@ -64,11 +70,9 @@ class Publisher:
 
     async def run(self) -> None:
         """Publish until cancelled; every failure leads to a retry after RETRY_INTERVAL."""
-        exchanges = self.config.router.exchanges
         while True:
             try:
-                await asyncio.wait_for(self.transport.connect(exchanges),
-                                       self.config.publish_timeout)
+                await asyncio.wait_for(self.transport.connect(), self.config.publish_timeout)
             except TransportError as exc:
                 self._fail(str(exc))
                 await asyncio.sleep(self.config.retry_interval)
@@ -82,7 +86,7 @@ class Publisher:
                 continue
             if self.alarm.outage is None and self.last_error is None:
                 log.info("mq_producer: connected to %s, exchanges %s", self.transport.description,
-                         ", ".join(exchanges))
+                         ", ".join(self.transport.destinations))
             self.alarm.recovered(len(self.outbox), self.counters.dropped)
             await self._drain()
             await asyncio.sleep(self.config.retry_interval)
@@ -113,13 +117,42 @@ class Publisher:
             self.outbox.retry(message)
             self._fail(str(exc))
         else:
-            self.outbox.confirm(message)
-            if outcome is PublishOutcome.RETURNED:
-                self._returned(message)
+            if outcome is PublishOutcome.REJECTED:
+                self._refused(message)
             else:
-                self.counters.confirmed += 1
+                self.outbox.confirm(message)
+                if outcome is PublishOutcome.RETURNED:
+                    self._returned(message)
+                else:
+                    self.counters.confirmed += 1
+                    if message.link_id is not None and message.status is not None:
+                        self.continuity.accepted(message.link_id, message.status)
         self._wake.set()
         self._settled.set()
+
+    def _refused(self, message: OutboundMessage) -> None:
+        """A nack. For a link status message: see continuity.py. Any other message is offered
+        again after RETRY_INTERVAL (a queue of the operator's with reject-publish is full)."""
+        if message.link_id is not None and message.status is not None \
+                and not self.continuity.keep_refused(message.link_id, message.status):
+            self.outbox.confirm(message)  # dropped: the lane moves on
+            self.counters.suppressed += 1
+            return
+        self.counters.refused += 1
+        if message.link_id is None and message.exchange not in self._refused_exchanges:
+            self._refused_exchanges.add(message.exchange)
+            log.warning("mq_producer: the broker refused message %s on exchange %r (a full "
+                        "queue with reject-publish?); retrying every %.1fs (logged once per "
+                        "exchange)", message.message_id, message.exchange,
+                        self.config.retry_interval)
+        self.outbox.retry(message, ready=False)
+        self._release_timers[message.lane] = asyncio.get_running_loop().call_later(
+            self.config.retry_interval, self._release, message.lane)
+
+    def _release(self, lane: str) -> None:
+        del self._release_timers[lane]
+        self.outbox.release(lane)
+        self._wake.set()
 
     def _returned(self, message: OutboundMessage) -> None:
         self.counters.returned += 1
@@ -148,6 +181,9 @@ class Publisher:
         for task in [self._runner, *self._publishes]:  # only our own tasks
             if task is not None:
                 task.cancel()
+        for timer in self._release_timers.values():
+            timer.cancel()
+        self._release_timers.clear()
         log.info("mq_producer: stopped; %d undelivered messages discarded (a restart resumes "
                  "from the real-time point)", discarded)
         return discarded
@@ -165,6 +201,7 @@ class Publisher:
             "connected": self.transport.connected,
             "broker": self.transport.description,
             "exchanges": self.transport.destinations,
+            "queues": self.transport.queues,
             "buffer": {"queued": self.outbox.queued, "in_flight": self.outbox.in_flight,
                        "capacity": self.outbox.capacity},
             "counters": self.counters.as_dict(),

@@ -27,6 +27,46 @@ ROUTES = [
 #   {"events": r"kytos/topology\.link_(up|down)", "exchange": "operational_events",
 #    "routing_key": "{event_class}.{event_name}.{link_id}"},
 
+# Durable queues declared and bound at start, so that events wait for consumers that are not
+# connected yet. The default is the seed's create_queues: one queue per event name, dots
+# replaced by underscores, bound to that event's default routing key. "arguments" are
+# RabbitMQ queue arguments; the length cap keeps a queue nobody reads from growing forever
+# (the oldest messages are dropped by the broker past it).
+_SEED_EVENTS = {
+    "admin_events": ("administrative", ["version/control.initialize",
+                                        "kytos/topology.switch.enabled",
+                                        "kytos/topology.switch.disabled"]),
+    "operational_events": ("operational", ["kytos/topology.topology_loaded",
+                                           "kytos/topology.link_up",
+                                           "kytos/topology.link_down"]),
+}
+QUEUES = [
+    {"queue": name.replace(".", "_"), "exchange": exchange, "binding": f"{event_class}.{name}",
+     "arguments": {"x-max-length": 100_000}}
+    for exchange, (event_class, names) in _SEED_EVENTS.items() for name in names
+]
+
+# Link status continuity for SDX (the seed's "Interdomain Link Up/Down Monitoring"). For every
+# interdomain link, a status message also goes to EXCHANGE with the link id as routing key,
+# into the link's own durable queue QUEUE_PREFIX + link id (declared when the link is first
+# seen, or at start for those in LINK_IDS). The queue holds one message and refuses more
+# (x-max-length 1, reject-publish): a changed status waits in the producer until the consumer
+# has taken the previous message, and the same status again is dropped (counted as
+# "suppressed") until the consumer has consumed the previous one - no flood, no lost change.
+# A link is interdomain when its metadata contains every key/value of METADATA, or its id is
+# in LINK_IDS. Set ENABLED to False to publish no status messages.
+LINK_STATUS = {
+    "enabled": True,
+    "exchange": "interdomain_links",
+    "queue_prefix": "interdomain_link.",
+    "metadata": {"interdomain": True},
+    "link_ids": [],
+}
+
+# Messages a consumer rejects (invalid envelopes) go to this fanout exchange and the queue of
+# the same name; link status queues and mq_consumer's named queues use it.
+DEAD_LETTER = "kytos_events.dead"
+
 # Type of the exchanges created when missing (they are always durable).
 EXCHANGE_TYPE = "topic"
 

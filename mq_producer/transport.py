@@ -5,7 +5,7 @@ imports a broker client library.
 """
 
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Protocol
 
 from .outbox import OutboundMessage
@@ -14,6 +14,7 @@ from .outbox import OutboundMessage
 class PublishOutcome(enum.Enum):
     CONFIRMED = "confirmed"  # the broker has taken responsibility for the message
     RETURNED = "returned"  # the broker confirmed it but no queue matched (unroutable)
+    REJECTED = "rejected"  # the broker refused it (nack), e.g. a full reject-publish queue
 
 
 class TransportError(Exception):
@@ -50,20 +51,25 @@ class Transport(Protocol):
         """Each exchange (or stream/topic root) and its state, for the status endpoint."""
         ...
 
+    @property
+    def queues(self) -> dict[str, str]:
+        """Each queue the transport declared and its state (empty where there are none)."""
+        ...
+
     def on_lost(self, callback: Callable[[str], None]) -> None:
         """Have ``callback(reason)`` called when an established connection is lost, so an
         outage is noticed even while there is nothing to publish."""
         ...
 
-    async def connect(self, exchanges: Sequence[str]) -> None:
-        """Connect if needed and check (creating when missing) every exchange.
+    async def connect(self) -> None:
+        """Connect if needed and check (creating when missing) every destination.
 
         Raises TransportError (ExchangeError for an exchange) when that cannot be done.
         """
         ...
 
     async def publish(self, message: OutboundMessage) -> PublishOutcome:
-        """Publish and wait for the broker's confirmation; raise TransportError if none."""
+        """Publish and wait for the broker's answer; raise TransportError if none came."""
         ...
 
     async def close(self) -> None:

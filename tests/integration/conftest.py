@@ -45,6 +45,12 @@ def producer_settings(monkeypatch: pytest.MonkeyPatch, exchange_prefix: str):
          "routing_key": "{event_class}.{event_name}"},
     ]
     monkeypatch.setattr(settings, "ROUTES", routes)
+    monkeypatch.setattr(settings, "QUEUES", [])
+    monkeypatch.setattr(settings, "LINK_STATUS", {
+        "enabled": True, "exchange": f"{exchange_prefix}.links",
+        "queue_prefix": f"{exchange_prefix}.link.", "metadata": {"interdomain": True},
+        "link_ids": []})
+    monkeypatch.setattr(settings, "DEAD_LETTER", f"{exchange_prefix}.dead")
     monkeypatch.setattr(settings, "RETRY_INTERVAL", 0.3)
     monkeypatch.setattr(settings, "PUBLISH_TIMEOUT", 5.0)
     monkeypatch.setattr(settings, "SHUTDOWN_FLUSH_TIMEOUT", 1.0)
@@ -52,23 +58,30 @@ def producer_settings(monkeypatch: pytest.MonkeyPatch, exchange_prefix: str):
 
 
 @pytest.fixture
-async def cleanup_exchanges(broker_url: str, exchange_prefix: str) -> AsyncIterator[None]:
-    yield
+async def cleanup_exchanges(broker_url: str, exchange_prefix: str) -> AsyncIterator[set[str]]:
+    """Deletes the test's exchanges and the queues named in the yielded set (all of them
+    prefixed, so nothing of anyone else's goes) from the shared broker."""
+    queues: set[str] = set()
+    yield queues
     connection = await aio_pika.connect(broker_url)
-    for kind in ("admin_events", "operational_events", "other_events"):
-        channel = await connection.channel()
+    channel = await connection.channel()
+    for name in queues:
+        if name.startswith(exchange_prefix):
+            await channel.queue_delete(name)
+    for kind in ("admin_events", "operational_events", "other_events", "links", "dead"):
         await channel.exchange_delete(f"{exchange_prefix}.{kind}")
     await connection.close()
 
 
 @pytest.fixture
-async def controller() -> AsyncIterator[FakeController]:
+async def controller(cleanup_exchanges: set[str]) -> AsyncIterator[FakeController]:
     fake = FakeController()
     yield fake
     await fake.stop()
     # Kytos stops its loop after shutdown(); here the loop goes on, so close what is left.
     for napp in fake.napps.values():
         if getattr(napp, "publisher", None) is not None:
+            cleanup_exchanges.update(napp.publisher.transport.queues)
             await napp.publisher.transport.close()
 
 

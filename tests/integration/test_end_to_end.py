@@ -59,14 +59,20 @@ async def test_events_flow_through_both_napps_with_confirms(controller, amqp, ex
     assert body(admin)["key"] == "switch:00:00:00:00:00:00:00:03"
     assert await queues["other_events"].get(fail=False) is None
 
-    await wait_until(lambda: producer.publisher.counters.confirmed == 2, what="2 confirms")
+    # 3: the two events, and the interdomain link's status message to its own queue.
+    await wait_until(lambda: producer.publisher.counters.confirmed == 3, what="3 confirms")
+    link_queue = await amqp.declare_queue(f"{exchange_prefix}.link.{link.id}", passive=True)
+    status_message = await link_queue.get(no_ack=True)
+    assert status_message.routing_key == str(link.id)
+    assert body(status_message)["message_id"] == envelope["message_id"]
     listen_status = json.loads((await listen.status(None)).body)
     assert listen_status["counters"] == {
         "received": 3, "classified": 2, "not_action": 1, "filtered_out": 0, "handed_on": 2,
         "serialization_warnings": 0, "failed": 0}
     producer_status = json.loads((await producer.status(None)).body)
     assert producer_status["connected"] is True
-    assert producer_status["counters"]["confirmed"] == 2
+    assert producer_status["counters"]["confirmed"] == 3
+    assert producer_status["queues"][f"{exchange_prefix}.link.{link.id}"] == "ok"
     assert producer_status["counters"]["returned"] == 0
     assert producer_status["buffer"] == {"queued": 0, "in_flight": 0,
                                          "capacity": producer.publisher.config.buffer_size}

@@ -26,13 +26,13 @@ async def _exists(broker_url: str, name: str) -> bool:
 async def test_missing_exchanges_are_created_durable_topic(controller, broker_url,
                                                            exchange_prefix, caplog):
     names = [f"{exchange_prefix}.{kind}"
-             for kind in ("admin_events", "operational_events", "other_events")]
+             for kind in ("admin_events", "operational_events", "other_events", "links")]
     assert not any([await _exists(broker_url, name) for name in names])
     producer = controller.load_napp(MqProducer)
     await wait_until(lambda: producer.publisher.transport.connected, what="connected")
     assert all([await _exists(broker_url, name) for name in names])
     created = [r.getMessage() for r in caplog.records if "created exchange" in r.getMessage()]
-    assert len(created) == 3
+    assert len(created) == 4
     # Durable and of type topic: re-declaring with exactly those properties must succeed.
     connection = await aio_pika.connect(broker_url)
     channel = await connection.channel()
@@ -42,7 +42,7 @@ async def test_missing_exchanges_are_created_durable_topic(controller, broker_ur
 
 
 async def test_existing_exchanges_are_reused(controller, amqp, exchange_prefix, caplog):
-    for kind in ("admin_events", "operational_events", "other_events"):
+    for kind in ("admin_events", "operational_events", "other_events", "links"):
         await amqp.declare_exchange(f"{exchange_prefix}.{kind}", aio_pika.ExchangeType.TOPIC,
                                     durable=True)
     producer = controller.load_napp(MqProducer)

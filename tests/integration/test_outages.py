@@ -70,6 +70,7 @@ def fast_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(settings, "HEARTBEAT", 1)
     monkeypatch.setattr(settings, "ALARM_REMINDER_INTERVAL", 1.0)
     monkeypatch.setattr(settings, "MAX_IN_FLIGHT", 64)
+    monkeypatch.setattr(settings, "QUEUES", [])
 
 
 @dataclass
