@@ -8,7 +8,8 @@ import os
 import sys
 
 from listen_events.envelope import Envelope
-from mq_producer.config import SettingsError, broker_from_env
+from mq_producer import settings as producer_settings
+from mq_producer.config import LINK_QUEUE_ARGUMENTS, SettingsError, broker_from_env
 
 from .consumer import Binding, ConsumerOptions, EventConsumer
 
@@ -41,16 +42,38 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "default: a private queue")
     parser.add_argument("--link", action="append", default=[],
                         help="print only events about this link id (repeatable)")
+    parser.add_argument("--link-queue", metavar="LINK_ID",
+                        help="consume this interdomain link's own status queue (as SDX-LC "
+                             "does) instead of binding a queue of ours")
+    link_status = producer_settings.LINK_STATUS
+    parser.add_argument("--link-exchange", default=link_status["exchange"],
+                        help="exchange of the link status queues (default: %(default)s)")
+    parser.add_argument("--link-queue-prefix", default=link_status["queue_prefix"],
+                        help="prefix of the link status queues (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print JSON lines")
     parser.add_argument("--count", type=int, default=0,
                         help="exit after printing this many events (0: run until Ctrl-C)")
     return parser.parse_args(argv)
 
 
+def consumer_options(args: argparse.Namespace) -> ConsumerOptions:
+    if args.link_queue:
+        if args.bind or args.queue:
+            raise ValueError("--link-queue goes without --bind and --queue")
+        dead_letter = producer_settings.DEAD_LETTER
+        return ConsumerOptions(
+            bindings=[Binding(args.link_exchange, args.link_queue)],
+            queue=f"{args.link_queue_prefix}{args.link_queue}", dead_letter=dead_letter,
+            queue_arguments={**LINK_QUEUE_ARGUMENTS, "x-dead-letter-exchange": dead_letter})
+    return ConsumerOptions(bindings=[Binding.parse(text)
+                                     for text in (args.bind or DEFAULT_BINDINGS)],
+                           queue=args.queue, dead_letter=producer_settings.DEAD_LETTER)
+
+
 async def consume(args: argparse.Namespace) -> int:
     try:
         broker = broker_from_env(os.environ)
-        bindings = [Binding.parse(text) for text in (args.bind or DEFAULT_BINDINGS)]
+        options = consumer_options(args)
     except (SettingsError, ValueError) as exc:
         print(f"mq-consumer: {exc}", file=sys.stderr)
         return 2
@@ -66,7 +89,7 @@ async def consume(args: argparse.Namespace) -> int:
         if args.count and printed >= args.count:
             done.set()
 
-    consumer = EventConsumer(broker, ConsumerOptions(bindings=bindings, queue=args.queue), show)
+    consumer = EventConsumer(broker, options, show)
     await consumer.start()
     try:
         await done.wait()

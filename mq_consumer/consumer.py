@@ -5,7 +5,8 @@
 - Declares its queue (durable when named) with a dead-letter exchange, binds it, and consumes
   with a robust connection that reconnects and restores the consumer.
 - A message that does not validate against the envelope schema is rejected without requeue,
-  so RabbitMQ dead-letters it to ``<queue>.dead``, and a line says why.
+  so RabbitMQ dead-letters it (named queues: to the ``kytos_events.dead`` exchange and queue,
+  as the producer declares them), and a line says why.
 - The handler runs once per message_id (the producer is at-least-once); the message is acked
   only after the handler returns; if it raises, the message is requeued.
 """
@@ -46,6 +47,7 @@ class Binding:
 class ConsumerOptions:
     bindings: Sequence[Binding]
     queue: str = ""  # "" = a private queue that disappears with the consumer
+    dead_letter: str = "kytos_events.dead"  # exchange and queue for invalid messages
     prefetch: int = 64
     dedup_window: int = 100_000  # message ids remembered for de-duplication
     declare_exchanges: bool = True  # passive check only when False
@@ -83,6 +85,7 @@ class EventConsumer:
         self._seen = SeenIds(options.dedup_window)
         self._connection: AbstractRobustConnection | None = None
         self.queue: AbstractQueue | None = None
+        self.connected = asyncio.Event()
         self.counters = {"handled": 0, "duplicates": 0, "invalid": 0, "handler_errors": 0}
 
     async def start(self) -> None:
@@ -93,10 +96,9 @@ class EventConsumer:
         await channel.set_qos(prefetch_count=self._options.prefetch)
         arguments = dict(self._options.queue_arguments)
         if self._options.queue:
-            dead = await channel.declare_exchange(f"{self._options.queue}.dead",
+            dead = await channel.declare_exchange(self._options.dead_letter,
                                                   aio_pika.ExchangeType.FANOUT, durable=True)
-            dead_queue = await channel.declare_queue(f"{self._options.queue}.dead",
-                                                     durable=True)
+            dead_queue = await channel.declare_queue(self._options.dead_letter, durable=True)
             await dead_queue.bind(dead)
             arguments.setdefault("x-dead-letter-exchange", dead.name)
             self.queue = await channel.declare_queue(self._options.queue, durable=True,
@@ -110,6 +112,7 @@ class EventConsumer:
                                                durable=True)
             await self.queue.bind(binding.exchange, binding.pattern)
         await self.queue.consume(self._on_message)
+        self.connected.set()
         log.info("mq_consumer: consuming queue %r from %s (%s)", self.queue.name,
                  self._broker.display,
                  ", ".join(f"{b.exchange}:{b.pattern}" for b in self._options.bindings))

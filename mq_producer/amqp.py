@@ -114,11 +114,12 @@ class AmqpTransport:
         except _BROKER_ERRORS as exc:
             raise TransportError(f"cannot connect to {self.description}: "
                                  f"{self._scrub(exc)}") from None
-        self._exchanges.clear()
+        self._exchanges.clear()  # not connected until everything below is checked
+        exchanges = {}
         for name in self._exchange_names:
             self._states[name] = "checking"
             await self._check_exchange(name)
-            self._exchanges[name] = await self._channel.get_exchange(name, ensure=False)
+            exchanges[name] = await self._channel.get_exchange(name, ensure=False)
         # Queues are checked after every (re)connection: a broker may have lost them.
         self._queue_states.clear()
         await self._ensure_dead_letter()
@@ -126,6 +127,7 @@ class AmqpTransport:
             await self._ensure_queue(spec)
         for link_id in sorted(config.link_status.link_ids):
             await self._ensure_queue(self._link_queue(link_id))
+        self._exchanges = exchanges
 
     async def _on_throwaway_channel(self, what: str,
                                     action: Callable[[AbstractChannel], Awaitable[object]]

@@ -238,6 +238,7 @@ async def test_kill_9_and_restart_mid_stream(running_node: RabbitNode, stack_fac
     await wait_until(lambda: stack.producer.publisher.transport.connected, what="connected")
 
     async def kill_and_restart() -> None:
+        await asyncio.to_thread(running_node.flush_metadata)  # see RabbitNode.flush_metadata
         await asyncio.to_thread(running_node.kill)
         await asyncio.sleep(1)
         await asyncio.to_thread(running_node.start)
@@ -320,6 +321,7 @@ async def test_one_stream_through_repeated_outages_of_every_kind(
             await asyncio.sleep(2)
             await asyncio.to_thread(running_node.start_app)
         elif kind == "kill -9":
+            await asyncio.to_thread(running_node.flush_metadata)
             await asyncio.to_thread(running_node.kill)
             await asyncio.to_thread(running_node.start)
         else:
