@@ -1,18 +1,20 @@
 """From a Kytos event to an envelope: classify, filter, serialize, build. No Kytos import."""
 
+import asyncio
 import datetime as dt
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from .config import ListenConfig
 from .envelope import EnvelopeBuilder
-from .serialize import serialize_content
+from .serialize import Serialized, Serializer, serialize_content, topology_parts
 
 log = logging.getLogger("kytos.napps.kytos/listen_events")
 
 TOPOLOGY_LOADED = "kytos/topology.topology_loaded"
+CHUNK = 100  # switches or links serialized between two turns of the event loop
 
 
 @dataclass
@@ -37,45 +39,56 @@ class EventPipeline:
         self.counters = ListenCounters()
         self.builder = EnvelopeBuilder(config.controller, config.domain)
 
-    def process(self, name: str, event_id: Any, timestamp: dt.datetime | None,
-                content: Any) -> list[dict[str, Any]]:
+    async def process(self, name: str, event_id: Any, timestamp: dt.datetime | None,
+                      content: Any) -> list[dict[str, Any]]:
         """The envelopes to hand on for one event: none, its own, and for topology_loaded
-        (when configured) a snapshot of every link after it."""
+        (when configured) a snapshot of every link after it.
+
+        Work on a whole topology is cut into chunks with the event loop running between
+        them: a topology of thousands of links must not stall the controller."""
         self.counters.received += 1
         event_class = self.config.classifier.classify(name, timestamp is not None)
         if event_class is None:
             self.counters.not_action += 1
             return []
         self.counters.classified += 1
-        envelope = self._envelope(name, event_class, event_id, timestamp, content, "event")
+        topology = content.get("topology") if isinstance(content, dict) else None
+        parts = None if topology is None else topology_parts(topology)
+        warnings: list[str] = []
+        if parts is not None:
+            serialized_topology, warnings = await _serialize_topology(*parts)
+            content = {**content, "topology": serialized_topology}
+        envelope = self._envelope(name, event_class, event_id, timestamp, content, "event",
+                                  warnings)
         envelopes = [] if envelope is None else [envelope]
-        if name == TOPOLOGY_LOADED and self.config.snapshot_on_topology_loaded:
-            links = getattr(content.get("topology") if isinstance(content, dict) else None,
-                            "links", None)
-            if isinstance(links, dict):
-                envelopes.extend(self.snapshot(links.values()))
+        if name == TOPOLOGY_LOADED and self.config.snapshot_on_topology_loaded \
+                and parts is not None:
+            envelopes.extend(await self.snapshot(list(parts[1].values())))
         return envelopes
 
-    def snapshot(self, links: Iterable[Any]) -> list[dict[str, Any]]:
+    async def snapshot(self, links: Iterable[Any]) -> list[dict[str, Any]]:
         """One "snapshot" envelope per link, with its present status."""
         config = self.config
         now = dt.datetime.now(dt.UTC)
         envelopes = []
-        for link in links:
+        for index, link in enumerate(links, 1):
             envelope = self._envelope(config.snapshot_event, config.snapshot_class, None, now,
                                       {"link": link, "reason": "snapshot"}, "snapshot")
             if envelope is not None:
                 envelopes.append(envelope)
+            if index % CHUNK == 0:
+                await asyncio.sleep(0)
         return envelopes
 
     def _envelope(self, name: str, event_class: str, event_id: Any,
-                  timestamp: dt.datetime | None, content: Any,
-                  msg_type: str) -> dict[str, Any] | None:
+                  timestamp: dt.datetime | None, content: Any, msg_type: str,
+                  warnings: list[str] | None = None) -> dict[str, Any] | None:
         event_filter = self.config.event_filter
         if not event_filter.allows_name(name):
             self.counters.filtered_out += 1
             return None
-        serialized, warnings = serialize_content(content)
+        serialized, more_warnings = serialize_content(content)
+        warnings = [*(warnings or []), *more_warnings]
         if warnings:
             self.counters.serialization_warnings += 1
             log.warning("Event %s (id %s): content degraded while serializing: %s",
@@ -91,3 +104,18 @@ class EventPipeline:
             event_name=name, event_class=event_class, event_id=event_id,
             event_timestamp=timestamp or dt.datetime.now(dt.UTC), content=serialized,
             msg_type=msg_type)
+
+
+async def _serialize_topology(switches: Mapping[Any, Any],
+                              links: Mapping[Any, Any]) -> tuple[Serialized, list[str]]:
+    """A Topology as {"switches": {...}, "links": {...}}, CHUNK objects at a time."""
+    serializer = Serializer()
+    result: dict[str, dict[str, Any]] = {"switches": {}, "links": {}}
+    count = 0
+    for part, objects in (("switches", switches), ("links", links)):
+        for key, obj in list(objects.items()):  # a copy: the topology may change meanwhile
+            result[part][serializer.key(key)] = serializer.value(obj, depth=3)
+            count += 1
+            if count % CHUNK == 0:
+                await asyncio.sleep(0)
+    return Serialized(result), serializer.warnings

@@ -12,12 +12,30 @@ import enum
 import math
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 MAX_DEPTH = 64
 MAX_REPR = 200
 
-_SCALARS = (str, int, bool, type(None))
+
+@dataclass(frozen=True, slots=True)
+class Serialized:
+    """A value already made JSON-safe (e.g. a topology serialized in chunks): kept as is."""
+
+    value: Any
+
+
+def topology_parts(obj: Any) -> tuple[Mapping[Any, Any], Mapping[Any, Any]] | None:
+    """The switches and links of a kytos Topology (it has no as_dict()), else None."""
+    if hasattr(obj, "as_dict"):
+        return None
+    switches, links = getattr(obj, "switches", None), getattr(obj, "links", None)
+    if isinstance(switches, Mapping) and isinstance(links, Mapping):
+        return switches, links
+    return None
+
+_SCALARS = frozenset((str, int, bool, type(None)))
 
 
 class Serializer:
@@ -28,10 +46,15 @@ class Serializer:
         self._path_ids: set[int] = set()
 
     def value(self, obj: Any, depth: int = 0) -> Any:
-        if type(obj) in _SCALARS:
+        kind = type(obj)
+        if kind in _SCALARS:
             return obj
         if depth >= MAX_DEPTH:
             return self._degrade(obj, f"nested deeper than {MAX_DEPTH} levels")
+        if kind is dict or kind is list:
+            return self._plain_container(obj, depth)
+        if kind is Serialized:
+            return obj.value
         if isinstance(obj, float):
             if math.isfinite(obj):
                 return obj
@@ -60,9 +83,25 @@ class Serializer:
         finally:
             self._path_ids.discard(id(obj))
 
+    def _plain_container(self, obj: dict | list, depth: int) -> Any:
+        """The hot path (as_dict() output is dicts and lists of scalars): scalar leaves are
+        kept inline instead of costing a call each."""
+        if id(obj) in self._path_ids:
+            return self._degrade(obj, "refers to itself (cycle)")
+        self._path_ids.add(id(obj))
+        try:
+            if type(obj) is dict:
+                return {key if type(key) is str else self.key(key):
+                        item if type(item) in _SCALARS else self.value(item, depth + 1)
+                        for key, item in obj.items()}
+            return [item if type(item) in _SCALARS else self.value(item, depth + 1)
+                    for item in obj]
+        finally:
+            self._path_ids.discard(id(obj))
+
     def _container(self, obj: Any, depth: int) -> Any:
         if isinstance(obj, Mapping):
-            return {self._key(key): self.value(item, depth + 1) for key, item in obj.items()}
+            return {self.key(key): self.value(item, depth + 1) for key, item in obj.items()}
         if isinstance(obj, list | tuple | set | frozenset):
             return [self.value(item, depth + 1) for item in obj]
         as_dict = getattr(obj, "as_dict", None)
@@ -72,13 +111,13 @@ class Serializer:
             except Exception as exc:  # a broken object must not break the handler
                 return self._degrade(obj, f"as_dict() raised {type(exc).__name__}: {exc}")
             return self.value(data, depth + 1)
-        switches, links = getattr(obj, "switches", None), getattr(obj, "links", None)
-        if isinstance(switches, Mapping) and isinstance(links, Mapping):  # kytos Topology
-            return {"switches": self.value(switches, depth + 1),
-                    "links": self.value(links, depth + 1)}
+        parts = topology_parts(obj)
+        if parts is not None:
+            return {"switches": self.value(parts[0], depth + 1),
+                    "links": self.value(parts[1], depth + 1)}
         return self._degrade(obj, "no JSON form known")
 
-    def _key(self, key: Any) -> str:
+    def key(self, key: Any) -> str:
         if isinstance(key, str):
             return str(key)
         text = self.value(key)

@@ -7,6 +7,7 @@ waiting for the broker's confirm.
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -14,14 +15,13 @@ import aio_pika
 import aiormq
 from aio_pika.abc import (
     AbstractChannel,
-    AbstractExchange,
     AbstractRobustChannel,
     AbstractRobustConnection,
 )
 from aiormq.abc import DeliveredMessage
 from pamqp.commands import Basic
 
-from .config import LINK_QUEUE_ARGUMENTS, ProducerConfig, QueueSpec
+from .config import LINK_QUEUE_ARGUMENTS, ProducerConfig, QueueSpec, connection_error_text
 from .outbox import OutboundMessage
 from .transport import ExchangeError, PublishOutcome, TransportError
 
@@ -54,7 +54,7 @@ class AmqpTransport:
         self._close_timeout = min(config.publish_timeout, 2.0)
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractRobustChannel | None = None  # strong ref: aio-pika holds a weak one
-        self._exchanges: dict[str, AbstractExchange] = {}
+        self._exchanges: set[str] = set()  # checked since the last (re)connection
         self._states: dict[str, str] = {}
         self._queue_states: dict[str, str] = {}
         self._lost_callbacks: list[Callable[[str], None]] = []
@@ -92,16 +92,15 @@ class AmqpTransport:
 
     def _scrub(self, error: BaseException) -> str:
         """An error's text without the password, whatever the library put in it."""
-        text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-        password = self._broker.password.reveal()
-        return text.replace(password, "***") if password else text
+        return connection_error_text(self._broker, error)
 
     async def connect(self) -> None:
         config = self._config
         try:
             if self._connection is None or self._connection.is_closed:
                 self._connection = await aio_pika.connect_robust(
-                    self._broker.url, heartbeat=config.heartbeat,
+                    self._broker.url, ssl_context=self._broker.ssl_context(),
+                    heartbeat=config.heartbeat,
                     reconnect_interval=config.retry_interval, timeout=config.publish_timeout,
                     client_properties={"connection_name": "kytos/mq_producer"})
                 self._connection.close_callbacks.add(self._connection_closed)
@@ -111,15 +110,13 @@ class AmqpTransport:
                 self._channel = await self._connection.channel(publisher_confirms=True)
         except TransportError:
             raise
-        except _BROKER_ERRORS as exc:
+        except (*_BROKER_ERRORS, ValueError) as exc:  # ValueError: TLS key changed since load
             raise TransportError(f"cannot connect to {self.description}: "
                                  f"{self._scrub(exc)}") from None
         self._exchanges.clear()  # not connected until everything below is checked
-        exchanges = {}
         for name in self._exchange_names:
             self._states[name] = "checking"
             await self._check_exchange(name)
-            exchanges[name] = await self._channel.get_exchange(name, ensure=False)
         # Queues are checked after every (re)connection: a broker may have lost them.
         self._queue_states.clear()
         await self._ensure_dead_letter()
@@ -127,7 +124,7 @@ class AmqpTransport:
             await self._ensure_queue(spec)
         for link_id in sorted(config.link_status.link_ids):
             await self._ensure_queue(self._link_queue(link_id))
-        self._exchanges = exchanges
+        self._exchanges = set(self._exchange_names)
 
     async def _on_throwaway_channel(self, what: str,
                                     action: Callable[[AbstractChannel], Awaitable[object]]
@@ -221,8 +218,8 @@ class AmqpTransport:
 
     def _record_queue(self, name: str, outcome: str) -> None:
         state = {"ok": "ok", "missing": "exchange missing",
-                 "refused": f"refused: user {self._broker.username!r} lacks 'configure' "
-                            "permission on it",
+                 "refused": f"refused: user {self._broker.username!r} lacks a permission "
+                            "to declare or bind it (README: Least privilege)",
                  "mismatch": "exists with other arguments (delete it or change the settings)"
                  }[outcome]
         if outcome != "ok":
@@ -230,20 +227,25 @@ class AmqpTransport:
         self._queue_states[name] = state
 
     async def publish(self, message: OutboundMessage) -> PublishOutcome:
-        exchange = self._exchanges.get(message.exchange)
-        if exchange is None or not self.connected:
+        if message.exchange not in self._exchanges or not self.connected:
             raise TransportError(f"not connected to {self.description}")
         if message.link_id is not None and \
                 self._config.link_status.queue(message.link_id) not in self._queue_states:
             await self._ensure_queue(self._link_queue(message.link_id))
-        amqp_message = aio_pika.Message(
-            message.body, content_type="application/json",
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT, message_id=message.message_id,
-            timestamp=int(message.timestamp), type=message.event_name,
-            app_id="kytos/mq_producer")
+        assert self._channel is not None
+        properties = Basic.Properties(
+            content_type="application/json", delivery_mode=2, message_id=message.message_id,
+            timestamp=dt.datetime.fromtimestamp(int(message.timestamp), dt.UTC),
+            message_type=message.event_name, app_id="kytos/mq_producer")
         try:
-            result = await exchange.publish(amqp_message, message.routing_key, mandatory=True,
-                                            timeout=self._config.publish_timeout)
+            # aiormq's own publish, as aio-pika's Exchange.publish ends in, minus its per-message
+            # Message object; wait=False does not hold the channel lock until the frame is on
+            # the wire (the confirm is still awaited), so publishes pipeline.
+            channel = await self._channel.get_underlay_channel()
+            result = await channel.basic_publish(
+                message.body, exchange=message.exchange, routing_key=message.routing_key,
+                properties=properties, mandatory=True, timeout=self._config.publish_timeout,
+                wait=False)
         except aiormq.exceptions.DeliveryError:
             return PublishOutcome.REJECTED
         except _BROKER_ERRORS as exc:

@@ -1,6 +1,6 @@
 """Interface with core's as_dict() fields; its id is a str subclass '<dpid>:<port>'."""
 
-from kytos.core.common import EntityStatus
+from kytos.core.common import entity_status
 
 
 class InterfaceID(str):
@@ -28,9 +28,7 @@ class Interface:
 
     @property
     def status(self):
-        if not self.enabled:
-            return EntityStatus.DISABLED
-        return EntityStatus.UP if self.active else EntityStatus.DOWN
+        return entity_status(self.enabled, self.active)
 
     def as_dict(self):
         return {"id": self.id, "name": self.name, "port_number": self.port_number,

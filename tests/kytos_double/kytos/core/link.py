@@ -2,7 +2,7 @@
 
 import hashlib
 
-from kytos.core.common import EntityStatus
+from kytos.core.common import entity_status
 
 
 class LinkID(str):
@@ -26,9 +26,7 @@ class Link:
 
     @property
     def status(self):
-        if not self.enabled:
-            return EntityStatus.DISABLED
-        return EntityStatus.UP if self.active else EntityStatus.DOWN
+        return entity_status(self.enabled, self.active)
 
     def as_dict(self):
         return {"id": self.id, "endpoint_a": self.endpoint_a.as_dict(),

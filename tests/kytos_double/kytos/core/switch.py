@@ -1,6 +1,6 @@
 """Switch with core's as_dict() fields."""
 
-from kytos.core.common import EntityStatus
+from kytos.core.common import entity_status
 
 
 class Switch:
@@ -18,9 +18,7 @@ class Switch:
 
     @property
     def status(self):
-        if not self.enabled:
-            return EntityStatus.DISABLED
-        return EntityStatus.UP if self.active else EntityStatus.DOWN
+        return entity_status(self.enabled, self.active)
 
     def as_dict(self):
         return {"id": self.id, "name": self.id, "dpid": self.dpid, "connection": "",
