@@ -21,7 +21,7 @@ SCHEMA_VERSION = 1
 class Endpoint(BaseModel):
     """One end of a link: enough to act on without asking Kytos."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     id: str = Field(description="Interface id, '<dpid>:<port>'")
     dpid: str | None = Field(description="Switch datapath id")
     port: int | None = Field(description="Port number on the switch")
@@ -31,7 +31,7 @@ class Endpoint(BaseModel):
 class LinkState(BaseModel):
     """A link's state as carried by link events (and, later, snapshots)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     id: str = Field(description="Kytos link id (sha256 of the sorted interface ids)")
     status: str | None = Field(description="'UP', 'DOWN' or 'DISABLED'")
     status_reason: list[str] = Field(description="Kytos' reasons for a non-UP status")
@@ -46,7 +46,7 @@ class LinkState(BaseModel):
 class Producer(BaseModel):
     """Who published the message; ``instance`` changes each time the NApp starts."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     controller: str
     domain: str
     instance: str = Field(description="Random id of this NApp run: a new value means a restart")
@@ -56,7 +56,9 @@ class Producer(BaseModel):
 class Envelope(BaseModel):
     """A Kytos event as published to the broker (schema version 1)."""
 
-    model_config = ConfigDict(extra="forbid", title="KytosEventEnvelope")
+    # strict: no coercion ("4" is not a sequence number), as envelope.schema.json says. Validate
+    # the JSON text (model_validate_json), where timestamps are ISO 8601 strings.
+    model_config = ConfigDict(extra="forbid", strict=True, title="KytosEventEnvelope")
     schema_version: Literal[1]
     message_id: str = Field(description="Unique per message; AMQP message_id; de-duplicate on it")
     msg_type: Literal["event", "snapshot"] = Field(
@@ -94,16 +96,18 @@ class EnvelopeBuilder:
         link = link_state(content)
         timestamp = event_timestamp.astimezone(dt.UTC) if event_timestamp.tzinfo \
             else event_timestamp.replace(tzinfo=dt.UTC)
+        sequence = next(self._sequence)
         return {
             "schema_version": SCHEMA_VERSION,
-            "message_id": uuid.uuid4().hex,
+            # Unique without a random draw per message: the instance id is random per start.
+            "message_id": f"{self._producer['instance']}-{sequence}",
             "msg_type": msg_type,
             "sent_time": int(dt.datetime.now(dt.UTC).timestamp()),
             "event_name": event_name,
             "event_class": event_class,
             "event_id": None if event_id is None else str(event_id),
             "event_timestamp": timestamp.isoformat(timespec="microseconds"),
-            "producer": {**self._producer, "sequence": next(self._sequence)},
+            "producer": {**self._producer, "sequence": sequence},
             "key": subject_key(content, link),
             "link": link,
             "content": content,

@@ -35,7 +35,15 @@ def topology_parts(obj: Any) -> tuple[Mapping[Any, Any], Mapping[Any, Any]] | No
         return switches, links
     return None
 
-_SCALARS = frozenset((str, int, bool, type(None)))
+# orjson (and most JSON readers) take integers in this range only.
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
+
+
+def _is_plain(item: Any) -> bool:
+    """A leaf that JSON takes as it is (checked inline on the hot path)."""
+    kind = type(item)
+    return (item is None or kind is bool or (kind is str and item.isascii())
+            or (kind is int and _INT_MIN <= item <= _INT_MAX))
 
 
 class Serializer:
@@ -47,7 +55,11 @@ class Serializer:
 
     def value(self, obj: Any, depth: int = 0) -> Any:
         kind = type(obj)
-        if kind in _SCALARS:
+        if kind is str:
+            return obj if obj.isascii() else self._text(obj)
+        if kind is int:
+            return obj if _INT_MIN <= obj <= _INT_MAX else self._big_int(obj)
+        if kind is bool or obj is None:
             return obj
         if depth >= MAX_DEPTH:
             return self._degrade(obj, f"nested deeper than {MAX_DEPTH} levels")
@@ -60,7 +72,7 @@ class Serializer:
                 return obj
             return self._degrade(obj, "not a finite number", text=str(obj))
         if isinstance(obj, str | int):  # str subclasses (Link.id, Interface.id), IntEnum
-            return str(obj) if isinstance(obj, str) else int(obj)
+            return self.value(str(obj) if isinstance(obj, str) else int(obj), depth)
         if isinstance(obj, dt.datetime):
             if obj.tzinfo is not None:
                 obj = obj.astimezone(dt.UTC)
@@ -91,11 +103,13 @@ class Serializer:
         self._path_ids.add(id(obj))
         try:
             if type(obj) is dict:
-                return {key if type(key) is str else self.key(key):
-                        item if type(item) in _SCALARS else self.value(item, depth + 1)
-                        for key, item in obj.items()}
-            return [item if type(item) in _SCALARS else self.value(item, depth + 1)
-                    for item in obj]
+                result: dict[str, Any] = {}
+                for key, item in obj.items():
+                    if type(key) is not str or not key.isascii():
+                        key = self.key(key)
+                    result[key] = item if _is_plain(item) else self.value(item, depth + 1)
+                return result
+            return [item if _is_plain(item) else self.value(item, depth + 1) for item in obj]
         finally:
             self._path_ids.discard(id(obj))
 
@@ -118,10 +132,21 @@ class Serializer:
         return self._degrade(obj, "no JSON form known")
 
     def key(self, key: Any) -> str:
-        if isinstance(key, str):
-            return str(key)
-        text = self.value(key)
+        text = self.value(str(key) if isinstance(key, str) else key)
         return text if isinstance(text, str) else str(text)
+
+    def _text(self, text: str) -> str:
+        """Non-ASCII text: kept unless it cannot be UTF-8 (lone surrogates), then escaped."""
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            self.warnings.append("str has characters that are not valid UTF-8 (escaped)")
+            return text.encode("utf-8", "backslashreplace").decode("utf-8")
+        return text
+
+    def _big_int(self, number: int) -> str:
+        self.warnings.append("int does not fit in 64 bits (sent as a string)")
+        return str(number)
 
     def _degrade(self, obj: Any, why: str, text: str | None = None) -> str:
         name = type(obj).__name__

@@ -11,7 +11,7 @@ from listen_events.envelope import Envelope
 from mq_producer import settings as producer_settings
 from mq_producer.config import LINK_QUEUE_ARGUMENTS, SettingsError, broker_from_env
 
-from .consumer import Binding, ConsumerOptions, EventConsumer
+from .consumer import Binding, ConsumerConnectionError, ConsumerOptions, EventConsumer
 
 DEFAULT_BINDINGS = ["admin_events:#", "operational_events:#", "other_events:#"]
 
@@ -34,7 +34,8 @@ def describe(envelope: Envelope) -> str:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="mq-consumer", description=__doc__,
-        epilog="Broker: KYTOS_MQ_URL, or KYTOS_MQ_HOST/_PORT/_USERNAME/_PASSWORD/_VHOST/_TLS.")
+        epilog="Broker: KYTOS_MQ_URL, or KYTOS_MQ_HOST/_PORT/_USERNAME/_PASSWORD/_VHOST/_TLS; "
+               "TLS files: KYTOS_MQ_CA_FILE, KYTOS_MQ_CERT_FILE, KYTOS_MQ_KEY_FILE.")
     parser.add_argument("--bind", action="append", metavar="EXCHANGE:PATTERN",
                         help="bind the queue (repeatable); default: every default exchange, '#'")
     parser.add_argument("--queue", default="",
@@ -90,7 +91,11 @@ async def consume(args: argparse.Namespace) -> int:
             done.set()
 
     consumer = EventConsumer(broker, options, show)
-    await consumer.start()
+    try:
+        await consumer.start()
+    except ConsumerConnectionError as exc:
+        print(f"mq-consumer: {exc}", file=sys.stderr)
+        return 1
     try:
         await done.wait()
     finally:

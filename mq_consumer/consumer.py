@@ -1,7 +1,8 @@
 """A consumer of Kytos event envelopes: validates, de-duplicates, acks after the handler.
 
 - Broker location and credentials from the same environment variables as the producer
-  (KYTOS_MQ_URL, or KYTOS_MQ_HOST / _PORT / _USERNAME / _PASSWORD / _VHOST / _TLS).
+  (KYTOS_MQ_URL, or KYTOS_MQ_HOST / _PORT / _USERNAME / _PASSWORD / _VHOST / _TLS), and the
+  same TLS files (KYTOS_MQ_CA_FILE, KYTOS_MQ_CERT_FILE, KYTOS_MQ_KEY_FILE).
 - Declares its queue (durable when named) with a dead-letter exchange, binds it, and consumes
   with a robust connection that reconnects and restores the consumer.
 - A message that does not validate against the envelope schema is rejected without requeue,
@@ -18,15 +19,20 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import aio_pika
+import aiormq
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 from pydantic import ValidationError
 
 from listen_events.envelope import Envelope
-from mq_producer.config import BrokerSettings
+from mq_producer.config import BrokerSettings, connection_error_text
 
 log = logging.getLogger("mq_consumer")
 
 Handler = Callable[[Envelope], Awaitable[None]]
+
+
+class ConsumerConnectionError(ConnectionError):
+    """The first connection failed; the message names the broker (no password) and why."""
 
 
 @dataclass(frozen=True)
@@ -90,8 +96,15 @@ class EventConsumer:
 
     async def start(self) -> None:
         """Connect, declare and bind, and start consuming in the background."""
-        self._connection = await aio_pika.connect_robust(
-            self._broker.url, client_properties={"connection_name": "kytos mq_consumer"})
+        try:
+            self._connection = await aio_pika.connect_robust(
+                self._broker.url, ssl_context=self._broker.ssl_context(),
+                client_properties={"connection_name": "kytos mq_consumer"})
+        except (aiormq.exceptions.AMQPError, aio_pika.exceptions.AMQPException, OSError,
+                ValueError) as exc:
+            raise ConsumerConnectionError(
+                f"cannot connect to {self._broker.display}: "
+                f"{connection_error_text(self._broker, exc)}") from None
         channel = await self._connection.channel()
         await channel.set_qos(prefetch_count=self._options.prefetch)
         arguments = dict(self._options.queue_arguments)

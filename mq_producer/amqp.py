@@ -49,6 +49,7 @@ _BROKER_ERRORS = (aiormq.exceptions.AMQPError, aio_pika.exceptions.AMQPException
 class AmqpTransport:
     def __init__(self, config: ProducerConfig) -> None:
         self._config = config
+        assert config.broker is not None, "load_config reads the broker for the amqp transport"
         self._broker = config.broker
         self._exchange_type = aio_pika.ExchangeType(config.exchange_type)
         self._close_timeout = min(config.publish_timeout, 2.0)

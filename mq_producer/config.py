@@ -2,6 +2,7 @@
 
 import os
 import re
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import ModuleType
@@ -31,6 +32,12 @@ class Secret:
     __str__ = __repr__
 
 
+def _no_key_password() -> str:
+    # Without this OpenSSL would prompt on the terminal for an encrypted key's passphrase.
+    raise ValueError("the private key is encrypted: give an unencrypted key file, readable "
+                     "only by the user running Kytos")
+
+
 @dataclass(frozen=True)
 class BrokerSettings:
     """Where the broker is and how to log in; ``password`` is a Secret."""
@@ -41,6 +48,23 @@ class BrokerSettings:
     username: str
     password: Secret
     vhost: str
+    # TLS (amqps only): CA bundle to verify the broker with (None: the system's CAs), and the
+    # client certificate and its key when the broker asks for one. Paths, checked at load.
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context of every connection (producer and consumer), None without TLS.
+
+        The broker's certificate and host name are always verified.
+        """
+        if self.scheme != "amqps":
+            return None
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.ca_file)
+        if self.cert_file:
+            context.load_cert_chain(self.cert_file, self.key_file, password=_no_key_password)
+        return context
 
     @property
     def url(self) -> str:
@@ -66,18 +90,105 @@ def _port(name: str, text: str) -> int:
     return int(text)
 
 
+_TLS_FILES = (("KYTOS_MQ_CA_FILE", "ca_file"), ("KYTOS_MQ_CERT_FILE", "cert_file"),
+              ("KYTOS_MQ_KEY_FILE", "key_file"))
+
+
+def _with_tls_files(broker: BrokerSettings, environ: Mapping[str, str]) -> BrokerSettings:
+    """Add KYTOS_MQ_CA_FILE / _CERT_FILE / _KEY_FILE: readable files, amqps only."""
+    files: dict[str, str] = {}
+    for variable, field in _TLS_FILES:
+        path = environ.get(variable, "").strip()
+        if not path:
+            continue
+        if broker.scheme != "amqps":
+            raise SettingsError(f"{variable}: only meaningful with TLS; use amqps:// in "
+                                "KYTOS_MQ_URL or KYTOS_MQ_TLS=true, or unset it")
+        if not os.path.isfile(path):
+            raise SettingsError(f"{variable}: {path!r} is not a file")
+        try:
+            with open(path, "rb") as file:
+                file.read(1)
+        except OSError as exc:
+            raise SettingsError(f"{variable}: cannot read {path!r}: {exc.strerror}") from None
+        files[field] = path
+    if "key_file" in files and "cert_file" not in files:
+        raise SettingsError("KYTOS_MQ_KEY_FILE: given without KYTOS_MQ_CERT_FILE (the client "
+                            "certificate it belongs to)")
+    broker = BrokerSettings(broker.scheme, broker.host, broker.port, broker.username,
+                            broker.password, broker.vhost, **files)
+    if "ca_file" in files:
+        try:
+            ssl.create_default_context(cafile=files["ca_file"])
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            raise SettingsError(f"KYTOS_MQ_CA_FILE: no CA certificate (PEM) could be loaded "
+                                f"from {files['ca_file']!r}: {exc}") from None
+    if "cert_file" in files:
+        names = " / ".join(variable for variable, field in _TLS_FILES[1:] if field in files)
+        try:
+            broker.ssl_context()
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            raise SettingsError(f"{names}: cannot load the client certificate and its key "
+                                f"(PEM): {exc}") from None
+    return broker
+
+
+def connection_error_text(broker: BrokerSettings, error: BaseException) -> str:
+    """Why a connection failed, without the password, saying what to fix for TLS errors."""
+    chain: list[BaseException] = []
+    cause: BaseException | None = error
+    while cause is not None and cause not in chain:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    cause = next((item for item in chain if isinstance(item, ssl.SSLError)), None)
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        text = (f"TLS: the broker's certificate was not accepted ({cause.verify_message}); "
+                "check KYTOS_MQ_CA_FILE "
+                f"({broker.ca_file or 'not set: the system CAs are used'}) and the host name")
+    elif isinstance(cause, ssl.SSLError) and "CERTIFICATE_REQUIRED" in str(cause):
+        text = ("TLS: the broker requires a client certificate; set KYTOS_MQ_CERT_FILE and "
+                f"KYTOS_MQ_KEY_FILE ({cause.reason})")
+    elif isinstance(cause, ssl.SSLError):
+        text = f"TLS handshake failed: {cause.reason or cause}"
+    else:
+        text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        if broker.scheme == "amqps" and not broker.cert_file \
+                and any(isinstance(item, ConnectionResetError) for item in chain):
+            # TLS 1.3: a broker that wants a client certificate may just reset the connection
+            text += ("; if the broker requires a client certificate, set KYTOS_MQ_CERT_FILE "
+                     "and KYTOS_MQ_KEY_FILE")
+    password = broker.password.reveal()
+    return text.replace(password, "***") if password else text
+
+
 def broker_from_env(environ: Mapping[str, str]) -> BrokerSettings:
-    """Read KYTOS_MQ_URL, or KYTOS_MQ_HOST and its companions."""
+    """Read KYTOS_MQ_URL, or KYTOS_MQ_HOST and its companions, and the TLS files."""
+    return _with_tls_files(_broker_location(environ), environ)
+
+
+def _broker_location(environ: Mapping[str, str]) -> BrokerSettings:
     url = environ.get("KYTOS_MQ_URL", "").strip()
     if url:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError:  # its text may quote a piece of an unescaped password
+            raise SettingsError("KYTOS_MQ_URL: malformed URL (an IPv6 host goes in brackets; "
+                                "escape special characters of the user and password as %XX)"
+                                ) from None
         if parts.scheme not in ("amqp", "amqps"):
             raise SettingsError("KYTOS_MQ_URL: expected amqp://user:password@host:port/vhost "
                                 f"or amqps://..., got scheme {parts.scheme!r}")
+        if "@" in parts.path + parts.query + parts.fragment:  # a password cut by '/', '?', '#'
+            raise SettingsError("KYTOS_MQ_URL: '@' after the host: escape '/', '?' and '#' in "
+                                "the user and password (and '@' in the vhost) as %XX")
         try:
             port = parts.port
-        except ValueError as exc:
-            raise SettingsError(f"KYTOS_MQ_URL: invalid port ({exc})") from None
+        except ValueError:  # its text may quote a piece of an unescaped password
+            port = 0
+        if port == 0:
+            raise SettingsError("KYTOS_MQ_URL: invalid port: expected a number 1-65535 after "
+                                "the host (escape '/', '?', '#', '@' and ':' in the user and "
+                                "password as %XX)")
         if not parts.hostname:
             raise SettingsError("KYTOS_MQ_URL: no host in the URL")
         if parts.username is None or parts.password is None:
@@ -130,6 +241,8 @@ class LinkStatusConfig:
         if link["id"] in self.link_ids:
             return True
         metadata = link.get("metadata") or {}
+        if not isinstance(metadata, Mapping):
+            return False
         return bool(self.metadata) and all(metadata.get(key) == value
                                            for key, value in self.metadata.items())
 
@@ -143,7 +256,8 @@ LINK_QUEUE_ARGUMENTS: dict[str, object] = {"x-max-length": 1, "x-overflow": "rej
 
 @dataclass(frozen=True)
 class ProducerConfig:
-    broker: BrokerSettings
+    transport: str  # "amqp" or "jetstream"
+    broker: BrokerSettings | None  # the AMQP broker; None with another transport
     source_events: str
     router: Router
     queues: tuple[QueueSpec, ...]
@@ -157,12 +271,23 @@ class ProducerConfig:
     heartbeat: int
     alarm_reminder_interval: float
     shutdown_flush_timeout: float
+    max_message_bytes: int
 
 
 def _positive(name: str, value: object, kind: type) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0 \
             or (kind is int and not isinstance(value, int)):
         raise SettingsError(f"{name}: expected a positive {kind.__name__}, got {value!r}")
+    return value
+
+
+MIN_MESSAGE_BYTES = 4096  # an envelope with an empty content is about 600 bytes
+
+
+def _message_bytes(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < MIN_MESSAGE_BYTES:
+        raise SettingsError(f"MAX_MESSAGE_BYTES: expected a whole number of bytes, at least "
+                            f"{MIN_MESSAGE_BYTES}, got {value!r}")
     return value
 
 
@@ -222,6 +347,24 @@ def _link_status(setting: object) -> LinkStatusConfig:
                             prefix, dict(metadata), frozenset(link_ids))
 
 
+TRANSPORTS = ("amqp", "jetstream")
+
+
+def transport_name(settings: ModuleType, environ: Mapping[str, str]) -> str:
+    """KYTOS_MQ_TRANSPORT when set, else settings TRANSPORT (default amqp)."""
+    override = environ.get("KYTOS_MQ_TRANSPORT", "").strip()
+    if override:
+        if override.lower() not in TRANSPORTS:
+            raise SettingsError(f"KYTOS_MQ_TRANSPORT: expected one of {', '.join(TRANSPORTS)}, "
+                                f"got {override!r}")
+        return override.lower()
+    name = getattr(settings, "TRANSPORT", "amqp")
+    if name not in TRANSPORTS:
+        raise SettingsError(f"TRANSPORT: expected one of {', '.join(TRANSPORTS)}, "
+                            f"got {name!r}")
+    return name
+
+
 def load_config(settings: ModuleType, environ: Mapping[str, str] = os.environ) -> ProducerConfig:
     """Validate every setting; raise SettingsError naming the first bad one."""
     source = settings.SOURCE_EVENTS
@@ -241,8 +384,10 @@ def load_config(settings: ModuleType, environ: Mapping[str, str] = os.environ) -
     if buffer_size < max_in_flight:
         raise SettingsError(f"BUFFER_SIZE: must be at least MAX_IN_FLIGHT ({max_in_flight}), "
                             f"got {buffer_size}")
+    transport = transport_name(settings, environ)
     return ProducerConfig(
-        broker=broker_from_env(environ),
+        transport=transport,
+        broker=broker_from_env(environ) if transport == "amqp" else None,
         source_events=source,
         router=router,
         queues=_queues(settings.QUEUES),
@@ -258,4 +403,5 @@ def load_config(settings: ModuleType, environ: Mapping[str, str] = os.environ) -
                                           settings.ALARM_REMINDER_INTERVAL, float),
         shutdown_flush_timeout=_positive("SHUTDOWN_FLUSH_TIMEOUT",
                                          settings.SHUTDOWN_FLUSH_TIMEOUT, float),
+        max_message_bytes=_message_bytes(settings.MAX_MESSAGE_BYTES),
     )

@@ -17,9 +17,13 @@ class InvalidEnvelope(ValueError):
 
 
 def to_messages(content: Any, router: Router, link_status: LinkStatusConfig,
-                now: float) -> list[OutboundMessage]:
+                now: float, max_bytes: int) -> list[OutboundMessage]:
     """The messages for a hand-off event's content ``{"envelope": {...}}``: the event on its
-    route, plus a status message for an interdomain link (see continuity.py)."""
+    route, plus a status message for an interdomain link (see continuity.py).
+
+    ``max_bytes``: the largest encoded envelope accepted (MAX_MESSAGE_BYTES); a larger one
+    raises InvalidEnvelope.
+    """
     envelope = content.get("envelope") if isinstance(content, Mapping) else None
     if not isinstance(envelope, Mapping):
         raise InvalidEnvelope(f"content has no 'envelope' dict (got {type(envelope).__name__})")
@@ -29,13 +33,23 @@ def to_messages(content: Any, router: Router, link_status: LinkStatusConfig,
     key = envelope.get("key")
     if key is not None and not isinstance(key, str):
         raise InvalidEnvelope("envelope field 'key' must be a string or null")
-    try:
-        exchange, routing_key = router.route(envelope)
+    for field in ("producer", "link"):  # routing reads them
+        if envelope.get(field) is not None and not isinstance(envelope[field], Mapping):
+            raise InvalidEnvelope(f"envelope field {field!r} must be an object or null")
+    try:  # first: routing then sees JSON values only
         body = orjson.dumps(envelope)
-    except RoutingError as exc:
-        raise InvalidEnvelope(str(exc)) from None
     except TypeError as exc:  # orjson: not JSON-safe (listen_events serializes, others may not)
         raise InvalidEnvelope(f"envelope is not JSON-serializable: {exc}") from None
+    try:
+        exchange, routing_key = router.route(envelope)
+    except RoutingError as exc:
+        raise InvalidEnvelope(str(exc)) from None
+    except Exception as exc:  # hostile values, e.g. a str subclass whose str() raises
+        raise InvalidEnvelope(f"cannot route the envelope: {type(exc).__name__}") from None
+    if len(body) > max_bytes:
+        raise InvalidEnvelope(f"message {envelope['message_id']} ({envelope['event_name']}) of "
+                              f"{len(body)} bytes is larger than MAX_MESSAGE_BYTES ({max_bytes}); "
+                              "not published")
     messages = [OutboundMessage(message_id=envelope["message_id"],
                                 event_name=envelope["event_name"], exchange=exchange,
                                 routing_key=routing_key, body=body, key=key, timestamp=now)]

@@ -5,6 +5,7 @@ controller's loop. The broker's location and credentials come from the environme
 """
 
 import asyncio
+import os
 import time
 from pathlib import Path
 
@@ -13,10 +14,10 @@ from kytos.core.helpers import alisten_to, load_spec
 from kytos.core.rest_api import JSONResponse, Request
 
 from . import settings
-from .amqp import AmqpTransport
 from .config import SettingsError, load_config
 from .intake import InvalidEnvelope, to_messages
 from .publisher import Publisher
+from .transports import make_transport
 
 # An exception while loading a NApp aborts the whole kytosd, so bad settings must not raise:
 # with them the NApp listens to nothing and setup() says why, loudly.
@@ -37,12 +38,12 @@ class Main(KytosNApp):
         self._stopping: asyncio.Task[None] | None = None
         try:
             config = load_config(settings)
+            transport = make_transport(config, os.environ, settings=settings)
         except SettingsError as exc:
             self.disabled_reason = f"invalid setting: {exc}"
             log.error("mq_producer DISABLED, nothing will be published: %s. Fix "
                       "mq_producer/settings.py or the environment and restart Kytos.", exc)
             return
-        transport = AmqpTransport(config)
         self.publisher = Publisher(transport, config)
         self.controller.loop.call_soon_threadsafe(self.publisher.start)
         log.info("mq_producer: publishing to %s in the background", transport.description)
@@ -73,7 +74,7 @@ class Main(KytosNApp):
         config = self.publisher.config
         try:
             messages = to_messages(event.content, config.router, config.link_status,
-                                   time.time())
+                                   time.time(), config.max_message_bytes)
         except InvalidEnvelope as exc:
             self.publisher.counters.rejected += 1
             log.error("mq_producer: cannot publish event %s (id %s): %s", event.name,

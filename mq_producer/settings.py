@@ -1,7 +1,8 @@
 """Settings of kytos/mq_producer.
 
 The broker's location and credentials are NOT here: they come from environment variables
-(KYTOS_MQ_URL, or KYTOS_MQ_HOST / _PORT / _USERNAME / _PASSWORD / _VHOST / _TLS; see README).
+(KYTOS_MQ_URL, or KYTOS_MQ_HOST / _PORT / _USERNAME / _PASSWORD / _VHOST / _TLS, and for TLS
+KYTOS_MQ_CA_FILE / _CERT_FILE / _KEY_FILE; see README).
 Every value is validated once when the NApp loads; a bad one stops it with an error naming it.
 """
 
@@ -81,6 +82,11 @@ BUFFER_SIZE = 10_000
 # Seconds between reconnection / re-publish attempts while the broker is unreachable.
 RETRY_INTERVAL = 5.0
 
+# Largest message (the JSON of one envelope, in bytes) published. A larger one is not
+# published: it is logged (naming the event and its size) and counted as "rejected". Keep it
+# at or below the broker's max_message_size (RabbitMQ 3.10: 128 MiB; 4.x: 16 MiB).
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
 # Seconds to wait for a publish's confirm before handling it as failed (detects a stalled
 # connection together with HEARTBEAT).
 PUBLISH_TIMEOUT = 10.0
@@ -93,3 +99,22 @@ ALARM_REMINDER_INTERVAL = 60.0
 
 # Seconds shutdown() lets the publisher flush what is buffered before discarding it.
 SHUTDOWN_FLUSH_TIMEOUT = 2.0
+
+# Which broker to publish to: "amqp" (RabbitMQ, aio-pika; the settings above) or "jetstream"
+# (NATS JetStream, nats-py; the server comes from KYTOS_NATS_URL). The environment variable
+# KYTOS_MQ_TRANSPORT overrides it. With "jetstream" every exchange of ROUTES (and
+# LINK_STATUS.exchange) is a stream capturing "<exchange>.>", created when missing with the
+# limits in JETSTREAM: max_msgs / max_bytes per stream (-1 = unlimited; the oldest messages
+# are discarded past them), max_age in seconds (0 = none), duplicate_window in seconds (how
+# long a retried message id is recognised and stored once), storage "file" or "memory",
+# replicas (1 to 5, for clusters). QUEUES, DEAD_LETTER, EXCHANGE_TYPE and HEARTBEAT's AMQP
+# meaning do not apply there (HEARTBEAT is the NATS ping interval). See README "Transports".
+TRANSPORT = "amqp"
+JETSTREAM = {
+    "max_msgs": 100_000,
+    "max_bytes": -1,
+    "max_age": 0,
+    "duplicate_window": 120,
+    "storage": "file",
+    "replicas": 1,
+}

@@ -49,7 +49,7 @@ async def test_events_flow_through_both_napps_with_confirms(controller, amqp, ex
         assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
         assert message.message_id == body(message)["message_id"]
         assert message.timestamp is not None
-        Envelope.model_validate(body(message))
+        Envelope.model_validate_json(message.body)
     envelope = body(operational)
     assert envelope["event_id"] == str(down.id)
     assert envelope["event_timestamp"] == down.timestamp.isoformat(timespec="microseconds")

@@ -205,7 +205,7 @@ async def test_snapshot_on_request_and_on_topology_loaded(controller, amqp, exch
     assert {m["link"]["id"] for m in snapshots} == {str(i) for i in topology.links}
     assert {m["event_name"] for m in snapshots} == {"kytos/listen_events.link_snapshot"}
     for message in snapshots:
-        Envelope.model_validate(message)
+        Envelope.model_validate_json(json.dumps(message))
         assert message["link"]["status"] == "UP"
 
     await controller.buffers.app.aput(KytosEvent("kytos/topology.topology_loaded", {

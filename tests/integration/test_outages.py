@@ -6,6 +6,7 @@ once), in order per key.
 """
 
 import asyncio
+import datetime as dt
 import logging
 import random
 from collections.abc import AsyncIterator, Iterator
@@ -354,3 +355,42 @@ async def test_one_stream_through_repeated_outages_of_every_kind(
     print(f"\nrepeated outages: {figures}")
     assert delivery.missing == 0 and publisher.counters.dropped == 0
     assert len(first) == len(recovered) >= 6
+
+
+async def test_consumer_reconnects_and_resumes_after_a_broker_outage(running_node: RabbitNode):
+    from listen_events.envelope import Envelope, EnvelopeBuilder
+    from mq_consumer.consumer import Binding, ConsumerOptions, EventConsumer
+    from mq_producer.config import broker_from_env
+
+    handled: list[int] = []
+
+    async def handle(envelope: Envelope) -> None:
+        handled.append(envelope.producer.sequence)
+
+    consumer = EventConsumer(broker_from_env({"KYTOS_MQ_URL": running_node.url}),
+                             ConsumerOptions(bindings=[Binding(EXCHANGE, "#")],
+                                             queue="consumer_resume"), handle)
+    await consumer.start()
+    builder = EnvelopeBuilder("c", "d")
+
+    async def publish_one() -> None:
+        envelope = builder.build(event_name="kytos/topology.link_up",
+                                 event_class="operational", event_id=None,
+                                 event_timestamp=dt.datetime.now(dt.UTC), content={})
+        connection = await aio_pika.connect(running_node.url)
+        channel = await connection.channel()
+        exchange = await channel.get_exchange(EXCHANGE)
+        await exchange.publish(aio_pika.Message(orjson.dumps(envelope),
+                                                delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                               "operational.x")
+        await connection.close()
+
+    try:
+        await publish_one()
+        await wait_until(lambda: handled == [1], what="the first event")
+        await asyncio.to_thread(running_node.stop_app)
+        await asyncio.to_thread(running_node.start_app)
+        await publish_one()  # the queue is durable: it waits for the consumer to come back
+        await wait_until(lambda: handled == [1, 2], timeout=30, what="the consumer to resume")
+    finally:
+        await consumer.close()

@@ -119,8 +119,10 @@ class RabbitNode:
         port: int | None = None,
         dist_port: int | None = None,
         node_name: str | None = None,
+        extra_config: str = "",
     ) -> None:
         self.base_dir: Path = base_dir
+        self.extra_config: str = extra_config  # appended to rabbitmq.conf (e.g. TLS listener)
         self._port: int = port if port is not None else free_port()
         self._dist_port: int = dist_port if dist_port is not None else free_port()
         while self._dist_port == self._port:
@@ -296,7 +298,7 @@ class RabbitNode:
         (self.base_dir / "rabbitmq.conf").write_text(
             "loopback_users.guest = true\n"  # guest/guest from 127.0.0.1 only
             "log.console = false\n"
-            "log.file.level = info\n"
+            "log.file.level = info\n" + self.extra_config
         )
 
     def _base_env(self) -> dict[str, str]:

@@ -69,3 +69,10 @@ def test_default_settings_load():
 def test_bad_settings_name_the_setting(overrides, message):
     with pytest.raises(SettingsError, match=message):
         load_config(_settings(**overrides), ENV)
+
+
+def test_broker_variables_are_read_only_for_the_amqp_transport():
+    config = load_config(_settings(), {"KYTOS_MQ_TRANSPORT": "jetstream"})
+    assert (config.transport, config.broker) == ("jetstream", None)
+    with pytest.raises(SettingsError, match="KYTOS_MQ_URL or KYTOS_MQ_HOST"):
+        load_config(_settings(), {})

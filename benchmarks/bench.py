@@ -1,0 +1,867 @@
+"""Benchmark of listen_events + mq_producer against one RabbitMQ broker (issue 5).
+
+One run, one broker (KYTOS_MQ_URL, default amqp://guest:guest@127.0.0.1:5672/), every figure
+next to a baseline measured in the same run. Timings are printed, never asserted; the issue's
+targets get an informational PASS / MISS.
+
+  1. raw aio-pika: the same envelope bytes published with confirms, 256 in flight; and one at
+     a time, awaiting each confirm (the seed's pika way)
+  2. production path: KytosEvents (link_up / link_down over LINKS links) on the stand-in
+     controller's app buffer -> listen_events -> hand-off event -> mq_producer -> outbox ->
+     publisher -> confirm; events/s from the first put until every message is confirmed
+  3. ratios of 2 to both baselines
+  4. latency KytosEvent.timestamp -> a consumer in a SEPARATE process, paced at 1,000 ev/s
+  5. controller CPU per event (time.process_time, no consumer in this process) and the
+     longest event-loop stall during a 10,000-event burst (1 ms ticker)
+  6. topology_loaded of 1,000 switches / 5,000 links, put -> confirmed
+
+Kytos-ng core is not on PyPI: the NApps run unchanged in tests/support/kytos_controller.py with
+tests/kytos_double, as the demo does. Exchanges and queues are named ``bench.<run id>.*`` and
+deleted at the end.
+
+    .venv/bin/python benchmarks/bench.py            # full run, under a minute
+    .venv/bin/python benchmarks/bench.py --quick    # smoke run, a few seconds
+"""
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import inspect
+import json
+import logging
+import math
+import os
+import platform
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/"
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("KYTOS_MQ_URL", DEFAULT_URL)
+_argv, sys.argv = sys.argv, sys.argv[:1]  # real core's KytosConfig parses sys.argv
+try:
+    import kytos.core  # noqa: F401  (real kytos-ng core, when installed)
+except ImportError:
+    sys.path.insert(0, str(ROOT / "tests" / "kytos_double"))
+
+import aio_pika  # noqa: E402
+from aio_pika.abc import AbstractExchange, AbstractRobustConnection  # noqa: E402
+from aiormq.abc import DeliveredMessage  # noqa: E402
+from kytos.core import KytosEvent  # noqa: E402
+
+from listen_events import settings as listen_settings  # noqa: E402
+from listen_events.config import load_config as load_listen_config  # noqa: E402
+from listen_events.main import Main as ListenEvents  # noqa: E402
+from listen_events.pipeline import TOPOLOGY_LOADED, EventPipeline  # noqa: E402
+from mq_producer import settings as producer_settings  # noqa: E402
+from mq_producer.config import broker_from_env  # noqa: E402
+from mq_producer.config import load_config as load_producer_config  # noqa: E402
+from mq_producer.intake import to_messages  # noqa: E402
+from mq_producer.main import Main as MqProducer  # noqa: E402
+from mq_producer.outbox import OutboundMessage  # noqa: E402
+from mq_producer.publisher import ProducerCounters, Publisher  # noqa: E402
+from tests.support.kytos_controller import FakeController  # noqa: E402
+from tests.support.topology import make_link, make_topology  # noqa: E402
+
+sys.argv = _argv
+
+LINK_DOWN = "kytos/topology.link_down"
+LINK_UP = "kytos/topology.link_up"
+WINDOW = 256  # raw baseline's publishes in flight = mq_producer's default MAX_IN_FLIGHT
+PUBLISH_TIMEOUT = 10.0  # as mq_producer's default PUBLISH_TIMEOUT, passed the same way
+SINK_MAX_LENGTH = 1000  # the sink queue keeps the newest messages only (broker memory)
+
+
+# ----------------------------------------------------------------------------------- figures
+
+
+@dataclass
+class Figures:
+    """Everything measured, for --json."""
+
+    events: int = 0
+    links: int = 0
+    buffer_size: int = 0
+    envelope_bytes: float = 0.0
+    raw_pipelined_msg_s: float = 0.0
+    raw_pipelined_runs: list[float] = field(default_factory=list)
+    raw_cpu_us_per_msg: float = 0.0
+    serial_msg_s: float = 0.0
+    serial_messages: int = 0
+    production_ev_s: float = 0.0
+    production_cpu_us_per_event: float = 0.0
+    production_confirmed: int = 0
+    production_lost: dict[str, int] = field(default_factory=dict)
+    ratio_production_raw: float = 0.0
+    ratio_production_serial: float = 0.0
+    burst_events: int = 0
+    burst_ev_s: float = 0.0
+    burst_stall_max_ms: float = 0.0
+    burst_stall_p99_ms: float = 0.0
+    burst_ticks_over_5ms: int = 0
+    latency_rate: float = 0.0
+    latency_received: int = 0
+    latency_sent: int = 0
+    latency_p50_ms: float = 0.0
+    latency_p99_ms: float = 0.0
+    latency_max_ms: float = 0.0
+    latency_stall_max_ms: float = 0.0
+    raw_latency_p50_ms: float = 0.0
+    raw_latency_p99_ms: float = 0.0
+    topology_switches: int = 0
+    topology_links: int = 0
+    topology_messages: int = 0
+    topology_body_bytes: int = 0
+    topology_handed_on_s: float = 0.0
+    topology_event_confirmed_s: float = 0.0
+    topology_all_confirmed_s: float = 0.0
+    topology_stall_max_ms: float = 0.0
+    topology_cpu_s: float = 0.0
+    verdicts: dict[str, str] = field(default_factory=dict)
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile; NaN for no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(pct / 100 * len(ordered)) - 1)]
+
+
+def out(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def row(label: str, value: str, note: str = "") -> None:
+    out(f"  {label:<46} {value:>18}  {note}".rstrip())
+
+
+def verdict(figures: Figures, name: str, ok: bool, extra: str = "") -> str:
+    text = ("PASS" if ok else "MISS") + (f" {extra}" if extra else "")
+    figures.verdicts[name] = text
+    return text
+
+
+# ------------------------------------------------------------------------------ measurement
+
+
+class GcMeter:
+    """The garbage collector's pauses while in the ``with`` block (a cause of loop stalls;
+    they grow with what the process holds, e.g. a backlog of events)."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[int, float]] = []  # (generation, seconds)
+        self._start = 0.0
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.pauses.append((info["generation"], time.perf_counter() - self._start))
+
+    def __enter__(self) -> "GcMeter":
+        gc.callbacks.append(self._on_gc)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        gc.callbacks.remove(self._on_gc)
+
+    @property
+    def summary(self) -> str:
+        full = [pause for generation, pause in self.pauses if generation == 2]
+        longest = max((pause for _, pause in self.pauses), default=0.0)
+        return (f"GC meanwhile: {len(self.pauses)} collections ({len(full)} full), "
+                f"longest {longest * 1000:.1f} ms, "
+                f"{sum(pause for _, pause in self.pauses) * 1000:.0f} ms in all")
+
+
+class StallMeter:
+    """A task that sleeps 1 ms at a time and records how late it wakes up: the loop stalls.
+    Records the garbage collector's pauses meanwhile too."""
+
+    def __init__(self, period: float = 0.001) -> None:
+        self.period = period
+        self.lateness: list[float] = []
+        self.gc = GcMeter()
+        self._task: asyncio.Task[None] | None = None
+
+    async def _tick(self) -> None:
+        while True:
+            start = time.perf_counter()
+            await asyncio.sleep(self.period)
+            self.lateness.append(time.perf_counter() - start - self.period)
+
+    def __enter__(self) -> "StallMeter":
+        self.gc.__enter__()
+        self._task = asyncio.get_running_loop().create_task(self._tick())
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        self.gc.__exit__()
+
+    @property
+    def max_ms(self) -> float:
+        return max(self.lateness, default=0.0) * 1000
+
+    def pct_ms(self, pct: float) -> float:
+        return percentile(self.lateness, pct) * 1000
+
+    def over(self, seconds: float) -> int:
+        return sum(1 for late in self.lateness if late > seconds)
+
+
+async def wait_until(condition: Callable[[], bool], limit: float, what: str,
+                     poll: float = 0.002) -> float:
+    """Poll until ``condition()`` (at most ``limit`` seconds); return perf_counter() when
+    first seen true."""
+    deadline = time.perf_counter() + limit
+    while not condition():
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"{what}: not reached in {limit:.0f}s")
+        await asyncio.sleep(poll)
+    return time.perf_counter()
+
+
+def settled(counters: ProducerCounters) -> int:
+    """Messages the producer is done with, whatever the outcome."""
+    return (counters.confirmed + counters.returned + counters.dropped + counters.suppressed
+            + counters.rejected)
+
+
+# ---------------------------------------------------------------------------- the NApp stack
+
+
+class _NoLog(list[Any]):
+    """Replaces the stand-in controller's ``seen`` list (a test aid core does not have): it
+    would keep every event of the run alive and make the garbage collector's full passes,
+    hence the loop stalls measured here, grow with the run."""
+
+    def append(self, _item: Any) -> None:
+        return None
+
+
+@dataclass
+class Stack:
+    controller: FakeController
+    listen: ListenEvents
+    producer: MqProducer
+
+    @property
+    def publisher(self) -> Publisher:
+        assert self.producer.publisher is not None
+        return self.producer.publisher
+
+    @property
+    def pipeline(self) -> EventPipeline:
+        assert self.listen.pipeline is not None
+        return self.listen.pipeline
+
+    def idle(self) -> bool:
+        return (self.controller.buffers.app.queue.empty() and not self.controller._tasks
+                and len(self.publisher.outbox) == 0)
+
+
+@dataclass(frozen=True)
+class Names:
+    prefix: str
+
+    @property
+    def exchanges(self) -> dict[str, str]:
+        return {kind: f"{self.prefix}.{kind}" for kind in
+                ("admin_events", "operational_events", "other_events", "interdomain_links")}
+
+    @property
+    def operational(self) -> str:
+        return self.exchanges["operational_events"]
+
+    @property
+    def sink(self) -> str:
+        return f"{self.prefix}.sink"
+
+    @property
+    def dead_letter(self) -> str:
+        return f"{self.prefix}.dead"
+
+    def latency_queue(self, what: str) -> str:
+        return f"{self.prefix}.latency.{what}"
+
+
+def configure_producer(names: Names, buffer_size: int) -> None:
+    """mq_producer's settings module, in memory only: the defaults with bench.* names, one
+    bounded sink queue, so every message is routed (confirmed, not returned), and a buffer
+    that holds a whole run (see the BUFFER_SIZE line printed)."""
+    producer_settings.BUFFER_SIZE = buffer_size
+    # This benchmark is of the RabbitMQ / aio-pika transport, whatever else mq_producer offers.
+    os.environ["KYTOS_MQ_TRANSPORT"] = "amqp"
+    if hasattr(producer_settings, "TRANSPORT"):
+        producer_settings.TRANSPORT = "amqp"
+    exchanges = names.exchanges
+    producer_settings.ROUTES = [
+        {"event_class": "administrative", "exchange": exchanges["admin_events"],
+         "routing_key": "{event_class}.{event_name}"},
+        {"event_class": "operational", "exchange": exchanges["operational_events"],
+         "routing_key": "{event_class}.{event_name}"},
+        {"exchange": exchanges["other_events"], "routing_key": "{event_class}.{event_name}"},
+    ]
+    producer_settings.QUEUES = [
+        {"queue": names.sink, "exchange": names.operational, "binding": "#",
+         "arguments": {"x-max-length": SINK_MAX_LENGTH}}]
+    producer_settings.LINK_STATUS = {
+        **producer_settings.LINK_STATUS, "exchange": exchanges["interdomain_links"],
+        "queue_prefix": f"{names.prefix}.interdomain_link."}
+    producer_settings.DEAD_LETTER = names.dead_letter
+
+
+async def start_stack() -> Stack:
+    controller = FakeController()
+    controller.seen = _NoLog()
+    listen = controller.load_napp(ListenEvents)
+    producer = controller.load_napp(MqProducer)
+    if listen.pipeline is None or producer.publisher is None:
+        raise SystemExit(f"a NApp is disabled: {listen.disabled_reason or ''} "
+                         f"{producer.disabled_reason or ''}")
+    stack = Stack(controller, listen, producer)
+    await wait_until(lambda: stack.publisher.transport.connected, 30, "producer connected")
+    return stack
+
+
+def kytos_event(name: str, content: dict[str, Any]) -> Any:
+    """A KytosEvent (the stand-in core is untyped)."""
+    return KytosEvent(name, content)  # type: ignore[no-untyped-call]
+
+
+def link_events(links: Sequence[Any], count: int, start: int = 0) -> list[Any]:
+    """``count`` link_down / link_up events cycling over ``links``."""
+    events = []
+    for index in range(start, start + count):
+        link = links[index % len(links)]
+        up = (index // len(links)) % 2 == 1
+        events.append(kytos_event(LINK_UP if up else LINK_DOWN,
+                                  {"link": link, "reason": "link up" if up else "link down"}))
+    return events
+
+
+async def build_messages(events: Sequence[Any]) -> list[OutboundMessage]:
+    """What mq_producer would publish for ``events``: same routing, same encoded bytes."""
+    pipeline = EventPipeline(load_listen_config(listen_settings))
+    config = load_producer_config(producer_settings)
+    messages: list[OutboundMessage] = []
+    for event in events:
+        processed = pipeline.process(event.name, event.id, event.timestamp, event.content)
+        # EventPipeline.process is a coroutine since c17e479, a plain function before.
+        envelopes = await processed if inspect.isawaitable(processed) else processed
+        for envelope in envelopes:
+            messages.extend(to_messages({"envelope": envelope}, config.router,
+                                        config.link_status, time.time(),
+                                        config.max_message_bytes))
+    return messages
+
+
+# ----------------------------------------------------------------------- raw aio-pika paths
+
+
+def amqp_message(message: OutboundMessage, headers: dict[str, Any] | None = None
+                 ) -> aio_pika.Message:
+    """The AMQP message mq_producer's transport builds (same properties)."""
+    return aio_pika.Message(
+        message.body, content_type="application/json",
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT, message_id=message.message_id,
+        timestamp=int(message.timestamp), type=message.event_name, app_id="kytos/mq_producer",
+        headers=headers)
+
+
+@dataclass
+class RawResult:
+    messages: int
+    seconds: float
+    cpu: float
+    returned: int
+
+    @property
+    def rate(self) -> float:
+        return self.messages / self.seconds
+
+
+async def publish_pipelined(exchange: AbstractExchange, messages: Sequence[OutboundMessage],
+                            window: int = WINDOW) -> RawResult:
+    """``window`` coroutines publishing from one shared iterator: ``window`` in flight."""
+    source: Iterator[OutboundMessage] = iter(messages)
+    returned = 0
+
+    async def worker() -> None:
+        nonlocal returned
+        for message in source:
+            result = await exchange.publish(amqp_message(message), message.routing_key,
+                                            mandatory=True, timeout=PUBLISH_TIMEOUT)
+            if isinstance(result, DeliveredMessage):
+                returned += 1
+
+    cpu, start = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(window)))
+    return RawResult(len(messages), time.perf_counter() - start, time.process_time() - cpu,
+                     returned)
+
+
+async def publish_serial(exchange: AbstractExchange, messages: Sequence[OutboundMessage],
+                         budget: float) -> RawResult:
+    """One publish at a time, each confirm awaited before the next; stops after ``budget``
+    seconds (it is slow)."""
+    returned = done = 0
+    cpu, start = time.process_time(), time.perf_counter()
+    for message in messages:
+        result = await exchange.publish(amqp_message(message), message.routing_key,
+                                        mandatory=True, timeout=PUBLISH_TIMEOUT)
+        returned += isinstance(result, DeliveredMessage)
+        done += 1
+        if time.perf_counter() - start > budget:
+            break
+    return RawResult(done, time.perf_counter() - start, time.process_time() - cpu, returned)
+
+
+# -------------------------------------------------------------------------- production path
+
+
+@dataclass
+class RunResult:
+    events: int
+    seconds: float
+    cpu: float
+    counters: dict[str, int]
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds
+
+
+async def feed(stack: Stack, events: Sequence[Any]) -> None:
+    """Put events on the app buffer as fast as it takes them (it holds 1024)."""
+    app = stack.controller.buffers.app
+    for event in events:
+        await app.aput(event)
+
+
+def delta(before: dict[str, int], after: ProducerCounters) -> dict[str, int]:
+    return {name: value - before[name] for name, value in asdict(after).items()
+            if value != before[name]}
+
+
+async def run_production(stack: Stack, events: Sequence[Any], expected: int,
+                         limit: float) -> RunResult:
+    """From the first put until the producer is done with ``expected`` messages."""
+    counters = stack.publisher.counters
+    before = asdict(counters)
+    target = settled(counters) + expected
+    cpu, start = time.process_time(), time.perf_counter()
+    feeder = asyncio.create_task(feed(stack, events))
+    end = await wait_until(lambda: settled(counters) >= target, limit, "production run")
+    cpu = time.process_time() - cpu
+    await feeder
+    return RunResult(len(events), end - start, cpu, delta(before, counters))
+
+
+# -------------------------------------------------------------------------------- latency
+
+
+async def start_consumer(exchange: str, queue: str, count: int, limit: float
+                         ) -> asyncio.subprocess.Process:
+    """The latency consumer process, once its queue is bound; it stops after ``count``
+    messages or ``limit`` seconds."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, str(Path(__file__).with_name("latency_consumer.py")), exchange, queue,
+        str(count), str(limit), stdout=asyncio.subprocess.PIPE)
+    assert process.stdout is not None
+    line = await asyncio.wait_for(process.stdout.readline(), 30)
+    if line.strip() != b"ready":
+        raise RuntimeError(f"latency consumer did not start: {line!r}")
+    return process
+
+
+async def consumer_latencies(process: asyncio.subprocess.Process, limit: float
+                             ) -> list[float]:
+    assert process.stdout is not None
+    data = await asyncio.wait_for(process.stdout.read(), limit)  # one JSON line, then EOF
+    await process.wait()
+    return [float(value) for value in json.loads(data)]
+
+
+async def paced(rate: float, count: int, send: Callable[[int], Awaitable[None]]) -> None:
+    """Call ``send(i)`` at ``rate`` per second, on schedule (catching up if late)."""
+    start = time.perf_counter()
+    for index in range(count):
+        delay = start + index / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await send(index)
+
+
+# -------------------------------------------------------------------------------- the run
+
+
+@dataclass(frozen=True)
+class Options:
+    events: int
+    links: int
+    burst: int
+    rate: float
+    latency_seconds: float
+    switches: int
+    topology_links: int
+    serial_budget: float
+    json_path: Path | None
+    production_only: bool = False
+
+
+def parse_args(argv: Sequence[str] | None = None) -> Options:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: small N, burst, latency window and topology")
+    parser.add_argument("-n", "--events", type=int, help="events for throughput (20000)")
+    parser.add_argument("--links", type=int, default=100, help="links the events cycle over")
+    parser.add_argument("--burst", type=int, help="events of the loop-stall burst (10000)")
+    parser.add_argument("--rate", type=float, default=1000.0, help="latency pace, events/s")
+    parser.add_argument("--latency-seconds", type=float, help="latency window (5)")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--production-only", action="store_true",
+                        help="run only section 2's production path (for a profiler, e.g. "
+                             "py-spy record -- .venv/bin/python benchmarks/bench.py "
+                             "--production-only)")
+    args = parser.parse_args(argv)
+    quick = args.quick
+    return Options(
+        events=args.events or (2000 if quick else 20_000), links=args.links,
+        burst=args.burst or (1000 if quick else 10_000), rate=args.rate,
+        latency_seconds=args.latency_seconds or (1.0 if quick else 5.0),
+        switches=100 if quick else 1000, topology_links=500 if quick else 5000,
+        serial_budget=1.0 if quick else 4.0, json_path=args.json,
+        production_only=args.production_only)
+
+
+async def cleanup(url: str, names: Names, queues: Sequence[str]) -> tuple[int, int]:
+    """Delete the run's queues and exchanges (all named bench.<run id>.*)."""
+    deleted_queues = deleted_exchanges = 0
+    connection = await aio_pika.connect(url)
+    try:
+        for queue in queues:
+            if queue.startswith(names.prefix + "."):
+                channel = await connection.channel()
+                with contextlib.suppress(aio_pika.exceptions.AMQPException):
+                    await channel.queue_delete(queue)
+                    deleted_queues += 1
+                with contextlib.suppress(aio_pika.exceptions.AMQPException):
+                    await channel.close()
+        for exchange in [*names.exchanges.values(), names.dead_letter]:
+            channel = await connection.channel()
+            with contextlib.suppress(aio_pika.exceptions.AMQPException):
+                await channel.exchange_delete(exchange)
+                deleted_exchanges += 1
+            with contextlib.suppress(aio_pika.exceptions.AMQPException):
+                await channel.close()
+    finally:
+        await connection.close()
+    return deleted_queues, deleted_exchanges
+
+
+@dataclass
+class Run:
+    """What the phases share."""
+
+    options: Options
+    names: Names
+    figures: Figures
+    stack: Stack
+    exchange: AbstractExchange  # the operational exchange, on the baselines' own connection
+    links: list[Any]
+    raw_messages: list[OutboundMessage]
+    latency_queues: list[str] = field(default_factory=list)
+
+
+async def phase_baselines(run: Run) -> tuple[RawResult, RawResult]:
+    out("\n1. baseline: raw aio-pika, same envelope bytes and properties, same exchange")
+    await publish_pipelined(run.exchange, run.raw_messages[:1000])  # warm-up
+    pipelined = await publish_pipelined(run.exchange, run.raw_messages)
+    row(f"pipelined, {WINDOW} in flight, confirms", f"{pipelined.rate:,.0f} msg/s",
+        f"{pipelined.messages} msgs in {pipelined.seconds:.2f} s, "
+        f"{pipelined.cpu / pipelined.messages * 1e6:.0f} us CPU/msg"
+        + (f", {pipelined.returned} RETURNED" if pipelined.returned else ""))
+    serial = await publish_serial(run.exchange, run.raw_messages, run.options.serial_budget)
+    run.figures.serial_msg_s, run.figures.serial_messages = serial.rate, serial.messages
+    row("serial: await each confirm in turn", f"{serial.rate:,.0f} msg/s",
+        f"{serial.messages} msgs in {serial.seconds:.2f} s (time-boxed)")
+    return pipelined, serial
+
+
+async def phase_production(run: Run) -> RunResult:
+    out("\n2. production path: app buffer -> listen_events -> hand-off -> mq_producer "
+        "-> confirm")
+    figures, links = run.figures, run.links
+    await run_production(run.stack, link_events(links, 1000), 1000, 60)  # warm-up
+    events = link_events(links, run.options.events)
+    with GcMeter() as collector:
+        production = await run_production(run.stack, events, len(events), 120)
+    figures.production_ev_s = production.rate
+    figures.production_cpu_us_per_event = production.cpu / production.events * 1e6
+    figures.production_confirmed = production.counters.get("confirmed", 0)
+    figures.production_lost = {name: value for name, value in production.counters.items()
+                               if name not in ("received", "published", "confirmed")}
+    row("events -> confirmed", f"{production.rate:,.0f} ev/s",
+        f"{production.events} events in {production.seconds:.2f} s, "
+        f"{figures.production_cpu_us_per_event:.0f} us CPU/event")
+    out(f"  {collector.summary}")
+    if figures.production_lost:
+        out(f"  WARNING: not all confirmed: {figures.production_lost}")
+    return production
+
+
+def print_ratios(run: Run, production: RunResult, serial: RawResult) -> None:
+    figures = run.figures
+    out("\n3. ratios (production events/s over baseline messages/s, same run)")
+    figures.ratio_production_raw = ratio = production.rate / figures.raw_pipelined_msg_s
+    figures.ratio_production_serial = production.rate / serial.rate
+    floor = "" if ratio >= 1.0 else ("(above the 0.8 floor)" if ratio >= 0.8
+                                     else "(BELOW the 0.8 floor)")
+    row("production / raw pipelined (mean of 2 runs)", f"{ratio:.2f}",
+        "target >= 1.0, never < 0.8: "
+        + verdict(figures, "ratio production/raw pipelined >= 1.0", ratio >= 1.0, floor))
+    row("production / serial confirms", f"{figures.ratio_production_serial:.1f}x",
+        "target >= 4x: " + verdict(figures, "ratio production/serial >= 4x",
+                                   figures.ratio_production_serial >= 4))
+
+
+async def phase_latency(run: Run) -> None:
+    options, figures, names = run.options, run.figures, run.names
+    out(f"\n4. latency, KytosEvent.timestamp -> consumer in a separate process, paced at "
+        f"{options.rate:.0f}/s for {options.latency_seconds:g} s")
+    await wait_until(run.stack.idle, 30, "idle before the latency run")
+    count = int(options.rate * options.latency_seconds)
+    wait = options.latency_seconds + 20
+    app, links = run.stack.controller.buffers.app, run.links
+
+    async def send_event(index: int) -> None:
+        link = links[index % len(links)]
+        link.active = not link.active
+        await app.aput(kytos_event(LINK_UP if link.active else LINK_DOWN,
+                                   {"link": link,
+                                    "reason": "link up" if link.active else "link down"}))
+
+    run.latency_queues.append(names.latency_queue("production"))
+    consumer = await start_consumer(names.operational, run.latency_queues[-1], count, wait)
+    with StallMeter() as steady:
+        await paced(options.rate, count, send_event)
+        latencies = await consumer_latencies(consumer, wait + 10)
+    figures.latency_rate, figures.latency_sent = options.rate, count
+    figures.latency_received = len(latencies)
+    figures.latency_p50_ms = percentile(latencies, 50) * 1000
+    figures.latency_p99_ms = percentile(latencies, 99) * 1000
+    figures.latency_max_ms = max(latencies, default=math.nan) * 1000
+    figures.latency_stall_max_ms = steady.max_ms
+    row("production path p50 / p99",
+        f"{figures.latency_p50_ms:.2f} / {figures.latency_p99_ms:.2f} ms",
+        "p99 target < 10 ms: " + verdict(figures, "latency p99 < 10 ms at 1,000 ev/s",
+                                         figures.latency_p99_ms < 10))
+    row("  max; received / sent", f"{figures.latency_max_ms:.1f} ms",
+        f"{len(latencies)} / {count}; longest loop stall meanwhile {steady.max_ms:.1f} ms")
+
+    # The same pace through raw aio-pika: what the broker and the consumer alone cost.
+    run.latency_queues.append(names.latency_queue("raw"))
+    consumer = await start_consumer(names.operational, run.latency_queues[-1], count, wait)
+    publishes: set[asyncio.Task[Any]] = set()
+
+    async def send_raw(index: int) -> None:
+        message = run.raw_messages[index % len(run.raw_messages)]
+        task = asyncio.create_task(run.exchange.publish(
+            amqp_message(message, {"x-bench-sent-us": time.time_ns() // 1000}),
+            message.routing_key, mandatory=True, timeout=PUBLISH_TIMEOUT))
+        publishes.add(task)
+        task.add_done_callback(publishes.discard)
+
+    await paced(options.rate, count, send_raw)
+    raw_latencies = await consumer_latencies(consumer, wait + 10)
+    await asyncio.gather(*publishes)
+    figures.raw_latency_p50_ms = percentile(raw_latencies, 50) * 1000
+    figures.raw_latency_p99_ms = percentile(raw_latencies, 99) * 1000
+    row("baseline: raw aio-pika publish -> consumer",
+        f"{figures.raw_latency_p50_ms:.2f} / {figures.raw_latency_p99_ms:.2f} ms",
+        f"p50 / p99 at the same pace; received {len(raw_latencies)} / {count}")
+
+
+async def phase_cpu_and_stall(run: Run) -> None:
+    figures = run.figures
+    out("\n5. controller CPU (no consumer in this process) and event-loop stalls")
+    row("CPU per event, production run of section 2",
+        f"{figures.production_cpu_us_per_event:.0f} us",
+        "target < 150 us: " + verdict(figures, "controller CPU < 150 us/event",
+                                      figures.production_cpu_us_per_event < 150))
+    row("  for scale: raw aio-pika CPU per message", f"{figures.raw_cpu_us_per_msg:.0f} us",
+        "(section 1's pipelined runs)")
+    row("  difference: the NApps, dispatch and hand-off",
+        f"{figures.production_cpu_us_per_event - figures.raw_cpu_us_per_msg:.0f} us")
+    await wait_until(run.stack.idle, 30, "idle before the burst")
+    events = link_events(run.links, run.options.burst)
+    with StallMeter() as meter:
+        await asyncio.sleep(0.05)
+        burst = await run_production(run.stack, events, len(events), 120)
+    figures.burst_events, figures.burst_ev_s = burst.events, burst.rate
+    figures.burst_stall_max_ms = meter.max_ms
+    figures.burst_stall_p99_ms = meter.pct_ms(99)
+    figures.burst_ticks_over_5ms = meter.over(0.005)
+    row(f"longest loop stall, {burst.events}-event burst", f"{meter.max_ms:.1f} ms",
+        "target < 5 ms: " + verdict(figures, "longest loop stall < 5 ms", meter.max_ms < 5))
+    row("  1 ms ticker lateness p50 / p99",
+        f"{meter.pct_ms(50):.2f} / {meter.pct_ms(99):.1f} ms",
+        f"{figures.burst_ticks_over_5ms} of {len(meter.lateness)} ticks > 5 ms late; "
+        f"burst at {burst.rate:,.0f} ev/s")
+    out(f"  {meter.gc.summary}")
+
+
+async def phase_topology(run: Run) -> None:
+    options, figures, stack = run.options, run.figures, run.stack
+    out(f"\n6. topology_loaded of {options.switches} switches / {options.topology_links} "
+        "links, put -> confirmed")
+    await wait_until(stack.idle, 30, "idle before topology_loaded")
+    topology = make_topology(options.switches, options.topology_links)
+    loaded = kytos_event(TOPOLOGY_LOADED, {"topology": topology, "failed_switches": {},
+                                           "failed_links": {}})
+    snapshots = len(topology.links) if stack.pipeline.config.snapshot_on_topology_loaded else 0
+    expected = 1 + snapshots
+    marks: dict[str, float] = {}
+    outbox = stack.publisher.outbox
+    confirm = outbox.confirm
+
+    def marking_confirm(message: OutboundMessage) -> None:
+        if message.event_name == TOPOLOGY_LOADED and "event" not in marks:
+            marks["event"] = time.perf_counter()
+            figures.topology_body_bytes = len(message.body)
+        confirm(message)
+
+    counters, handed_on = stack.publisher.counters, stack.pipeline.counters
+    target, handed = settled(counters) + expected, handed_on.handed_on + expected
+    setattr(outbox, "confirm", marking_confirm)  # noqa: B010  (this instance, this phase)
+    try:
+        with StallMeter() as meter:
+            cpu, start = time.process_time(), time.perf_counter()
+            await stack.controller.buffers.app.aput(loaded)
+            all_handed = await wait_until(lambda: handed_on.handed_on >= handed, 120,
+                                          "topology handed on")
+            end = await wait_until(lambda: settled(counters) >= target, 120,
+                                   "topology confirmed")
+            cpu = time.process_time() - cpu
+    finally:
+        delattr(outbox, "confirm")
+    figures.topology_switches, figures.topology_links = options.switches, len(topology.links)
+    figures.topology_messages = expected
+    figures.topology_handed_on_s = all_handed - start
+    figures.topology_event_confirmed_s = marks.get("event", math.nan) - start
+    figures.topology_all_confirmed_s = end - start
+    figures.topology_stall_max_ms = meter.max_ms
+    figures.topology_cpu_s = cpu
+    row("topology_loaded message confirmed", f"{figures.topology_event_confirmed_s:.2f} s",
+        f"body {figures.topology_body_bytes / 1e6:.1f} MB; target < 2 s: "
+        + verdict(figures, "topology_loaded confirmed < 2 s",
+                  figures.topology_event_confirmed_s < 2))
+    row(f"  with its {snapshots} link snapshots, all confirmed", f"{end - start:.2f} s",
+        f"{expected} messages; < 2 s: "
+        + verdict(figures, "topology_loaded + its snapshots confirmed < 2 s",
+                  figures.topology_all_confirmed_s < 2))
+    row("  listen_events had handed all on at", f"{figures.topology_handed_on_s:.2f} s")
+    row("  longest loop stall meanwhile; CPU", f"{meter.max_ms:.0f} ms", f"{cpu:.2f} s CPU")
+    out(f"  {meter.gc.summary}")
+
+
+async def bench(options: Options) -> Figures:
+    url = os.environ["KYTOS_MQ_URL"]
+    names = Names(f"bench.{uuid.uuid4().hex[:8]}")
+    default_buffer = producer_settings.BUFFER_SIZE
+    buffer_size = max(default_buffer, options.events, options.burst, options.topology_links + 1)
+    configure_producer(names, buffer_size)
+    figures = Figures(events=options.events, links=options.links, buffer_size=buffer_size)
+    out("== listen_events + mq_producer benchmark (issue 5) ==")
+    out(f"broker {broker_from_env(os.environ).display}  names {names.prefix}.*  "
+        f"python {platform.python_version()}  aio-pika {metadata.version('aio-pika')}  "
+        f"cpus {os.cpu_count()}  load {os.getloadavg()[0]:.2f}")
+    out(f"N={options.events} events over {options.links} links (make_link, not interdomain: "
+        f"one message each), burst {options.burst}, latency {options.rate:.0f} ev/s x "
+        f"{options.latency_seconds:g} s, topology {options.switches} switches / "
+        f"{options.topology_links} links")
+    out("everything runs on this process's loop (the stand-in controller) except the latency "
+        "consumer, a separate process")
+    if buffer_size != default_buffer:
+        out(f"mq_producer BUFFER_SIZE {default_buffer} -> {buffer_size}: events arrive faster "
+            "than they are confirmed, and with the default buffer a burst of more than "
+            f"{default_buffer} events has messages dropped (superseded) before publication")
+    stack = await start_stack()
+    connection: AbstractRobustConnection = await aio_pika.connect_robust(url)
+    latency_queues: list[str] = []
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.get_exchange(names.operational, ensure=False)
+        links = [make_link(index) for index in range(1, options.links + 1)]
+        raw_messages = [] if options.production_only else await build_messages(
+            link_events(links, options.events))
+        run = Run(options, names, figures, stack, exchange, links, raw_messages,
+                  latency_queues)
+        figures.envelope_bytes = sum(len(m.body) for m in raw_messages) / max(1, len(raw_messages))
+        out(f"envelopes: {figures.envelope_bytes:.0f} bytes on average, persistent, "
+            f"mandatory, to {names.operational} (topic) with one queue bound '#' "
+            f"(x-max-length {SINK_MAX_LENGTH}, no consumer)")
+
+        if options.production_only:
+            await phase_production(run)
+            return figures
+        pipelined, serial = await phase_baselines(run)
+        production = await phase_production(run)
+        again = await publish_pipelined(exchange, raw_messages)
+        row("raw pipelined again, after it (drift check)", f"{again.rate:,.0f} msg/s",
+            f"{again.messages} msgs in {again.seconds:.2f} s")
+        figures.raw_pipelined_runs = [pipelined.rate, again.rate]
+        figures.raw_pipelined_msg_s = (pipelined.rate + again.rate) / 2
+        figures.raw_cpu_us_per_msg = (pipelined.cpu + again.cpu) / (2 * pipelined.messages) * 1e6
+        print_ratios(run, production, serial)
+        await phase_latency(run)
+        await phase_cpu_and_stall(run)
+        await phase_topology(run)
+    finally:
+        with contextlib.suppress(TimeoutError):
+            await wait_until(stack.idle, 30, "idle at the end")
+        queues = [*stack.publisher.transport.queues, *latency_queues]
+        await stack.controller.stop()
+        await stack.publisher.transport.close()
+        await connection.close()
+        deleted = await cleanup(url, names, queues)
+        out(f"\ncleanup: deleted {deleted[0]} queues and {deleted[1]} exchanges named "
+            f"{names.prefix}.*")
+    return figures
+
+
+def summary(figures: Figures) -> None:
+    if not figures.verdicts:
+        return
+    out("\ntargets (informational, timings are never asserted):")
+    for name, text in figures.verdicts.items():
+        out(f"  {text:<28} {name}")
+
+
+def main() -> None:
+    options = parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    started = time.perf_counter()
+    figures = asyncio.run(bench(options))
+    summary(figures)
+    out(f"\ntotal run time {time.perf_counter() - started:.0f} s; load average now "
+        f"{os.getloadavg()[0]:.2f} (other processes on this host skew every figure)")
+    if options.json_path is not None:
+        options.json_path.write_text(json.dumps(asdict(figures), indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

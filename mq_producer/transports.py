@@ -1,0 +1,154 @@
+"""Choosing the transport: settings TRANSPORT, overridden by KYTOS_MQ_TRANSPORT.
+
+``make_transport(config, environ)`` validates what the chosen transport needs and returns it;
+a bad value raises SettingsError naming the setting or variable (main.py then disables the
+NApp with that text). The client libraries are imported only here, lazily, through the
+transport modules: nats-py need not be installed for AMQP, nor the reverse.
+"""
+
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from types import ModuleType
+from urllib.parse import unquote, urlsplit
+
+from .config import ProducerConfig, Secret, SettingsError
+from .subjects import destinations_for
+from .transport import Transport
+
+DEFAULT_NATS_PORT = 4222
+
+
+@dataclass(frozen=True)
+class NatsSettings:
+    """Where the NATS server is and how to log in; ``password`` and ``token`` are Secrets."""
+
+    scheme: str  # nats or tls
+    host: str
+    port: int
+    username: str | None = None
+    password: Secret | None = None
+    token: Secret | None = None
+
+    @property
+    def server(self) -> str:
+        """The URL without credentials: these are handed to the client separately."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}"
+
+    @property
+    def display(self) -> str:
+        """The URL as it may be logged or shown."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        if self.username is not None:
+            return f"{self.scheme}://{self.username}:***@{host}:{self.port}"
+        if self.token is not None:
+            return f"{self.scheme}://***@{host}:{self.port}"
+        return f"{self.scheme}://{host}:{self.port}"
+
+    def secrets(self) -> tuple[str, ...]:
+        """The values to scrub from any text before it is logged."""
+        return tuple(secret.reveal() for secret in (self.password, self.token)
+                     if secret is not None and secret.reveal())
+
+
+def nats_from_env(environ: Mapping[str, str]) -> NatsSettings:
+    """KYTOS_NATS_URL: nats://[user:password@ | token@]host[:port], or tls://..."""
+    url = environ.get("KYTOS_NATS_URL", "").strip()
+    if not url:
+        raise SettingsError("KYTOS_NATS_URL: required with the jetstream transport, e.g. "
+                            "nats://user:password@host:4222")
+    parts = urlsplit(url)
+    if parts.scheme not in ("nats", "tls"):
+        raise SettingsError("KYTOS_NATS_URL: expected nats://user:password@host:port or "
+                            f"tls://..., got scheme {parts.scheme!r}")
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise SettingsError(f"KYTOS_NATS_URL: invalid port ({exc})") from None
+    if not parts.hostname:
+        raise SettingsError("KYTOS_NATS_URL: no host in the URL")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise SettingsError("KYTOS_NATS_URL: expected no path, query or fragment after the "
+                            "host and port")
+    username = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password is not None else None
+    if username is not None and password is None:  # nats://TOKEN@host
+        return NatsSettings(parts.scheme, parts.hostname, port or DEFAULT_NATS_PORT,
+                            token=Secret(username))
+    if username is None and password:
+        raise SettingsError("KYTOS_NATS_URL: a password without a user name")
+    return NatsSettings(parts.scheme, parts.hostname, port or DEFAULT_NATS_PORT, username,
+                        Secret(password) if password is not None else None)
+
+
+@dataclass(frozen=True)
+class JetStreamOptions:
+    """Limits of the streams the JetStream transport creates (setting JETSTREAM)."""
+
+    max_msgs: int = 100_000  # per exchange stream; the oldest are discarded past it
+    max_bytes: int = -1
+    max_age: float = 0.0  # seconds; 0 keeps messages until max_msgs / max_bytes
+    duplicate_window: float = 120.0  # seconds a Nats-Msg-Id is remembered
+    storage: str = "file"
+    replicas: int = 1
+
+
+_JETSTREAM_KEYS = ("max_msgs", "max_bytes", "max_age", "duplicate_window", "storage",
+                   "replicas")
+
+
+def jetstream_options(setting: object) -> JetStreamOptions:
+    if setting is None:
+        return JetStreamOptions()
+    if not isinstance(setting, Mapping) or set(setting) - set(_JETSTREAM_KEYS):
+        raise SettingsError(f"JETSTREAM: expected a dict with keys among "
+                            f"{', '.join(_JETSTREAM_KEYS)}, got {setting!r}")
+    values = {**asdict(JetStreamOptions()), **setting}
+    for key in ("max_msgs", "max_bytes"):
+        value = values[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value == 0 or value < -1:
+            raise SettingsError(f"JETSTREAM.{key}: expected a positive integer or -1 "
+                                f"(unlimited), got {value!r}")
+    for key in ("max_age", "duplicate_window"):
+        value = values[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise SettingsError(f"JETSTREAM.{key}: expected seconds (>= 0), got {value!r}")
+    if values["duplicate_window"] == 0:
+        raise SettingsError("JETSTREAM.duplicate_window: must be positive: it is what makes "
+                            "retries idempotent")
+    if values["max_age"] and values["duplicate_window"] > values["max_age"]:
+        raise SettingsError("JETSTREAM.duplicate_window: must not exceed max_age")
+    if values["storage"] not in ("file", "memory"):
+        raise SettingsError(f"JETSTREAM.storage: expected 'file' or 'memory', "
+                            f"got {values['storage']!r}")
+    replicas = values["replicas"]
+    if isinstance(replicas, bool) or not isinstance(replicas, int) or not 1 <= replicas <= 5:
+        raise SettingsError(f"JETSTREAM.replicas: expected 1 to 5, got {replicas!r}")
+    return JetStreamOptions(**values)
+
+
+def make_transport(config: ProducerConfig, environ: Mapping[str, str] = os.environ, *,
+                   settings: ModuleType | None = None) -> Transport:
+    """The transport the settings and environment choose, not connected yet."""
+    if settings is None:
+        from . import settings
+    if config.transport == "amqp":
+        from .amqp import AmqpTransport
+
+        return AmqpTransport(config)
+    server = nats_from_env(environ)
+    options = jetstream_options(getattr(settings, "JETSTREAM", None))
+    exchanges = [*config.router.exchanges]
+    if config.link_status.enabled:
+        exchanges.append(config.link_status.exchange)
+    try:
+        destinations_for(exchanges)
+    except ValueError as exc:
+        raise SettingsError(f"ROUTES / LINK_STATUS.exchange: {exc}") from None
+    try:
+        from .jetstream import JetStreamTransport
+    except ImportError as exc:
+        raise SettingsError(f"TRANSPORT: 'jetstream' needs the nats-py package "
+                            f"(pip install nats-py==2.16.0): {exc}") from None
+    return JetStreamTransport(config, server, options)

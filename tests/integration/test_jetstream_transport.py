@@ -1,0 +1,145 @@
+"""JetStream-only behaviour against private nats-servers: streams that are missing, deleted,
+of the wrong shape, JetStream switched off, messages over max_payload."""
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import nats
+import pytest
+from nats.js.api import StreamConfig
+
+from mq_producer import settings
+from mq_producer.config import load_config
+from mq_producer.intake import to_messages
+from mq_producer.publisher import Publisher
+from mq_producer.subjects import destination
+from mq_producer.transports import make_transport
+from tests.support.nats_node import NatsNode, nats_available
+from tests.support.waiting import wait_until
+
+pytestmark = [
+    pytest.mark.private_broker,
+    pytest.mark.skipif(not nats_available(), reason="nats-server not installed "
+                       "(scripts/ensure-nats installs it)"),
+]
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsNode]:
+    server = NatsNode(Path(tmp_path_factory.mktemp("js-transport")))
+    server.start()
+    yield server
+    server.stop()
+
+
+class OneRoute:
+    """mq_producer's settings with one catch-all route to ``exchange``, no link status,
+    fast retries."""
+
+    def __init__(self, exchange: str) -> None:
+        for name in dir(settings):
+            if name.isupper():
+                setattr(self, name, getattr(settings, name))
+        self.ROUTES = [{"exchange": exchange, "routing_key": "{event_class}.{event_name}"}]
+        self.LINK_STATUS = {**settings.LINK_STATUS, "enabled": False}
+        self.RETRY_INTERVAL = 0.2
+        self.PUBLISH_TIMEOUT = 2.0
+
+
+def envelope(number: int, size: int = 0) -> dict:
+    return {"message_id": uuid.uuid4().hex, "event_name": "kytos/topology.link_down",
+            "event_class": "operational", "key": "link:1", "link": None,
+            "producer": {"sequence": number}, "content": {"pad": "x" * size}}
+
+
+@pytest.fixture
+async def started(node: NatsNode) -> AsyncIterator:
+    publishers: list[Publisher] = []
+
+    def start(url: str, exchange: str) -> Publisher:
+        environ = {"KYTOS_MQ_TRANSPORT": "jetstream", "KYTOS_NATS_URL": url,
+                   "KYTOS_MQ_URL": "amqp://unused:unused@127.0.0.1:1/"}
+        one_route = OneRoute(exchange)
+        config = load_config(one_route, environ)
+        publisher = Publisher(make_transport(config, environ, settings=one_route), config)
+        publisher.start()
+        publishers.append(publisher)
+        return publisher
+
+    yield start
+    for publisher in publishers:
+        publisher.abandon()
+        await publisher.transport.close()
+
+
+def send(publisher: Publisher, item: dict) -> None:
+    for message in to_messages({"envelope": item}, publisher.config.router,
+                               publisher.config.link_status, time.time(),
+                               publisher.config.max_message_bytes):
+        publisher.submit(message)
+
+
+async def test_a_deleted_stream_is_created_again_and_nothing_is_lost(node, started):
+    exchange = f"js-{uuid.uuid4().hex[:6]}.events"
+    publisher = started(node.url, exchange)
+    await wait_until(lambda: publisher.transport.connected, what="connected")
+    send(publisher, envelope(1))
+    await wait_until(lambda: publisher.counters.confirmed == 1, what="first confirm")
+    nc = await nats.connect(node.url)
+    js = nc.jetstream()
+    await js.delete_stream(destination(exchange).stream)
+    send(publisher, envelope(2))
+    await wait_until(lambda: publisher.counters.confirmed == 2, what="second confirm")
+    info = await js.stream_info(destination(exchange).stream)
+    await nc.close()
+    assert info.state.messages == 1  # the new stream holds the message sent after deletion
+    assert publisher.counters.failed == 1 and publisher.counters.returned == 0
+    assert "no JetStream stream takes" in (publisher.alarm.last_alarm or "")
+
+
+async def test_a_stream_of_another_shape_is_reported_not_used(node, started, caplog):
+    exchange = f"js-{uuid.uuid4().hex[:6]}"
+    dest = destination(exchange)
+    nc = await nats.connect(node.url)
+    js = nc.jetstream()
+    await js.add_stream(StreamConfig(name=dest.stream, subjects=[f"{exchange}.only.this"]))
+    publisher = started(node.url, exchange)
+    await wait_until(lambda: publisher.alarm.outage is not None, what="the alarm")
+    assert publisher.transport.destinations[exchange] == "mismatch"
+    assert "exists but captures" in publisher.last_error and not publisher.transport.connected
+    await js.delete_stream(dest.stream)  # fixed by an operator: created at the next check
+    await wait_until(lambda: publisher.transport.connected, what="recovered")
+    await nc.close()
+
+
+async def test_jetstream_switched_off_is_an_outage_that_says_so(tmp_path, started):
+    plain = NatsNode(tmp_path, jetstream=False)
+    plain.start()
+    try:
+        publisher = started(f"nats://127.0.0.1:{plain.port}", "nojs")
+        await wait_until(lambda: publisher.alarm.outage is not None, what="the alarm")
+        assert "JetStream is not enabled" in publisher.last_error
+    finally:
+        plain.stop()
+
+
+async def test_a_message_over_max_payload_is_refused_and_logged_once(node, started, caplog):
+    exchange = f"js-{uuid.uuid4().hex[:6]}"
+    publisher = started(node.url, exchange)
+    await wait_until(lambda: publisher.transport.connected, what="connected")
+    send(publisher, envelope(1, size=2 * 1024 * 1024))  # over the default 1 MB
+    send(publisher, envelope(2))  # same key: waits behind it
+    other = envelope(3)
+    other["key"] = "link:2"
+    send(publisher, other)
+    await wait_until(lambda: publisher.counters.refused >= 2, what="refused twice")
+    await asyncio.sleep(0.3)
+    assert publisher.counters.confirmed == 1  # the other key went through
+    assert publisher.alarm.outage is None  # a refusal, not an outage
+    errors = [r.getMessage() for r in caplog.records
+              if r.levelno == logging.ERROR and "max_payload" in r.getMessage()]
+    assert len(errors) == 1 and "raise max_payload" in errors[0]

@@ -1,0 +1,127 @@
+"""An in-memory Transport for unit tests of the Publisher: it records every publish attempt
+and answers what the test tells it to. It does not route, has no exchanges, queues or
+streams, and does not pretend to be a broker: the outcome of each attempt comes from
+``decide`` (CONFIRMED by default) and the test reads back ``attempts`` and ``delivered``.
+
+    transport = MemoryTransport()
+    transport.decide = lambda message, attempt: (
+        TransportError("boom") if attempt == 1 else PublishOutcome.CONFIRMED)
+    transport.up = False          # connect() and publish() raise TransportError
+    transport.lose("cable cut")   # as if an established connection broke
+    transport.hold.clear()        # publishes wait (stay in flight) until hold is set
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mq_producer.outbox import OutboundMessage
+from mq_producer.transport import PublishOutcome, TransportError
+
+Decision = PublishOutcome | BaseException
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One publish() call, as the transport was asked it."""
+
+    message_id: str
+    exchange: str
+    routing_key: str
+    key: str | None
+    body: bytes
+    link_id: str | None
+    status: str | None
+    attempt: int  # 1 for the first attempt of this message id, 2 for its retry...
+    outcome: str  # the PublishOutcome's value, or the exception's class name
+
+
+class MemoryTransport:
+    description = "memory://test"
+
+    def __init__(self) -> None:
+        self.up = True
+        self.decide: Callable[[OutboundMessage, int], Decision] = \
+            lambda message, attempt: PublishOutcome.CONFIRMED
+        self.hold = asyncio.Event()
+        self.hold.set()
+        self.attempts: list[Attempt] = []
+        self.connects = 0
+        self.closes = 0
+        self.in_flight: Counter[str] = Counter()  # lane -> publishes in flight now
+        self.max_in_flight = 0
+        self.overlapping_lanes: list[str] = []  # lanes seen with two publishes at once
+        self._tries: Counter[str] = Counter()
+        self._connected = False
+        self._lost_callbacks: list[Callable[[str], None]] = []
+
+    # -- the Transport protocol ---------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._connected and self.up
+
+    @property
+    def destinations(self) -> dict[str, str]:
+        return {}
+
+    @property
+    def queues(self) -> dict[str, str]:
+        return {}
+
+    def on_lost(self, callback: Callable[[str], None]) -> None:
+        self._lost_callbacks.append(callback)
+
+    async def connect(self) -> None:
+        self.connects += 1
+        if not self.up:
+            raise TransportError("memory transport is down")
+        self._connected = True
+
+    async def publish(self, message: OutboundMessage) -> PublishOutcome:
+        if not self.connected:
+            raise TransportError("memory transport is not connected")
+        lane = message.key if message.key is not None else f"#{message.message_id}"
+        if self.in_flight[lane]:
+            self.overlapping_lanes.append(lane)
+        self.in_flight[lane] += 1
+        self.max_in_flight = max(self.max_in_flight, sum(self.in_flight.values()))
+        try:
+            await self.hold.wait()
+            self._tries[message.message_id] += 1
+            attempt = self._tries[message.message_id]
+            decision = self.decide(message, attempt) if self.up else \
+                TransportError("memory transport went down")
+            self.attempts.append(Attempt(
+                message.message_id, message.exchange, message.routing_key, message.key,
+                message.body, message.link_id, message.status, attempt,
+                decision.value if isinstance(decision, PublishOutcome)
+                else type(decision).__name__))
+        finally:
+            self.in_flight[lane] -= 1
+        if isinstance(decision, BaseException):
+            raise decision
+        return decision
+
+    async def close(self) -> None:
+        self.closes += 1
+        self._connected = False
+
+    # -- test controls --------------------------------------------------------------------
+
+    def lose(self, reason: str) -> None:
+        """An established connection broke: on_lost callbacks are told."""
+        self._connected = False
+        for callback in self._lost_callbacks:
+            callback(reason)
+
+    @property
+    def delivered(self) -> list[Attempt]:
+        """The attempts the transport confirmed, in the order it confirmed them."""
+        return [a for a in self.attempts if a.outcome == PublishOutcome.CONFIRMED.value]
+
+    def tries(self, message_id: str) -> list[Attempt]:
+        return [a for a in self.attempts if a.message_id == message_id]

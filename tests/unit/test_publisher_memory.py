@@ -1,0 +1,200 @@
+"""The Publisher against the in-memory transport: confirms, retries with the same message id,
+order per key, refusals (REJECTED) and returns, outages - without a broker."""
+
+import asyncio
+import dataclasses
+import logging
+import random
+from collections.abc import AsyncIterator
+
+import pytest
+
+from mq_producer import settings
+from mq_producer.config import ProducerConfig, load_config
+from mq_producer.outbox import OutboundMessage
+from mq_producer.publisher import Publisher
+from mq_producer.transport import PublishOutcome, TransportError
+from tests.support.memory_transport import MemoryTransport
+from tests.support.waiting import wait_until
+
+RETRY = 0.05
+
+
+def make_config(**changes: object) -> ProducerConfig:
+    config = load_config(settings, {"KYTOS_MQ_URL": "amqp://u:p@localhost/"})
+    return dataclasses.replace(config, **{"retry_interval": RETRY, "publish_timeout": 1.0,
+                                          "max_in_flight": 16, "buffer_size": 1000,
+                                          **changes})
+
+
+def message(number: int, key: str | None = None, *, link_id: str | None = None,
+            status: str | None = None) -> OutboundMessage:
+    return OutboundMessage(message_id=f"m{number}", event_name="kytos/topology.link_down",
+                           exchange="operational_events",
+                           routing_key="operational.kytos/topology.link_down",
+                           body=b'{"n": %d}' % number, key=key, timestamp=1.0,
+                           link_id=link_id, status=status)
+
+
+@pytest.fixture
+def transport() -> MemoryTransport:
+    return MemoryTransport()
+
+
+@pytest.fixture
+async def publisher(transport: MemoryTransport) -> AsyncIterator[Publisher]:
+    running = Publisher(transport, make_config())
+    running.start()
+    yield running
+    running.abandon()
+    await transport.close()
+
+
+async def test_confirmed_messages_are_published_once(publisher: Publisher,
+                                                     transport: MemoryTransport):
+    for number in range(5):
+        publisher.submit(message(number, key=f"link:{number % 2}"))
+    await wait_until(lambda: publisher.counters.confirmed == 5, what="5 confirms")
+    assert sorted(a.message_id for a in transport.delivered) == [f"m{n}" for n in range(5)]
+    assert all(a.attempt == 1 for a in transport.attempts)
+    assert len(publisher.outbox) == 0
+    assert publisher.counters.published == 5 and publisher.counters.failed == 0
+    assert publisher.alarm.outage is None
+
+
+async def test_a_failed_publish_is_retried_with_the_same_message_id(
+        publisher: Publisher, transport: MemoryTransport, caplog):
+    transport.decide = lambda msg, attempt: (
+        TransportError("connection reset") if msg.message_id == "m1" and attempt == 1
+        else PublishOutcome.CONFIRMED)
+    publisher.submit(message(1, key="link:a"))
+    publisher.submit(message(2, key="link:a"))
+    await wait_until(lambda: publisher.counters.confirmed == 2, what="2 confirms")
+    tries = transport.tries("m1")
+    assert [(a.attempt, a.outcome) for a in tries] == [(1, "TransportError"), (2, "confirmed")]
+    assert tries[0].body == tries[1].body
+    assert [a.message_id for a in transport.delivered] == ["m1", "m2"]  # m2 waited for m1
+    assert publisher.counters.failed == 1
+    alarms = [r.getMessage() for r in caplog.records if "ALARM" in r.getMessage()]
+    assert len(alarms) == 1 and "connection reset" in alarms[0]
+    assert any("reachable again" in r.getMessage() for r in caplog.records)
+    assert publisher.alarm.outage is None
+
+
+async def test_order_per_key_holds_through_random_failures(publisher: Publisher,
+                                                           transport: MemoryTransport):
+    rng = random.Random(6)
+    transport.decide = lambda msg, attempt: (
+        TransportError("flaky") if rng.random() < 0.3 else PublishOutcome.CONFIRMED)
+    keys = [f"link:{k}" for k in range(6)] + [None]
+    sent: dict[str | None, list[str]] = {}
+    for number in range(300):
+        key = rng.choice(keys)
+        publisher.submit(message(number, key))
+        sent.setdefault(key, []).append(f"m{number}")
+        if number % 25 == 0:
+            await asyncio.sleep(0)
+    await wait_until(lambda: publisher.counters.confirmed == 300, timeout=30,
+                     what="300 confirms")
+    delivered: dict[str | None, list[str]] = {}
+    for attempt in transport.delivered:
+        delivered.setdefault(attempt.key, []).append(attempt.message_id)
+    for key in keys[:-1]:
+        assert delivered[key] == sent[key], key
+    assert sorted(delivered[None]) == sorted(sent[None])  # no key: no order promised
+    assert transport.overlapping_lanes == []  # never two publishes of one key at once
+    assert publisher.counters.failed > 0
+    assert publisher.counters.published == len(transport.attempts)
+
+
+async def test_keys_are_pipelined_with_one_publish_in_flight_per_key(
+        publisher: Publisher, transport: MemoryTransport):
+    transport.hold.clear()
+    for number in range(10):
+        publisher.submit(message(number, key=f"link:{number % 2}"))
+    for number in range(10, 15):
+        publisher.submit(message(number))
+    await wait_until(lambda: sum(transport.in_flight.values()) == 7, what="7 in flight")
+    assert publisher.outbox.in_flight == 7 and publisher.outbox.queued == 8
+    transport.hold.set()
+    await wait_until(lambda: publisher.counters.confirmed == 15, what="15 confirms")
+    assert transport.overlapping_lanes == []
+
+
+async def test_rejected_link_status_repetition_is_suppressed_and_a_change_waits(
+        publisher: Publisher, transport: MemoryTransport):
+    """The broker refuses while the consumer has not taken the previous status (a full
+    reject-publish queue, a full JetStream subject): see continuity.py."""
+    refusals = {("m2", 1), ("m3", 1), ("m3", 2)}
+    transport.decide = lambda msg, attempt: (
+        PublishOutcome.REJECTED if (msg.message_id, attempt) in refusals
+        else PublishOutcome.CONFIRMED)
+    key = "status:L1"
+    publisher.submit(message(1, key, link_id="L1", status="UP"))
+    await wait_until(lambda: publisher.counters.confirmed == 1, what="the first status")
+    publisher.submit(message(2, key, link_id="L1", status="UP"))  # a repetition: dropped
+    await wait_until(lambda: publisher.counters.suppressed == 1, what="the suppression")
+    publisher.submit(message(3, key, link_id="L1", status="DOWN"))  # a change: kept
+    publisher.submit(message(4, key, link_id="L1", status="UP"))  # waits behind it
+    await wait_until(lambda: publisher.counters.confirmed == 3, what="3 and 4 delivered")
+    assert [a.message_id for a in transport.delivered] == ["m1", "m3", "m4"]
+    assert [a.attempt for a in transport.tries("m3")] == [1, 2, 3]
+    assert len(transport.tries("m2")) == 1  # suppressed: never offered again
+    assert publisher.counters.refused == 2
+    assert publisher.counters.failed == 0 and publisher.alarm.outage is None  # not an outage
+
+
+async def test_rejected_ordinary_message_is_offered_again(publisher: Publisher,
+                                                          transport: MemoryTransport, caplog):
+    transport.decide = lambda msg, attempt: (
+        PublishOutcome.REJECTED if msg.message_id == "m1" and attempt <= 2
+        else PublishOutcome.CONFIRMED)
+    publisher.submit(message(1, key="switch:1"))
+    publisher.submit(message(2, key="switch:1"))
+    publisher.submit(message(3, key="switch:2"))  # another key is not held up
+    await wait_until(lambda: publisher.counters.confirmed == 3, what="3 confirms")
+    order = [a.message_id for a in transport.delivered]
+    assert order.index("m3") < order.index("m1") < order.index("m2")
+    assert publisher.counters.refused == 2
+    warnings = [r for r in caplog.records
+                if r.levelno == logging.WARNING and "refused message" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+async def test_returned_is_counted_and_not_retried(publisher: Publisher,
+                                                   transport: MemoryTransport):
+    transport.decide = lambda msg, attempt: PublishOutcome.RETURNED
+    publisher.submit(message(1, key="link:a"))
+    publisher.submit(message(2, key="link:a"))
+    await wait_until(lambda: publisher.counters.returned == 2, what="2 returns")
+    assert [a.attempt for a in transport.attempts] == [1, 1]
+    assert publisher.counters.confirmed == 0 and len(publisher.outbox) == 0
+
+
+async def test_down_at_start_buffers_then_delivers(transport: MemoryTransport):
+    transport.up = False
+    publisher = Publisher(transport, make_config())
+    publisher.start()
+    try:
+        for number in range(20):
+            publisher.submit(message(number, key=f"link:{number % 3}"))
+        await wait_until(lambda: publisher.alarm.outage is not None, what="the alarm")
+        await asyncio.sleep(3 * RETRY)
+        assert transport.attempts == [] and len(publisher.outbox) == 20
+        assert transport.connects >= 2  # retried at RETRY_INTERVAL
+        transport.up = True
+        await wait_until(lambda: publisher.counters.confirmed == 20, what="20 confirms")
+        assert publisher.alarm.outage is None
+    finally:
+        publisher.abandon()
+
+
+async def test_a_lost_connection_raises_the_alarm_while_idle(publisher: Publisher,
+                                                             transport: MemoryTransport):
+    await wait_until(lambda: transport.connected, what="connected")
+    transport.lose("connection to memory://test lost: cable cut")
+    assert publisher.alarm.outage is not None
+    assert "cable cut" in publisher.status()["outage"]["reason"]
+    await wait_until(lambda: publisher.alarm.outage is None, what="recovery")
+    publisher.submit(message(1))
+    await wait_until(lambda: publisher.counters.confirmed == 1, what="a confirm")
