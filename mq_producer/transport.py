@@ -1,7 +1,7 @@
 """The transport interface: all the producer asks of a message broker.
 
-Routing, the outbox and the publisher only see this; the AMQP module is the only one that
-imports a broker client library.
+Routing, the outbox and the publisher only see this. Each implementation (amqp.py,
+jetstream.py) is the only module that imports its client library; transports.py picks one.
 """
 
 import enum
