@@ -17,9 +17,8 @@ import orjson
 import pytest
 from kytos.core import KytosEvent
 
-from listen_events.main import Main as ListenEvents
-from mq_producer.main import Main as MqProducer
 from tests.support.kytos_controller import FakeController
+from tests.support.napp_stack import Stack
 from tests.support.rabbit_node import RabbitNode, rabbitmq_available
 from tests.support.stall_proxy import StallProxy
 from tests.support.topology import make_link
@@ -74,13 +73,6 @@ def fast_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(settings, "QUEUES", [])
 
 
-@dataclass
-class Stack:
-    controller: FakeController
-    listen: ListenEvents
-    producer: MqProducer
-
-
 @pytest.fixture
 async def stack_factory(monkeypatch: pytest.MonkeyPatch,
                         fast_settings: None) -> AsyncIterator:
@@ -88,16 +80,13 @@ async def stack_factory(monkeypatch: pytest.MonkeyPatch,
 
     def make(url: str) -> Stack:
         monkeypatch.setenv("KYTOS_MQ_URL", url)
-        controller = FakeController()
-        stack = Stack(controller, controller.load_napp(ListenEvents),
-                      controller.load_napp(MqProducer))
+        stack = Stack.start()
         stacks.append(stack)
         return stack
 
     yield make
     for stack in stacks:
-        await stack.controller.stop()
-        await stack.producer.publisher.transport.close()
+        await stack.stop()
 
 
 LINKS = [make_link(index) for index in range(1, 9)]

@@ -29,7 +29,6 @@ import aiormq
 import pytest
 from kytos.core import KytosEvent
 
-from listen_events.main import Main as ListenEvents
 from mq_consumer.consumer import (
     Binding,
     ConsumerConnectionError,
@@ -37,8 +36,7 @@ from mq_consumer.consumer import (
     EventConsumer,
 )
 from mq_producer.config import broker_from_env
-from mq_producer.main import Main as MqProducer
-from tests.support.kytos_controller import FakeController
+from tests.support.napp_stack import Stack
 from tests.support.rabbit_node import RabbitNode, free_port, rabbitmq_available
 from tests.support.tls import Pki, broker_tls_config, make_pki, openssl_available
 from tests.support.topology import make_link
@@ -150,16 +148,6 @@ def producer_settings(monkeypatch: pytest.MonkeyPatch):
     return settings
 
 
-@dataclass
-class Stack:
-    controller: FakeController
-    listen: ListenEvents
-    producer: MqProducer
-
-    async def status(self) -> dict:
-        return json.loads((await self.producer.status(None)).body)
-
-
 TLS_VARIABLES = ("KYTOS_MQ_URL", "KYTOS_MQ_CA_FILE", "KYTOS_MQ_CERT_FILE", "KYTOS_MQ_KEY_FILE")
 
 
@@ -173,17 +161,14 @@ async def stacks(monkeypatch: pytest.MonkeyPatch, producer_settings) -> AsyncIte
             monkeypatch.delenv(name, raising=False)
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        controller = FakeController()
-        stack = Stack(controller, controller.load_napp(ListenEvents),
-                      controller.load_napp(MqProducer))
+        stack = Stack.start()
         assert stack.producer.publisher is not None, stack.producer.disabled_reason
         made.append(stack)
         return stack
 
     yield make
     for stack in made:
-        await stack.controller.stop()
-        await stack.producer.publisher.transport.close()
+        await stack.stop()
 
 
 @pytest.fixture
