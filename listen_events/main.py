@@ -1,8 +1,10 @@
 """kytos/listen_events: classify, filter and serialize Kytos events, and hand them on.
 
-The envelope goes out as a KytosEvent (``settings.HANDOFF_EVENT``, content
-``{"envelope": <dict>}``) on the app buffer, so any producer NApp can publish it; this NApp
-knows nothing about brokers.
+The event handler only queues the event (it returns at once); one worker task (worker.py)
+turns events into envelopes in arrival order, giving the loop a turn every WORK_SLICE
+(pacing.py). Envelopes go out in order, up to MAX_BATCH at a time, as KytosEvents
+(``settings.HANDOFF_EVENT``, content ``{"envelopes": [<dict>, ...]}``) on the app buffer, so
+any producer NApp can publish them; this NApp knows nothing about brokers.
 """
 
 from pathlib import Path
@@ -13,8 +15,10 @@ from kytos.core.rest_api import JSONResponse, Request
 
 from . import settings
 from .config import load_config
+from .pacing import WORK_SLICE, Pacer
 from .patterns import SettingsError
 from .pipeline import EventPipeline
+from .worker import HandOffWorker
 
 # An exception while loading a NApp aborts the whole kytosd, so bad settings must not raise:
 # with them the NApp subscribes to nothing and setup() says why, loudly.
@@ -31,65 +35,72 @@ class Main(KytosNApp):
 
     def setup(self) -> None:
         self.pipeline: EventPipeline | None = None
+        self.worker: HandOffWorker | None = None
         self.disabled_reason = ""
         try:
-            self.pipeline = EventPipeline(load_config(settings))
+            self.pipeline = EventPipeline(load_config(settings), Pacer(WORK_SLICE))
         except SettingsError as exc:
             self.disabled_reason = f"invalid setting: {exc}"
             log.error("listen_events DISABLED, no event will be handed on: %s. Fix "
                       "listen_events/settings.py or the environment and restart Kytos.", exc)
             return
+        self.worker = HandOffWorker(self.pipeline, self._hand_on)
         log.info("listen_events: instance %s, subscribed to %s, handing on as %s",
                  self.pipeline.builder.instance, SUBSCRIPTION,
                  self.pipeline.config.handoff_event)
 
     def execute(self) -> None:
-        """Nothing to run periodically: all work happens in the event handler."""
+        """Nothing to run periodically: the hand-off worker task does the work."""
 
     def shutdown(self) -> None:
-        """Nothing is buffered here: envelopes are handed on as soon as they are built."""
+        """Sync, on the loop; never blocks. Cancels our own worker task only.
+
+        Events still waiting are discarded, not flushed: when Kytos stops it stops the loop
+        right after this returns, and a restarted NApp starts from the real-time point (with
+        a new producer instance), as mq_producer does with its buffer.
+        """
+        if self.worker is None:
+            return
+        discarded = self.worker.stop()
+        log.info("listen_events: stopped; %d events still waiting and %d envelopes not handed "
+                 "on yet were discarded (a restart starts from the real-time point)",
+                 discarded.events, discarded.envelopes)
 
     @alisten_to(SUBSCRIPTION)
     async def on_event(self, event: KytosEvent) -> None:
-        if self.pipeline is None:
-            return
-        try:
-            envelopes = await self.pipeline.process(event.name, event.id, event.timestamp,
-                                                    event.content)
-        except Exception:  # a bug must cost one event, logged, not the listener
-            self.pipeline.counters.failed += 1
-            log.exception("listen_events: could not process event %s (id %s)",
-                          event.name, event.id)
-            return
-        await self._hand_on(envelopes)
+        """Queue the event for the worker and return at once (never awaits)."""
+        if self.worker is not None:
+            self.worker.push(event.name, event.id, event.timestamp, event.content)
 
     async def _hand_on(self, envelopes: list[dict]) -> None:
+        """One hand-off event for a batch of envelopes, in order (the worker counts them)."""
         assert self.pipeline is not None
-        for envelope in envelopes:
-            await self.controller.buffers.app.aput(
-                KytosEvent(name=self.pipeline.config.handoff_event,
-                           content={"envelope": envelope}))
-            self.pipeline.counters.handed_on += 1
+        await self.controller.buffers.app.aput(
+            KytosEvent(name=self.pipeline.config.handoff_event,
+                       content={"envelopes": envelopes}))
 
     @rest("v1/snapshot", methods=["POST"])
     async def snapshot(self, _request: Request) -> JSONResponse:
         """Hand on one snapshot message per link the controller knows, with its status.
 
+        The worker builds and hands them on behind the events already queued (in batches of
+        MAX_BATCH, pacing itself), so their sequence numbers follow the hand-off order; the
+        answer comes once they are handed on.
+
         The request is not read: the route takes no body and no parameters (openapi.yml), so
         whatever a client sends cannot reach the NApp. Core's avalidate_openapi_request is not
         called: in kytos 2025.2.1 it answers 500 to a POST without Content-Type.
         """
-        if self.pipeline is None:
+        if self.pipeline is None or self.worker is None:
             return self._disabled()
         try:
-            envelopes = await self.pipeline.snapshot(list(self.controller.links.values()))
+            handed_on = await self.worker.snapshot(list(self.controller.links.values()))
         except Exception:  # the details go to the log, never to the client
             self.pipeline.counters.failed += 1
             log.exception("listen_events: snapshot failed")
             return JSONResponse({"description": "snapshot failed; the controller's log says "
                                                 "why", "code": 500}, status_code=500)
-        await self._hand_on(envelopes)
-        return JSONResponse({"links": len(envelopes)}, status_code=202)
+        return JSONResponse({"links": handed_on}, status_code=202)
 
     def _disabled(self) -> JSONResponse:
         return JSONResponse({"description": self.disabled_reason, "code": 503},
@@ -98,11 +109,12 @@ class Main(KytosNApp):
     @rest("v1/status", methods=["GET"])
     async def status(self, _request: Request) -> JSONResponse:
         """Counters since this NApp started; 503 when disabled by a bad setting."""
-        if self.pipeline is None:
+        if self.pipeline is None or self.worker is None:
             return self._disabled()
         return JSONResponse({
             "instance": self.pipeline.builder.instance,
             "subscription": SUBSCRIPTION,
             "handoff_event": self.pipeline.config.handoff_event,
+            "backlog": self.worker.backlog,
             "counters": self.pipeline.counters.as_dict(),
         })

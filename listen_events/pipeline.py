@@ -1,6 +1,5 @@
 """From a Kytos event to an envelope: classify, filter, serialize, build. No Kytos import."""
 
-import asyncio
 import datetime as dt
 import logging
 from collections.abc import Iterable, Mapping
@@ -9,23 +8,24 @@ from typing import Any
 
 from .config import ListenConfig
 from .envelope import EnvelopeBuilder
+from .pacing import Pacer
 from .serialize import Serialized, Serializer, serialize_content, topology_parts
 
 log = logging.getLogger("kytos.napps.kytos/listen_events")
 
 TOPOLOGY_LOADED = "kytos/topology.topology_loaded"
-CHUNK = 100  # switches or links serialized between two turns of the event loop
 
 
 @dataclass
 class ListenCounters:
-    received: int = 0
+    received: int = 0  # events processed (those still waiting are the worker's backlog)
     classified: int = 0
     not_action: int = 0
     filtered_out: int = 0
-    handed_on: int = 0
+    handed_on: int = 0  # envelopes handed on (several per hand-off event)
     serialization_warnings: int = 0
-    failed: int = 0
+    failed: int = 0  # events (or snapshots) whose processing raised
+    hand_on_failed: int = 0  # envelopes lost because handing them on raised
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -34,18 +34,21 @@ class ListenCounters:
 class EventPipeline:
     """Turns events into envelope dicts, or None when they are not to be published."""
 
-    def __init__(self, config: ListenConfig) -> None:
+    def __init__(self, config: ListenConfig, pacer: Pacer | None = None) -> None:
         self.config = config
         self.counters = ListenCounters()
         self.builder = EnvelopeBuilder(config.controller, config.domain)
+        # Shared with the hand-off worker when given: one measure of how long the loop has
+        # been held, whichever of the two holds it.
+        self.pacer = pacer if pacer is not None else Pacer()
 
     async def process(self, name: str, event_id: Any, timestamp: dt.datetime | None,
                       content: Any) -> list[dict[str, Any]]:
         """The envelopes to hand on for one event: none, its own, and for topology_loaded
         (when configured) a snapshot of every link after it.
 
-        Work on a whole topology is cut into chunks with the event loop running between
-        them: a topology of thousands of links must not stall the controller."""
+        Work on a whole topology gives the event loop a turn whenever the pacer's budget is
+        spent: a topology of thousands of links must not stall the controller."""
         self.counters.received += 1
         event_class = self.config.classifier.classify(name, timestamp is not None)
         if event_class is None:
@@ -56,7 +59,7 @@ class EventPipeline:
         parts = None if topology is None else topology_parts(topology)
         warnings: list[str] = []
         if parts is not None:
-            serialized_topology, warnings = await _serialize_topology(*parts)
+            serialized_topology, warnings = await _serialize_topology(*parts, self.pacer)
             content = {**content, "topology": serialized_topology}
         envelope = self._envelope(name, event_class, event_id, timestamp, content, "event",
                                   warnings)
@@ -71,13 +74,12 @@ class EventPipeline:
         config = self.config
         now = dt.datetime.now(dt.UTC)
         envelopes = []
-        for index, link in enumerate(links, 1):
+        for link in links:
             envelope = self._envelope(config.snapshot_event, config.snapshot_class, None, now,
                                       {"link": link, "reason": "snapshot"}, "snapshot")
             if envelope is not None:
                 envelopes.append(envelope)
-            if index % CHUNK == 0:
-                await asyncio.sleep(0)
+            await self.pacer.pause()
         return envelopes
 
     def _envelope(self, name: str, event_class: str, event_id: Any,
@@ -106,16 +108,13 @@ class EventPipeline:
             msg_type=msg_type)
 
 
-async def _serialize_topology(switches: Mapping[Any, Any],
-                              links: Mapping[Any, Any]) -> tuple[Serialized, list[str]]:
-    """A Topology as {"switches": {...}, "links": {...}}, CHUNK objects at a time."""
+async def _serialize_topology(switches: Mapping[Any, Any], links: Mapping[Any, Any],
+                              pacer: Pacer) -> tuple[Serialized, list[str]]:
+    """A Topology as {"switches": {...}, "links": {...}}, pausing as the pacer says."""
     serializer = Serializer()
     result: dict[str, dict[str, Any]] = {"switches": {}, "links": {}}
-    count = 0
     for part, objects in (("switches", switches), ("links", links)):
         for key, obj in list(objects.items()):  # a copy: the topology may change meanwhile
             result[part][serializer.key(key)] = serializer.value(obj, depth=3)
-            count += 1
-            if count % CHUNK == 0:
-                await asyncio.sleep(0)
+            await pacer.pause()
     return Serialized(result), serializer.warnings

@@ -58,6 +58,8 @@ SNAPSHOT_EVENT = "kytos/listen_events.link_snapshot"
 SNAPSHOT_CLASS = "operational"
 SNAPSHOT_ON_TOPOLOGY_LOADED = True
 
-# The KytosEvent that carries each envelope to the producer NApp(s), on the app buffer. Its
-# content is {"envelope": <dict>}; kytos/mq_producer listens to this name by default.
+# The KytosEvent that carries envelopes to the producer NApp(s), on the app buffer. Its content
+# is {"envelopes": [<dict>, ...]}: one or more envelopes (at most 100), in event order, and
+# successive hand-off events follow that order too. kytos/mq_producer listens to this name by
+# default.
 HANDOFF_EVENT = "kytos/listen_events.broadcast"

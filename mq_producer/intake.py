@@ -1,4 +1,11 @@
-"""Hand-off event content -> OutboundMessage: check the envelope, route it, encode it once."""
+"""Hand-off event content -> envelopes -> OutboundMessages: check each envelope, route it,
+encode it once.
+
+The hand-off content is ``{"envelopes": [<envelope>, ...]}`` (listen_events sends up to 100,
+in event order). ``envelopes_of`` checks the container; ``to_messages`` checks one envelope.
+An item of the list that is not an object is rejected by ``to_messages`` like any other bad
+envelope: on its own, the other envelopes of the same hand-off event are still published.
+"""
 
 from collections.abc import Mapping
 from typing import Any
@@ -10,26 +17,43 @@ from .outbox import OutboundMessage
 from .routing import Router, RoutingError
 
 _REQUIRED = ("message_id", "event_name", "event_class")
+_SHORT = ("message_id", "event_name")  # message properties: at most 255 bytes (amqp_frames.py)
 
 
 class InvalidEnvelope(ValueError):
-    """The hand-off event does not carry an envelope this producer can publish."""
+    """The hand-off event, or one envelope in it, cannot be published."""
 
 
-def to_messages(content: Any, router: Router, link_status: LinkStatusConfig,
+def envelopes_of(content: Any) -> list[Any]:
+    """The envelopes of a hand-off event's content ``{"envelopes": [...]}``, unchecked (each
+    goes through ``to_messages``). Raises InvalidEnvelope when there is no such list."""
+    if not isinstance(content, Mapping):
+        raise InvalidEnvelope("content has no 'envelopes' list (content is a "
+                              f"{type(content).__name__}, not an object)")
+    envelopes = content.get("envelopes")
+    if not isinstance(envelopes, list):
+        raise InvalidEnvelope("content has no 'envelopes' list (got "
+                              f"{type(envelopes).__name__})")
+    return envelopes
+
+
+def to_messages(envelope: Any, router: Router, link_status: LinkStatusConfig,
                 now: float, max_bytes: int) -> list[OutboundMessage]:
-    """The messages for a hand-off event's content ``{"envelope": {...}}``: the event on its
-    route, plus a status message for an interdomain link (see continuity.py).
+    """The messages for one envelope: the event on its route, plus a status message for an
+    interdomain link (see continuity.py).
 
     ``max_bytes``: the largest encoded envelope accepted (MAX_MESSAGE_BYTES); a larger one
-    raises InvalidEnvelope.
+    raises InvalidEnvelope, as does anything that is not a publishable envelope.
     """
-    envelope = content.get("envelope") if isinstance(content, Mapping) else None
     if not isinstance(envelope, Mapping):
-        raise InvalidEnvelope(f"content has no 'envelope' dict (got {type(envelope).__name__})")
+        raise InvalidEnvelope(f"envelope is not an object (got {type(envelope).__name__})")
     for field in _REQUIRED:
         if not isinstance(envelope.get(field), str) or not envelope[field]:
             raise InvalidEnvelope(f"envelope field {field!r} must be a non-empty string")
+    for field in _SHORT:
+        if len(envelope[field].encode(errors="surrogatepass")) > 255:
+            raise InvalidEnvelope(f"envelope field {field!r} is longer than 255 bytes (it goes "
+                                  "in a message property, an AMQP short string)")
     key = envelope.get("key")
     if key is not None and not isinstance(key, str):
         raise InvalidEnvelope("envelope field 'key' must be a string or null")

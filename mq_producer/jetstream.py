@@ -19,7 +19,8 @@ opens a new one and checks every stream again.
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import partial
 
 import nats.errors
 import nats.js.errors
@@ -30,7 +31,7 @@ from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfi
 from .config import ProducerConfig
 from .outbox import OutboundMessage
 from .subjects import Destination, destinations_for, subject
-from .transport import ExchangeError, PublishOutcome, TransportError
+from .transport import ExchangeError, PublishOutcome, Settle, TransportError
 from .transports import JetStreamOptions, NatsSettings
 
 log = logging.getLogger("kytos.napps.kytos/mq_producer")
@@ -61,6 +62,7 @@ class JetStreamTransport:
         self._verified = False
         self._states: dict[str, str] = {}
         self._lost_callbacks: list[Callable[[str], None]] = []
+        self._publishes: set[asyncio.Task[PublishOutcome]] = set()
         self._oversize_logged: set[str] = set()
         self._told_amqp_only = False
 
@@ -246,7 +248,38 @@ class JetStreamTransport:
 
     # -- publishing ------------------------------------------------------------------------
 
-    async def publish(self, message: OutboundMessage) -> PublishOutcome:
+    async def publish(self, messages: Sequence[OutboundMessage], settle: Settle) -> None:
+        """One task per message awaits its JetStream ack (the client has no pipelined
+        publish with acks); each ends by settling its message."""
+        if not self.connected:
+            raise TransportError(f"not connected to {self.description}")
+        for message in messages:
+            task = asyncio.get_running_loop().create_task(self._publish_one(message))
+            self._publishes.add(task)
+            task.add_done_callback(partial(self._answered, message, message.attempts, settle))
+
+    def _answered(self, message: OutboundMessage, attempt: int, settle: Settle,
+                  task: asyncio.Task[PublishOutcome]) -> None:
+        self._publishes.discard(task)
+        if task.cancelled():
+            settle(message, attempt, TransportError(f"publish to {message.exchange!r} "
+                                                    "cancelled"))
+        elif isinstance(error := task.exception(), TransportError):
+            settle(message, attempt, error)
+        elif error is not None:  # a bug: logged, and the message is retried
+            log.error("mq_producer: publishing %s failed unexpectedly", message.message_id,
+                      exc_info=error)
+            settle(message, attempt, TransportError(f"publish to {message.exchange!r} "
+                                                    f"failed: {type(error).__name__}"))
+        else:
+            settle(message, attempt, task.result())
+
+    def abandon(self) -> None:
+        """Cancel the publishes still awaiting an ack (our own tasks)."""
+        for task in list(self._publishes):
+            task.cancel()
+
+    async def _publish_one(self, message: OutboundMessage) -> PublishOutcome:
         dest = self._destinations.get(message.exchange)
         js, lost = self._js, self._lost
         if dest is None or js is None or lost is None or not self.connected:

@@ -1,5 +1,10 @@
 """kytos/mq_producer: publish the envelopes handed on by listen_events to RabbitMQ.
 
+A hand-off event carries ``{"envelopes": [...]}``; each envelope is checked, counted
+(``received``; ``rejected`` when it cannot be published) and published on its own, so one bad
+envelope costs only itself. A hand-off event without that list counts as one received and one
+rejected.
+
 setup() returns at once: connecting, checking exchanges and publishing run in a task on the
 controller's loop. The broker's location and credentials come from the environment.
 """
@@ -15,7 +20,7 @@ from kytos.core.rest_api import JSONResponse, Request
 
 from . import settings
 from .config import SettingsError, load_config
-from .intake import InvalidEnvelope, to_messages
+from .intake import InvalidEnvelope, envelopes_of, to_messages
 from .publisher import Publisher
 from .transports import make_transport
 
@@ -67,21 +72,33 @@ class Main(KytosNApp):
                 self.publisher.stop(self.publisher.config.shutdown_flush_timeout))
 
     @alisten_to(SOURCE_EVENTS)
-    async def on_envelope(self, event: KytosEvent) -> None:
+    async def on_envelopes(self, event: KytosEvent) -> None:
+        """Submit the messages of every envelope of a hand-off event, in order."""
         if self.publisher is None:
             return
-        self.publisher.counters.received += 1
-        config = self.publisher.config
+        counters, config = self.publisher.counters, self.publisher.config
         try:
-            messages = to_messages(event.content, config.router, config.link_status,
-                                   time.time(), config.max_message_bytes)
+            envelopes = envelopes_of(event.content)
         except InvalidEnvelope as exc:
-            self.publisher.counters.rejected += 1
-            log.error("mq_producer: cannot publish event %s (id %s): %s", event.name,
-                      event.id, exc)
+            counters.received += 1  # the container stands for one envelope that never came
+            counters.rejected += 1
+            log.error("mq_producer: cannot publish event %s (id %s): %s", event.name, event.id,
+                      exc)
             return
-        for message in messages:
-            self.publisher.submit(message)
+        now = time.time()  # one hand-off event: its envelopes were handed on together
+        for position, envelope in enumerate(envelopes, 1):
+            counters.received += 1
+            try:
+                messages = to_messages(envelope, config.router, config.link_status, now,
+                                       config.max_message_bytes)
+            except InvalidEnvelope as exc:
+                counters.rejected += 1
+                log.error("mq_producer: cannot publish event %s (id %s), envelope %d of %d%s: "
+                          "%s", event.name, event.id, position, len(envelopes),
+                          _message_id_note(envelope), exc)
+                continue
+            for message in messages:
+                self.publisher.submit(message)
 
     @rest("v1/status", methods=["GET"])
     async def status(self, _request: Request) -> JSONResponse:
@@ -90,3 +107,11 @@ class Main(KytosNApp):
             return JSONResponse({"description": self.disabled_reason, "code": 503},
                                 status_code=503)
         return JSONResponse(self.publisher.status())
+
+
+def _message_id_note(envelope: object) -> str:
+    """For the log line: ' (message <id>)' when the envelope has a plain string id, else ''."""
+    message_id = envelope.get("message_id") if isinstance(envelope, dict) else None
+    if type(message_id) is not str or not message_id:  # a str subclass may misbehave in str()
+        return ""
+    return f" (message {message_id[:200]})"

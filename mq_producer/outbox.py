@@ -25,6 +25,7 @@ class OutboundMessage:
     status: str | None = None  # the link status they carry
     seq: int = 0
     attempts: int = 0
+    sent_at: float = 0.0  # time.monotonic() of the last attempt
     lane: str = field(default="", repr=False)
 
 
@@ -58,6 +59,16 @@ class Outbox:
 
     def has_ready(self) -> bool:
         return bool(self._ready)
+
+    def is_in_flight(self, message: OutboundMessage) -> bool:
+        return self._in_flight.get(message.lane) is message
+
+    def in_flight_messages(self) -> list[OutboundMessage]:
+        return list(self._in_flight.values())
+
+    def oldest_in_flight(self) -> OutboundMessage | None:
+        """The message in flight the longest (dicts keep insertion order: take() order)."""
+        return next(iter(self._in_flight.values()), None)
 
     def put(self, message: OutboundMessage) -> Dropped | None:
         """Queue a message; return what had to be dropped to make room, if anything."""
@@ -107,16 +118,18 @@ class Outbox:
 
     def confirm(self, message: OutboundMessage) -> None:
         """The broker has the message (or returned it): its lane may move on."""
-        if self._in_flight.pop(message.lane, None) is not message:
+        if not self.is_in_flight(message):
             return  # discarded meanwhile
+        del self._in_flight[message.lane]
         if message.lane in self._lanes and message.lane not in self._parked:
             self._ready[message.lane] = None
 
     def retry(self, message: OutboundMessage, *, ready: bool = True) -> None:
         """Publishing failed: the message goes back to the head of its lane. A lane that is
         not ``ready`` waits (with what follows it) until ``release`` is called."""
-        if self._in_flight.pop(message.lane, None) is not message:
+        if not self.is_in_flight(message):
             return  # discarded meanwhile
+        del self._in_flight[message.lane]
         lane = self._lanes.setdefault(message.lane, deque())
         lane.appendleft(message)
         self._queued[message.seq] = message

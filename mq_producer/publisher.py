@@ -4,6 +4,8 @@ any failure retry at RETRY_INTERVAL until delivery, with the alarm telling the o
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from .alarm import OutageAlarm
@@ -17,8 +19,8 @@ log = logging.getLogger("kytos.napps.kytos/mq_producer")
 
 @dataclass
 class ProducerCounters:
-    received: int = 0  # hand-off events seen
-    rejected: int = 0  # hand-off events without a publishable envelope
+    received: int = 0  # envelopes handed on (a malformed hand-off event counts as one)
+    rejected: int = 0  # envelopes that cannot be published (logged, each)
     published: int = 0  # publish attempts (retries included)
     confirmed: int = 0  # acked by the broker and routed to a queue
     returned: int = 0  # acked but unroutable (no queue bound for the routing key)
@@ -46,7 +48,9 @@ class Publisher:
         self._wake = asyncio.Event()  # work to do: new message, free slot, or a failure
         self._settled = asyncio.Event()  # a publish finished (for the shutdown flush)
         self._failed = asyncio.Event()
-        self._publishes: set[asyncio.Task[None]] = set()
+        self._stalled = False  # the broker stopped answering: drop the connection
+        self._watch_period = min(1.0, config.publish_timeout / 4)
+        self._watchdog: asyncio.TimerHandle | None = None
         self._returned_keys: set[str] = set()
         self._runner: asyncio.Task[None] | None = None
         transport.on_lost(self._fail)
@@ -92,43 +96,91 @@ class Publisher:
             await asyncio.sleep(self.config.retry_interval)
 
     async def _drain(self) -> None:
-        """Keep up to MAX_IN_FLIGHT publishes going until one fails."""
+        """Keep up to MAX_IN_FLIGHT messages awaiting the broker's answer until something
+        fails; then wait (bounded) for the answers still due, and put back what got none."""
         self._failed.clear()
-        while not self._failed.is_set():
-            room = self.config.max_in_flight - self.outbox.in_flight
-            batch = self.outbox.take(room) if room > 0 else []
-            if not batch:
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            for message in batch:
-                task = asyncio.create_task(self._publish(message))
-                self._publishes.add(task)
-                task.add_done_callback(self._publishes.discard)
-        if self._publishes:  # each ends by its confirm, its failure or PUBLISH_TIMEOUT
-            await asyncio.wait(set(self._publishes))
-
-    async def _publish(self, message: OutboundMessage) -> None:
-        self.counters.published += 1
+        self._watchdog = asyncio.get_running_loop().call_later(self._watch_period,
+                                                               self._watch)
         try:
-            outcome = await self.transport.publish(message)
-        except TransportError as exc:
-            self.counters.failed += 1
-            self.outbox.retry(message)
-            self._fail(str(exc))
+            while not self._failed.is_set():
+                room = self.config.max_in_flight - self.outbox.in_flight
+                batch = self.outbox.take(room) if room > 0 else []
+                if not batch:
+                    self._wake.clear()
+                    await self._wake.wait()
+                    continue
+                now = time.monotonic()
+                for message in batch:
+                    message.sent_at = now
+                self.counters.published += len(batch)
+                try:
+                    async with asyncio.timeout(self.config.publish_timeout):  # a stalled link
+                        await self.transport.publish(batch, self._settle)
+                except TransportError as exc:
+                    self._not_sent(batch, str(exc))
+                except TimeoutError:
+                    self._stalled = True
+                    self._not_sent(batch, f"{self.transport.description} did not take "
+                                          f"messages in {self.config.publish_timeout}s; "
+                                          "reconnecting")
+        finally:
+            self._watchdog.cancel()
+        if self._stalled:  # its answers will not come: closing fails them at once
+            self._stalled = False
+            await self.transport.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._until(lambda: self.outbox.in_flight == 0),
+                                   self.config.publish_timeout)
+        for message in self.outbox.in_flight_messages():  # no answer came: send again later
+            self._put_back(message)
+
+    async def _until(self, done: Callable[[], bool]) -> None:
+        """Wait until ``done()``, looking again after every answer from the broker."""
+        while not done():
+            self._settled.clear()
+            await self._settled.wait()
+
+    def _watch(self) -> None:
+        """The publish timeout, for all messages at once: the oldest one still unanswered
+        tells whether the broker stopped answering (a stalled link or a blocked connection)."""
+        oldest = self.outbox.oldest_in_flight()
+        if oldest is not None and time.monotonic() - oldest.sent_at > self.config.publish_timeout:
+            self._stalled = True
+            self._fail(f"no answer from {self.transport.description} to message "
+                       f"{oldest.message_id} in {self.config.publish_timeout}s; reconnecting")
+            return
+        self._watchdog = asyncio.get_running_loop().call_later(self._watch_period, self._watch)
+
+    def _settle(self, message: OutboundMessage, attempt: int,
+                outcome: PublishOutcome | TransportError) -> None:
+        """The broker's answer to one publish (see transport.Settle)."""
+        if attempt != message.attempts or not self.outbox.is_in_flight(message):
+            return  # an answer to an attempt already given up (timed out or put back)
+        if isinstance(outcome, TransportError):
+            self._put_back(message)
+            if not self._failed.is_set():  # the first reason is the one worth reporting
+                self._fail(str(outcome))
+        elif outcome is PublishOutcome.REJECTED:
+            self._refused(message)
         else:
-            if outcome is PublishOutcome.REJECTED:
-                self._refused(message)
+            self.outbox.confirm(message)
+            if outcome is PublishOutcome.RETURNED:
+                self._returned(message)
             else:
-                self.outbox.confirm(message)
-                if outcome is PublishOutcome.RETURNED:
-                    self._returned(message)
-                else:
-                    self.counters.confirmed += 1
-                    if message.link_id is not None and message.status is not None:
-                        self.continuity.accepted(message.link_id, message.status)
+                self.counters.confirmed += 1
+                if message.link_id is not None and message.status is not None:
+                    self.continuity.accepted(message.link_id, message.status)
         self._wake.set()
         self._settled.set()
+
+    def _not_sent(self, batch: list[OutboundMessage], reason: str) -> None:
+        for message in batch:
+            self._put_back(message)
+        self._fail(reason)
+
+    def _put_back(self, message: OutboundMessage) -> None:
+        self.counters.failed += 1
+        self.outbox.retry(message)
 
     def _refused(self, message: OutboundMessage) -> None:
         """A nack. For a link status message: see continuity.py. Any other message is offered
@@ -169,18 +221,15 @@ class Publisher:
             self._wake.set()
         self.alarm.failure(reason, len(self.outbox), self.counters.dropped)
 
-    async def _until_empty(self) -> None:
-        while len(self.outbox):
-            self._settled.clear()
-            await self._settled.wait()
-
     def abandon(self) -> int:
         """Sync: discard what is buffered and cancel our own tasks; return how many."""
         discarded = self.outbox.discard_all()
         self.counters.discarded += discarded
-        for task in [self._runner, *self._publishes]:  # only our own tasks
-            if task is not None:
-                task.cancel()
+        if self._runner is not None:  # our own task; the transport cancels its own
+            self._runner.cancel()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        self.transport.abandon()
         for timer in self._release_timers.values():
             timer.cancel()
         self._release_timers.clear()
@@ -192,7 +241,7 @@ class Publisher:
         """Flush for at most ``flush_timeout`` seconds, then abandon the rest and disconnect."""
         if self.transport.connected:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._until_empty(), flush_timeout)
+                await asyncio.wait_for(self._until(lambda: len(self.outbox) == 0), flush_timeout)
         self.abandon()
         await self.transport.close()
 

@@ -7,7 +7,7 @@ Every value is validated once when the NApp loads; a bad one stops it with an er
 """
 
 # Which KytosEvents carry envelopes to publish (a regex, as for @alisten_to). Their content is
-# {"envelope": <dict>}, as kytos/listen_events hands them on.
+# {"envelopes": [<dict>, ...]} (one or more, in order), as kytos/listen_events hands them on.
 SOURCE_EVENTS = r"kytos/listen_events\.broadcast"
 
 # Where each envelope goes: the first route that matches wins. A route matches on
@@ -87,8 +87,9 @@ RETRY_INTERVAL = 5.0
 # at or below the broker's max_message_size (RabbitMQ 3.10: 128 MiB; 4.x: 16 MiB).
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
-# Seconds to wait for a publish's confirm before handling it as failed (detects a stalled
-# connection together with HEARTBEAT).
+# Seconds without an answer to the oldest message in flight after which the connection is
+# taken for stalled: it is dropped and replaced, and what was in flight is published again
+# (same message_id). Detects a stalled link together with HEARTBEAT.
 PUBLISH_TIMEOUT = 10.0
 
 # AMQP heartbeat in seconds: a silent connection is declared dead after about twice this.

@@ -5,7 +5,7 @@ jetstream.py) is the only module that imports its client library; transports.py 
 """
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from .outbox import OutboundMessage
@@ -31,6 +31,12 @@ class ExchangeError(TransportError):
         super().__init__(f"exchange {exchange!r}: {reason}")
         self.exchange = exchange
         self.reason = reason
+
+
+Settle = Callable[[OutboundMessage, int, PublishOutcome | TransportError], None]
+"""``settle(message, attempt, outcome)``: the broker's answer to one publish. ``attempt`` is
+``message.attempts`` as it was when the message was sent, so that a late answer to an earlier
+attempt can be told apart. A TransportError means no answer came: the message may be retried."""
 
 
 class Transport(Protocol):
@@ -68,9 +74,20 @@ class Transport(Protocol):
         """
         ...
 
-    async def publish(self, message: OutboundMessage) -> PublishOutcome:
-        """Publish and wait for the broker's answer; raise TransportError if none came."""
+    async def publish(self, messages: Sequence[OutboundMessage], settle: Settle) -> None:
+        """Send ``messages`` in order; return once they are handed to the client, without
+        waiting for the broker's answers. ``settle`` is then called exactly once per message,
+        never from inside this call.
+
+        Raises TransportError when nothing could be sent (settle is not called then).
+        """
         ...
 
     async def close(self) -> None:
+        """Drop the connection (bounded wait). Messages still unanswered are settled with a
+        TransportError."""
+        ...
+
+    def abandon(self) -> None:
+        """Sync: cancel the tasks the transport created (the controller is stopping)."""
         ...

@@ -294,9 +294,8 @@ class Producer:
     exchange: str  # where every event goes (one catch-all route)
 
     def send(self, envelope: dict) -> None:
-        for message in to_messages({"envelope": envelope}, self.config.router,
-                                   self.config.link_status, time.time(),
-                                   self.config.max_message_bytes):
+        for message in to_messages(envelope, self.config.router, self.config.link_status,
+                                   time.time(), self.config.max_message_bytes):
             self.publisher.submit(message)
 
 

@@ -4,7 +4,9 @@ event larger than MAX_MESSAGE_BYTES is rejected, counted and logged while the ne
 a consumer dead-letters every body that is not an envelope and keeps consuming.
 """
 
+import datetime as dt
 import json
+import logging
 from pathlib import Path
 
 import aio_pika
@@ -14,7 +16,7 @@ from jsonschema import Draft202012Validator
 from kytos.core import KytosEvent
 
 from listen_events import settings as listen_settings
-from listen_events.envelope import Envelope
+from listen_events.envelope import Envelope, EnvelopeBuilder
 from listen_events.main import Main as ListenEvents
 from listen_events.serialize import MAX_DEPTH
 from mq_consumer.consumer import Binding, ConsumerOptions, EventConsumer
@@ -104,14 +106,52 @@ async def test_oversized_event_is_rejected_counted_and_logged_and_the_next_flows
     counters = producer.publisher.counters
     assert (counters.received, counters.rejected, counters.confirmed) == (2, 1, 1)
     [line] = [r.getMessage() for r in caplog.records if "cannot publish" in r.getMessage()]
-    [handoff] = [e for e in controller.seen if e.name == "kytos/listen_events.broadcast"
-                 and e.content["envelope"]["content"]["reason"] == "big"]
-    size = len(orjson.dumps(handoff.content["envelope"]))
+    # Both events were queued before the worker ran: one hand-off event carries both, and the
+    # oversized envelope costs only itself.
+    [handoff] = [e for e in controller.seen if e.name == "kytos/listen_events.broadcast"]
+    envelopes = handoff.content["envelopes"]
+    assert [e["content"]["reason"] for e in envelopes] == ["big", "small"]
+    message_id = envelopes[0]["message_id"]
+    size = len(orjson.dumps(envelopes[0]))
     assert size > 100_000
     assert line == (f"mq_producer: cannot publish event kytos/listen_events.broadcast (id "
-                    f"{handoff.id}): message {handoff.content['envelope']['message_id']} "
-                    f"(kytos/topology.link_down) of {size} bytes is larger than "
+                    f"{handoff.id}), envelope 1 of 2 (message {message_id}): message "
+                    f"{message_id} (kytos/topology.link_down) of {size} bytes is larger than "
                     "MAX_MESSAGE_BYTES (65536); not published")
+    assert await queue.get(fail=False) is None
+
+
+@pytest.mark.usefixtures("producer_settings", "cleanup_exchanges")
+async def test_bad_envelopes_in_a_hand_off_batch_cost_only_themselves(controller, amqp,
+                                                                      exchange_prefix, caplog):
+    """A hand-off event from some other NApp: of its five envelopes two are good; they are
+    published, in order, and each bad one gets its own counted ERROR line."""
+    producer = controller.load_napp(MqProducer)
+    await wait_until(lambda: producer.publisher.transport.connected, what="producer connected")
+    queue = await bound_queue(amqp, f"{exchange_prefix}.operational_events", "#")
+    builder = EnvelopeBuilder("kytos", "test")
+    good = [builder.build(event_name="kytos/topology.link_up", event_class="operational",
+                          event_id=None, event_timestamp=dt.datetime.now(dt.UTC),
+                          content={"n": n}) for n in (1, 2)]
+    nameless = {**good[0], "message_id": "nameless", "event_name": ""}
+    handoff = KytosEvent("kytos/listen_events.broadcast", {"envelopes": [
+        good[0], 42, nameless, good[1], {"message_id": "unsafe", "event_name": "e",
+                                         "event_class": "operational", "content": {1j}}]})
+    await controller.buffers.app.aput(handoff)
+    await controller.settle()
+    messages = await receive(queue, 2)
+    assert [body(m)["message_id"] for m in messages] == [e["message_id"] for e in good]
+    counters = producer.publisher.counters
+    assert (counters.received, counters.rejected) == (5, 3)
+    lines = [r.getMessage() for r in caplog.records
+             if r.levelno == logging.ERROR and "cannot publish event" in r.getMessage()]
+    prefix = f"mq_producer: cannot publish event kytos/listen_events.broadcast (id {handoff.id})"
+    assert lines == [
+        f"{prefix}, envelope 2 of 5: envelope is not an object (got int)",
+        f"{prefix}, envelope 3 of 5 (message nameless): envelope field 'event_name' must be "
+        "a non-empty string",
+        f"{prefix}, envelope 5 of 5 (message unsafe): envelope is not JSON-serializable: "
+        "Type is not JSON serializable: set"]
     assert await queue.get(fail=False) is None
 
 
@@ -152,7 +192,7 @@ async def test_consumer_dead_letters_every_body_that_is_not_an_envelope(
     await controller.buffers.app.aput(KytosEvent("kytos/topology.switch.enabled",
                                                  {"dpid": "00:00:00:00:00:00:00:01"}))
     await controller.settle()
-    valid = controller.seen[-1].content["envelope"]
+    [valid] = controller.seen[-1].content["envelopes"]
     hostile = {
         "empty": b"", "binary": b"\xff\xfe\x00\x80", "not-json": b"{'a': 1}",
         "nan": b'{"schema_version": NaN}', "array": b"[1, 2, 3]",

@@ -68,7 +68,8 @@ async def test_events_flow_through_both_napps_with_confirms(controller, amqp, ex
     listen_status = json.loads((await listen.status(None)).body)
     assert listen_status["counters"] == {
         "received": 3, "classified": 2, "not_action": 1, "filtered_out": 0, "handed_on": 2,
-        "serialization_warnings": 0, "failed": 0}
+        "serialization_warnings": 0, "failed": 0, "hand_on_failed": 0}
+    assert listen_status["backlog"] == 0
     producer_status = json.loads((await producer.status(None)).body)
     assert producer_status["connected"] is True
     assert producer_status["counters"]["confirmed"] == 3
@@ -139,11 +140,17 @@ async def test_content_rules_publish_only_interdomain_links(
 @pytest.mark.usefixtures("producer_settings", "cleanup_exchanges")
 async def test_bad_hand_off_content_is_logged_and_counted(controller, caplog):
     producer = controller.load_napp(MqProducer)
-    await controller.buffers.app.aput(KytosEvent("kytos/listen_events.broadcast",
-                                                 {"envelope": {"message_id": "x"}}))
-    await controller.buffers.app.aput(KytosEvent("kytos/listen_events.broadcast", {}))
+    bad_envelope = KytosEvent("kytos/listen_events.broadcast",
+                              {"envelopes": [{"message_id": "x"}]})
+    old_format = KytosEvent("kytos/listen_events.broadcast", {"envelope": {"message_id": "y"}})
+    for event in (bad_envelope, old_format):
+        await controller.buffers.app.aput(event)
     await controller.settle()
-    assert producer.publisher.counters.rejected == 2
+    counters = producer.publisher.counters
+    assert (counters.received, counters.rejected) == (2, 2)
     errors = [r.getMessage() for r in caplog.records if "cannot publish event" in r.getMessage()]
-    assert any("'event_name' must be a non-empty string" in line for line in errors)
-    assert any("no 'envelope' dict" in line for line in errors)
+    assert errors == [
+        f"mq_producer: cannot publish event kytos/listen_events.broadcast (id {bad_envelope.id})"
+        ", envelope 1 of 1 (message x): envelope field 'event_name' must be a non-empty string",
+        f"mq_producer: cannot publish event kytos/listen_events.broadcast (id {old_format.id}): "
+        "content has no 'envelopes' list (got NoneType)"]

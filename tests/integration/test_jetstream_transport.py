@@ -77,7 +77,7 @@ async def started(node: NatsNode) -> AsyncIterator:
 
 
 def send(publisher: Publisher, item: dict) -> None:
-    for message in to_messages({"envelope": item}, publisher.config.router,
+    for message in to_messages(item, publisher.config.router,
                                publisher.config.link_status, time.time(),
                                publisher.config.max_message_bytes):
         publisher.submit(message)

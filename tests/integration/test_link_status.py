@@ -266,7 +266,7 @@ async def test_consumer_acks_after_handler_dedupes_and_dead_letters_bad_messages
     await controller.buffers.app.aput(KytosEvent("kytos/topology.switch.enabled",
                                                  {"dpid": "00:00:00:00:00:00:00:01"}))
     await controller.settle()
-    envelope = controller.seen[-1].content["envelope"]
+    [envelope] = controller.seen[-1].content["envelopes"]
     payload = json.dumps(envelope).encode()
     try:
         for _ in range(2):  # the same message twice: handled once

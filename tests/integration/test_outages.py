@@ -108,8 +108,9 @@ async def emit_stream(controller: FakeController, count: int, rate: float,
 
 
 def handed_on(stack: Stack) -> list[dict]:
-    return [event.content["envelope"] for event in stack.controller.seen
-            if event.name == "kytos/listen_events.broadcast"]
+    return [envelope for event in stack.controller.seen
+            if event.name == "kytos/listen_events.broadcast"
+            for envelope in event.content["envelopes"]]
 
 
 async def drain_queue(url: str, expected_at_least: int, timeout: float = 30) -> list[dict]:

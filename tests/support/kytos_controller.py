@@ -59,12 +59,28 @@ class FakeController:
                     task.add_done_callback(self._tasks.discard)
 
     async def settle(self) -> None:
-        """Wait until the buffer is empty and every handler started so far has finished."""
+        """Wait until the buffer is empty, every handler started so far has finished and no
+        NApp has work of its own left.
+
+        Test-only (core has no such call). A handler may return before its work is done:
+        listen_events queues events for its hand-off worker, so a NApp's ``worker`` (anything
+        with ``idle`` and ``drained()``) is waited for too, until all of it is quiet at once.
+        """
         while True:
             await self.buffers.app.queue.join()
-            if not self._tasks:
+            if self._tasks:
+                await asyncio.gather(*list(self._tasks))
+            workers = self._napp_workers()
+            for worker in workers:
+                await worker.drained()
+            # Checked without suspending: each wait above may have let more work in.
+            if self.buffers.app.queue.empty() and not self._tasks \
+                    and all(worker.idle for worker in workers):
                 return
-            await asyncio.gather(*list(self._tasks))
+
+    def _napp_workers(self) -> list[Any]:
+        return [worker for napp in self.napps.values()
+                if (worker := getattr(napp, "worker", None)) is not None]
 
     async def stop(self) -> None:
         """Shut NApps down as core's stop_controller does: started_at is None by then."""

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from mq_producer.outbox import OutboundMessage
-from mq_producer.transport import PublishOutcome, TransportError
+from mq_producer.transport import PublishOutcome, Settle, TransportError
 
 Decision = PublishOutcome | BaseException
 
@@ -57,6 +58,7 @@ class MemoryTransport:
         self._tries: Counter[str] = Counter()
         self._connected = False
         self._lost_callbacks: list[Callable[[str], None]] = []
+        self._tasks: set[asyncio.Task[PublishOutcome]] = set()
 
     # -- the Transport protocol ---------------------------------------------------------------
 
@@ -81,9 +83,29 @@ class MemoryTransport:
             raise TransportError("memory transport is down")
         self._connected = True
 
-    async def publish(self, message: OutboundMessage) -> PublishOutcome:
+    async def publish(self, messages: Sequence[OutboundMessage], settle: Settle) -> None:
         if not self.connected:
             raise TransportError("memory transport is not connected")
+        for message in messages:
+            task = asyncio.get_running_loop().create_task(self._answer(message))
+            self._tasks.add(task)
+            task.add_done_callback(partial(self._settle, message, message.attempts, settle))
+
+    def _settle(self, message: OutboundMessage, attempt: int, settle: Settle,
+                task: asyncio.Task[PublishOutcome]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            settle(message, attempt, TransportError("memory transport: publish cancelled"))
+        else:
+            error = task.exception()
+            settle(message, attempt, error if isinstance(error, TransportError)
+                   else task.result())
+
+    def abandon(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+
+    async def _answer(self, message: OutboundMessage) -> PublishOutcome:
         lane = message.key if message.key is not None else f"#{message.message_id}"
         if self.in_flight[lane]:
             self.overlapping_lanes.append(lane)
@@ -109,6 +131,7 @@ class MemoryTransport:
     async def close(self) -> None:
         self.closes += 1
         self._connected = False
+        self.abandon()  # what is in flight gets no answer now
 
     # -- test controls --------------------------------------------------------------------
 

@@ -48,6 +48,7 @@ async def test_listen_events_hands_on_envelopes_as_documented():
     await controller.settle()
     handoff = controller.seen[-1]
     assert handoff.name == "kytos/listen_events.broadcast"
-    assert handoff.content["envelope"]["event_class"] == "administrative"
+    [envelope] = handoff.content["envelopes"]
+    assert envelope["event_class"] == "administrative"
     json.dumps(handoff.content)  # JSON-safe as handed on
     await controller.stop()

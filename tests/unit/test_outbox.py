@@ -69,3 +69,17 @@ def test_discard_all_forgets_everything_and_late_confirms_are_ignored():
     outbox.confirm(a1)
     outbox.retry(a1)
     assert len(outbox) == 0 and outbox.take(10) == []
+
+
+def test_an_answer_for_another_message_of_the_lane_leaves_the_one_in_flight():
+    outbox = Outbox(10)
+    first, second = _message("m1", key="link:1"), _message("m2", key="link:1")
+    outbox.put(first)
+    outbox.put(second)
+    assert outbox.take(10) == [first]
+    outbox.confirm(second)  # not in flight: ignored
+    outbox.retry(second)  # likewise
+    assert outbox.is_in_flight(first) and outbox.oldest_in_flight() is first
+    assert outbox.in_flight_messages() == [first] and outbox.queued == 1
+    outbox.confirm(first)
+    assert _ids(outbox.take(10)) == ["m2"]

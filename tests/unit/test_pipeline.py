@@ -1,18 +1,20 @@
 import asyncio
 import datetime as dt
 import json
+import time
 import uuid
 
 from listen_events import settings
 from listen_events.config import load_config
 from listen_events.envelope import Envelope
-from listen_events.pipeline import CHUNK, EventPipeline
+from listen_events.pacing import Pacer
+from listen_events.pipeline import EventPipeline
 from listen_events.serialize import serialize_content
 from tests.support.topology import make_link, make_topology
 
 
-def _pipeline() -> EventPipeline:
-    return EventPipeline(load_config(settings, {}))
+def _pipeline(pacer: Pacer | None = None) -> EventPipeline:
+    return EventPipeline(load_config(settings, {}), pacer)
 
 
 async def test_topology_loaded_gives_its_event_then_one_snapshot_per_link():
@@ -29,26 +31,44 @@ async def test_topology_loaded_gives_its_event_then_one_snapshot_per_link():
     assert {e["link"]["id"] for e in envelopes[1:]} == {str(i) for i in topology.links}
 
 
-async def test_a_big_topology_lets_other_tasks_run_between_chunks():
-    topology = make_topology(CHUNK, 4 * CHUNK)
-    ticks = 0
-    running = True
+class LoopGaps:
+    """Runs a task that notes how long the loop was held between two of its turns."""
 
-    async def ticker() -> None:
-        nonlocal ticks
-        while running:
-            ticks += 1
+    def __init__(self) -> None:
+        self.gaps: list[float] = []
+        self._running = True
+        self._task: asyncio.Task[None] | None = None
+
+    async def _tick(self) -> None:
+        last = time.perf_counter()
+        while self._running:
             await asyncio.sleep(0)
+            now = time.perf_counter()
+            self.gaps.append(now - last)
+            last = now
 
-    task = asyncio.create_task(ticker())
-    await asyncio.sleep(0)
-    before = ticks
-    await _pipeline().process("kytos/topology.topology_loaded", uuid.uuid4(),
-                              dt.datetime.now(dt.UTC), {"topology": topology})
-    running = False
-    await task
-    # 5 chunks of topology objects and 4 of snapshots: the ticker ran between them.
-    assert ticks - before >= 8
+    async def __aenter__(self) -> "LoopGaps":
+        self._task = asyncio.create_task(self._tick())
+        await asyncio.sleep(0)
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        self._running = False
+        assert self._task is not None
+        await self._task
+
+
+async def test_a_big_topology_gives_the_loop_a_turn_whenever_the_pacer_says():
+    """With a budget of 0 the pipeline yields after every switch, link and snapshot."""
+    topology = make_topology(30, 120)
+    pacer = Pacer(0.0)
+    async with LoopGaps() as loop_turns:
+        envelopes = await _pipeline(pacer).process(
+            "kytos/topology.topology_loaded", uuid.uuid4(), dt.datetime.now(dt.UTC),
+            {"topology": topology})
+    assert len(envelopes) == 1 + 120
+    assert pacer.pauses >= 30 + 120 + 120
+    assert len(loop_turns.gaps) >= pacer.pauses
 
 
 async def test_counters_follow_the_pipeline():
@@ -60,4 +80,4 @@ async def test_counters_follow_the_pipeline():
     assert await pipeline.process("kytos/topology.link_down", None, None, {"link": link}) == []
     assert pipeline.counters.as_dict() == {
         "received": 3, "classified": 1, "not_action": 2, "filtered_out": 0, "handed_on": 0,
-        "serialization_warnings": 0, "failed": 0}
+        "serialization_warnings": 0, "failed": 0, "hand_on_failed": 0}

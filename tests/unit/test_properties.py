@@ -34,7 +34,7 @@ from listen_events.pipeline import EventPipeline
 from listen_events.serialize import MAX_DEPTH, serialize_content
 from mq_producer import settings as producer_settings
 from mq_producer.config import load_config
-from mq_producer.intake import InvalidEnvelope, to_messages
+from mq_producer.intake import InvalidEnvelope, envelopes_of, to_messages
 from mq_producer.main import Main as MqProducer
 from mq_producer.outbox import OutboundMessage
 from tests.support.kytos_controller import FakeController
@@ -405,31 +405,47 @@ PRODUCER_CONFIG = load_config(producer_settings, {"KYTOS_MQ_URL": "amqp://u:p@12
 ENVELOPE_FIELDS = sorted(VALID)
 
 
-def _hand_off(field: str, value: object) -> dict:
-    return {"envelope": {**VALID, field: value}}
+def _mutated_envelope(field: str, value: object) -> dict:
+    return {**VALID, field: value}
+
+
+ENVELOPE_ITEMS = st.one_of(
+    VALUES, st.builds(_mutated_envelope, st.sampled_from(ENVELOPE_FIELDS), VALUES),
+    st.builds(_mutated_envelope, st.sampled_from(ENVELOPE_FIELDS), JSON_VALUES),
+    st.builds(_mutated_envelope, st.just("link"), st.fixed_dictionaries(
+        {"id": st.text(min_size=1, max_size=5), "status": st.text()},
+        optional={"metadata": VALUES | JSON_VALUES})))
 
 
 @PROPERTY
-@given(content=st.one_of(VALUES, st.builds(_hand_off, st.sampled_from(ENVELOPE_FIELDS), VALUES),
-                         st.builds(_hand_off, st.sampled_from(ENVELOPE_FIELDS), JSON_VALUES),
-                         st.fixed_dictionaries({"envelope": VALUES}),
-                         st.builds(_hand_off, st.just("link"), st.fixed_dictionaries(
-                             {"id": st.text(min_size=1, max_size=5), "status": st.text()},
-                             optional={"metadata": VALUES | JSON_VALUES}))),
+@given(content=st.one_of(VALUES, st.fixed_dictionaries({"envelopes": VALUES}),
+                         st.fixed_dictionaries({"envelopes": st.lists(ENVELOPE_ITEMS,
+                                                                      max_size=4)})),
        max_bytes=st.sampled_from([16 * 1024 * 1024, 4096, 1000]))
 def test_intake_accepts_or_rejects_never_crashes(content, max_bytes):
+    """The container is accepted or rejected as a whole; then every envelope of it on its
+    own, whatever the others are."""
     try:
-        messages = to_messages(content, PRODUCER_CONFIG.router, PRODUCER_CONFIG.link_status,
-                               0.0, max_bytes)
+        envelopes = envelopes_of(content)
     except InvalidEnvelope as exc:
         assert str(exc)
+        assert not (isinstance(content, dict) and isinstance(content.get("envelopes"), list))
         return
-    assert 1 <= len(messages) <= 2
-    for message in messages:
-        assert isinstance(message, OutboundMessage)
-        assert len(message.body) <= (max_bytes or producer_settings.MAX_MESSAGE_BYTES)
-        assert len(message.routing_key.encode()) <= 255
-        orjson.loads(message.body)
+    assert envelopes is content["envelopes"]
+    for envelope in envelopes:
+        try:
+            messages = to_messages(envelope, PRODUCER_CONFIG.router,
+                                   PRODUCER_CONFIG.link_status, 0.0, max_bytes)
+        except InvalidEnvelope as exc:
+            assert str(exc)
+            continue
+        assert 1 <= len(messages) <= 2
+        for message in messages:
+            assert isinstance(message, OutboundMessage)
+            assert message.message_id.startswith(envelope["message_id"])
+            assert len(message.body) <= max_bytes
+            assert len(message.routing_key.encode()) <= 255
+            orjson.loads(message.body)
 
 
 # -- both NApps' handlers --------------------------------------------------------------------
@@ -512,7 +528,9 @@ def test_handlers_never_crash_and_count_every_event(stack, events, broken):
     async def run() -> None:
         for event in kytos_events:  # as the controller would for a subscribed name
             await listen.on_event(event)
-        await controller.settle()  # the hand-offs reach mq_producer through the app buffer
+        # The handler only queues: the worker hands the envelopes on through the app buffer
+        # to mq_producer; settle() waits for all of it.
+        await controller.settle()
 
     stack.loop.run_until_complete(run())
     assert len(controller.dead_letter) == dead_before  # no handler raised
@@ -520,10 +538,16 @@ def test_handlers_never_crash_and_count_every_event(stack, events, broken):
     listen_delta = {k: v - listen_before[k] for k, v in listen.pipeline.counters.as_dict().items()}
     producer_delta = {k: v - producer_before[k]
                       for k, v in producer.publisher.counters.as_dict().items()}
-    handed = [event.content["envelope"] for event in controller.seen[seen_before:]
-              if event.name == "kytos/listen_events.broadcast"]
+    handed = [envelope for event in controller.seen[seen_before:]
+              if event.name == "kytos/listen_events.broadcast"
+              for envelope in event.content["envelopes"]]
     snapshots = sum(envelope["msg_type"] == "snapshot" for envelope in handed)
-    # listen_events: every subscribed event is counted exactly once
+    # listen_events: every subscribed event is processed and counted exactly once, and its
+    # envelopes are handed on in the order they were numbered
+    assert listen.worker.backlog == 0 and listen_delta["hand_on_failed"] == 0
+    sequences = [envelope["producer"]["sequence"] for envelope in handed]
+    if sequences:
+        assert sequences == list(range(sequences[0], sequences[0] + len(sequences)))
     assert listen_delta["received"] == len(events)
     assert listen_delta["received"] == (listen_delta["not_action"] + listen_delta["filtered_out"]
                                         + listen_delta["failed"]

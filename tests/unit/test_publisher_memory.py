@@ -198,3 +198,28 @@ async def test_a_lost_connection_raises_the_alarm_while_idle(publisher: Publishe
     await wait_until(lambda: publisher.alarm.outage is None, what="recovery")
     publisher.submit(message(1))
     await wait_until(lambda: publisher.counters.confirmed == 1, what="a confirm")
+
+
+async def test_a_broker_that_stops_answering_is_dropped_and_its_messages_sent_again(
+        transport: MemoryTransport, caplog: pytest.LogCaptureFixture):
+    """One watchdog, not a timer per publish: when the oldest message in flight has had no
+    answer for PUBLISH_TIMEOUT, the connection is closed and everything in flight goes back."""
+    publisher = Publisher(transport, make_config(publish_timeout=0.3))
+    publisher.start()
+    try:
+        transport.hold.clear()  # the broker takes the messages and never answers
+        for number in range(6):
+            publisher.submit(message(number, key=f"link:{number % 3}"))
+        with caplog.at_level(logging.ERROR):
+            await wait_until(lambda: transport.closes >= 1, what="the connection dropped")
+        assert "no answer from memory://test to message m0 in 0.3s" in (publisher.last_error
+                                                                          or "")
+        assert any("no answer" in record.getMessage() for record in caplog.records)
+        assert publisher.counters.confirmed == 0 and publisher.counters.failed >= 3
+        transport.hold.set()
+        await wait_until(lambda: publisher.counters.confirmed == 6, what="6 confirms")
+        assert [a.message_id for a in transport.delivered if a.key == "link:0"] == ["m0", "m3"]
+        assert sorted(a.message_id for a in transport.delivered) == [f"m{n}" for n in range(6)]
+        assert len(publisher.outbox) == 0 and publisher.alarm.outage is None
+    finally:
+        publisher.abandon()

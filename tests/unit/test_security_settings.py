@@ -198,9 +198,8 @@ def test_max_message_bytes_default_and_value():
 
 
 def _envelope(size: int) -> dict:
-    return {"envelope": {"message_id": "m1", "event_name": "kytos/topology.link_down",
-                         "event_class": "operational", "key": None,
-                         "content": {"blob": "x" * size}}}
+    return {"message_id": "m1", "event_name": "kytos/topology.link_down",
+            "event_class": "operational", "key": None, "content": {"blob": "x" * size}}
 
 
 def test_intake_rejects_a_message_larger_than_max_message_bytes():

@@ -1,4 +1,7 @@
-"""Link with core's as_dict() fields; its id is a str subclass (sha256 of the interface ids)."""
+"""Link with core's as_dict() fields; its id is a str subclass (sha256 of the interface ids).
+
+As in core, the id is computed once, in __init__, from the endpoints' ids at that moment.
+"""
 
 import hashlib
 
@@ -6,13 +9,16 @@ from kytos.core.common import entity_status
 
 
 class LinkID(str):
-    pass
+    def __new__(cls, interface_a, interface_b):
+        raw = "".join(sorted((interface_a, interface_b)))
+        return super().__new__(cls, hashlib.sha256(raw.encode()).hexdigest())
 
 
 class Link:
     def __init__(self, endpoint_a, endpoint_b):
         self.endpoint_a = endpoint_a
         self.endpoint_b = endpoint_b
+        self._id = LinkID(endpoint_a.id, endpoint_b.id)
         self.metadata = {}
         self.active = True
         self.enabled = True
@@ -21,8 +27,7 @@ class Link:
 
     @property
     def id(self):
-        ids = sorted([self.endpoint_a.id, self.endpoint_b.id])
-        return LinkID(hashlib.sha256("".join(ids).encode()).hexdigest())
+        return self._id
 
     @property
     def status(self):

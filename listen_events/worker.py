@@ -1,0 +1,206 @@
+"""The hand-off worker: one task turns events into envelopes, in arrival order, and hands
+them on in batches. No Kytos import: handing on is a coroutine function given by main.py.
+
+Why one worker instead of the work in each event handler: core starts every handler as its own
+task, so handlers that await interleave and their envelopes could be numbered and handed on out
+of order; and one hand-off event per envelope costs a KytosEvent, a trip through the app buffer
+and a handler task each. Here the handler only appends to a deque (O(1), never awaits), a
+single task works through it strictly in order, pacing itself (pacing.Pacer) so the loop is
+never held much longer than its budget, and each hand-off event carries up to MAX_BATCH
+envelopes.
+"""
+
+import asyncio
+import datetime as dt
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .pacing import Pacer
+from .pipeline import EventPipeline
+
+log = logging.getLogger("kytos.napps.kytos/listen_events")
+
+MAX_BATCH = 100  # envelopes in one hand-off event at most
+
+HandOn = Callable[[list[dict[str, Any]]], Awaitable[None]]
+_Event = tuple[str, Any, dt.datetime | None, Any]  # name, id, timestamp, content
+
+
+@dataclass(slots=True)
+class _SnapshotRequest:
+    links: Sequence[Any]
+    done: asyncio.Future[int]  # how many envelopes were handed on, or what building raised
+
+
+@dataclass(frozen=True, slots=True)
+class Discarded:
+    """What stop() threw away."""
+
+    events: int  # pushed events (and snapshot requests) not processed
+    envelopes: int  # built but not handed on yet
+
+
+class HandOffWorker:
+    """Events in through ``push()``; envelopes out through ``hand_on(batch)``, in order.
+
+    A batch is handed on when it holds ``max_batch`` envelopes, when the pacer says the loop
+    is due a turn, and when the intake is empty (nothing waits for a batch to fill up).
+    """
+
+    def __init__(self, pipeline: EventPipeline, hand_on: HandOn,
+                 max_batch: int = MAX_BATCH) -> None:
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+        self.pipeline = pipeline
+        self.max_batch = max_batch
+        self._hand_on = hand_on
+        self._intake: deque[_Event | _SnapshotRequest] = deque()
+        self._batch: list[dict[str, Any]] = []
+        self._busy = False  # an item taken from the intake is being worked on
+        self._wake = asyncio.Event()  # set by push(): the intake is not empty
+        self._idle = asyncio.Event()  # set when everything pushed has been handed on
+        self._idle.set()
+        self._task: asyncio.Task[None] | None = None
+        self._stopped = False
+
+    @property
+    def pacer(self) -> Pacer:
+        return self.pipeline.pacer
+
+    @property
+    def backlog(self) -> int:
+        """Events (and snapshot requests) pushed but not processed yet."""
+        return len(self._intake) + self._busy
+
+    @property
+    def idle(self) -> bool:
+        """Nothing waiting, nothing being processed, nothing built and not handed on."""
+        return self._idle.is_set()
+
+    def push(self, name: str, event_id: Any, timestamp: dt.datetime | None,
+             content: Any) -> None:
+        """Queue one event; O(1), never awaits. Must be called on the loop's thread."""
+        if self._stopped:
+            return
+        self._intake.append((name, event_id, timestamp, content))
+        self._kick()
+
+    async def snapshot(self, links: Sequence[Any]) -> int:
+        """Snapshot ``links`` behind the events already pushed, so that sequence numbers and
+        hand-off order agree; return how many envelopes were handed on, once they are. Raises
+        what building the snapshot raised."""
+        if self._stopped:
+            raise RuntimeError("the hand-off worker is stopped")
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._intake.append(_SnapshotRequest(links, done))
+        self._kick()
+        return await done
+
+    async def drained(self) -> None:
+        """Wait until everything pushed so far has been handed on."""
+        await self._idle.wait()
+
+    def stop(self) -> Discarded:
+        """Cancel the worker task (ours; nothing else is touched) and drop what waits."""
+        self._stopped = True
+        if self._task is not None:
+            self._task.cancel()
+        discarded = Discarded(self.backlog, len(self._batch))
+        for item in self._intake:
+            if isinstance(item, _SnapshotRequest):
+                item.done.cancel()
+        self._intake.clear()
+        self._batch = []
+        self._idle.set()  # nothing will be handed on any more: nobody should wait for it
+        return discarded
+
+    def _kick(self) -> None:
+        self._idle.clear()
+        self._wake.set()
+        if self._task is None or self._task.done():
+            # Started on first use: setup() may run off the loop's thread; push() does not.
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name="listen_events hand-off worker")
+            self._task.add_done_callback(_log_unexpected_end)
+
+    async def _run(self) -> None:
+        self.pacer.restart()  # this task starting is a turn of the loop
+        while True:
+            if not self._intake:
+                await self._hand_on_batches(everything=True)
+                if self._intake:  # more came while handing on
+                    continue
+                self._idle.set()
+                self._wake.clear()
+                await self._wake.wait()
+                self.pacer.restart()  # the loop ran while we waited
+                continue
+            item = self._intake.popleft()
+            self._busy = True
+            try:
+                await self._work(item)
+            finally:
+                self._busy = False
+            # Full batches go at once; a partial one when the loop is due a turn anyway.
+            await self._hand_on_batches(everything=self.pacer.due)
+            await self.pacer.pause()
+
+    async def _work(self, item: _Event | _SnapshotRequest) -> None:
+        if isinstance(item, _SnapshotRequest):
+            await self._snapshot(item)
+            return
+        name, event_id, timestamp, content = item
+        try:
+            envelopes = await self.pipeline.process(name, event_id, timestamp, content)
+        except Exception:  # a bug must cost one event, logged, not the worker
+            self.pipeline.counters.failed += 1
+            log.exception("listen_events: could not process event %s (id %s)", name, event_id)
+            return
+        self._batch.extend(envelopes)
+
+    async def _snapshot(self, request: _SnapshotRequest) -> None:
+        if request.done.cancelled():  # the requester is gone
+            return
+        # What earlier events built goes first, and not after a long snapshot.
+        await self._hand_on_batches(everything=True)
+        handed_before = self.pipeline.counters.handed_on
+        try:
+            envelopes = await self.pipeline.snapshot(request.links)
+        except Exception as exc:  # the route logs and counts it, and answers 500
+            if not request.done.done():
+                request.done.set_exception(exc)
+            return
+        self._batch.extend(envelopes)
+        await self._hand_on_batches(everything=True)  # the route answers "handed on"
+        if not request.done.done():
+            request.done.set_result(self.pipeline.counters.handed_on - handed_before)
+
+    async def _hand_on_batches(self, everything: bool) -> None:
+        """Hand on every full batch, and the last partial one too when ``everything``."""
+        size = self.max_batch
+        while len(self._batch) >= size or (everything and self._batch):
+            batch = self._batch[:size]  # only this task touches the batch: no race
+            del self._batch[:size]
+            await self._hand_on_one(batch)
+            await self.pacer.pause()
+
+    async def _hand_on_one(self, batch: list[dict[str, Any]]) -> None:
+        counters = self.pipeline.counters
+        try:
+            await self._hand_on(batch)
+        except Exception:  # the next batch may well go through: keep working
+            counters.hand_on_failed += len(batch)
+            log.exception("listen_events: could not hand on %d envelopes (messages %s to %s)",
+                          len(batch), batch[0].get("message_id"), batch[-1].get("message_id"))
+            return
+        counters.handed_on += len(batch)
+
+
+def _log_unexpected_end(task: asyncio.Task[None]) -> None:
+    """The worker catches every error; should one escape anyway, say so (push() restarts it)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("listen_events: the hand-off worker ended unexpectedly; it restarts with the "
+                  "next event", exc_info=task.exception())

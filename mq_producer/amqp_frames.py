@@ -1,0 +1,61 @@
+"""AMQP 0-9-1 frames for one publish (Basic.Publish, content header, body), encoded with struct.
+
+Pure: no I/O, no client library. The AMQP transport writes the frames of a whole batch of
+messages in one go; building them here costs a few microseconds per message, where the client
+library's general-purpose marshalling (pamqp) costs ten times that. The unit tests check the
+bytes against pamqp's for the same message.
+"""
+
+import struct
+
+FRAME_METHOD, FRAME_HEADER, FRAME_BODY = 1, 2, 3
+FRAME_END = b"\xce"
+FRAME_OVERHEAD = 8  # type (1) + channel (2) + size (4) + frame end (1)
+BASIC_CLASS, BASIC_PUBLISH = 60, 40
+PERSISTENT = 2
+APP_ID = "kytos/mq_producer"
+CONTENT_TYPE = "application/json"
+
+# Property flags of the properties set below, in the spec's order (bit 15 first).
+_FLAGS = (1 << 15) | (1 << 12) | (1 << 7) | (1 << 6) | (1 << 5) | (1 << 3)
+# content-type, delivery-mode, message-id, timestamp, type, app-id
+
+_frame_head = struct.Struct(">BHI").pack
+_publish_head = struct.Struct(">HHH").pack  # class, method, reserved-1 (ticket)
+_header_head = struct.Struct(">HHQH").pack  # class, weight, body size, property flags
+_octet = struct.Struct(">B").pack
+_timestamp = struct.Struct(">Q").pack
+
+
+def shortstr(text: str) -> bytes:
+    """An AMQP short string; ValueError when longer than 255 bytes as UTF-8."""
+    data = text.encode()
+    if len(data) > 255:
+        raise ValueError(f"{text[:40]!r}...: longer than 255 bytes, the AMQP short string limit")
+    return _octet(len(data)) + data
+
+
+_CONTENT_TYPE_PERSISTENT = shortstr(CONTENT_TYPE) + _octet(PERSISTENT)
+_APP_ID = shortstr(APP_ID)
+
+
+def _frame(kind: int, channel: int, payload: bytes) -> bytes:
+    return _frame_head(kind, channel, len(payload)) + payload + FRAME_END
+
+
+def publish_frames(channel: int, max_body: int, *, exchange: str, routing_key: str,
+                   body: bytes, message_id: str, timestamp: int, message_type: str) -> bytes:
+    """Basic.Publish (mandatory), the content header with mq_producer's properties
+    (application/json, persistent, message id, timestamp in seconds, type = event name,
+    app id) and the body cut into frames of at most ``max_body`` bytes of payload (the
+    negotiated frame_max less FRAME_OVERHEAD)."""
+    method = _publish_head(BASIC_CLASS, BASIC_PUBLISH, 0) + shortstr(exchange) \
+        + shortstr(routing_key) + b"\x01"  # bits: mandatory=1, immediate=0
+    properties = (_CONTENT_TYPE_PERSISTENT + shortstr(message_id) + _timestamp(timestamp)
+                  + shortstr(message_type) + _APP_ID)
+    parts = [_frame(FRAME_METHOD, channel, method),
+             _frame(FRAME_HEADER, channel,
+                    _header_head(BASIC_CLASS, 0, len(body), _FLAGS) + properties)]
+    parts.extend(_frame(FRAME_BODY, channel, body[start:start + max_body])
+                 for start in range(0, len(body), max_body))
+    return b"".join(parts)

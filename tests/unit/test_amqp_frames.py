@@ -1,0 +1,68 @@
+"""The AMQP transport's own frame encoder gives the bytes pamqp (aiormq's marshaller) gives."""
+
+import datetime as dt
+
+import pamqp.frame
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pamqp.body import ContentBody
+from pamqp.commands import Basic
+from pamqp.header import ContentHeader
+
+from mq_producer.amqp_frames import FRAME_OVERHEAD, publish_frames, shortstr
+
+FRAME_MAX = 131072  # RabbitMQ's default
+
+
+def pamqp_frames(channel: int, max_body: int, *, exchange: str, routing_key: str, body: bytes,
+                 message_id: str, timestamp: int, message_type: str) -> bytes:
+    """What aiormq's basic_publish writes for the same message (mandatory, persistent)."""
+    properties = Basic.Properties(
+        content_type="application/json", delivery_mode=2, message_id=message_id,
+        timestamp=dt.datetime.fromtimestamp(timestamp, dt.UTC), message_type=message_type,
+        app_id="kytos/mq_producer")
+    frames = [Basic.Publish(exchange=exchange, routing_key=routing_key, mandatory=True),
+              ContentHeader(0, len(body), properties)]
+    frames += [ContentBody(body[start:start + max_body])
+               for start in range(0, len(body), max_body)]
+    return b"".join(pamqp.frame.marshal(frame, channel) for frame in frames)
+
+
+def both(**message: object) -> tuple[bytes, bytes]:
+    return publish_frames(**message), pamqp_frames(**message)  # type: ignore[arg-type]
+
+
+def test_a_typical_envelope_is_byte_for_byte_what_pamqp_writes():
+    ours, theirs = both(channel=1, max_body=FRAME_MAX - FRAME_OVERHEAD,
+                        exchange="operational_events",
+                        routing_key="operational.kytos/topology.link_down",
+                        body=b'{"message_id":"kytos-1"}' * 70, message_id="kytos-1",
+                        timestamp=1_764_000_000, message_type="kytos/topology.link_down")
+    assert ours == theirs
+
+
+def test_a_body_larger_than_a_frame_is_cut_like_pamqp_cuts_it():
+    body = bytes(range(256)) * 1000  # 256,000 bytes: two full body frames and a rest
+    ours, theirs = both(channel=7, max_body=FRAME_MAX - FRAME_OVERHEAD, exchange="e",
+                        routing_key="k", body=body, message_id="m", timestamp=0,
+                        message_type="t")
+    assert ours == theirs
+    assert ours.count(b"\xce") >= 5  # method, header, three body frames
+
+
+# Exchange names as the settings allow them; message id and type are never empty (intake.py).
+@given(exchange=st.from_regex(r"[A-Za-z0-9_.:-]{0,60}", fullmatch=True),
+       routing_key=st.text(max_size=60), message_id=st.text(min_size=1, max_size=60),
+       message_type=st.text(min_size=1, max_size=60),
+       body=st.binary(min_size=1, max_size=3000), max_body=st.integers(1, 4096),
+       channel=st.integers(1, 2047), timestamp=st.integers(0, 253_402_300_799))
+def test_any_message_is_encoded_as_pamqp_encodes_it(**message: object):
+    ours, theirs = both(**message)
+    assert ours == theirs
+
+
+def test_a_short_string_over_255_bytes_is_refused_with_its_start():
+    assert shortstr("é" * 127) == bytes([254]) + ("é" * 127).encode()
+    with pytest.raises(ValueError, match="longer than 255 bytes"):
+        shortstr("é" * 128)

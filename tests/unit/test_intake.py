@@ -1,0 +1,127 @@
+"""mq_producer's intake of hand-off events: the {"envelopes": [...]} container, one envelope
+at a time, and the handler's counting and log lines. No broker: the publisher only buffers."""
+
+import datetime as dt
+import logging
+
+import pytest
+from kytos.core import KytosEvent
+
+from listen_events.envelope import EnvelopeBuilder
+from mq_producer import settings as producer_settings
+from mq_producer.config import load_config
+from mq_producer.intake import InvalidEnvelope, envelopes_of, to_messages
+from mq_producer.main import Main as MqProducer
+from tests.support.kytos_controller import FakeController
+from tests.support.rabbit_node import free_port
+
+CONFIG = load_config(producer_settings, {"KYTOS_MQ_URL": "amqp://u:p@127.0.0.1/"})
+BUILDER = EnvelopeBuilder("kytos", "test")
+HANDOFF = "kytos/listen_events.broadcast"
+
+
+def _envelope(number: int) -> dict:
+    return BUILDER.build(event_name="kytos/topology.switch.enabled",
+                         event_class="administrative", event_id=None,
+                         event_timestamp=dt.datetime.now(dt.UTC),
+                         content={"dpid": f"00:00:00:00:00:00:00:{number:02x}"})
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (None, "content has no 'envelopes' list (content is a NoneType, not an object)"),
+    ([{"message_id": "m"}], "content has no 'envelopes' list (content is a list, not an "
+                            "object)"),
+    ({}, "content has no 'envelopes' list (got NoneType)"),
+    ({"envelope": {"message_id": "m"}}, "content has no 'envelopes' list (got NoneType)"),
+    ({"envelopes": {"message_id": "m"}}, "content has no 'envelopes' list (got dict)"),
+    ({"envelopes": ({"message_id": "m"},)}, "content has no 'envelopes' list (got tuple)"),
+    ({"envelopes": "[]"}, "content has no 'envelopes' list (got str)"),
+], ids=["none", "list", "empty", "old-format", "dict", "tuple", "text"])
+def test_a_container_without_an_envelopes_list_is_invalid(content, message):
+    with pytest.raises(InvalidEnvelope) as raised:
+        envelopes_of(content)
+    assert str(raised.value) == message
+
+
+def test_the_envelopes_list_is_returned_as_it_is_items_unchecked():
+    items = [_envelope(1), 42, None]
+    assert envelopes_of({"envelopes": items}) is items
+    assert envelopes_of({"envelopes": []}) == []
+
+
+@pytest.mark.parametrize("item", [42, None, "envelope", ["message_id", "m"]])
+def test_an_item_that_is_not_an_object_is_an_invalid_envelope(item):
+    with pytest.raises(InvalidEnvelope, match=r"envelope is not an object \(got \w+\)"):
+        to_messages(item, CONFIG.router, CONFIG.link_status, 0.0, CONFIG.max_message_bytes)
+
+
+def test_one_envelope_gives_its_message_on_its_route():
+    envelope = _envelope(1)
+    [message] = to_messages(envelope, CONFIG.router, CONFIG.link_status, 12.5,
+                            CONFIG.max_message_bytes)
+    assert (message.message_id, message.exchange, message.routing_key, message.timestamp) == (
+        envelope["message_id"], "admin_events",
+        "administrative.kytos/topology.switch.enabled", 12.5)
+
+
+@pytest.mark.parametrize("field", ["message_id", "event_name"])
+def test_a_message_property_over_255_bytes_is_an_invalid_envelope(field):
+    """They become AMQP short strings (message id, type): 255 bytes at most."""
+    envelope = _envelope(1)
+    envelope["message_id"] = "é" * 127  # 254 bytes: fine
+    assert len(to_messages(envelope, CONFIG.router, CONFIG.link_status, 0.0,
+                           CONFIG.max_message_bytes)) == 1
+    envelope[field] = "é" * 128
+    with pytest.raises(InvalidEnvelope, match=f"'{field}' is longer than 255 bytes"):
+        to_messages(envelope, CONFIG.router, CONFIG.link_status, 0.0, CONFIG.max_message_bytes)
+
+
+@pytest.fixture
+async def producer(monkeypatch):
+    monkeypatch.setenv("KYTOS_MQ_URL", f"amqp://guest:guest@127.0.0.1:{free_port()}/")
+    monkeypatch.setattr(producer_settings, "RETRY_INTERVAL", 3600.0)
+    controller = FakeController()
+    napp = controller.load_napp(MqProducer)
+    yield controller, napp
+    await controller.stop()
+    await napp.publisher.transport.close()
+
+
+async def test_the_handler_submits_every_good_envelope_and_logs_each_bad_one(producer, caplog,
+                                                                             monkeypatch):
+    controller, napp = producer
+    submitted: list = []
+    monkeypatch.setattr(napp.publisher, "submit", submitted.append)  # the publisher's API
+    good = [_envelope(n) for n in (1, 2, 3)]
+    event = KytosEvent(HANDOFF, {"envelopes": [
+        good[0], "junk", good[1], {**good[2], "message_id": "m-x", "event_class": 7}, good[2]]})
+    await controller.buffers.app.aput(event)
+    await controller.settle()
+    publisher = napp.publisher
+    assert (publisher.counters.received, publisher.counters.rejected) == (5, 2)
+    assert [message.message_id for message in submitted] == [e["message_id"] for e in good]
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR
+             and "cannot publish event" in r.getMessage()]
+    assert lines == [
+        f"mq_producer: cannot publish event {HANDOFF} (id {event.id}), envelope 2 of 5: "
+        "envelope is not an object (got str)",
+        f"mq_producer: cannot publish event {HANDOFF} (id {event.id}), envelope 4 of 5 "
+        "(message m-x): envelope field 'event_class' must be a non-empty string"]
+
+
+async def test_a_malformed_container_counts_as_one_received_and_one_rejected(producer, caplog,
+                                                                             monkeypatch):
+    controller, napp = producer
+    submitted: list = []
+    monkeypatch.setattr(napp.publisher, "submit", submitted.append)
+    event = KytosEvent(HANDOFF, {"envelopes": None})
+    await controller.buffers.app.aput(event)
+    await controller.buffers.app.aput(KytosEvent(HANDOFF, {"envelopes": []}))  # nothing
+    await controller.settle()
+    counters = napp.publisher.counters
+    assert (counters.received, counters.rejected) == (1, 1)
+    assert submitted == []
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR
+             and "cannot publish event" in r.getMessage()]
+    assert lines == [f"mq_producer: cannot publish event {HANDOFF} (id {event.id}): content "
+                     "has no 'envelopes' list (got NoneType)"]

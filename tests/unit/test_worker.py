@@ -1,0 +1,294 @@
+"""The hand-off worker: arrival order, batches of at most MAX_BATCH, errors cost one event,
+pacing; and listen_events' handler, snapshot route and shutdown built on it."""
+
+import asyncio
+import collections.abc
+import datetime as dt
+import json
+import logging
+import uuid
+from typing import Any
+
+import pytest
+from kytos.core import KytosEvent
+
+from listen_events import settings
+from listen_events.config import load_config
+from listen_events.main import Main as ListenEvents
+from listen_events.pacing import WORK_SLICE, Pacer
+from listen_events.pipeline import TOPOLOGY_LOADED, EventPipeline
+from listen_events.worker import MAX_BATCH, Discarded, HandOffWorker
+from tests.support.kytos_controller import FakeController
+from tests.support.topology import make_link, make_topology
+
+LINK_DOWN = "kytos/topology.link_down"
+HANDOFF = "kytos/listen_events.broadcast"
+NOW = dt.datetime.now(dt.UTC)
+LINKS = [make_link(index) for index in range(1, 6)]
+
+
+class Recorder:
+    """A hand-on that keeps every batch, optionally failing the first ``fail`` calls."""
+
+    def __init__(self, fail: int = 0) -> None:
+        self.batches: list[list[dict[str, Any]]] = []
+        self.fail = fail
+
+    async def __call__(self, batch: list[dict[str, Any]]) -> None:
+        if self.fail:
+            self.fail -= 1
+            raise RuntimeError("app buffer closed")
+        self.batches.append(list(batch))
+
+    @property
+    def envelopes(self) -> list[dict[str, Any]]:
+        return [envelope for batch in self.batches for envelope in batch]
+
+
+class BrokenMapping(collections.abc.Mapping):
+    """Content whose items() raise: serializing the event fails."""
+
+    def __getitem__(self, key):
+        raise KeyError(key)
+
+    def __iter__(self):
+        raise RuntimeError("cannot iterate")
+
+    def __len__(self):
+        return 1
+
+    def items(self):
+        raise RuntimeError("cannot list items")
+
+
+def _worker(budget: float = WORK_SLICE, hand_on: Recorder | None = None
+            ) -> tuple[HandOffWorker, Recorder]:
+    recorder = hand_on or Recorder()
+    pipeline = EventPipeline(load_config(settings, {}), Pacer(budget))
+    return HandOffWorker(pipeline, recorder), recorder
+
+
+def _push_link_events(worker: HandOffWorker, numbers: range) -> None:
+    for number in numbers:
+        worker.push(LINK_DOWN, uuid.uuid4(), NOW,
+                    {"link": LINKS[number % len(LINKS)], "reason": str(number)})
+
+
+def _reasons(envelopes: list[dict[str, Any]]) -> list[int]:
+    return [int(envelope["link"]["reason"]) for envelope in envelopes]
+
+
+# -- the worker on its own ------------------------------------------------------------------
+
+async def test_events_are_handed_on_in_arrival_order_around_a_topology_loaded():
+    worker, out = _worker()
+    topology = make_topology(20, 150)
+    _push_link_events(worker, range(200))
+    worker.push(TOPOLOGY_LOADED, uuid.uuid4(), NOW,
+                {"topology": topology, "failed_switches": {}, "failed_links": {}})
+
+    async def more_while_it_works() -> None:  # events arriving during the topology's work
+        for number in range(200, 400):
+            _push_link_events(worker, range(number, number + 1))
+            await asyncio.sleep(0)
+
+    await more_while_it_works()
+    await worker.drained()
+    envelopes = out.envelopes
+    assert len(envelopes) == 200 + 1 + 150 + 200
+    assert [e["producer"]["sequence"] for e in envelopes] == list(range(1, len(envelopes) + 1))
+    assert _reasons(envelopes[:200]) == list(range(200))
+    assert envelopes[200]["event_name"] == TOPOLOGY_LOADED
+    assert [e["msg_type"] for e in envelopes[201:351]] == ["snapshot"] * 150
+    assert {e["link"]["id"] for e in envelopes[201:351]} == {str(i) for i in topology.links}
+    assert _reasons(envelopes[351:]) == list(range(200, 400))
+    assert all(1 <= len(batch) <= MAX_BATCH for batch in out.batches)
+    assert worker.pipeline.counters.handed_on == len(envelopes)
+    assert (worker.backlog, worker.idle) == (0, True)
+
+
+async def test_a_burst_of_1000_events_goes_in_full_batches_of_100_in_order():
+    worker, out = _worker(budget=60.0)  # the pacer never due: only the batch size cuts
+    _push_link_events(worker, range(1000))
+    assert worker.backlog == 1000 and out.batches == []  # push() only queues
+    await worker.drained()
+    assert [len(batch) for batch in out.batches] == [MAX_BATCH] * 10
+    assert _reasons(out.envelopes) == list(range(1000))
+    counters = worker.pipeline.counters.as_dict()
+    assert {k: counters[k] for k in ("received", "classified", "handed_on", "failed")} == {
+        "received": 1000, "classified": 1000, "handed_on": 1000, "failed": 0}
+    assert worker.backlog == 0
+
+
+async def test_when_the_budget_is_spent_the_batch_goes_before_the_loop_gets_its_turn():
+    """Budget 0: the pacer is due after every event, so every envelope leaves in its own
+    hand-off, in order, and the loop runs other work in between (timings: benchmarks/)."""
+    worker, out = _worker(budget=0.0)
+    turns = 0
+
+    async def other_task() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    other = asyncio.create_task(other_task())
+    _push_link_events(worker, range(50))
+    await worker.drained()
+    other.cancel()
+    assert _reasons(out.envelopes) == list(range(50))
+    assert [len(batch) for batch in out.batches] == [1] * 50
+    assert worker.pipeline.pacer.pauses >= 50 and turns >= 50
+
+
+async def test_an_idle_intake_hands_on_what_is_there_without_waiting_for_a_full_batch():
+    worker, out = _worker(budget=60.0)
+    _push_link_events(worker, range(3))
+    await worker.drained()
+    assert [len(batch) for batch in out.batches] == [3]
+    _push_link_events(worker, range(3, 4))  # the worker waits for events and wakes up
+    await worker.drained()
+    assert [len(batch) for batch in out.batches] == [3, 1]
+
+
+async def test_an_event_that_fails_is_logged_and_counted_and_the_worker_goes_on(caplog):
+    worker, out = _worker()
+    _push_link_events(worker, range(2))
+    bad_id = uuid.uuid4()
+    worker.push(LINK_DOWN, bad_id, NOW, {"link": LINKS[0], "bad": BrokenMapping()})
+    _push_link_events(worker, range(2, 4))
+    await worker.drained()
+    assert _reasons(out.envelopes) == [0, 1, 2, 3]
+    assert worker.pipeline.counters.failed == 1
+    [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert record.getMessage() == \
+        f"listen_events: could not process event {LINK_DOWN} (id {bad_id})"
+    assert "cannot list items" in logging.Formatter().formatException(record.exc_info)
+    _push_link_events(worker, range(4, 5))  # still alive
+    await worker.drained()
+    assert _reasons(out.envelopes)[-1] == 4
+
+
+async def test_a_hand_on_that_fails_is_logged_and_counted_and_the_next_batch_goes(caplog):
+    worker, out = _worker(budget=60.0, hand_on=Recorder(fail=1))
+    _push_link_events(worker, range(150))
+    await worker.drained()
+    assert _reasons(out.envelopes) == list(range(100, 150))
+    counters = worker.pipeline.counters
+    assert (counters.hand_on_failed, counters.handed_on) == (100, 50)
+    [line] = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    instance = worker.pipeline.builder.instance
+    assert line == (f"listen_events: could not hand on 100 envelopes (messages {instance}-1 "
+                    f"to {instance}-100)")
+
+
+async def test_a_snapshot_request_waits_its_turn_and_goes_in_batches():
+    worker, out = _worker(budget=60.0)
+    links = make_topology(10, 250).links
+    _push_link_events(worker, range(2))
+    assert await worker.snapshot(list(links.values())) == 250
+    assert [len(batch) for batch in out.batches] == [2, 100, 100, 50]
+    envelopes = out.envelopes
+    assert [e["msg_type"] for e in envelopes] == ["event"] * 2 + ["snapshot"] * 250
+    assert [e["producer"]["sequence"] for e in envelopes] == list(range(1, 253))
+
+
+async def test_a_failing_snapshot_raises_to_its_requester_and_the_worker_goes_on():
+    worker, out = _worker()
+
+    class HostileLink:
+        id = "hostile"
+
+        def as_dict(self):
+            return BrokenMapping()
+
+    with pytest.raises(RuntimeError, match="cannot list items"):
+        await worker.snapshot([HostileLink()])
+    _push_link_events(worker, range(1))
+    await worker.drained()
+    assert _reasons(out.envelopes) == [0]
+
+
+async def test_stop_cancels_only_the_worker_task_and_drops_what_waits():
+    worker, out = _worker()
+    _push_link_events(worker, range(5))
+    task = worker._task
+    assert task is not None
+    assert worker.stop() == Discarded(events=5, envelopes=0)
+    await asyncio.gather(task, return_exceptions=True)
+    assert task.cancelled()
+    _push_link_events(worker, range(5, 6))  # ignored once stopped
+    assert (worker.backlog, worker.idle, out.batches) == (0, True, [])
+
+
+# -- listen_events' handler, snapshot route and shutdown --------------------------------------
+
+@pytest.fixture
+async def controller():
+    fake = FakeController()
+    yield fake
+    await fake.stop()
+
+
+def _handoffs(controller: FakeController) -> list[Any]:
+    return [event for event in controller.seen if event.name == HANDOFF]
+
+
+async def test_the_handler_only_queues_the_event_and_returns_at_once(controller):
+    napp = controller.load_napp(ListenEvents)
+    event = KytosEvent(LINK_DOWN, {"link": LINKS[0], "reason": "link down"})
+    await napp.on_event(event)
+    assert napp.worker.backlog == 1
+    assert json.loads((await napp.status(None)).body)["backlog"] == 1
+    await controller.settle()
+    [handoff] = _handoffs(controller)
+    [envelope] = handoff.content["envelopes"]
+    assert envelope["event_id"] == str(event.id)
+    json.dumps(handoff.content)  # JSON-safe as handed on
+    assert json.loads((await napp.status(None)).body)["backlog"] == 0
+
+
+async def test_a_burst_through_the_app_buffer_is_handed_on_in_batches_in_order(controller):
+    napp = controller.load_napp(ListenEvents)
+    for number in range(1000):
+        await controller.buffers.app.aput(
+            KytosEvent(LINK_DOWN, {"link": LINKS[number % 5], "reason": str(number)}))
+    await controller.settle()
+    handoffs = _handoffs(controller)
+    assert all(1 <= len(h.content["envelopes"]) <= MAX_BATCH for h in handoffs)
+    assert len(handoffs) >= 10
+    envelopes = [envelope for h in handoffs for envelope in h.content["envelopes"]]
+    assert _reasons(envelopes) == list(range(1000))
+    counters = napp.pipeline.counters
+    assert (counters.received, counters.handed_on, napp.worker.backlog) == (1000, 1000, 0)
+
+
+async def test_the_snapshot_route_hands_on_in_batches_of_max_batch(controller):
+    napp = controller.load_napp(ListenEvents)
+    controller.links = dict(make_topology(20, 250).links)
+    response = await napp.snapshot(None)
+    assert response.status_code == 202 and json.loads(response.body) == {"links": 250}
+    await controller.settle()
+    handoffs = _handoffs(controller)
+    assert [len(h.content["envelopes"]) for h in handoffs] == [100, 100, 50]
+    envelopes = [envelope for h in handoffs for envelope in h.content["envelopes"]]
+    assert {e["msg_type"] for e in envelopes} == {"snapshot"}
+    assert {e["link"]["id"] for e in envelopes} == {str(i) for i in controller.links}
+    assert [e["producer"]["sequence"] for e in envelopes] == list(range(1, 251))
+
+
+async def test_shutdown_cancels_the_worker_and_says_how_many_events_waited(controller,
+                                                                          caplog):
+    napp = controller.load_napp(ListenEvents)
+    for number in range(3):
+        await napp.on_event(KytosEvent(LINK_DOWN, {"link": LINKS[0], "reason": str(number)}))
+    task = napp.worker._task
+    caplog.set_level(logging.INFO)
+    napp.shutdown()
+    await asyncio.gather(task, return_exceptions=True)
+    assert task.cancelled()
+    assert ("listen_events: stopped; 3 events still waiting and 0 envelopes not handed on yet "
+            "were discarded (a restart starts from the real-time point)") in [
+        r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    await controller.settle()
+    assert _handoffs(controller) == []
