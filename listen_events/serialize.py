@@ -67,12 +67,14 @@ class Serializer:
             return self._plain_container(obj, depth)
         if kind is Serialized:
             return obj.value
+        if isinstance(obj, str):  # str subclasses (Link.id, Interface.id): common, so early
+            return self.value(str(obj), depth)
         if isinstance(obj, float):
             if math.isfinite(obj):
                 return obj
             return self._degrade(obj, "not a finite number", text=str(obj))
-        if isinstance(obj, str | int):  # str subclasses (Link.id, Interface.id), IntEnum
-            return self.value(str(obj) if isinstance(obj, str) else int(obj), depth)
+        if isinstance(obj, int):  # IntEnum, other int subclasses
+            return self.value(int(obj), depth)
         if isinstance(obj, dt.datetime):
             if obj.tzinfo is not None:
                 obj = obj.astimezone(dt.UTC)
@@ -107,7 +109,12 @@ class Serializer:
                 for key, item in obj.items():
                     if type(key) is not str or not key.isascii():
                         key = self.key(key)
-                    result[key] = item if _is_plain(item) else self.value(item, depth + 1)
+                    kind = type(item)  # _is_plain(item), inline: a call per leaf costs
+                    if (kind is str and item.isascii()) or kind is bool or item is None \
+                            or (kind is int and _INT_MIN <= item <= _INT_MAX):
+                        result[key] = item
+                    else:
+                        result[key] = self.value(item, depth + 1)
                 return result
             return [item if _is_plain(item) else self.value(item, depth + 1) for item in obj]
         finally:

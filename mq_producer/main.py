@@ -1,17 +1,17 @@
 """kytos/mq_producer: publish the envelopes handed on by listen_events to RabbitMQ.
 
-A hand-off event carries ``{"envelopes": [...]}``; each envelope is checked, counted
-(``received``; ``rejected`` when it cannot be published) and published on its own, so one bad
-envelope costs only itself. A hand-off event without that list counts as one received and one
-rejected.
+A hand-off event carries ``{"envelopes": [...]}``. The handler only queues it; the intake task
+(handoff.py) checks, counts (``received``; ``rejected`` when it cannot be published) and submits
+each envelope on its own, so one bad envelope costs only itself. A hand-off event without that
+list counts as one received and one rejected.
 
 setup() returns at once: connecting, checking exchanges and publishing run in a task on the
 controller's loop. The broker's location and credentials come from the environment.
 """
 
 import asyncio
+import contextlib
 import os
-import time
 from pathlib import Path
 
 from kytos.core import KytosEvent, KytosNApp, log, rest
@@ -20,7 +20,7 @@ from kytos.core.rest_api import JSONResponse, Request
 
 from . import settings
 from .config import SettingsError, load_config
-from .intake import InvalidEnvelope, envelopes_of, to_messages
+from .handoff import HandOffIntake
 from .publisher import Publisher
 from .transports import make_transport
 
@@ -39,6 +39,7 @@ class Main(KytosNApp):
 
     def setup(self) -> None:
         self.publisher: Publisher | None = None
+        self.worker: HandOffIntake | None = None
         self.disabled_reason = ""
         self._stopping: asyncio.Task[None] | None = None
         try:
@@ -50,6 +51,7 @@ class Main(KytosNApp):
                       "mq_producer/settings.py or the environment and restart Kytos.", exc)
             return
         self.publisher = Publisher(transport, config)
+        self.worker = HandOffIntake(self.publisher)
         self.controller.loop.call_soon_threadsafe(self.publisher.start)
         log.info("mq_producer: publishing to %s in the background", transport.description)
 
@@ -63,42 +65,36 @@ class Main(KytosNApp):
         could run: the buffer is discarded at once (restart resumes from the real-time point).
         When only this NApp is unloaded the loop goes on: the buffer gets a bounded flush.
         """
-        if self.publisher is None:
+        if self.publisher is None or self.worker is None:
             return
         if getattr(self.controller, "started_at", None) is None:
+            self._stop_intake()
             self.publisher.abandon()
         else:
-            self._stopping = self.controller.loop.create_task(
-                self.publisher.stop(self.publisher.config.shutdown_flush_timeout))
+            self._stopping = self.controller.loop.create_task(self._unload())
+
+    async def _unload(self) -> None:
+        """The bounded flush: what the intake holds is submitted, then the buffer flushed."""
+        assert self.publisher is not None and self.worker is not None
+        timeout = self.publisher.config.shutdown_flush_timeout
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.worker.drained(), timeout)
+        self._stop_intake()
+        await self.publisher.stop(timeout)
+
+    def _stop_intake(self) -> None:
+        assert self.publisher is not None and self.worker is not None
+        waiting = self.worker.stop()
+        if waiting:
+            self.publisher.counters.discarded += waiting
+            log.info("mq_producer: %d envelopes handed on but not taken in yet were discarded",
+                     waiting)
 
     @alisten_to(SOURCE_EVENTS)
     async def on_envelopes(self, event: KytosEvent) -> None:
-        """Submit the messages of every envelope of a hand-off event, in order."""
-        if self.publisher is None:
-            return
-        counters, config = self.publisher.counters, self.publisher.config
-        try:
-            envelopes = envelopes_of(event.content)
-        except InvalidEnvelope as exc:
-            counters.received += 1  # the container stands for one envelope that never came
-            counters.rejected += 1
-            log.error("mq_producer: cannot publish event %s (id %s): %s", event.name, event.id,
-                      exc)
-            return
-        now = time.time()  # one hand-off event: its envelopes were handed on together
-        for position, envelope in enumerate(envelopes, 1):
-            counters.received += 1
-            try:
-                messages = to_messages(envelope, config.router, config.link_status, now,
-                                       config.max_message_bytes)
-            except InvalidEnvelope as exc:
-                counters.rejected += 1
-                log.error("mq_producer: cannot publish event %s (id %s), envelope %d of %d%s: "
-                          "%s", event.name, event.id, position, len(envelopes),
-                          _message_id_note(envelope), exc)
-                continue
-            for message in messages:
-                self.publisher.submit(message)
+        """Queue the hand-off event for the intake and return at once (never awaits)."""
+        if self.worker is not None:
+            self.worker.push(event.name, event.id, event.content)
 
     @rest("v1/status", methods=["GET"])
     async def status(self, _request: Request) -> JSONResponse:
@@ -108,10 +104,3 @@ class Main(KytosNApp):
                                 status_code=503)
         return JSONResponse(self.publisher.status())
 
-
-def _message_id_note(envelope: object) -> str:
-    """For the log line: ' (message <id>)' when the envelope has a plain string id, else ''."""
-    message_id = envelope.get("message_id") if isinstance(envelope, dict) else None
-    if type(message_id) is not str or not message_id:  # a str subclass may misbehave in str()
-        return ""
-    return f" (message {message_id[:200]})"

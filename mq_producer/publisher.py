@@ -16,6 +16,10 @@ from .transport import PublishOutcome, Transport, TransportError
 
 log = logging.getLogger("kytos.napps.kytos/mq_producer")
 
+# Messages encoded and written in one go (well under a millisecond's work); the event loop gets
+# a turn between two such batches.
+WRITE_BATCH = 64
+
 
 @dataclass
 class ProducerCounters:
@@ -103,7 +107,7 @@ class Publisher:
                                                                self._watch)
         try:
             while not self._failed.is_set():
-                room = self.config.max_in_flight - self.outbox.in_flight
+                room = min(self.config.max_in_flight - self.outbox.in_flight, WRITE_BATCH)
                 batch = self.outbox.take(room) if room > 0 else []
                 if not batch:
                     self._wake.clear()
@@ -123,6 +127,7 @@ class Publisher:
                     self._not_sent(batch, f"{self.transport.description} did not take "
                                           f"messages in {self.config.publish_timeout}s; "
                                           "reconnecting")
+                await asyncio.sleep(0)  # the loop's turn before the next batch
         finally:
             self._watchdog.cancel()
         if self._stalled:  # its answers will not come: closing fails them at once

@@ -1,0 +1,133 @@
+"""The hand-off intake: hand-off events are queued by the event handler and turned into
+messages by one task, in order, giving the event loop a turn every WORK_SLICE.
+
+Why not in the handler: core starts a handler task for every event it takes from the app buffer,
+up to a whole buffer (1024) at once, and all of them run in the same turn of the loop; a
+handler that checked, encoded and routed its 100 envelopes there would add its milliseconds to
+every other's. Queueing is O(1); the work is paced here. One task also keeps the order of the
+envelopes across hand-off events, which handlers that yielded would not.
+"""
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+from .intake import InvalidEnvelope, envelopes_of, to_messages
+from .publisher import Publisher
+
+log = logging.getLogger("kytos.napps.kytos/mq_producer")
+
+# The longest stretch of work (seconds) before the event loop gets a turn.
+WORK_SLICE = 0.002
+
+_HandOff = tuple[str, Any, Any]  # event name, event id, content
+
+
+class HandOffIntake:
+    """Hand-off events in through ``push()``; their envelopes' messages out through
+    ``publisher.submit()``, in order. Counts ``received`` and ``rejected`` on the publisher."""
+
+    def __init__(self, publisher: Publisher) -> None:
+        self.publisher = publisher
+        self._queue: deque[_HandOff] = deque()
+        self._busy = False
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def backlog(self) -> int:
+        """Hand-off events queued or being worked on."""
+        return len(self._queue) + self._busy
+
+    @property
+    def idle(self) -> bool:
+        return self._idle.is_set()
+
+    async def drained(self) -> None:
+        await self._idle.wait()
+
+    def push(self, name: str, event_id: Any, content: Any) -> None:
+        """Queue one hand-off event; O(1), never awaits. Must be called on the loop's thread."""
+        self._queue.append((name, event_id, content))
+        self._idle.clear()
+        self._wake.set()
+        if self._task is None or self._task.done():  # started on first use, on the loop
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name="mq_producer hand-off intake")
+
+    def stop(self) -> int:
+        """Cancel our own task; return how many envelopes were still waiting (dropped)."""
+        if self._task is not None:
+            self._task.cancel()
+        waiting = sum(len(content["envelopes"]) if _has_list(content) else 1
+                      for _, _, content in self._queue)
+        self._queue.clear()
+        self._idle.set()
+        return waiting
+
+    async def _run(self) -> None:
+        turn = time.perf_counter()
+        while True:
+            if not self._queue:
+                self._idle.set()
+                self._wake.clear()
+                await self._wake.wait()
+                turn = time.perf_counter()
+                continue
+            name, event_id, content = self._queue.popleft()
+            self._busy = True
+            try:
+                turn = await self._take(name, event_id, content, turn)
+            except Exception:  # a bug must cost one hand-off event, logged, not the intake
+                log.exception("mq_producer: could not take hand-off event %s (id %s)", name,
+                              event_id)
+            finally:
+                self._busy = False
+
+    async def _take(self, name: str, event_id: Any, content: Any, turn: float) -> float:
+        """Submit the messages of one hand-off event's envelopes; return when the loop last
+        had a turn."""
+        publisher = self.publisher
+        counters, config = publisher.counters, publisher.config
+        try:
+            envelopes = envelopes_of(content)
+        except InvalidEnvelope as exc:
+            counters.received += 1  # the container stands for one envelope that never came
+            counters.rejected += 1
+            log.error("mq_producer: cannot publish event %s (id %s): %s", name, event_id, exc)
+            return turn
+        now = time.time()  # one hand-off event: its envelopes were handed on together
+        for position, envelope in enumerate(envelopes, 1):
+            if time.perf_counter() - turn > WORK_SLICE:
+                await asyncio.sleep(0)
+                turn = time.perf_counter()
+            counters.received += 1
+            try:
+                messages = to_messages(envelope, config.router, config.link_status, now,
+                                       config.max_message_bytes)
+            except InvalidEnvelope as exc:
+                counters.rejected += 1
+                log.error("mq_producer: cannot publish event %s (id %s), envelope %d of %d%s: "
+                          "%s", name, event_id, position, len(envelopes),
+                          _message_id_note(envelope), exc)
+                continue
+            for message in messages:
+                publisher.submit(message)
+        return turn
+
+
+def _has_list(content: Any) -> bool:
+    return isinstance(content, Mapping) and isinstance(content.get("envelopes"), list)
+
+
+def _message_id_note(envelope: object) -> str:
+    """For the log line: ' (message <id>)' when the envelope has a plain string id, else ''."""
+    message_id = envelope.get("message_id") if isinstance(envelope, dict) else None
+    if type(message_id) is not str or not message_id:  # a str subclass may misbehave in str()
+        return ""
+    return f" (message {message_id[:200]})"
