@@ -1,12 +1,12 @@
 """Pacer: yields to the event loop only once the work budget is spent."""
 
 import asyncio
-import contextlib
 import time
 
 import pytest
 
 from listen_events.pacing import WORK_SLICE, Pacer
+from tests.support.waiting import loop_turns
 
 
 def _busy(seconds: float) -> None:
@@ -58,26 +58,14 @@ async def test_restart_counts_a_turn_the_loop_had_elsewhere():
 
 async def test_long_work_is_cut_into_slices_of_about_the_budget():
     pacer = Pacer(0.002)
-    turns = 0
-
-    async def other_task() -> None:
-        nonlocal turns
-        while True:
-            turns += 1
-            await asyncio.sleep(0)
-
-    other = asyncio.create_task(other_task())
-    await asyncio.sleep(0)
-    start, before = time.perf_counter(), turns
-    while time.perf_counter() - start < 0.05:
-        _busy(0.0001)  # one small piece of work
-        await pacer.pause()
-    other.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await other
+    async with loop_turns() as turns:
+        start = time.perf_counter()
+        while time.perf_counter() - start < 0.05:
+            _busy(0.0001)  # one small piece of work
+            await pacer.pause()
     # ~50 ms of work in slices of at least 2 ms: the other task ran between them.
     assert 1 <= pacer.pauses <= 26
-    assert turns - before >= pacer.pauses
+    assert turns.count >= pacer.pauses
 
 
 def test_a_negative_budget_is_refused():

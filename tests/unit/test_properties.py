@@ -37,6 +37,7 @@ from mq_producer.config import load_config
 from mq_producer.intake import InvalidEnvelope, envelopes_of, to_messages
 from mq_producer.main import Main as MqProducer
 from mq_producer.outbox import OutboundMessage
+from tests.support.hostile import BrokenMapping
 from tests.support.kytos_controller import FakeController
 from tests.support.rabbit_node import free_port
 from tests.support.topology import make_link, make_topology
@@ -86,22 +87,6 @@ class AsDictOpaque:
 
 class Text(str):
     """A str subclass, like kytos' LinkID and InterfaceID."""
-
-
-class BrokenMapping(collections.abc.Mapping):
-    """A mapping whose items() raise: the serializer does not survive it (the handler does)."""
-
-    def __getitem__(self, key):
-        raise KeyError(key)
-
-    def __iter__(self):
-        raise RuntimeError("cannot iterate")
-
-    def __len__(self):
-        return 1
-
-    def items(self):
-        raise RuntimeError("cannot list items")
 
 
 def _cycle(items: list) -> dict:

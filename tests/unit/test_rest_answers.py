@@ -24,6 +24,7 @@ from starlette.routing import Route
 from listen_events import settings as listen_settings
 from listen_events.main import Main as ListenEvents
 from mq_producer.main import Main as MqProducer
+from tests.support.hostile import BrokenMapping
 from tests.support.kytos_controller import FakeController
 from tests.support.rabbit_node import free_port
 from tests.support.topology import make_link
@@ -124,13 +125,6 @@ async def test_snapshot_ignores_whatever_the_request_carries(controller, request
         counters = check_answer(napp, status, "/v1/status", "GET")["counters"]
         assert counters["failed"] == 0
 
-
-class BrokenMapping(Mapping):
-    def __getitem__(self, key):
-        raise KeyError(key)
-
-    def __iter__(self):
-        raise RuntimeError("cannot list items")
 
     def __len__(self):
         return 1

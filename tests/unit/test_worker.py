@@ -2,7 +2,6 @@
 pacing; and listen_events' handler, snapshot route and shutdown built on it."""
 
 import asyncio
-import collections.abc
 import datetime as dt
 import json
 import logging
@@ -18,8 +17,10 @@ from listen_events.main import Main as ListenEvents
 from listen_events.pacing import WORK_SLICE, Pacer
 from listen_events.pipeline import TOPOLOGY_LOADED, EventPipeline
 from listen_events.worker import MAX_BATCH, Discarded, HandOffWorker
+from tests.support.hostile import BrokenMapping
 from tests.support.kytos_controller import FakeController
 from tests.support.topology import make_link, make_topology
+from tests.support.waiting import loop_turns
 
 LINK_DOWN = "kytos/topology.link_down"
 HANDOFF = "kytos/listen_events.broadcast"
@@ -43,22 +44,6 @@ class Recorder:
     @property
     def envelopes(self) -> list[dict[str, Any]]:
         return [envelope for batch in self.batches for envelope in batch]
-
-
-class BrokenMapping(collections.abc.Mapping):
-    """Content whose items() raise: serializing the event fails."""
-
-    def __getitem__(self, key):
-        raise KeyError(key)
-
-    def __iter__(self):
-        raise RuntimeError("cannot iterate")
-
-    def __len__(self):
-        return 1
-
-    def items(self):
-        raise RuntimeError("cannot list items")
 
 
 def _worker(budget: float = WORK_SLICE, hand_on: Recorder | None = None
@@ -124,21 +109,12 @@ async def test_when_the_budget_is_spent_the_batch_goes_before_the_loop_gets_its_
     """Budget 0: the pacer is due after every event, so every envelope leaves in its own
     hand-off, in order, and the loop runs other work in between (timings: benchmarks/)."""
     worker, out = _worker(budget=0.0)
-    turns = 0
-
-    async def other_task() -> None:
-        nonlocal turns
-        while True:
-            turns += 1
-            await asyncio.sleep(0)
-
-    other = asyncio.create_task(other_task())
-    _push_link_events(worker, range(50))
-    await worker.drained()
-    other.cancel()
+    async with loop_turns() as turns:
+        _push_link_events(worker, range(50))
+        await worker.drained()
     assert _reasons(out.envelopes) == list(range(50))
     assert [len(batch) for batch in out.batches] == [1] * 50
-    assert worker.pipeline.pacer.pauses >= 50 and turns >= 50
+    assert worker.pipeline.pacer.pauses >= 50 and turns.count >= 50
 
 
 async def test_an_idle_intake_hands_on_what_is_there_without_waiting_for_a_full_batch():
