@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from .intake import InvalidEnvelope, envelopes_of, to_messages
+from .intake import InvalidEnvelope, body_pieces, envelopes_of, is_large, to_messages
 from .publisher import Publisher
 
 log = logging.getLogger("kytos.napps.kytos/mq_producer")
@@ -108,8 +108,17 @@ class HandOffIntake:
                 turn = time.perf_counter()
             counters.received += 1
             try:
+                body = None
+                if is_large(envelope):  # a topology: encoded in pieces, with the loop's turns
+                    parts = []
+                    for piece in body_pieces(envelope):
+                        parts.append(piece)
+                        if time.perf_counter() - turn > WORK_SLICE:
+                            await asyncio.sleep(0)
+                            turn = time.perf_counter()
+                    body = b"".join(parts)
                 messages = to_messages(envelope, config.router, config.link_status, now,
-                                       config.max_message_bytes)
+                                       config.max_message_bytes, body)
             except InvalidEnvelope as exc:
                 counters.rejected += 1
                 log.error("mq_producer: cannot publish event %s (id %s), envelope %d of %d%s: "

@@ -7,7 +7,7 @@ An item of the list that is not an object is rejected by ``to_messages`` like an
 envelope: on its own, the other envelopes of the same hand-off event are still published.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -38,12 +38,14 @@ def envelopes_of(content: Any) -> list[Any]:
 
 
 def to_messages(envelope: Any, router: Router, link_status: LinkStatusConfig,
-                now: float, max_bytes: int) -> list[OutboundMessage]:
+                now: float, max_bytes: int, body: bytes | None = None
+                ) -> list[OutboundMessage]:
     """The messages for one envelope: the event on its route, plus a status message for an
     interdomain link (see continuity.py).
 
     ``max_bytes``: the largest encoded envelope accepted (MAX_MESSAGE_BYTES); a larger one
-    raises InvalidEnvelope, as does anything that is not a publishable envelope.
+    raises InvalidEnvelope, as does anything that is not a publishable envelope. ``body``: the
+    envelope already encoded (from ``body_pieces``), else it is encoded here.
     """
     if not isinstance(envelope, Mapping):
         raise InvalidEnvelope(f"envelope is not an object (got {type(envelope).__name__})")
@@ -60,10 +62,8 @@ def to_messages(envelope: Any, router: Router, link_status: LinkStatusConfig,
     for field in ("producer", "link"):  # routing reads them
         if envelope.get(field) is not None and not isinstance(envelope[field], Mapping):
             raise InvalidEnvelope(f"envelope field {field!r} must be an object or null")
-    try:  # first: routing then sees JSON values only
-        body = orjson.dumps(envelope)
-    except TypeError as exc:  # orjson: not JSON-safe (listen_events serializes, others may not)
-        raise InvalidEnvelope(f"envelope is not JSON-serializable: {exc}") from None
+    if body is None:  # first: routing then sees JSON values only
+        body = b"".join(body_pieces(envelope, split=False))
     try:
         exchange, routing_key = router.route(envelope)
     except RoutingError as exc:
@@ -87,3 +87,56 @@ def to_messages(envelope: Any, router: Router, link_status: LinkStatusConfig,
             key=f"status:{link['id']}", timestamp=now, link_id=link["id"],
             status=link["status"]))
     return messages
+
+
+SPLIT_ITEMS = 100  # a container with more items is encoded item by item (see body_pieces)
+
+
+def is_large(envelope: Any) -> bool:
+    """Whether the envelope's content holds, within two levels, a container of more than
+    SPLIT_ITEMS items - a topology's switches or links. Cheap for a link event's content."""
+    content = envelope.get("content") if type(envelope) is dict else None
+    if type(content) is not dict:
+        return False
+    for value in content.values():
+        if type(value) is list and len(value) > SPLIT_ITEMS:
+            return True
+        if type(value) is dict and (len(value) > SPLIT_ITEMS or any(
+                type(item) in (dict, list) and len(item) > SPLIT_ITEMS
+                for item in value.values())):
+            return True
+    return False
+
+
+def body_pieces(envelope: Any, split: bool = True) -> Iterator[bytes]:
+    """The envelope's JSON (orjson) in pieces whose concatenation is ``orjson.dumps(envelope)``
+    byte for byte, so that the caller can give the event loop a turn between them: a
+    multi-megabyte topology takes tens of milliseconds in one orjson call. With ``split``
+    False, one piece. Raises InvalidEnvelope when the envelope is not JSON-serializable."""
+    try:
+        yield from _json_pieces(envelope, 0) if split else (orjson.dumps(envelope),)
+    except TypeError as exc:  # orjson: not JSON-safe (listen_events serializes, others may not)
+        raise InvalidEnvelope(f"envelope is not JSON-serializable: {exc}") from None
+
+
+def _json_pieces(value: Any, depth: int) -> Iterator[bytes]:
+    """Dicts down to the third level, and any larger container, item by item."""
+    kind = type(value)
+    if kind is dict and (depth < 3 or len(value) > SPLIT_ITEMS):
+        separator = b"{"
+        for key, item in value.items():
+            if type(key) is not str:  # as orjson: not even a str subclass
+                raise TypeError("Dict key must be str")
+            yield separator + orjson.dumps(key) + b":"
+            yield from _json_pieces(item, depth + 1)
+            separator = b","
+        yield b"{}" if separator == b"{" else b"}"
+    elif kind is list and len(value) > SPLIT_ITEMS:
+        separator = b"["
+        for item in value:
+            yield separator
+            yield from _json_pieces(item, depth + 1)
+            separator = b","
+        yield b"]"  # never empty: it has more than SPLIT_ITEMS items
+    else:
+        yield orjson.dumps(value)

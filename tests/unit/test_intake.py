@@ -4,13 +4,23 @@ at a time, and the handler's counting and log lines. No broker: the publisher on
 import datetime as dt
 import logging
 
+import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from kytos.core import KytosEvent
 
 from listen_events.envelope import EnvelopeBuilder
 from mq_producer import settings as producer_settings
 from mq_producer.config import load_config
-from mq_producer.intake import InvalidEnvelope, envelopes_of, to_messages
+from mq_producer.intake import (
+    SPLIT_ITEMS,
+    InvalidEnvelope,
+    body_pieces,
+    envelopes_of,
+    is_large,
+    to_messages,
+)
 from mq_producer.main import Main as MqProducer
 from tests.support.kytos_controller import FakeController
 from tests.support.rabbit_node import free_port
@@ -18,6 +28,10 @@ from tests.support.rabbit_node import free_port
 CONFIG = load_config(producer_settings, {"KYTOS_MQ_URL": "amqp://u:p@127.0.0.1/"})
 BUILDER = EnvelopeBuilder("kytos", "test")
 HANDOFF = "kytos/listen_events.broadcast"
+
+
+class StrSubclass(str):
+    pass
 
 
 def _envelope(number: int) -> dict:
@@ -125,3 +139,51 @@ async def test_a_malformed_container_counts_as_one_received_and_one_rejected(pro
              and "cannot publish event" in r.getMessage()]
     assert lines == [f"mq_producer: cannot publish event {HANDOFF} (id {event.id}): content "
                      "has no 'envelopes' list (got NoneType)"]
+
+
+JSON_LEAVES = st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) \
+    | st.floats(allow_nan=True) | st.text(max_size=5)
+JSON_VALUES = st.recursive(
+    JSON_LEAVES, lambda inner: st.lists(inner, max_size=130)
+    | st.dictionaries(st.text(max_size=4), inner, max_size=130), max_leaves=400)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=JSON_VALUES)
+def test_the_pieces_of_a_body_join_into_what_orjson_writes_in_one_go(value):
+    assert b"".join(body_pieces(value)) == orjson.dumps(value)
+
+
+@pytest.mark.parametrize("bad", [{1: "int key"}, {StrSubclass("k"): 1}, {"set": {1, 2}},
+                                 {"deep": {"er": {"st": {"x": object()}}}}])
+def test_a_body_that_orjson_refuses_is_refused_in_pieces_too(bad):
+    with pytest.raises(TypeError):
+        orjson.dumps(bad)
+    with pytest.raises(InvalidEnvelope, match="envelope is not JSON-serializable"):
+        b"".join(body_pieces(bad))
+
+
+def test_only_a_topology_sized_content_is_encoded_in_pieces():
+    links = {str(n): {"id": str(n)} for n in range(SPLIT_ITEMS + 1)}
+    assert is_large({"content": {"topology": {"switches": {}, "links": links}}})
+    assert is_large({"content": {"links": list(links)}})
+    assert not is_large(_envelope(1))
+    assert not is_large({"content": {"topology": {"links": dict(list(links.items())[:5])}}})
+    assert not is_large({"content": None}) and not is_large("not an envelope")
+
+
+async def test_a_topology_envelope_is_published_with_the_bytes_of_one_encoding(producer,
+                                                                              monkeypatch):
+    controller, napp = producer
+    submitted: list = []
+    monkeypatch.setattr(napp.publisher, "submit", submitted.append)
+    envelope = BUILDER.build(
+        event_name="kytos/topology.topology_loaded", event_class="operational",
+        event_id=None, event_timestamp=dt.datetime.now(dt.UTC),
+        content={"topology": {"switches": {}, "links": {
+            str(n): {"id": str(n), "metadata": {"n": n}} for n in range(3000)}}})
+    assert is_large(envelope)
+    await controller.buffers.app.aput(KytosEvent(HANDOFF, {"envelopes": [envelope]}))
+    await controller.settle()
+    [message] = submitted
+    assert message.body == orjson.dumps(envelope)
