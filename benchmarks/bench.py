@@ -748,6 +748,7 @@ async def phase_latency(run: Run) -> None:
                                          figures.latency_p99_ms < 10))
     row("  max; received / sent", f"{figures.latency_max_ms:.1f} ms",
         f"{len(latencies)} / {count}; longest loop stall meanwhile {steady.max_ms:.1f} ms")
+    out(f"  {steady.gc.summary}")
 
     # The same pace through raw aio-pika: what the broker and the consumer alone cost.
     run.latency_queues.append(names.latency_queue("raw"))

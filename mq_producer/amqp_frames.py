@@ -53,9 +53,13 @@ def publish_frames(channel: int, max_body: int, *, exchange: str, routing_key: s
         + shortstr(routing_key) + b"\x01"  # bits: mandatory=1, immediate=0
     properties = (_CONTENT_TYPE_PERSISTENT + shortstr(message_id) + _timestamp(timestamp)
                   + shortstr(message_type) + _APP_ID)
-    parts = [_frame(FRAME_METHOD, channel, method),
-             _frame(FRAME_HEADER, channel,
-                    _header_head(BASIC_CLASS, 0, len(body), _FLAGS) + properties)]
-    parts.extend(_frame(FRAME_BODY, channel, body[start:start + max_body])
-                 for start in range(0, len(body), max_body))
-    return b"".join(parts)
+    frames = bytearray(_frame(FRAME_METHOD, channel, method))
+    frames += _frame(FRAME_HEADER, channel,
+                     _header_head(BASIC_CLASS, 0, len(body), _FLAGS) + properties)
+    view = memoryview(body)  # slices without copies: a topology can be megabytes
+    for start in range(0, len(body), max_body):
+        chunk = view[start:start + max_body]
+        frames += _frame_head(FRAME_BODY, channel, len(chunk))
+        frames += chunk
+        frames += FRAME_END
+    return bytes(frames)
