@@ -127,6 +127,10 @@ class Publisher:
                     self._not_sent(batch, f"{self.transport.description} did not take "
                                           f"messages in {self.config.publish_timeout}s; "
                                           "reconnecting")
+                except Exception as exc:  # a bug: the publisher must live on, and say so
+                    log.exception("mq_producer: internal error while publishing %d messages "
+                                  "(first %s)", len(batch), batch[0].message_id)
+                    self._not_sent(batch, f"internal error: {type(exc).__name__}")
                 await asyncio.sleep(0)  # the loop's turn before the next batch
         finally:
             self._watchdog.cancel()

@@ -223,3 +223,28 @@ async def test_a_broker_that_stops_answering_is_dropped_and_its_messages_sent_ag
         assert len(publisher.outbox) == 0 and publisher.alarm.outage is None
     finally:
         publisher.abandon()
+
+
+async def test_a_bug_in_the_transport_is_logged_and_the_publisher_lives_on(
+        transport: MemoryTransport, caplog: pytest.LogCaptureFixture):
+    publisher = Publisher(transport, make_config())
+    publisher.start()
+    original, calls = transport.publish, 0
+
+    async def buggy_once(messages, settle):
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ValueError("a bug")
+        await original(messages, settle)
+
+    transport.publish = buggy_once  # type: ignore[method-assign]
+    try:
+        with caplog.at_level(logging.ERROR):
+            publisher.submit(message(1))
+            await wait_until(lambda: publisher.counters.confirmed == 1, what="the retry")
+        assert any("internal error while publishing 1 messages (first m1)" in r.getMessage()
+                   and r.exc_info for r in caplog.records)
+        assert publisher.counters.failed == 1 and calls == 2
+    finally:
+        publisher.abandon()
