@@ -24,6 +24,7 @@ class ListenConfig:
     snapshot_event: str
     snapshot_class: str
     snapshot_on_topology_loaded: bool
+    link_status_by_event: dict[str, str]
 
 
 def _text(setting: str, value: object, *, allow_empty: bool = False) -> str:
@@ -39,6 +40,20 @@ def _event_name(setting: str, value: object) -> str:
         raise SettingsError(f"{setting}: {name!r} is not an event name "
                             "(letters, digits, '_', '.', '/', '-')")
     return name
+
+
+_LINK_STATUSES = ("UP", "DOWN", "DISABLED")
+
+
+def _link_status_by_event(value: object) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise SettingsError(f"LINK_STATUS_BY_EVENT: expected a dict, got {value!r}")
+    for name, status in value.items():
+        _event_name("LINK_STATUS_BY_EVENT key", name)
+        if status not in _LINK_STATUSES:
+            raise SettingsError(f"LINK_STATUS_BY_EVENT[{name!r}]: {status!r} is not one of "
+                                f"{', '.join(_LINK_STATUSES)}")
+    return dict(value)
 
 
 def load_config(settings: ModuleType, environ: Mapping[str, str] = os.environ) -> ListenConfig:
@@ -61,4 +76,5 @@ def load_config(settings: ModuleType, environ: Mapping[str, str] = os.environ) -
         snapshot_event=_event_name("SNAPSHOT_EVENT", settings.SNAPSHOT_EVENT),
         snapshot_class=snapshot_class,
         snapshot_on_topology_loaded=settings.SNAPSHOT_ON_TOPOLOGY_LOADED,
+        link_status_by_event=_link_status_by_event(settings.LINK_STATUS_BY_EVENT),
     )

@@ -33,7 +33,8 @@ class LinkState(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
     id: str = Field(description="Kytos link id (sha256 of the sorted interface ids)")
-    status: str | None = Field(description="'UP', 'DOWN' or 'DISABLED'")
+    status: str | None = Field(description="'UP', 'DOWN' or 'DISABLED'; for link_up / "
+                                           "link_down, the status the event stands for")
     status_reason: list[str] = Field(description="Kytos' reasons for a non-UP status")
     reason: str | None = Field(description="Why the event was emitted, e.g. 'link down'")
     active: bool | None
@@ -92,8 +93,12 @@ class EnvelopeBuilder:
 
     def build(self, *, event_name: str, event_class: str, event_id: Any,
               event_timestamp: dt.datetime, content: dict[str, Any],
-              msg_type: str = "event") -> dict[str, Any]:
+              msg_type: str = "event", link_status: str | None = None) -> dict[str, Any]:
+        """``link_status``: the status the event stands for (LINK_STATUS_BY_EVENT), which
+        wins over the one the Link had when it was serialized."""
         link = link_state(content)
+        if link is not None and link_status is not None:
+            link["status"] = link_status
         timestamp = event_timestamp.astimezone(dt.UTC) if event_timestamp.tzinfo \
             else event_timestamp.replace(tzinfo=dt.UTC)
         sequence = next(self._sequence)

@@ -105,7 +105,7 @@ class EventPipeline:
         return self.builder.build(
             event_name=name, event_class=event_class, event_id=event_id,
             event_timestamp=timestamp or dt.datetime.now(dt.UTC), content=serialized,
-            msg_type=msg_type)
+            msg_type=msg_type, link_status=self.config.link_status_by_event.get(name))
 
 
 async def _serialize_topology(switches: Mapping[Any, Any], links: Mapping[Any, Any],

@@ -58,6 +58,15 @@ SNAPSHOT_EVENT = "kytos/listen_events.link_snapshot"
 SNAPSHOT_CLASS = "operational"
 SNAPSHOT_ON_TOPOLOGY_LOADED = True
 
+# The link status an event stands for. An event carries the Link object itself, which may have
+# changed by the time the event is serialized (a flapping link, events waiting their turn): the
+# envelope's link.status follows the event, content.link shows the object as it was serialized.
+# Events not listed here (and snapshots) take link.status from the Link.
+LINK_STATUS_BY_EVENT = {
+    "kytos/topology.link_up": "UP",
+    "kytos/topology.link_down": "DOWN",
+}
+
 # The KytosEvent that carries envelopes to the producer NApp(s), on the app buffer. Its content
 # is {"envelopes": [<dict>, ...]}: one or more envelopes (at most 100), in event order, and
 # successive hand-off events follow that order too. kytos/mq_producer listens to this name by

@@ -13,6 +13,7 @@ envelopes.
 import asyncio
 import datetime as dt
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from .pipeline import EventPipeline
 log = logging.getLogger("kytos.napps.kytos/listen_events")
 
 MAX_BATCH = 100  # envelopes in one hand-off event at most
+LINGER_TURNS = 3  # loop turns a partial batch waits for more events before it is handed on
 
 HandOn = Callable[[list[dict[str, Any]]], Awaitable[None]]
 _Event = tuple[str, Any, dt.datetime | None, Any]  # name, id, timestamp, content
@@ -59,6 +61,7 @@ class HandOffWorker:
         self._hand_on = hand_on
         self._intake: deque[_Event | _SnapshotRequest] = deque()
         self._batch: list[dict[str, Any]] = []
+        self._batch_since = 0.0  # time.perf_counter() when the batch got its first envelope
         self._busy = False  # an item taken from the intake is being worked on
         self._wake = asyncio.Event()  # set by push(): the intake is not empty
         self._idle = asyncio.Event()  # set when everything pushed has been handed on
@@ -128,8 +131,16 @@ class HandOffWorker:
 
     async def _run(self) -> None:
         self.pacer.restart()  # this task starting is a turn of the loop
+        lingered = 0
         while True:
             if not self._intake:
+                if self._batch and lingered < LINGER_TURNS and not self._batch_is_due():
+                    # Core hands out one event per turn of the loop: a burst arrives one
+                    # event at a time, and a batch handed on now would hold just one.
+                    lingered += 1
+                    await asyncio.sleep(0)
+                    self.pacer.restart()
+                    continue
                 await self._hand_on_batches(everything=True)
                 if self._intake:  # more came while handing on
                     continue
@@ -138,15 +149,27 @@ class HandOffWorker:
                 await self._wake.wait()
                 self.pacer.restart()  # the loop ran while we waited
                 continue
+            lingered = 0
             item = self._intake.popleft()
             self._busy = True
             try:
                 await self._work(item)
             finally:
                 self._busy = False
-            # Full batches go at once; a partial one when the loop is due a turn anyway.
-            await self._hand_on_batches(everything=self.pacer.due)
+            # Full batches go at once; a partial one when the loop is due a turn anyway, or
+            # when its first envelope has waited a work slice.
+            await self._hand_on_batches(everything=self.pacer.due or self._batch_is_due())
             await self.pacer.pause()
+
+    def _batch_is_due(self) -> bool:
+        """The batch's first envelope has waited longer than the pacer's budget."""
+        return bool(self._batch) and \
+            time.perf_counter() - self._batch_since > self.pacer.budget
+
+    def _add(self, envelopes: list[dict[str, Any]]) -> None:
+        if envelopes and not self._batch:
+            self._batch_since = time.perf_counter()
+        self._batch.extend(envelopes)
 
     async def _work(self, item: _Event | _SnapshotRequest) -> None:
         if isinstance(item, _SnapshotRequest):
@@ -159,7 +182,7 @@ class HandOffWorker:
             self.pipeline.counters.failed += 1
             log.exception("listen_events: could not process event %s (id %s)", name, event_id)
             return
-        self._batch.extend(envelopes)
+        self._add(envelopes)
 
     async def _snapshot(self, request: _SnapshotRequest) -> None:
         if request.done.cancelled():  # the requester is gone
@@ -173,7 +196,7 @@ class HandOffWorker:
             if not request.done.done():
                 request.done.set_exception(exc)
             return
-        self._batch.extend(envelopes)
+        self._add(envelopes)
         await self._hand_on_batches(everything=True)  # the route answers "handed on"
         if not request.done.done():
             request.done.set_result(self.pipeline.counters.handed_on - handed_before)

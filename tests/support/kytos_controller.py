@@ -1,8 +1,9 @@
 """A small stand-in for the Kytos controller: the app buffer and listener dispatch.
 
-Dispatch follows core 2025.2.1's ``notify_listeners``: every registered pattern gets "$"
-appended, is matched with ``re.match`` against the event name, and each ``async`` handler of a
-match is started with ``asyncio.create_task`` (handlers of later events may interleave).
+Dispatch follows core 2025.2.1's ``event_handler`` and ``notify_listeners``: one event is taken
+from the app buffer per turn of the loop; every registered pattern gets "$" appended, is
+matched with ``re.match`` against the event name, and each ``async`` handler of a match is
+started with ``asyncio.create_task`` (handlers of later events may interleave).
 """
 
 import asyncio
@@ -43,6 +44,9 @@ class FakeController:
 
     async def _event_handler(self) -> None:
         while True:
+            # As core's event_handler: one event per turn of the loop (it sleeps(0) before
+            # each aget), so a full buffer is not dispatched in one go.
+            await asyncio.sleep(0)
             event = await self.buffers.app.queue.get()
             self.seen.append(event)
             self.notify_listeners(event)

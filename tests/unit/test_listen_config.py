@@ -26,6 +26,10 @@ def test_environment_overrides_identity():
     ({"SUBSCRIBED_EVENTS": ["ok", "(bad"]}, {}, r"SUBSCRIBED_EVENTS\[1\]"),
     ({}, {"KYTOS_EVENTS_CONTROLLER": ""}, "KYTOS_EVENTS_CONTROLLER / CONTROLLER_NAME"),
     ({"CLASSES": {"a": "x"}, "OPERATIONAL_CLASSES": []}, {}, r"CLASSES\['a'\]: expected a list"),
+    ({"LINK_STATUS_BY_EVENT": {"kytos/topology.link_up": "up"}}, {},
+     r"LINK_STATUS_BY_EVENT\['kytos/topology.link_up'\]: 'up' is not one of UP, DOWN"),
+    ({"LINK_STATUS_BY_EVENT": ["kytos/topology.link_up"]}, {},
+     "LINK_STATUS_BY_EVENT: expected a dict"),
 ])
 def test_bad_settings_name_the_setting(overrides, environ, message):
     with pytest.raises(SettingsError, match=message):

@@ -81,3 +81,17 @@ async def test_counters_follow_the_pipeline():
     assert pipeline.counters.as_dict() == {
         "received": 3, "classified": 1, "not_action": 2, "filtered_out": 0, "handed_on": 0,
         "serialization_warnings": 0, "failed": 0, "hand_on_failed": 0}
+
+
+async def test_link_status_follows_the_event_when_the_link_has_changed_since():
+    """The event carries the Link itself; by the time it is serialized the link may be up
+    again (a flap, events waiting their turn). link.status is what the event stands for."""
+    link = make_link(1)
+    link.active = True  # already back up when the link_down is processed
+    pipeline = _pipeline()
+    [down] = await pipeline.process("kytos/topology.link_down", uuid.uuid4(),
+                                    dt.datetime.now(dt.UTC), {"link": link, "reason": "down"})
+    assert down["content"]["link"]["status"] == "UP"  # the object, as serialized
+    assert down["link"]["status"] == "DOWN"  # the event
+    [snapshot] = await pipeline.snapshot([link])
+    assert snapshot["link"]["status"] == "UP"  # snapshots: the object's present status

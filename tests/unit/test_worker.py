@@ -16,7 +16,7 @@ from listen_events.config import load_config
 from listen_events.main import Main as ListenEvents
 from listen_events.pacing import WORK_SLICE, Pacer
 from listen_events.pipeline import TOPOLOGY_LOADED, EventPipeline
-from listen_events.worker import MAX_BATCH, Discarded, HandOffWorker
+from listen_events.worker import LINGER_TURNS, MAX_BATCH, Discarded, HandOffWorker
 from tests.support.hostile import BrokenMapping
 from tests.support.kytos_controller import FakeController
 from tests.support.topology import make_link, make_topology
@@ -268,3 +268,20 @@ async def test_shutdown_cancels_the_worker_and_says_how_many_events_waited(contr
         r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
     await controller.settle()
     assert _handoffs(controller) == []
+
+
+async def test_events_that_arrive_one_per_loop_turn_still_leave_in_one_batch():
+    """Core's dispatcher hands out one event per turn of the loop (it sleeps(0) before each
+    aget): a partial batch waits LINGER_TURNS idle turns before it is handed on."""
+    worker, out = _worker(budget=60.0)  # neither the pacer nor the batch's age cuts
+    for number in range(50):
+        _push_link_events(worker, range(number, number + 1))
+        await asyncio.sleep(0)
+    await worker.drained()
+    assert [len(batch) for batch in out.batches] == [50]
+    assert _reasons(out.envelopes) == list(range(50))
+    for _ in range(LINGER_TURNS + 1):  # a lone event waits only a few idle turns
+        await asyncio.sleep(0)
+    _push_link_events(worker, range(50, 51))
+    await worker.drained()
+    assert [len(batch) for batch in out.batches] == [50, 1]
