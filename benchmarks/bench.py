@@ -811,7 +811,7 @@ async def phase_cpu_and_stall(run: Run) -> None:
                                        figures.burst_napp_step_max_ms < 5))
     row("  longest step of the stand-in core's dispatch",
         f"{figures.burst_dispatch_step_max_ms:.1f} ms",
-        "takes up to 1024 events from the app buffer and starts a task for each, in one step")
+        "one event from the app buffer per turn of the loop, a handler task for each")
     figures.burst_stall_without_gc_ms = meter.max_without_gc_ms
     row("  longest stall less the GC pauses inside it",
         f"{figures.burst_stall_without_gc_ms:.1f} ms", "the code's own share")
@@ -820,15 +820,14 @@ async def phase_cpu_and_stall(run: Run) -> None:
     figures.burst_dispatch_stall_without_gc_ms = baseline.max_without_gc_ms
     row("  baseline: same burst, stand-in dispatch only",
         f"{baseline.max_ms:.1f} / {baseline.max_without_gc_ms:.1f} ms",
-        "longest / less GC; a no-op listener in place of the NApps: core's dispatch of a full "
-        "app buffer starts up to 1024 handler tasks in one turn")
+        "longest / less GC; a no-op listener in place of the NApps: core's dispatch alone")
     out(f"  {baseline.gc.summary}")
 
 
 async def dispatch_only_stall(events: Sequence[Any]) -> StallMeter:
     """The longest loop stall when the same burst goes through a stand-in controller whose only
     listener does nothing: core's own share (it starts a handler task for every event it takes
-    from the app buffer, up to 1024 in one go)."""
+    from the app buffer, one per turn of the loop)."""
     controller = FakeController()
     controller.seen = _NoLog()
     handled = 0
