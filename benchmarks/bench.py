@@ -800,12 +800,8 @@ async def phase_cpu_and_stall(run: Run) -> None:
         f"{figures.burst_ticks_over_5ms} of {len(meter.lateness)} ticks > 5 ms late; "
         f"burst at {burst.rate:,.0f} ev/s")
     out(f"  {meter.gc.summary}")
-    own = {name: steps.ms(name) for name in NAPP_TASKS}
-    figures.burst_napp_step_max_ms = max(own.values())
+    figures.burst_napp_step_max_ms = napp_steps_row(steps)
     figures.burst_dispatch_step_max_ms = steps.ms(DISPATCH_TASK)
-    row("  longest step of a NApp task (CPU less GC)",
-        f"{figures.burst_napp_step_max_ms:.1f} ms",
-        "; ".join(f"{name.split('.')[0]} {value:.1f}" for name, value in own.items()))
     row("  ", "", "< 5 ms: " + verdict(figures, "NApps' own longest step < 5 ms (core's "
                                                 "dispatch excluded)",
                                        figures.burst_napp_step_max_ms < 5))
@@ -822,6 +818,14 @@ async def phase_cpu_and_stall(run: Run) -> None:
         f"{baseline.max_ms:.1f} / {baseline.max_without_gc_ms:.1f} ms",
         "longest / less GC; a no-op listener in place of the NApps: core's dispatch alone")
     out(f"  {baseline.gc.summary}")
+
+
+def napp_steps_row(steps: StepMeter) -> float:
+    """Print the NApp tasks' longest steps; return the longest of them (ms)."""
+    own = {name: steps.ms(name) for name in NAPP_TASKS}
+    row("  longest step of a NApp task (CPU less GC)", f"{max(own.values()):.1f} ms",
+        "; ".join(f"{name.split('.')[0]} {value:.1f}" for name, value in own.items()))
+    return max(own.values())
 
 
 async def dispatch_only_stall(events: Sequence[Any]) -> StallMeter:
@@ -902,11 +906,7 @@ async def phase_topology(run: Run) -> None:
     figures.topology_stall_without_gc_ms = meter.max_without_gc_ms
     row("  longest stall less the GC pauses inside it",
         f"{figures.topology_stall_without_gc_ms:.1f} ms")
-    own = {name: steps.ms(name) for name in NAPP_TASKS}
-    figures.topology_napp_step_max_ms = max(own.values())
-    row("  longest step of a NApp task (CPU less GC)",
-        f"{figures.topology_napp_step_max_ms:.1f} ms",
-        "; ".join(f"{name.split('.')[0]} {value:.1f}" for name, value in own.items()))
+    figures.topology_napp_step_max_ms = napp_steps_row(steps)
     out(f"  {meter.gc.summary}")
 
 

@@ -38,6 +38,7 @@ class HandOffIntake:
         self._idle = asyncio.Event()
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
+        self._turn = 0.0  # time.perf_counter() when the loop last had a turn
 
     @property
     def backlog(self) -> int:
@@ -71,27 +72,32 @@ class HandOffIntake:
         return waiting
 
     async def _run(self) -> None:
-        turn = time.perf_counter()
+        self._turn = time.perf_counter()
         while True:
             if not self._queue:
                 self._idle.set()
                 self._wake.clear()
                 await self._wake.wait()
-                turn = time.perf_counter()
+                self._turn = time.perf_counter()
                 continue
             name, event_id, content = self._queue.popleft()
             self._busy = True
             try:
-                turn = await self._take(name, event_id, content, turn)
+                await self._take(name, event_id, content)
             except Exception:  # a bug must cost one hand-off event, logged, not the intake
                 log.exception("mq_producer: could not take hand-off event %s (id %s)", name,
                               event_id)
             finally:
                 self._busy = False
 
-    async def _take(self, name: str, event_id: Any, content: Any, turn: float) -> float:
-        """Submit the messages of one hand-off event's envelopes; return when the loop last
-        had a turn."""
+    async def _pause_if_due(self) -> None:
+        """Give the loop a turn once WORK_SLICE has passed since its last one."""
+        if time.perf_counter() - self._turn > WORK_SLICE:
+            await asyncio.sleep(0)
+            self._turn = time.perf_counter()
+
+    async def _take(self, name: str, event_id: Any, content: Any) -> None:
+        """Submit the messages of one hand-off event's envelopes."""
         publisher = self.publisher
         counters, config = publisher.counters, publisher.config
         try:
@@ -100,12 +106,10 @@ class HandOffIntake:
             counters.received += 1  # the container stands for one envelope that never came
             counters.rejected += 1
             log.error("mq_producer: cannot publish event %s (id %s): %s", name, event_id, exc)
-            return turn
+            return
         now = time.time()  # one hand-off event: its envelopes were handed on together
         for position, envelope in enumerate(envelopes, 1):
-            if time.perf_counter() - turn > WORK_SLICE:
-                await asyncio.sleep(0)
-                turn = time.perf_counter()
+            await self._pause_if_due()
             counters.received += 1
             try:
                 body = None
@@ -113,9 +117,7 @@ class HandOffIntake:
                     parts = []
                     for piece in body_pieces(envelope):
                         parts.append(piece)
-                        if time.perf_counter() - turn > WORK_SLICE:
-                            await asyncio.sleep(0)
-                            turn = time.perf_counter()
+                        await self._pause_if_due()
                     body = b"".join(parts)
                 messages = to_messages(envelope, config.router, config.link_status, now,
                                        config.max_message_bytes, body)
@@ -127,7 +129,6 @@ class HandOffIntake:
                 continue
             for message in messages:
                 publisher.submit(message)
-        return turn
 
 
 def _has_list(content: Any) -> bool:

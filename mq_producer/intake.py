@@ -63,7 +63,7 @@ def to_messages(envelope: Any, router: Router, link_status: LinkStatusConfig,
         if envelope.get(field) is not None and not isinstance(envelope[field], Mapping):
             raise InvalidEnvelope(f"envelope field {field!r} must be an object or null")
     if body is None:  # first: routing then sees JSON values only
-        body = b"".join(body_pieces(envelope, split=False))
+        body = _encode(envelope)
     try:
         exchange, routing_key = router.route(envelope)
     except RoutingError as exc:
@@ -108,15 +108,27 @@ def is_large(envelope: Any) -> bool:
     return False
 
 
-def body_pieces(envelope: Any, split: bool = True) -> Iterator[bytes]:
+def body_pieces(envelope: Any) -> Iterator[bytes]:
     """The envelope's JSON (orjson) in pieces whose concatenation is ``orjson.dumps(envelope)``
     byte for byte, so that the caller can give the event loop a turn between them: a
-    multi-megabyte topology takes tens of milliseconds in one orjson call. With ``split``
-    False, one piece. Raises InvalidEnvelope when the envelope is not JSON-serializable."""
+    multi-megabyte topology takes tens of milliseconds in one orjson call. Raises
+    InvalidEnvelope when the envelope is not JSON-serializable."""
     try:
-        yield from _json_pieces(envelope, 0) if split else (orjson.dumps(envelope),)
-    except TypeError as exc:  # orjson: not JSON-safe (listen_events serializes, others may not)
-        raise InvalidEnvelope(f"envelope is not JSON-serializable: {exc}") from None
+        yield from _json_pieces(envelope, 0)
+    except TypeError as exc:
+        raise _not_serializable(exc) from None
+
+
+def _encode(envelope: Any) -> bytes:
+    try:
+        return orjson.dumps(envelope)
+    except TypeError as exc:
+        raise _not_serializable(exc) from None
+
+
+def _not_serializable(exc: TypeError) -> InvalidEnvelope:
+    """orjson refused: not JSON-safe (listen_events serializes, other NApps may not)."""
+    return InvalidEnvelope(f"envelope is not JSON-serializable: {exc}")
 
 
 def _json_pieces(value: Any, depth: int) -> Iterator[bytes]:

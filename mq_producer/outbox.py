@@ -57,9 +57,6 @@ class Outbox:
     def in_flight(self) -> int:
         return len(self._in_flight)
 
-    def has_ready(self) -> bool:
-        return bool(self._ready)
-
     def is_in_flight(self, message: OutboundMessage) -> bool:
         return self._in_flight.get(message.lane) is message
 

@@ -50,7 +50,7 @@ class Publisher:
         self._refused_exchanges: set[str] = set()
         self.last_error: str | None = None
         self._wake = asyncio.Event()  # work to do: new message, free slot, or a failure
-        self._settled = asyncio.Event()  # a publish finished (for the shutdown flush)
+        self._settled = asyncio.Event()  # an answer came (waits after a failure, shutdown flush)
         self._failed = asyncio.Event()
         self._stalled = False  # the broker stopped answering: drop the connection
         self._watch_period = min(1.0, config.publish_timeout / 4)
