@@ -115,6 +115,7 @@ class Figures:
     burst_dispatch_step_max_ms: float = 0.0
     burst_dispatch_stall_max_ms: float = 0.0
     burst_dispatch_stall_without_gc_ms: float = 0.0
+    dispatch_cpu_us_per_event: float = 0.0
     latency_rate: float = 0.0
     latency_received: int = 0
     latency_sent: int = 0
@@ -370,11 +371,10 @@ class Names:
         return f"{self.prefix}.latency.{what}"
 
 
-def configure_producer(names: Names, buffer_size: int) -> None:
-    """mq_producer's settings module, in memory only: the defaults with bench.* names, one
-    bounded sink queue, so every message is routed (confirmed, not returned), and a buffer
-    that holds a whole run (see the BUFFER_SIZE line printed)."""
-    producer_settings.BUFFER_SIZE = buffer_size
+def configure_producer(names: Names) -> None:
+    """mq_producer's settings module, in memory only: the defaults (BUFFER_SIZE included: a
+    burst larger than it waits for room while the broker confirms) with bench.* names and
+    one bounded sink queue, so every message is routed (confirmed, not returned)."""
     # This benchmark is of the RabbitMQ / aio-pika transport, whatever else mq_producer offers.
     os.environ["KYTOS_MQ_TRANSPORT"] = "amqp"
     if hasattr(producer_settings, "TRANSPORT"):
@@ -414,15 +414,27 @@ def kytos_event(name: str, content: dict[str, Any]) -> Any:
     return KytosEvent(name, content)  # type: ignore[no-untyped-call]
 
 
-def link_events(links: Sequence[Any], count: int, start: int = 0) -> list[Any]:
-    """``count`` link_down / link_up events cycling over ``links``."""
-    events = []
-    for index in range(start, start + count):
-        link = links[index % len(links)]
-        up = (index // len(links)) % 2 == 1
-        events.append(kytos_event(LINK_UP if up else LINK_DOWN,
-                                  {"link": link, "reason": "link up" if up else "link down"}))
-    return events
+@dataclass(frozen=True)
+class LinkEvents:
+    """``count`` link_down / link_up events cycling over ``links``, each made when iterated to,
+    as the topology NApp makes one just before putting it on the app buffer: a list made in
+    advance would be thousands of fresh objects aging through the garbage collector's
+    generations during the measurement, a full collection the controller would not have."""
+
+    links: Sequence[Any]
+    count: int
+    start: int = 0
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[Any]:
+        links = self.links
+        for index in range(self.start, self.start + self.count):
+            up = (index // len(links)) % 2 == 1
+            yield kytos_event(LINK_UP if up else LINK_DOWN,
+                              {"link": links[index % len(links)],
+                               "reason": "link up" if up else "link down"})
 
 
 async def build_messages(events: Sequence[Any]) -> list[OutboundMessage]:
@@ -682,8 +694,8 @@ async def phase_production(run: Run) -> RunResult:
     out("\n2. production path: app buffer -> listen_events -> hand-off -> mq_producer "
         "-> confirm")
     figures, links = run.figures, run.links
-    await run_production(run.stack, link_events(links, 1000), 1000, 60)  # warm-up
-    events = link_events(links, run.options.events)
+    await run_production(run.stack, LinkEvents(links, 1000), 1000, 60)  # warm-up
+    events = LinkEvents(links, run.options.events)
     with GcMeter() as collector:
         production = await run_production(run.stack, events, len(events), 120)
     figures.production_ev_s = production.rate
@@ -785,7 +797,7 @@ async def phase_cpu_and_stall(run: Run) -> None:
     row("  difference: the NApps, dispatch and hand-off",
         f"{figures.production_cpu_us_per_event - figures.raw_cpu_us_per_msg:.0f} us")
     await wait_until(run.stack.idle, 30, "idle before the burst")
-    events = link_events(run.links, run.options.burst)
+    events = LinkEvents(run.links, run.options.burst)
     with StallMeter() as meter, StepMeter() as steps:
         await asyncio.sleep(0.05)
         burst = await run_production(run.stack, events, len(events), 120)
@@ -811,13 +823,20 @@ async def phase_cpu_and_stall(run: Run) -> None:
     figures.burst_stall_without_gc_ms = meter.max_without_gc_ms
     row("  longest stall less the GC pauses inside it",
         f"{figures.burst_stall_without_gc_ms:.1f} ms", "the code's own share")
-    baseline = await dispatch_only_stall(events)
+    baseline, dispatch_cpu = await dispatch_only(events)
     figures.burst_dispatch_stall_max_ms = baseline.max_ms
     figures.burst_dispatch_stall_without_gc_ms = baseline.max_without_gc_ms
     row("  baseline: same burst, stand-in dispatch only",
         f"{baseline.max_ms:.1f} / {baseline.max_without_gc_ms:.1f} ms",
         "longest / less GC; a no-op listener in place of the NApps: core's dispatch alone")
     out(f"  {baseline.gc.summary}")
+    # Section 2's CPU, not the burst's: the StepMeter above adds its own cost to every step.
+    figures.dispatch_cpu_us_per_event = dispatch_cpu / len(events) * 1e6
+    row("  CPU per event of that dispatch only", f"{figures.dispatch_cpu_us_per_event:.0f} us",
+        "feeding the app buffer, a loop turn and a handler task per event: core's share")
+    row("  the NApps' own CPU per event",
+        f"{figures.production_cpu_us_per_event - figures.dispatch_cpu_us_per_event:.0f} us",
+        "section 2's CPU per event less that: listen_events, mq_producer, aiormq, socket")
 
 
 def napp_steps_row(steps: StepMeter) -> float:
@@ -828,10 +847,10 @@ def napp_steps_row(steps: StepMeter) -> float:
     return max(own.values())
 
 
-async def dispatch_only_stall(events: Sequence[Any]) -> StallMeter:
-    """The longest loop stall when the same burst goes through a stand-in controller whose only
-    listener does nothing: core's own share (it starts a handler task for every event it takes
-    from the app buffer, one per turn of the loop)."""
+async def dispatch_only(events: Sequence[Any]) -> tuple[StallMeter, float]:
+    """The loop stalls, and the process CPU seconds, when the same burst goes through a
+    stand-in controller whose only listener does nothing: core's own share (it starts a handler
+    task for every event it takes from the app buffer, one per turn of the loop)."""
     controller = FakeController()
     controller.seen = _NoLog()
     handled = 0
@@ -844,12 +863,14 @@ async def dispatch_only_stall(events: Sequence[Any]) -> StallMeter:
     try:
         with StallMeter() as meter:
             await asyncio.sleep(0.05)
+            cpu = time.process_time()
             for event in events:
                 await controller.buffers.app.aput(event)
             await wait_until(lambda: handled >= len(events), 60, "no-op listener")
+            cpu = time.process_time() - cpu
     finally:
         await controller.stop()
-    return meter
+    return meter, cpu
 
 
 async def phase_topology(run: Run) -> None:
@@ -913,10 +934,9 @@ async def phase_topology(run: Run) -> None:
 async def bench(options: Options) -> Figures:
     url = os.environ["KYTOS_MQ_URL"]
     names = Names(f"bench.{uuid.uuid4().hex[:8]}")
-    default_buffer = producer_settings.BUFFER_SIZE
-    buffer_size = max(default_buffer, options.events, options.burst, options.topology_links + 1)
-    configure_producer(names, buffer_size)
-    figures = Figures(events=options.events, links=options.links, buffer_size=buffer_size)
+    configure_producer(names)
+    figures = Figures(events=options.events, links=options.links,
+                      buffer_size=producer_settings.BUFFER_SIZE)
     out("== listen_events + mq_producer benchmark (issue 5) ==")
     out(f"broker {broker_from_env(os.environ).display}  names {names.prefix}.*  "
         f"python {platform.python_version()}  aio-pika {metadata.version('aio-pika')}  "
@@ -927,10 +947,8 @@ async def bench(options: Options) -> Figures:
         f"{options.topology_links} links")
     out("everything runs on this process's loop (the stand-in controller) except the latency "
         "consumer, a separate process")
-    if buffer_size != default_buffer:
-        out(f"mq_producer BUFFER_SIZE {default_buffer} -> {buffer_size}: events arrive faster "
-            "than they are confirmed, and with the default buffer a burst of more than "
-            f"{default_buffer} events has messages dropped (superseded) before publication")
+    out(f"mq_producer BUFFER_SIZE {figures.buffer_size} (the default): events come faster than "
+        "they are confirmed; a full buffer makes the intake wait while the broker confirms")
     stack = await start_stack()
     connection: AbstractRobustConnection = await aio_pika.connect_robust(url)
     latency_queues: list[str] = []
@@ -939,7 +957,7 @@ async def bench(options: Options) -> Figures:
         exchange = await channel.get_exchange(names.operational, ensure=False)
         links = [make_link(index) for index in range(1, options.links + 1)]
         raw_messages = [] if options.production_only else await build_messages(
-            link_events(links, options.events))
+            LinkEvents(links, options.events))
         run = Run(options, names, figures, stack, exchange, links, raw_messages,
                   latency_queues)
         figures.envelope_bytes = sum(len(m.body) for m in raw_messages) / max(1, len(raw_messages))

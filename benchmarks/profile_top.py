@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 _FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^():]*)(?::\d+)?\)$")
-SETUP = ("build_messages", "make_topology", "link_events", "start_stack", "cleanup")
+SETUP = ("build_messages", "make_topology", "start_stack", "cleanup")
 COMPONENTS = (  # first match wins
     ("listen_events/", "listen_events"),
     ("mq_producer/", "mq_producer"),

@@ -34,6 +34,7 @@ class HandOffIntake:
         self.publisher = publisher
         self._queue: deque[_HandOff] = deque()
         self._busy = False
+        self._left = 0  # envelopes of the hand-off event being taken not submitted yet
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -65,8 +66,9 @@ class HandOffIntake:
         """Cancel our own task; return how many envelopes were still waiting (dropped)."""
         if self._task is not None:
             self._task.cancel()
-        waiting = sum(len(content["envelopes"]) if _has_list(content) else 1
-                      for _, _, content in self._queue)
+        waiting = self._left + sum(len(content["envelopes"]) if _has_list(content) else 1
+                                   for _, _, content in self._queue)
+        self._left = 0
         self._queue.clear()
         self._idle.set()
         return waiting
@@ -98,8 +100,7 @@ class HandOffIntake:
 
     async def _take(self, name: str, event_id: Any, content: Any) -> None:
         """Submit the messages of one hand-off event's envelopes."""
-        publisher = self.publisher
-        counters, config = publisher.counters, publisher.config
+        counters = self.publisher.counters
         try:
             envelopes = envelopes_of(content)
         except InvalidEnvelope as exc:
@@ -108,27 +109,40 @@ class HandOffIntake:
             log.error("mq_producer: cannot publish event %s (id %s): %s", name, event_id, exc)
             return
         now = time.time()  # one hand-off event: its envelopes were handed on together
-        for position, envelope in enumerate(envelopes, 1):
-            await self._pause_if_due()
-            counters.received += 1
-            try:
-                body = None
-                if is_large(envelope):  # a topology: encoded in pieces, with the loop's turns
-                    parts = []
-                    for piece in body_pieces(envelope):
-                        parts.append(piece)
-                        await self._pause_if_due()
-                    body = b"".join(parts)
-                messages = to_messages(envelope, config.router, config.link_status, now,
-                                       config.max_message_bytes, body)
-            except InvalidEnvelope as exc:
-                counters.rejected += 1
-                log.error("mq_producer: cannot publish event %s (id %s), envelope %d of %d%s: "
-                          "%s", name, event_id, position, len(envelopes),
-                          _message_id_note(envelope), exc)
-                continue
-            for message in messages:
-                publisher.submit(message)
+        try:
+            for position, envelope in enumerate(envelopes, 1):
+                self._left = len(envelopes) - position + 1  # this one and those after it
+                await self._submit(envelope, f"{position} of {len(envelopes)}", name,
+                                   event_id, now)
+        finally:
+            self._left = 0
+
+    async def _submit(self, envelope: Any, position: str, name: str, event_id: Any,
+                      now: float) -> None:
+        """Check, encode and route one envelope; submit its messages (``position``: which
+        envelope of the hand-off event, for the log)."""
+        publisher = self.publisher
+        counters, config = publisher.counters, publisher.config
+        await self._pause_if_due()
+        counters.received += 1
+        try:
+            body = None
+            if is_large(envelope):  # a topology: encoded in pieces, with the loop's turns
+                parts = []
+                for piece in body_pieces(envelope):
+                    parts.append(piece)
+                    await self._pause_if_due()
+                body = b"".join(parts)
+            messages = to_messages(envelope, config.router, config.link_status, now,
+                                   config.max_message_bytes, body)
+        except InvalidEnvelope as exc:
+            counters.rejected += 1
+            log.error("mq_producer: cannot publish event %s (id %s), envelope %s%s: %s", name,
+                      event_id, position, _message_id_note(envelope), exc)
+            return
+        for message in messages:
+            await publisher.room()  # backpressure while the broker is confirming
+            publisher.submit(message)
 
 
 def _has_list(content: Any) -> bool:

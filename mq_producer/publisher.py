@@ -53,6 +53,7 @@ class Publisher:
         self._settled = asyncio.Event()  # an answer came (waits after a failure, shutdown flush)
         self._failed = asyncio.Event()
         self._stalled = False  # the broker stopped answering: drop the connection
+        self._progress_at = 0.0  # time.monotonic() of the last confirm (or of connecting)
         self._watch_period = min(1.0, config.publish_timeout / 4)
         self._watchdog: asyncio.TimerHandle | None = None
         self._returned_keys: set[str] = set()
@@ -75,6 +76,22 @@ class Publisher:
                             dropped.message.message_id, dropped.message.key or "no key",
                             self.counters.dropped)
         self._wake.set()
+
+    async def room(self) -> None:
+        """Wait while the buffer is full and the broker keeps confirming: a burst larger than
+        BUFFER_SIZE then waits upstream, in the intake, instead of pushing buffered messages
+        out. Returns at once when the broker is unreachable or has confirmed nothing for
+        PUBLISH_TIMEOUT (down, stalled, refusing): then the buffer's drop policy applies."""
+        outbox, timeout = self.outbox, self.config.publish_timeout
+        while len(outbox) >= outbox.capacity and self.transport.connected \
+                and not self._failed.is_set():
+            remaining = self._progress_at + timeout - time.monotonic()
+            if remaining <= 0:
+                return
+            self._settled.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(remaining):
+                    await self._settled.wait()
 
     async def run(self) -> None:
         """Publish until cancelled; every failure leads to a retry after RETRY_INTERVAL."""
@@ -103,6 +120,7 @@ class Publisher:
         """Keep up to MAX_IN_FLIGHT messages awaiting the broker's answer until something
         fails; then wait (bounded) for the answers still due, and put back what got none."""
         self._failed.clear()
+        self._progress_at = time.monotonic()
         self._watchdog = asyncio.get_running_loop().call_later(self._watch_period,
                                                                self._watch)
         try:
@@ -173,6 +191,7 @@ class Publisher:
             self._refused(message)
         else:
             self.outbox.confirm(message)
+            self._progress_at = time.monotonic()
             if outcome is PublishOutcome.RETURNED:
                 self._returned(message)
             else:
@@ -228,6 +247,7 @@ class Publisher:
         if not self._failed.is_set():
             self._failed.set()
             self._wake.set()
+            self._settled.set()  # room() waiters: the drop policy applies now
         self.alarm.failure(reason, len(self.outbox), self.counters.dropped)
 
     def abandon(self) -> int:

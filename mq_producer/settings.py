@@ -75,8 +75,10 @@ EXCHANGE_TYPE = "topic"
 # message is retried (same message_id) if its confirm fails or times out.
 MAX_IN_FLIGHT = 256
 
-# Messages held until confirmed (queued + in flight). When full, a message for a key (a link,
-# a switch) replaces the oldest one queued for the same key, otherwise the oldest is dropped.
+# Messages held until confirmed (queued + in flight). Full while the broker is confirming:
+# the intake waits for room (nothing is dropped, the burst waits upstream). Full while it is
+# unreachable, or has confirmed nothing for PUBLISH_TIMEOUT: a message for a key (a link, a
+# switch) replaces the oldest one queued for the same key, otherwise the oldest is dropped.
 BUFFER_SIZE = 10_000
 
 # Seconds between reconnection / re-publish attempts while the broker is unreachable.

@@ -297,6 +297,29 @@ async def test_full_buffer_keeps_the_latest_per_link_and_counts_drops(
     check_delivery([], received)  # order per key
 
 
+
+async def test_full_buffer_waits_for_room_while_the_broker_confirms(
+        running_node: RabbitNode, stack_factory, monkeypatch, caplog):
+    """A burst larger than BUFFER_SIZE with the broker up: nothing dropped, all delivered."""
+    from mq_producer import settings
+
+    monkeypatch.setattr(settings, "BUFFER_SIZE", 20)
+    monkeypatch.setattr(settings, "MAX_IN_FLIGHT", 5)
+    stack = stack_factory(running_node.url)
+    publisher = stack.producer.publisher
+    await wait_until(lambda: publisher.transport.connected, what="connected")
+    # 3 lanes, one message in flight each: the 600 events arrive far faster than confirms.
+    for index in range(600):
+        await stack.controller.buffers.app.aput(KytosEvent(
+            "kytos/topology.link_down", {"link": LINKS[index % 3], "reason": str(index)}))
+    await stack.controller.settle()
+    await wait_until(lambda: publisher.counters.confirmed == 600, timeout=60,
+                     what="600 confirms")
+    assert publisher.counters.dropped == 0
+    assert not [r for r in caplog.records if "buffer full" in r.getMessage()]
+    delivery = check_delivery(handed_on(stack), await drain_queue(running_node.url, 600))
+    assert (delivery.missing, delivery.delivered) == (0, 600)
+
 async def test_one_stream_through_repeated_outages_of_every_kind(
         running_node: RabbitNode, stack_factory, caplog):
     """The figures of the issue's note: N events across two outages of each kind."""

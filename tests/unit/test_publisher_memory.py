@@ -248,3 +248,62 @@ async def test_a_bug_in_the_transport_is_logged_and_the_publisher_lives_on(
         assert publisher.counters.failed == 1 and calls == 2
     finally:
         publisher.abandon()
+
+
+async def _full(transport: MemoryTransport, **changes: object) -> Publisher:
+    """A running publisher whose buffer (16) is full of messages in flight, unanswered."""
+    publisher = Publisher(transport, make_config(buffer_size=16, max_in_flight=16, **changes))
+    publisher.start()
+    await wait_until(lambda: transport.connected, what="connected")
+    transport.hold.clear()  # publishes stay in flight: nothing is confirmed
+    for number in range(16):
+        publisher.submit(message(number, key=f"link:{number}"))
+    await wait_until(lambda: publisher.outbox.in_flight == 16, what="16 in flight")
+    return publisher
+
+
+async def test_room_waits_while_the_broker_confirms(transport: MemoryTransport):
+    publisher = await _full(transport)
+    try:
+        waiting = asyncio.create_task(publisher.room())
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not waiting.done()  # full, connected, within PUBLISH_TIMEOUT: it waits
+        transport.hold.set()  # the broker answers
+        await wait_until(waiting.done, what="room after confirms")
+        publisher.submit(message(99, key="link:99"))
+        await wait_until(lambda: publisher.counters.confirmed == 17, what="17 confirms")
+        assert publisher.counters.dropped == 0
+    finally:
+        publisher.abandon()
+        await transport.close()
+
+
+async def test_room_stops_waiting_when_the_broker_goes_silent(transport: MemoryTransport):
+    publisher = await _full(transport, publish_timeout=0.3)
+    try:
+        # No confirm for PUBLISH_TIMEOUT: room() returns with the buffer still full, so that
+        # the drop policy works instead of the intake being held for ever.
+        await asyncio.wait_for(publisher.room(), timeout=10)
+        assert len(publisher.outbox) == 16 and publisher.counters.confirmed == 0
+    finally:
+        transport.hold.set()
+        publisher.abandon()
+        await transport.close()
+
+
+async def test_room_does_not_wait_while_the_broker_is_unreachable(transport: MemoryTransport):
+    transport.up = False
+    publisher = Publisher(transport, make_config(buffer_size=16, max_in_flight=16))
+    publisher.start()
+    try:
+        for number in range(16):
+            publisher.submit(message(number, key=f"link:{number}"))
+        waiting = asyncio.create_task(publisher.room())
+        await asyncio.sleep(0)
+        assert waiting.done()  # returned in its first step: the bounded buffer drops
+        publisher.submit(message(99))
+        assert publisher.counters.dropped == 1 and len(publisher.outbox) == 16
+    finally:
+        publisher.abandon()
+        await transport.close()

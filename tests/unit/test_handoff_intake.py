@@ -1,0 +1,63 @@
+"""mq_producer's hand-off intake against the in-memory transport: backpressure from a full
+buffer while the broker confirms, and what a stop in the middle of a hand-off event counts."""
+
+import asyncio
+
+from mq_producer.handoff import HandOffIntake
+from mq_producer.publisher import Publisher
+from tests.support.memory_transport import MemoryTransport
+from tests.support.waiting import wait_until
+from tests.unit.test_publisher_memory import make_config
+
+
+def envelope(number: int) -> dict[str, object]:
+    return {"schema_version": 1, "message_id": f"e{number}", "msg_type": "event",
+            "event_name": "kytos/topology.link_down", "event_class": "operational",
+            "key": f"link:{number}", "producer": None, "link": None, "content": {}}
+
+
+async def test_intake_waits_for_room_then_submits_everything():
+    transport = MemoryTransport()
+    publisher = Publisher(transport, make_config(buffer_size=16, max_in_flight=16))
+    publisher.start()
+    intake = HandOffIntake(publisher)
+    try:
+        await wait_until(lambda: transport.connected, what="connected")
+        transport.hold.clear()  # nothing is confirmed: the buffer fills
+        intake.push("kytos/listen_events.broadcast", "h1",
+                    {"envelopes": [envelope(n) for n in range(40)]})
+        await wait_until(lambda: len(publisher.outbox) == 16, what="a full buffer")
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert publisher.counters.received == 17  # the 17th waits for room, unsubmitted
+        assert intake.backlog == 1 and publisher.counters.dropped == 0
+        transport.hold.set()
+        await wait_until(lambda: publisher.counters.confirmed == 40, what="40 confirms")
+        assert publisher.counters.dropped == 0
+        assert [a.message_id for a in transport.delivered] == [f"e{n}" for n in range(40)]
+    finally:
+        intake.stop()
+        publisher.abandon()
+        await transport.close()
+
+
+async def test_a_stop_while_waiting_for_room_counts_the_envelopes_not_submitted():
+    transport = MemoryTransport()
+    publisher = Publisher(transport, make_config(buffer_size=16, max_in_flight=16))
+    publisher.start()
+    intake = HandOffIntake(publisher)
+    try:
+        await wait_until(lambda: transport.connected, what="connected")
+        transport.hold.clear()
+        intake.push("kytos/listen_events.broadcast", "h1",
+                    {"envelopes": [envelope(n) for n in range(20)]})
+        intake.push("kytos/listen_events.broadcast", "h2",
+                    {"envelopes": [envelope(n) for n in range(20, 25)]})
+        await wait_until(lambda: len(publisher.outbox) == 16, what="a full buffer")
+        await asyncio.sleep(0)
+        # 4 of the first hand-off event (the one waiting included) and 5 of the second.
+        assert intake.stop() == 9
+    finally:
+        transport.hold.set()
+        publisher.abandon()
+        await transport.close()
