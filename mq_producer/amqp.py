@@ -252,11 +252,12 @@ class AmqpTransport:
         if channel.is_closed or not channel.publisher_confirms:
             raise TransportError(f"not connected to {self.description}")
         number, max_body = channel.number, channel.max_content_size
-        payload = b"".join([publish_frames(
-            number, max_body, exchange=message.exchange, routing_key=message.routing_key,
-            body=message.body, message_id=message.message_id,
-            timestamp=int(message.timestamp), message_type=message.event_name)
-            for message in messages])
+        payload = bytearray()  # never touched again once queued: the writer may keep a view
+        for message in messages:
+            publish_frames(payload, number, max_body, exchange=message.exchange,
+                           routing_key=message.routing_key, body=message.body,
+                           message_id=message.message_id, timestamp=int(message.timestamp),
+                           message_type=message.event_name)
         # put() returns in this task's own step right after queueing, so the futures below
         # are registered before the writer can send the frames, let alone the broker answer.
         await channel.write_queue.put(ChannelFrame(payload=payload, should_close=False))

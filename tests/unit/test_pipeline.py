@@ -31,6 +31,27 @@ async def test_topology_loaded_gives_its_event_then_one_snapshot_per_link():
     assert {e["link"]["id"] for e in envelopes[1:]} == {str(i) for i in topology.links}
 
 
+
+async def test_snapshots_of_topology_loaded_reuse_the_topology_serialization(monkeypatch):
+    """Each link is serialized once (as_dict once), and its snapshot carries exactly what the
+    topology_loaded envelope says of it."""
+    topology = make_topology(5, 12)
+    link_class = type(next(iter(topology.links.values())))
+    calls: list[str] = []
+    as_dict = link_class.as_dict
+
+    def counted(link):
+        calls.append(link.id)
+        return as_dict(link)
+
+    monkeypatch.setattr(link_class, "as_dict", counted)
+    envelopes = await _pipeline().process("kytos/topology.topology_loaded", uuid.uuid4(),
+                                          dt.datetime.now(dt.UTC), {"topology": topology})
+    assert sorted(calls) == sorted(link.id for link in topology.links.values())
+    serialized = envelopes[0]["content"]["topology"]["links"]
+    snapshots = {e["content"]["link"]["id"]: e["content"]["link"] for e in envelopes[1:]}
+    assert snapshots == {link["id"]: link for link in serialized.values()}
+
 class LoopGaps:
     """Runs a task that notes how long the loop was held between two of its turns."""
 
