@@ -38,7 +38,7 @@ def envelopes_of(content: Any) -> list[Any]:
 
 
 def to_messages(envelope: Any, router: Router, link_status: LinkStatusConfig,
-                now: float, max_bytes: int, body: bytes | None = None
+                now: float, max_bytes: int, body: bytes | bytearray | None = None
                 ) -> list[OutboundMessage]:
     """The messages for one envelope: the event on its route, plus a status message for an
     interdomain link (see continuity.py).

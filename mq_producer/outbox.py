@@ -18,7 +18,7 @@ class OutboundMessage:
     event_name: str
     exchange: str
     routing_key: str
-    body: bytes
+    body: bytes | bytearray  # a bytearray when built in pieces (a topology); never changed
     key: str | None
     timestamp: float
     link_id: str | None = None  # set on link status messages (see continuity.py)

@@ -4,9 +4,11 @@ buffer while the broker confirms, and what a stop in the middle of a hand-off ev
 import asyncio
 from collections.abc import AsyncIterator
 
+import orjson
 import pytest
 
 from mq_producer.handoff import HandOffIntake
+from mq_producer.intake import is_large
 from mq_producer.publisher import Publisher
 from tests.support.memory_transport import MemoryTransport
 from tests.support.waiting import wait_until
@@ -69,3 +71,17 @@ async def test_a_stop_while_waiting_for_room_counts_the_envelopes_not_submitted(
     await asyncio.sleep(0)
     # 4 of the first hand-off event (the one waiting included) and 5 of the second.
     assert intake.stop() == 9
+
+
+async def test_a_topology_sized_envelope_is_published_as_one_orjson_call_would_encode_it(
+        transport: MemoryTransport, intake: HandOffIntake):
+    content = envelopes(range(1))
+    large = content["envelopes"][0]  # type: ignore[index]
+    large["content"] = {"topology": {"links": {f"l{n}": {"id": f"l{n}", "n": n}
+                                                for n in range(500)}}}
+    assert is_large(large)  # encoded piece by piece, with the loop's turns between
+    transport.hold.set()
+    intake.push(HANDOFF, "h1", content)
+    await wait_until(lambda: intake.publisher.counters.confirmed == 1, what="1 confirm")
+    [attempt] = transport.delivered
+    assert attempt.body == orjson.dumps(large)
