@@ -44,7 +44,7 @@ def _frame(kind: int, channel: int, payload: bytes) -> bytes:
 
 
 def publish_frames(out: bytearray, channel: int, max_body: int, *, exchange: str,
-                   routing_key: str, body: bytes, message_id: str, timestamp: int,
+                   routing_key: str, body: bytes | bytearray, message_id: str, timestamp: int,
                    message_type: str) -> None:
     """Append to ``out`` Basic.Publish (mandatory), the content header with mq_producer's
     properties (application/json, persistent, message id, timestamp in seconds, type = event
