@@ -1,6 +1,11 @@
 """The hand-off intake: hand-off events are queued by the event handler and turned into
 messages by one task, in order, giving the event loop a turn every WORK_SLICE.
 
+Messages go to the publisher's buffer while it has room (``Publisher.has_room``). While it is
+full and the broker keeps confirming, they wait here, in order - already encoded: one object
+and a bytes body each, where the envelope dicts they came from would be dozens of objects for
+the garbage collector to walk through a burst.
+
 Why not in the handler: core starts a handler task for every event it takes from the app buffer,
 up to a whole buffer (1024) at once, and all of them run in the same turn of the loop; a
 handler that checked, encoded and routed its 100 envelopes there would add its milliseconds to
@@ -16,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .intake import InvalidEnvelope, body_pieces, envelopes_of, is_large, to_messages
+from .outbox import OutboundMessage
 from .publisher import Publisher
 
 log = logging.getLogger("kytos.napps.kytos/mq_producer")
@@ -34,7 +40,8 @@ class HandOffIntake:
         self.publisher = publisher
         self._queue: deque[_HandOff] = deque()
         self._busy = False
-        self._left = 0  # envelopes of the hand-off event being taken not submitted yet
+        self._left = 0  # envelopes of the hand-off event being taken not converted yet
+        self._ready: deque[OutboundMessage] = deque()  # converted, waiting for buffer room
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -45,6 +52,11 @@ class HandOffIntake:
     def backlog(self) -> int:
         """Hand-off events queued or being worked on."""
         return len(self._queue) + self._busy
+
+    @property
+    def waiting(self) -> int:
+        """Messages encoded and waiting for room in the publisher's buffer."""
+        return len(self._ready)
 
     @property
     def idle(self) -> bool:
@@ -63,12 +75,15 @@ class HandOffIntake:
                 self._run(), name="mq_producer hand-off intake")
 
     def stop(self) -> int:
-        """Cancel our own task; return how many envelopes were still waiting (dropped)."""
+        """Cancel our own task; return how many envelopes (or, once encoded, messages) were
+        still waiting: they are dropped."""
         if self._task is not None:
             self._task.cancel()
-        waiting = self._left + sum(len(content["envelopes"]) if _has_list(content) else 1
-                                   for _, _, content in self._queue)
+        waiting = len(self._ready) + self._left + sum(
+            len(content["envelopes"]) if _has_list(content) else 1
+            for _, _, content in self._queue)
         self._left = 0
+        self._ready.clear()
         self._queue.clear()
         self._idle.set()
         return waiting
@@ -76,7 +91,12 @@ class HandOffIntake:
     async def _run(self) -> None:
         self._turn = time.perf_counter()
         while True:
+            self._submit_ready()
             if not self._queue:
+                if self._ready:  # all encoded: wait for room in the buffer
+                    await self.publisher.room()
+                    self._turn = time.perf_counter()
+                    continue
                 self._idle.set()
                 self._wake.clear()
                 await self._wake.wait()
@@ -91,6 +111,12 @@ class HandOffIntake:
                               event_id)
             finally:
                 self._busy = False
+
+    def _submit_ready(self) -> None:
+        """Submit the waiting messages, in order, as long as the buffer takes them."""
+        ready, publisher = self._ready, self.publisher
+        while ready and publisher.has_room():
+            publisher.submit(ready.popleft())
 
     async def _pause_if_due(self) -> None:
         """Give the loop a turn once WORK_SLICE has passed since its last one."""
@@ -112,15 +138,16 @@ class HandOffIntake:
         try:
             for position, envelope in enumerate(envelopes, 1):
                 self._left = len(envelopes) - position + 1  # this one and those after it
-                await self._submit(envelope, f"{position} of {len(envelopes)}", name,
-                                   event_id, now)
+                await self._convert(envelope, f"{position} of {len(envelopes)}", name,
+                                    event_id, now)
+                self._submit_ready()
         finally:
             self._left = 0
 
-    async def _submit(self, envelope: Any, position: str, name: str, event_id: Any,
-                      now: float) -> None:
-        """Check, encode and route one envelope; submit its messages (``position``: which
-        envelope of the hand-off event, for the log)."""
+    async def _convert(self, envelope: Any, position: str, name: str, event_id: Any,
+                       now: float) -> None:
+        """Check, encode and route one envelope; queue its messages for submission
+        (``position``: which envelope of the hand-off event, for the log)."""
         publisher = self.publisher
         counters, config = publisher.counters, publisher.config
         await self._pause_if_due()
@@ -140,9 +167,7 @@ class HandOffIntake:
             log.error("mq_producer: cannot publish event %s (id %s), envelope %s%s: %s", name,
                       event_id, position, _message_id_note(envelope), exc)
             return
-        for message in messages:
-            await publisher.room()  # backpressure while the broker is confirming
-            publisher.submit(message)
+        self._ready.extend(messages)
 
 
 def _has_list(content: Any) -> bool:

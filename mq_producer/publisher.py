@@ -77,18 +77,21 @@ class Publisher:
                             self.counters.dropped)
         self._wake.set()
 
+    def has_room(self) -> bool:
+        """Whether a message submitted now goes in without pushing a buffered one out: the
+        buffer has room, or the broker is not taking messages (unreachable, failed, or no
+        confirm for PUBLISH_TIMEOUT: stalled or refusing), when the drop policy applies."""
+        return (len(self.outbox) < self.outbox.capacity or not self.transport.connected
+                or self._failed.is_set()
+                or time.monotonic() - self._progress_at >= self.config.publish_timeout)
+
     async def room(self) -> None:
-        """Wait while the buffer is full and the broker keeps confirming: a burst larger than
-        BUFFER_SIZE then waits upstream, in the intake, instead of pushing buffered messages
-        out. Returns at once when the broker is unreachable or has confirmed nothing for
-        PUBLISH_TIMEOUT (down, stalled, refusing): then the buffer's drop policy applies."""
-        outbox, timeout = self.outbox, self.config.publish_timeout
-        while len(outbox) >= outbox.capacity and self.transport.connected \
-                and not self._failed.is_set():
-            remaining = self._progress_at + timeout - time.monotonic()
-            if remaining <= 0:
-                return
+        """Wait until ``has_room()``: while the buffer is full and the broker keeps
+        confirming, a burst larger than BUFFER_SIZE waits upstream instead of pushing
+        buffered messages out."""
+        while not self.has_room():
             self._settled.clear()
+            remaining = self._progress_at + self.config.publish_timeout - time.monotonic()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(remaining):
                     await self._settled.wait()

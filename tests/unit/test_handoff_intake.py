@@ -52,25 +52,35 @@ async def test_intake_waits_for_room_then_submits_everything(transport: MemoryTr
                                                               intake: HandOffIntake):
     publisher = intake.publisher
     intake.push(HANDOFF, "h1", envelopes(range(40)))
-    await wait_until(lambda: len(publisher.outbox) == 16, what="a full buffer")
+    await wait_until(lambda: publisher.counters.received == 40, what="40 envelopes taken")
     for _ in range(20):
         await asyncio.sleep(0)
-    assert publisher.counters.received == 17  # the 17th waits for room, unsubmitted
-    assert intake.backlog == 1 and publisher.counters.dropped == 0
+    # The buffer holds 16, unanswered; the other 24 wait encoded, in order, none dropped.
+    assert (len(publisher.outbox), intake.waiting, intake.backlog) == (16, 24, 0)
+    assert not intake.idle and publisher.counters.dropped == 0
     transport.hold.set()
     await wait_until(lambda: publisher.counters.confirmed == 40, what="40 confirms")
+    await wait_until(lambda: intake.idle, what="the intake idle")
     assert publisher.counters.dropped == 0
     assert [a.message_id for a in transport.delivered] == [f"e{n}" for n in range(40)]
 
 
-async def test_a_stop_while_waiting_for_room_counts_the_envelopes_not_submitted(
-        intake: HandOffIntake):
+async def test_a_stop_counts_the_messages_waiting_for_room(intake: HandOffIntake):
     intake.push(HANDOFF, "h1", envelopes(range(20)))
     intake.push(HANDOFF, "h2", envelopes(range(20, 25)))
-    await wait_until(lambda: len(intake.publisher.outbox) == 16, what="a full buffer")
-    await asyncio.sleep(0)
-    # 4 of the first hand-off event (the one waiting included) and 5 of the second.
-    assert intake.stop() == 9
+    await wait_until(lambda: intake.publisher.counters.received == 25, what="25 taken")
+    assert intake.stop() == 9  # 25 less the 16 the buffer holds
+
+
+async def test_a_stop_in_the_middle_of_a_hand_off_event_counts_what_it_had_left(
+        intake: HandOffIntake):
+    content = envelopes(range(6))
+    large = content["envelopes"][3]  # type: ignore[index]
+    large["content"] = {"links": [{"id": f"l{n}", "n": n} for n in range(300_000)]}
+    intake.push(HANDOFF, "h1", content)
+    # The large one is being encoded, with the loop's turns between its pieces.
+    await wait_until(lambda: intake.publisher.counters.received == 4, what="4 taken")
+    assert intake.stop() == 3  # the large one and the two after it
 
 
 async def test_a_topology_sized_envelope_is_published_as_one_orjson_call_would_encode_it(
