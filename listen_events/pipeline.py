@@ -58,19 +58,19 @@ class EventPipeline:
         topology = content.get("topology") if isinstance(content, dict) else None
         parts = None if topology is None else topology_parts(topology)
         warnings: list[str] = []
-        serialized_links: list[Serialized] = []
+        serialized_topology = None
         if parts is not None:
             serialized_topology, warnings = await _serialize_topology(*parts, self.pacer)
             content = {**content, "topology": serialized_topology}
-            serialized_links = [Serialized(link) for link
-                                in serialized_topology.value["links"].values()]
         envelope = self._envelope(name, event_class, event_id, timestamp, content, "event",
                                   warnings)
         envelopes = [] if envelope is None else [envelope]
-        if name == TOPOLOGY_LOADED and self.config.snapshot_on_topology_loaded:
+        if name == TOPOLOGY_LOADED and self.config.snapshot_on_topology_loaded \
+                and serialized_topology is not None:
             # The links as the topology's own serialization saw them: the same instant, and
             # not serialized a second time (half the work of a large topology_loaded).
-            envelopes.extend(await self.snapshot(serialized_links))
+            envelopes.extend(await self.snapshot(
+                Serialized(link) for link in serialized_topology.value["links"].values()))
         return envelopes
 
     async def snapshot(self, links: Iterable[Any]) -> list[dict[str, Any]]:

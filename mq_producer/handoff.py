@@ -125,7 +125,7 @@ class HandOffIntake:
             self._turn = time.perf_counter()
 
     async def _take(self, name: str, event_id: Any, content: Any) -> None:
-        """Submit the messages of one hand-off event's envelopes."""
+        """Encode one hand-off event's envelopes; submit what the buffer takes."""
         counters = self.publisher.counters
         try:
             envelopes = envelopes_of(content)
