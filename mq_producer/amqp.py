@@ -59,6 +59,7 @@ class AmqpTransport:
         self._states: dict[str, str] = {}
         self._queue_states: dict[str, str] = {}
         self._lost_callbacks: list[Callable[[str], None]] = []
+        self._watched_channel: aiormq.Channel | None = None  # _channel_closed is armed on it
         names = [*config.router.exchanges]
         if config.link_status.enabled:
             names.append(config.link_status.exchange)
@@ -228,14 +229,16 @@ class AmqpTransport:
         self._queue_states[name] = state
 
     async def publish(self, messages: Sequence[OutboundMessage], settle: Settle) -> None:
-        """All ``messages`` in one write to the socket, each with a confirmation future in the
-        channel's own bookkeeping, as aiormq's basic_publish registers them.
+        """All ``messages`` in one write to the socket, each with a ``_Confirmation`` in the
+        channel's own bookkeeping (``confirmations``, keyed by delivery tag), where aiormq's
+        basic_publish puts a future.
 
         Why not basic_publish: it marshals with pamqp (~40 us a message here), takes the
         channel lock, arms a timer and queues one write per message, and aio-pika adds a
         Message object on top. The frames are the same bytes (see amqp_frames.py and its
-        test); the broker's acks, nacks and returns reach the futures through aiormq as usual,
-        and aiormq rejects them all when the channel or connection closes.
+        test); the broker's acks, nacks and returns reach the confirmations through aiormq's
+        reader as usual. When the channel or the connection closes, ``_channel_closed``
+        fails those still waiting (aiormq rejects only the futures it made).
         """
         if not self.connected:
             raise TransportError(f"not connected to {self.description}")
@@ -263,32 +266,37 @@ class AmqpTransport:
         await channel.write_queue.put(ChannelFrame(payload=payload, should_close=False))
         if channel.is_closed:
             raise TransportError(f"publish failed: the channel to {self.description} closed")
+        if channel is not self._watched_channel:
+            self._watched_channel = channel
+            channel.closing.add_done_callback(partial(self._channel_closed, channel))
         for message in messages:  # numbered as the broker numbers the channel's publishes
             channel.delivery_tag += 1
             tag = channel.delivery_tag
-            confirmation = channel.create_future()
-            channel.confirmations[tag] = confirmation
+            channel.confirmations[tag] = _Confirmation(
+                self, channel, tag, message, message.attempts, settle)
             channel.message_id_delivery_tag[message.message_id] = tag  # matches returns
-            confirmation.add_done_callback(partial(
-                self._answered, channel, tag, message, message.attempts, settle))
 
-    def _answered(self, channel: aiormq.Channel, tag: int, message: OutboundMessage,
-                  attempt: int, settle: Settle, confirmation: asyncio.Future[object]) -> None:
-        if channel.message_id_delivery_tag.get(message.message_id) == tag:
-            del channel.message_id_delivery_tag[message.message_id]
-        outcome: PublishOutcome | TransportError
-        if confirmation.cancelled():
-            outcome = TransportError(f"publish to {message.exchange!r} cancelled")
-        elif (error := confirmation.exception()) is not None:
-            outcome = PublishOutcome.REJECTED \
-                if isinstance(error, aiormq.exceptions.DeliveryError) \
-                else TransportError(f"publish to {message.exchange!r} failed: "
-                                    f"{self._scrub(error)}")
-        elif isinstance(confirmation.result(), DeliveredMessage):
-            outcome = PublishOutcome.RETURNED
-        else:
-            outcome = PublishOutcome.CONFIRMED
-        settle(message, attempt, outcome)
+    def _channel_closed(self, channel: aiormq.Channel, closing: asyncio.Future[object]) -> None:
+        """The channel (or its connection) closed: no answer will come to what waits."""
+        error = None if closing.cancelled() else closing.exception()
+        reason = TransportError(f"the channel to {self.description} closed" + (
+            f": {self._scrub(error)}" if error is not None else ""))
+        waiting = [confirmation for confirmation in channel.confirmations.values()
+                   if isinstance(confirmation, _Confirmation) and not confirmation.done()]
+        channel.confirmations.clear()
+        for confirmation in waiting:
+            confirmation.answer(reason)
+
+    def _outcome(self, message: OutboundMessage, result: object) -> PublishOutcome | TransportError:
+        """What aiormq's reader set on a confirmation, as an outcome for the publisher."""
+        if isinstance(result, aiormq.exceptions.DeliveryError):  # a nack, or a return raised
+            return PublishOutcome.REJECTED
+        if isinstance(result, BaseException):
+            return TransportError(f"publish to {message.exchange!r} failed: "
+                                  f"{self._scrub(result)}")
+        if isinstance(result, DeliveredMessage):
+            return PublishOutcome.RETURNED
+        return PublishOutcome.CONFIRMED
 
     def abandon(self) -> None:
         """Nothing to cancel: every task here is the client library's own."""
@@ -305,3 +313,48 @@ class AmqpTransport:
             return
         with contextlib.suppress(*_BROKER_ERRORS):
             await asyncio.wait_for(closable.close(), self._close_timeout)
+
+
+class _Confirmation:
+    """What ``channel.confirmations`` holds for one of our publishes, in place of the asyncio
+    Future aiormq's basic_publish puts there: its reader calls ``done()``, ``set_result()``
+    (an ack, or the returned message) and ``set_exception()`` (a nack) on it, and the message
+    is settled right there. A Future would cost four done-callbacks, each a handle of its own
+    on the loop: a multiple ack for 256 messages ran over 1,000 callbacks in one turn of the
+    loop, and the machinery took about 20 us a message against 2 (a /tmp micro-benchmark).
+    """
+
+    __slots__ = ("_attempt", "_channel", "_message", "_settle", "_tag", "_transport")
+
+    def __init__(self, transport: AmqpTransport, channel: aiormq.Channel, tag: int,
+                 message: OutboundMessage, attempt: int, settle: Settle) -> None:
+        self._transport: AmqpTransport | None = transport  # None once answered
+        self._channel, self._tag, self._message = channel, tag, message
+        self._attempt, self._settle = attempt, settle
+
+    def done(self) -> bool:
+        return self._transport is None
+
+    def cancelled(self) -> bool:
+        return False
+
+    def set_result(self, result: object) -> None:
+        self.answer(result)
+
+    def set_exception(self, error: BaseException) -> None:
+        self.answer(error)
+
+    def answer(self, result: object) -> None:
+        transport, self._transport = self._transport, None
+        if transport is None:
+            return
+        message = self._message
+        tags = self._channel.message_id_delivery_tag
+        if tags.get(message.message_id) == self._tag:
+            del tags[message.message_id]
+        outcome = result if isinstance(result, TransportError) \
+            else transport._outcome(message, result)
+        try:
+            self._settle(message, self._attempt, outcome)
+        except Exception:  # we run inside aiormq's reader: a bug here must not stop it
+            log.exception("mq_producer: settling message %s failed", message.message_id)

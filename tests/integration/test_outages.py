@@ -407,3 +407,47 @@ async def test_consumer_reconnects_and_resumes_after_a_broker_outage(running_nod
         await wait_until(lambda: handled == [1, 2], timeout=30, what="the consumer to resume")
     finally:
         await consumer.close()
+
+
+async def test_publishes_waiting_for_answers_fail_at_once_when_the_connection_closes(
+        running_node: RabbitNode, fast_settings: None, monkeypatch: pytest.MonkeyPatch):
+    """Publishes the broker has not answered yet are settled as failures (to be retried) as
+    soon as the connection closes, not left waiting for PUBLISH_TIMEOUT: the transport fails
+    them itself (aiormq only rejects the futures it made)."""
+    from mq_producer import settings
+    from mq_producer.config import load_config
+    from mq_producer.outbox import OutboundMessage
+    from mq_producer.transport import PublishOutcome, TransportError
+    from mq_producer.transports import make_transport
+
+    monkeypatch.setattr(settings, "PUBLISH_TIMEOUT", 60.0)
+    monkeypatch.setattr(settings, "HEARTBEAT", 60)
+    proxy = StallProxy("127.0.0.1", running_node.port)
+    port = await proxy.start()
+    environ = {"KYTOS_MQ_TRANSPORT": "amqp",
+               "KYTOS_MQ_URL": f"amqp://guest:guest@127.0.0.1:{port}/"}
+    config = load_config(settings, environ)
+    transport = make_transport(config, environ, settings=settings)
+    answers: dict[str, object] = {}
+    messages = [OutboundMessage(f"closing-{index}", "kytos/topology.link_down", EXCHANGE,
+                                "operational.kytos/topology.link_down", b"{}", None, 0.0)
+                for index in range(20)]
+    try:
+        await transport.connect()
+        await transport.publish(messages[:10], lambda message, _attempt, outcome:
+                                answers.__setitem__(message.message_id, outcome))
+        await wait_until(lambda: len(answers) == 10, what="the first ten confirmed")
+        proxy.stall()  # the next ten reach nobody, so no answer can come
+        await transport.publish(messages[10:], lambda message, _attempt, outcome:
+                                answers.__setitem__(message.message_id, outcome))
+        await asyncio.sleep(0.3)
+        assert len(answers) == 10
+        await transport.close()  # bounded: the broker's reply to the close cannot come
+        # Nothing here times publishes out (the Publisher's watchdog is not running).
+        await wait_until(lambda: len(answers) == 20, timeout=10, what="the rest failed")
+    finally:
+        await proxy.close()
+    assert [answers[m.message_id] for m in messages[:10]] == [PublishOutcome.CONFIRMED] * 10
+    failed = [answers[m.message_id] for m in messages[10:]]
+    assert all(isinstance(outcome, TransportError) for outcome in failed), failed
+    assert "closed" in str(failed[0])
