@@ -154,3 +154,36 @@ async def test_bad_hand_off_content_is_logged_and_counted(controller, caplog):
         ", envelope 1 of 1 (message x): envelope field 'event_name' must be a non-empty string",
         f"mq_producer: cannot publish event kytos/listen_events.broadcast (id {old_format.id}): "
         "content has no 'envelopes' list (got NoneType)"]
+
+
+@pytest.mark.usefixtures("producer_settings", "cleanup_exchanges")
+async def test_a_message_of_megabytes_arrives_whole_between_the_events_around_it(
+        controller, amqp, exchange_prefix, monkeypatch):
+    """A topology_loaded of about a megabyte and a half goes to the socket in chunks of
+    WRITE_CHUNK bytes, the loop getting turns between them: the broker still gets one whole
+    message, confirmed, in order with the link events before and after it."""
+    from listen_events import settings as listen_settings
+    from mq_producer.amqp import WRITE_CHUNK
+    from tests.support.topology import make_topology
+
+    monkeypatch.setattr(listen_settings, "SNAPSHOT_ON_TOPOLOGY_LOADED", False)
+    _, producer, queues = await _start(controller, amqp, exchange_prefix)
+    topology = make_topology(100, 900)
+    before, after = make_link(1), make_link(2)
+    await controller.buffers.app.aput(KytosEvent("kytos/topology.link_down", {"link": before}))
+    await controller.buffers.app.aput(KytosEvent("kytos/topology.topology_loaded", {
+        "topology": topology, "failed_switches": {}, "failed_links": {}}))
+    await controller.buffers.app.aput(KytosEvent("kytos/topology.link_up", {"link": after}))
+    await controller.settle()
+
+    messages = await receive(queues["operational_events"], 3)
+    assert [m.type for m in messages] == ["kytos/topology.link_down",
+                                          "kytos/topology.topology_loaded",
+                                          "kytos/topology.link_up"]
+    large = messages[1]
+    assert len(large.body) > 5 * WRITE_CHUNK
+    loaded = body(large)
+    assert set(loaded["content"]["topology"]["links"]) == {str(i) for i in topology.links}
+    assert len(loaded["content"]["topology"]["switches"]) == 100
+    assert producer.publisher.counters.confirmed == 3
+    assert producer.publisher.counters.failed == 0
