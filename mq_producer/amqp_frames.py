@@ -48,7 +48,7 @@ def publish_head(channel: int, *, exchange: str, routing_key: str, body_size: in
                  message_id: str, timestamp: int, message_type: str) -> bytes:
     """Basic.Publish (mandatory) and the content header with mq_producer's properties
     (application/json, persistent, message id, timestamp in seconds, type = event name, app id);
-    ValueError when a short string is too long. The body frames follow (``body_frames``)."""
+    ValueError when a short string is too long. The body frames follow (``frame_chunks``)."""
     method = _publish_head(BASIC_CLASS, BASIC_PUBLISH, 0) + shortstr(exchange) \
         + shortstr(routing_key) + b"\x01"  # bits: mandatory=1, immediate=0
     properties = (_CONTENT_TYPE_PERSISTENT + shortstr(message_id) + _timestamp(timestamp)

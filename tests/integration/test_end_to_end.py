@@ -99,7 +99,8 @@ async def test_many_events_keep_order_per_link(controller, amqp, exchange_prefix
     assert len(reasons) == 5
     for received in reasons.values():
         assert received == sorted(received) and len(received) == count // 5
-    assert producer.publisher.counters.confirmed == count
+    await wait_until(lambda: producer.publisher.counters.confirmed == count,
+                     what=f"{count} confirms")
 
 
 @pytest.mark.usefixtures("producer_settings", "cleanup_exchanges")
@@ -185,5 +186,6 @@ async def test_a_message_of_megabytes_arrives_whole_between_the_events_around_it
     loaded = body(large)
     assert set(loaded["content"]["topology"]["links"]) == {str(i) for i in topology.links}
     assert len(loaded["content"]["topology"]["switches"]) == 100
-    assert producer.publisher.counters.confirmed == 3
+    # A consumer may get a persistent message before its publisher gets the confirm.
+    await wait_until(lambda: producer.publisher.counters.confirmed == 3, what="3 confirms")
     assert producer.publisher.counters.failed == 0
