@@ -24,6 +24,7 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustC
 from pydantic import ValidationError
 
 from listen_events.envelope import Envelope
+from mq_producer.amqp import robust_connection
 from mq_producer.config import BrokerSettings, connection_error_text
 
 log = logging.getLogger("mq_consumer")
@@ -97,11 +98,12 @@ class EventConsumer:
     async def start(self) -> None:
         """Connect, declare and bind, and start consuming in the background."""
         try:
-            self._connection = await aio_pika.connect_robust(
-                self._broker.url, ssl_context=self._broker.ssl_context(),
-                client_properties={"connection_name": "kytos mq_consumer"})
+            self._connection = connection = robust_connection(self._broker,
+                                                              "kytos mq_consumer")
+            await connection.connect()
         except (aiormq.exceptions.AMQPError, aio_pika.exceptions.AMQPException, OSError,
                 ValueError) as exc:
+            await self.close()
             raise ConsumerConnectionError(
                 f"cannot connect to {self._broker.display}: "
                 f"{connection_error_text(self._broker, exc)}") from None

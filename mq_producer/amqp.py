@@ -18,10 +18,17 @@ from aio_pika.abc import (
     AbstractRobustChannel,
     AbstractRobustConnection,
 )
+from aio_pika.connection import make_url
 from aiormq.abc import ChannelFrame, DeliveredMessage
 
 from .amqp_frames import frame_chunks, publish_head
-from .config import LINK_QUEUE_ARGUMENTS, ProducerConfig, QueueSpec, connection_error_text
+from .config import (
+    LINK_QUEUE_ARGUMENTS,
+    BrokerSettings,
+    ProducerConfig,
+    QueueSpec,
+    connection_error_text,
+)
 from .outbox import OutboundMessage
 from .transport import ExchangeError, PublishOutcome, Settle, TransportError
 
@@ -46,6 +53,17 @@ _BROKER_ERRORS = (aiormq.exceptions.AMQPError, aio_pika.exceptions.AMQPException
                   ConnectionError, OSError, TimeoutError, RuntimeError)
 
 WRITE_CHUNK = 256 * 1024  # bytes of frames handed to aiormq's writer per turn of the loop
+
+
+def robust_connection(broker: BrokerSettings, name: str,
+                      **options: float) -> aio_pika.RobustConnection:
+    """What ``aio_pika.connect_robust()`` makes, not connected yet (``await connect()``): kept
+    by the caller before it connects, a connect cut short (a timeout, a shutdown) leaves an
+    object the caller can close. connect_robust() keeps it to itself, and its own task then
+    went on reconnecting for good, out of reach (and held up loop shutdowns)."""
+    return aio_pika.RobustConnection(
+        make_url(broker.url, **options), ssl_context=broker.ssl_context(),
+        client_properties={"connection_name": name}, **options)
 
 
 class AmqpTransport:
@@ -102,12 +120,16 @@ class AmqpTransport:
         config = self._config
         try:
             if self._connection is None or self._connection.is_closed:
-                self._connection = await aio_pika.connect_robust(
-                    self._broker.url, ssl_context=self._broker.ssl_context(),
-                    heartbeat=config.heartbeat,
-                    reconnect_interval=config.retry_interval, timeout=config.publish_timeout,
-                    client_properties={"connection_name": "kytos/mq_producer"})
-                self._connection.close_callbacks.add(self._connection_closed)
+                self._connection = connection = robust_connection(
+                    self._broker, "kytos/mq_producer", heartbeat=config.heartbeat,
+                    reconnect_interval=config.retry_interval)
+                try:
+                    await connection.connect(timeout=config.publish_timeout)
+                except _BROKER_ERRORS:  # the first attempt failed: the next one starts afresh
+                    self._connection = None
+                    await self._close_quietly(connection)
+                    raise
+                connection.close_callbacks.add(self._connection_closed)  # losses from now on
             elif not self._connection.connected.is_set():
                 raise TransportError(f"reconnecting to {self.description}")
             if self._channel is None or self._channel.is_closed:

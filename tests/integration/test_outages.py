@@ -451,3 +451,33 @@ async def test_publishes_waiting_for_answers_fail_at_once_when_the_connection_cl
     failed = [answers[m.message_id] for m in messages[10:]]
     assert all(isinstance(outcome, TransportError) for outcome in failed), failed
     assert "closed" in str(failed[0])
+
+
+async def test_a_connect_cut_short_leaves_nothing_reconnecting(
+        running_node: RabbitNode, fast_settings: None):
+    """The publisher gives connect() PUBLISH_TIMEOUT; when that cuts it short (here a link that
+    carries nothing), close() must leave no client task behind trying again for good."""
+    from mq_producer import settings
+    from mq_producer.config import load_config
+    from mq_producer.transports import make_transport
+
+    def reconnecting() -> list[asyncio.Task]:
+        return [task for task in asyncio.all_tasks() if not task.done()
+                and "RobustConnection" in getattr(task.get_coro(), "__qualname__", "")]
+
+    proxy = StallProxy("127.0.0.1", running_node.port)
+    port = await proxy.start()
+    proxy.stall()  # the TCP connection opens; the AMQP handshake never gets an answer
+    environ = {"KYTOS_MQ_TRANSPORT": "amqp",
+               "KYTOS_MQ_URL": f"amqp://guest:guest@127.0.0.1:{port}/"}
+    config = load_config(settings, environ)
+    transport = make_transport(config, environ, settings=settings)
+    before = reconnecting()
+    try:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(transport.connect(), 0.5)
+        await transport.close()
+        await asyncio.sleep(settings.RETRY_INTERVAL * 2)  # a leftover would have retried
+        assert [task for task in reconnecting() if task not in before] == []
+    finally:
+        await proxy.close()
