@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, Literal
 
+import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION = 1
@@ -117,6 +118,19 @@ class EnvelopeBuilder:
             "link": link,
             "content": content,
         }
+
+
+def hand_off_form(envelope: dict[str, Any]) -> dict[str, Any] | bytes:
+    """The envelope as it is handed on: its JSON (orjson, UTF-8) bytes - except a topology's,
+    kept a dict so that the producer encodes its megabytes in pieces, giving the loop turns.
+
+    Why bytes: in a burst a hand-off event waits in core's app buffer behind up to 1,024
+    events. Meanwhile an envelope dict is about ten objects and fifty values that every young
+    garbage collection walks (4-8 ms pauses in a 10,000-event burst); bytes are one object the
+    collector skips."""
+    if "topology" in envelope["content"]:
+        return envelope
+    return orjson.dumps(envelope)
 
 
 def _endpoint(interface: Any) -> dict[str, Any]:

@@ -19,6 +19,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
+from .envelope import hand_off_form
 from .pacing import Pacer
 from .pipeline import EventPipeline
 
@@ -27,7 +30,8 @@ log = logging.getLogger("kytos.napps.kytos/listen_events")
 MAX_BATCH = 100  # envelopes in one hand-off event at most
 LINGER_TURNS = 3  # loop turns a partial batch waits for more events before it is handed on
 
-HandOn = Callable[[list[dict[str, Any]]], Awaitable[None]]
+Handed = dict[str, Any] | bytes  # an envelope in its hand-off form (envelope.hand_off_form)
+HandOn = Callable[[list[Handed]], Awaitable[None]]
 _Event = tuple[str, Any, dt.datetime | None, Any]  # name, id, timestamp, content
 
 
@@ -60,7 +64,7 @@ class HandOffWorker:
         self.max_batch = max_batch
         self._hand_on = hand_on
         self._intake: deque[_Event | _SnapshotRequest] = deque()
-        self._batch: list[dict[str, Any]] = []
+        self._batch: list[Handed] = []
         self._batch_since = 0.0  # time.perf_counter() when the batch got its first envelope
         self._busy = False  # an item taken from the intake is being worked on
         self._wake = asyncio.Event()  # set by push(): the intake is not empty
@@ -166,10 +170,16 @@ class HandOffWorker:
         return bool(self._batch) and \
             time.perf_counter() - self._batch_since > self.pacer.budget
 
-    def _add(self, envelopes: list[dict[str, Any]]) -> None:
-        if envelopes and not self._batch:
-            self._batch_since = time.perf_counter()
-        self._batch.extend(envelopes)
+    async def _add(self, envelopes: list[dict[str, Any]]) -> None:
+        """Move envelopes into the batch in their hand-off form, giving the loop its turns.
+        ``envelopes`` is emptied as it goes, so that each dict is freed once encoded: a
+        topology's 5,000 snapshot envelopes freed at once, with the list, held the loop 6 ms."""
+        envelopes.reverse()
+        while envelopes:
+            if not self._batch:
+                self._batch_since = time.perf_counter()
+            self._batch.append(hand_off_form(envelopes.pop()))
+            await self.pacer.pause()
 
     async def _work(self, item: _Event | _SnapshotRequest) -> None:
         if isinstance(item, _SnapshotRequest):
@@ -177,12 +187,10 @@ class HandOffWorker:
             return
         name, event_id, timestamp, content = item
         try:
-            envelopes = await self.pipeline.process(name, event_id, timestamp, content)
+            await self._add(await self.pipeline.process(name, event_id, timestamp, content))
         except Exception:  # a bug must cost one event, logged, not the worker
             self.pipeline.counters.failed += 1
             log.exception("listen_events: could not process event %s (id %s)", name, event_id)
-            return
-        self._add(envelopes)
 
     async def _snapshot(self, request: _SnapshotRequest) -> None:
         if request.done.cancelled():  # the requester is gone
@@ -191,12 +199,11 @@ class HandOffWorker:
         await self._hand_on_batches(everything=True)
         handed_before = self.pipeline.counters.handed_on
         try:
-            envelopes = await self.pipeline.snapshot(request.links)
+            await self._add(await self.pipeline.snapshot(request.links))
         except Exception as exc:  # the route logs and counts it, and answers 500
             if not request.done.done():
                 request.done.set_exception(exc)
             return
-        self._add(envelopes)
         await self._hand_on_batches(everything=True)  # the route answers "handed on"
         if not request.done.done():
             request.done.set_result(self.pipeline.counters.handed_on - handed_before)
@@ -210,16 +217,21 @@ class HandOffWorker:
             await self._hand_on_one(batch)
             await self.pacer.pause()
 
-    async def _hand_on_one(self, batch: list[dict[str, Any]]) -> None:
+    async def _hand_on_one(self, batch: list[Handed]) -> None:
         counters = self.pipeline.counters
         try:
             await self._hand_on(batch)
         except Exception:  # the next batch may well go through: keep working
             counters.hand_on_failed += len(batch)
             log.exception("listen_events: could not hand on %d envelopes (messages %s to %s)",
-                          len(batch), batch[0].get("message_id"), batch[-1].get("message_id"))
+                          len(batch), _message_id(batch[0]), _message_id(batch[-1]))
             return
         counters.handed_on += len(batch)
+
+
+def _message_id(item: Handed) -> Any:
+    """For the log: the message id of an envelope in its hand-off form."""
+    return (orjson.loads(item) if isinstance(item, bytes) else item).get("message_id")
 
 
 def _log_unexpected_end(task: asyncio.Task[None]) -> None:

@@ -20,7 +20,14 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from .intake import InvalidEnvelope, body_pieces, envelopes_of, is_large, to_messages
+from .intake import (
+    InvalidEnvelope,
+    body_pieces,
+    decode,
+    envelopes_of,
+    is_large,
+    to_messages,
+)
 from .outbox import OutboundMessage
 from .publisher import Publisher
 
@@ -154,7 +161,9 @@ class HandOffIntake:
         counters.received += 1
         try:
             body = None
-            if is_large(envelope):  # a topology: encoded in pieces, with the loop's turns
+            if type(envelope) is bytes:  # listen_events' hand-off form: published as it is
+                body, envelope = envelope, decode(envelope)
+            elif is_large(envelope):  # a topology: encoded in pieces, with the loop's turns
                 # Grown piece by piece: one join of a multi-MB body held the loop ~10 ms.
                 body = bytearray()
                 for piece in body_pieces(envelope):

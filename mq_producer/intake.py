@@ -2,9 +2,10 @@
 encode it once.
 
 The hand-off content is ``{"envelopes": [<envelope>, ...]}`` (listen_events sends up to 100,
-in event order). ``envelopes_of`` checks the container; ``to_messages`` checks one envelope.
-An item of the list that is not an object is rejected by ``to_messages`` like any other bad
-envelope: on its own, the other envelopes of the same hand-off event are still published.
+in event order); an envelope is a dict, or its JSON encoding as bytes. ``envelopes_of``
+checks the container; ``to_messages`` checks one envelope. An item of the list that is not
+an object is rejected by ``to_messages`` like any other bad envelope: on its own, the other
+envelopes of the same hand-off event are still published.
 """
 
 from collections.abc import Iterator, Mapping
@@ -45,7 +46,8 @@ def to_messages(envelope: Any, router: Router, link_status: LinkStatusConfig,
 
     ``max_bytes``: the largest encoded envelope accepted (MAX_MESSAGE_BYTES); a larger one
     raises InvalidEnvelope, as does anything that is not a publishable envelope. ``body``: the
-    envelope already encoded (from ``body_pieces``), else it is encoded here.
+    envelope already encoded (handed on as JSON bytes, see ``decode``, or from
+    ``body_pieces``), published as it is; else it is encoded here.
     """
     if not isinstance(envelope, Mapping):
         raise InvalidEnvelope(f"envelope is not an object (got {type(envelope).__name__})")
@@ -124,6 +126,16 @@ def _encode(envelope: Any) -> bytes:
         return orjson.dumps(envelope)
     except TypeError as exc:
         raise _not_serializable(exc) from None
+
+
+def decode(body: bytes) -> Any:
+    """An envelope handed on as its JSON bytes, parsed for ``to_messages`` to check and route
+    (an oversized one too, as a dict is encoded before its size is checked: the log line then
+    names its message). Raises InvalidEnvelope when the bytes are not JSON."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidEnvelope(f"envelope bytes are not JSON: {exc}") from None
 
 
 def _not_serializable(exc: TypeError) -> InvalidEnvelope:

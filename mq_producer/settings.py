@@ -7,7 +7,8 @@ Every value is validated once when the NApp loads; a bad one stops it with an er
 """
 
 # Which KytosEvents carry envelopes to publish (a regex, as for @alisten_to). Their content is
-# {"envelopes": [<dict>, ...]} (one or more, in order), as kytos/listen_events hands them on.
+# {"envelopes": [...]} (one or more, in order), each envelope a dict or its JSON encoding as
+# bytes, as kytos/listen_events hands them on.
 SOURCE_EVENTS = r"kytos/listen_events\.broadcast"
 
 # Where each envelope goes: the first route that matches wins. A route matches on

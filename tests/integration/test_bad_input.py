@@ -23,6 +23,7 @@ from mq_consumer.consumer import Binding, ConsumerOptions, EventConsumer
 from mq_producer.config import broker_from_env
 from mq_producer.main import Main as MqProducer
 from tests.integration.conftest import body, bound_queue, receive
+from tests.support.handoff import handed_envelopes
 from tests.support.topology import make_link
 from tests.support.waiting import wait_until
 
@@ -109,7 +110,7 @@ async def test_oversized_event_is_rejected_counted_and_logged_and_the_next_flows
     # Both events were queued before the worker ran: one hand-off event carries both, and the
     # oversized envelope costs only itself.
     [handoff] = [e for e in controller.seen if e.name == "kytos/listen_events.broadcast"]
-    envelopes = handoff.content["envelopes"]
+    envelopes = handed_envelopes(handoff.content)
     assert [e["content"]["reason"] for e in envelopes] == ["big", "small"]
     message_id = envelopes[0]["message_id"]
     size = len(orjson.dumps(envelopes[0]))
@@ -192,7 +193,7 @@ async def test_consumer_dead_letters_every_body_that_is_not_an_envelope(
     await controller.buffers.app.aput(KytosEvent("kytos/topology.switch.enabled",
                                                  {"dpid": "00:00:00:00:00:00:00:01"}))
     await controller.settle()
-    [valid] = controller.seen[-1].content["envelopes"]
+    [valid] = handed_envelopes(controller.seen[-1].content)
     hostile = {
         "empty": b"", "binary": b"\xff\xfe\x00\x80", "not-json": b"{'a': 1}",
         "nan": b'{"schema_version": NaN}', "array": b"[1, 2, 3]",

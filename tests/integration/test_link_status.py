@@ -13,6 +13,7 @@ from mq_consumer.consumer import Binding, ConsumerOptions, EventConsumer
 from mq_producer.config import LINK_QUEUE_ARGUMENTS, broker_from_env
 from mq_producer.main import Main as MqProducer
 from tests.integration.conftest import body, receive
+from tests.support.handoff import handed_envelopes
 from tests.support.kytos_controller import FakeController
 from tests.support.topology import make_link, make_topology
 from tests.support.waiting import wait_until
@@ -266,7 +267,7 @@ async def test_consumer_acks_after_handler_dedupes_and_dead_letters_bad_messages
     await controller.buffers.app.aput(KytosEvent("kytos/topology.switch.enabled",
                                                  {"dpid": "00:00:00:00:00:00:00:01"}))
     await controller.settle()
-    [envelope] = controller.seen[-1].content["envelopes"]
+    [envelope] = handed_envelopes(controller.seen[-1].content)
     payload = json.dumps(envelope).encode()
     try:
         for _ in range(2):  # the same message twice: handled once

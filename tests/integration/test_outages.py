@@ -17,6 +17,7 @@ import orjson
 import pytest
 from kytos.core import KytosEvent
 
+from tests.support.handoff import handed_envelopes
 from tests.support.kytos_controller import FakeController
 from tests.support.napp_stack import Stack
 from tests.support.rabbit_node import RabbitNode, rabbitmq_available
@@ -110,7 +111,7 @@ async def emit_stream(controller: FakeController, count: int, rate: float,
 def handed_on(stack: Stack) -> list[dict]:
     return [envelope for event in stack.controller.seen
             if event.name == "kytos/listen_events.broadcast"
-            for envelope in event.content["envelopes"]]
+            for envelope in handed_envelopes(event.content)]
 
 
 async def drain_queue(url: str, expected_at_least: int, timeout: float = 30) -> list[dict]:

@@ -2,8 +2,10 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import orjson
+
 import listen_events
-from listen_events.envelope import Envelope, EnvelopeBuilder
+from listen_events.envelope import Envelope, EnvelopeBuilder, hand_off_form
 from listen_events.serialize import serialize_content
 from tests.support.topology import make_link
 
@@ -72,3 +74,13 @@ def test_committed_schema_matches_the_model():
     path = Path(listen_events.__file__).parent / "envelope.schema.json"
     assert json.loads(path.read_text()) == Envelope.model_json_schema(), \
         "regenerate: python -m listen_events.envelope > listen_events/envelope.schema.json"
+
+
+def test_the_hand_off_form_is_the_json_bytes_except_for_a_topology():
+    envelope, _ = _build(EnvelopeBuilder("kytos", "test"))
+    handed = hand_off_form(envelope)
+    assert type(handed) is bytes and handed == orjson.dumps(envelope)
+    Envelope.model_validate_json(handed)
+    topology, _ = _build(EnvelopeBuilder("kytos", "test"), "kytos/topology.topology_loaded",
+                         {"topology": {"switches": {}, "links": {}}})
+    assert hand_off_form(topology) is topology

@@ -17,6 +17,7 @@ from mq_producer.intake import (
     SPLIT_ITEMS,
     InvalidEnvelope,
     body_pieces,
+    decode,
     envelopes_of,
     is_large,
     to_messages,
@@ -63,7 +64,8 @@ def test_the_envelopes_list_is_returned_as_it_is_items_unchecked():
     assert envelopes_of({"envelopes": []}) == []
 
 
-@pytest.mark.parametrize("item", [42, None, "envelope", ["message_id", "m"]])
+@pytest.mark.parametrize("item", [42, None, "envelope", ["message_id", "m"],
+                                  bytearray(b'{"message_id": "m"}')])
 def test_an_item_that_is_not_an_object_is_an_invalid_envelope(item):
     with pytest.raises(InvalidEnvelope, match=r"envelope is not an object \(got \w+\)"):
         to_messages(item, CONFIG.router, CONFIG.link_status, 0.0, CONFIG.max_message_bytes)
@@ -76,6 +78,51 @@ def test_one_envelope_gives_its_message_on_its_route():
     assert (message.message_id, message.exchange, message.routing_key, message.timestamp) == (
         envelope["message_id"], "admin_events",
         "administrative.kytos/topology.switch.enabled", 12.5)
+
+
+def _from_bytes(body: bytes, max_bytes: int = CONFIG.max_message_bytes) -> list:
+    """As the intake takes an envelope handed on as JSON bytes."""
+    return to_messages(decode(body), CONFIG.router, CONFIG.link_status, 12.5, max_bytes, body)
+
+
+def test_an_envelope_given_as_json_bytes_is_published_as_those_bytes_on_its_route():
+    """listen_events hands envelopes on encoded (hand_off_form): the body is those very
+    bytes, routed as the dict they encode."""
+    envelope = _envelope(1)
+    body = orjson.dumps(envelope)
+    [message] = _from_bytes(body)
+    [from_dict] = to_messages(envelope, CONFIG.router, CONFIG.link_status, 12.5,
+                              CONFIG.max_message_bytes)
+    assert message.body is body
+    assert message == from_dict
+
+
+@pytest.mark.parametrize(("body", "error"), [
+    (b"", "envelope bytes are not JSON: "),
+    (b"{'message_id': 'm'}", "envelope bytes are not JSON: "),
+    (b"\xff\xfe", "envelope bytes are not JSON: "),
+    (b'{"a":' * 2000 + b"1" + b"}" * 2000, "envelope bytes are not JSON: "),
+    (b"[1, 2]", "envelope is not an object (got list)"),
+    (b'"envelope"', "envelope is not an object (got str)"),
+    (orjson.dumps({**_envelope(1), "message_id": 7}),
+     "envelope field 'message_id' must be a non-empty string"),
+    (orjson.dumps({**_envelope(1), "link": [1]}), "envelope field 'link' must be an object"),
+], ids=["empty", "single-quotes", "binary", "too-deep", "array", "string", "id-type",
+        "link-type"])
+def test_json_bytes_that_are_not_a_publishable_envelope_are_invalid(body, error):
+    with pytest.raises(InvalidEnvelope) as raised:
+        _from_bytes(body)
+    assert str(raised.value).startswith(error)
+
+
+def test_json_bytes_over_max_message_bytes_are_refused_with_their_message_id():
+    envelope = {**_envelope(1), "pad": "x" * 9000}
+    body = orjson.dumps(envelope)
+    with pytest.raises(InvalidEnvelope) as raised:
+        _from_bytes(body, 8192)
+    assert str(raised.value) == (
+        f"message {envelope['message_id']} (kytos/topology.switch.enabled) of {len(body)} "
+        "bytes is larger than MAX_MESSAGE_BYTES (8192); not published")
 
 
 @pytest.mark.parametrize("field", ["message_id", "event_name"])
@@ -121,6 +168,29 @@ async def test_the_handler_submits_every_good_envelope_and_logs_each_bad_one(pro
         "envelope is not an object (got str)",
         f"mq_producer: cannot publish event {HANDOFF} (id {event.id}), envelope 4 of 5 "
         "(message m-x): envelope field 'event_class' must be a non-empty string"]
+
+
+async def test_json_bytes_and_dicts_mix_in_one_hand_off_event_each_bad_one_logged(
+        producer, caplog, monkeypatch):
+    controller, napp = producer
+    submitted: list = []
+    monkeypatch.setattr(napp.publisher, "submit", submitted.append)
+    good = [_envelope(n) for n in (1, 2, 3)]
+    event = KytosEvent(HANDOFF, {"envelopes": [
+        orjson.dumps(good[0]), b"{not json", good[1], b"[]", orjson.dumps(good[2])]})
+    await controller.buffers.app.aput(event)
+    await controller.settle()
+    counters = napp.publisher.counters
+    assert (counters.received, counters.rejected) == (5, 2)
+    assert [message.message_id for message in submitted] == [e["message_id"] for e in good]
+    assert submitted[2].body == orjson.dumps(good[2])
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR
+             and "cannot publish event" in r.getMessage()]
+    prefix = f"mq_producer: cannot publish event {HANDOFF} (id {event.id}), envelope "
+    assert lines == [
+        f"{prefix}2 of 5: envelope bytes are not JSON: unexpected character, expected a "
+        "string key: line 1 column 2 (char 1)",
+        f"{prefix}4 of 5: envelope is not an object (got list)"]
 
 
 async def test_a_malformed_container_counts_as_one_received_and_one_rejected(producer, caplog,

@@ -37,6 +37,7 @@ from mq_producer.config import load_config
 from mq_producer.intake import InvalidEnvelope, envelopes_of, to_messages
 from mq_producer.main import Main as MqProducer
 from mq_producer.outbox import OutboundMessage
+from tests.support.handoff import handed_envelopes
 from tests.support.hostile import BrokenMapping
 from tests.support.kytos_controller import FakeController
 from tests.support.rabbit_node import free_port
@@ -525,7 +526,7 @@ def test_handlers_never_crash_and_count_every_event(stack, events, broken):
                       for k, v in producer.publisher.counters.as_dict().items()}
     handed = [envelope for event in controller.seen[seen_before:]
               if event.name == "kytos/listen_events.broadcast"
-              for envelope in event.content["envelopes"]]
+              for envelope in handed_envelopes(event.content)]
     snapshots = sum(envelope["msg_type"] == "snapshot" for envelope in handed)
     # listen_events: every subscribed event is processed and counted exactly once, and its
     # envelopes are handed on in the order they were numbered

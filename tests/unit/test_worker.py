@@ -17,6 +17,7 @@ from listen_events.main import Main as ListenEvents
 from listen_events.pacing import WORK_SLICE, Pacer
 from listen_events.pipeline import TOPOLOGY_LOADED, EventPipeline
 from listen_events.worker import LINGER_TURNS, MAX_BATCH, Discarded, HandOffWorker
+from tests.support.handoff import decoded, handed_envelopes
 from tests.support.hostile import BrokenMapping
 from tests.support.kytos_controller import FakeController
 from tests.support.topology import make_link, make_topology
@@ -43,7 +44,7 @@ class Recorder:
 
     @property
     def envelopes(self) -> list[dict[str, Any]]:
-        return [envelope for batch in self.batches for envelope in batch]
+        return [decoded(envelope) for batch in self.batches for envelope in batch]
 
 
 def _worker(budget: float = WORK_SLICE, hand_on: Recorder | None = None
@@ -90,6 +91,10 @@ async def test_events_are_handed_on_in_arrival_order_around_a_topology_loaded():
     assert all(1 <= len(batch) <= MAX_BATCH for batch in out.batches)
     assert worker.pipeline.counters.handed_on == len(envelopes)
     assert (worker.backlog, worker.idle) == (0, True)
+    # Handed on as JSON bytes (one object for the collector), but the topology as a dict, for
+    # the producer to encode in paced pieces (hand_off_form).
+    forms = [type(item) for batch in out.batches for item in batch]
+    assert forms == [bytes] * 200 + [dict] + [bytes] * 350
 
 
 async def test_a_burst_of_1000_events_goes_in_full_batches_of_100_in_order():
@@ -218,9 +223,9 @@ async def test_the_handler_only_queues_the_event_and_returns_at_once(controller)
     assert json.loads((await napp.status(None)).body)["backlog"] == 1
     await controller.settle()
     [handoff] = _handoffs(controller)
-    [envelope] = handoff.content["envelopes"]
-    assert envelope["event_id"] == str(event.id)
-    json.dumps(handoff.content)  # JSON-safe as handed on
+    [handed] = handoff.content["envelopes"]
+    assert type(handed) is bytes  # JSON, encoded once (hand_off_form)
+    assert decoded(handed)["event_id"] == str(event.id)
     assert json.loads((await napp.status(None)).body)["backlog"] == 0
 
 
@@ -233,7 +238,7 @@ async def test_a_burst_through_the_app_buffer_is_handed_on_in_batches_in_order(c
     handoffs = _handoffs(controller)
     assert all(1 <= len(h.content["envelopes"]) <= MAX_BATCH for h in handoffs)
     assert len(handoffs) >= 10
-    envelopes = [envelope for h in handoffs for envelope in h.content["envelopes"]]
+    envelopes = [envelope for h in handoffs for envelope in handed_envelopes(h.content)]
     assert _reasons(envelopes) == list(range(1000))
     counters = napp.pipeline.counters
     assert (counters.received, counters.handed_on, napp.worker.backlog) == (1000, 1000, 0)
@@ -247,7 +252,7 @@ async def test_the_snapshot_route_hands_on_in_batches_of_max_batch(controller):
     await controller.settle()
     handoffs = _handoffs(controller)
     assert [len(h.content["envelopes"]) for h in handoffs] == [100, 100, 50]
-    envelopes = [envelope for h in handoffs for envelope in h.content["envelopes"]]
+    envelopes = [envelope for h in handoffs for envelope in handed_envelopes(h.content)]
     assert {e["msg_type"] for e in envelopes} == {"snapshot"}
     assert {e["link"]["id"] for e in envelopes} == {str(i) for i in controller.links}
     assert [e["producer"]["sequence"] for e in envelopes] == list(range(1, 251))
