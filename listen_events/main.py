@@ -18,7 +18,7 @@ from .config import load_config
 from .pacing import WORK_SLICE, Pacer
 from .patterns import SettingsError
 from .pipeline import EventPipeline
-from .worker import HandOffWorker
+from .worker import Handed, HandOffWorker
 
 # An exception while loading a NApp aborts the whole kytosd, so bad settings must not raise:
 # with them the NApp subscribes to nothing and setup() says why, loudly.
@@ -72,7 +72,7 @@ class Main(KytosNApp):
         if self.worker is not None:
             self.worker.push(event.name, event.id, event.timestamp, event.content)
 
-    async def _hand_on(self, envelopes: list[dict]) -> None:
+    async def _hand_on(self, envelopes: list[Handed]) -> None:
         """One hand-off event for a batch of envelopes, in order (the worker counts them)."""
         assert self.pipeline is not None
         await self.controller.buffers.app.aput(
