@@ -54,6 +54,8 @@ class HandOffIntake:
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
         self._turn = 0.0  # time.perf_counter() when the loop last had a turn
+        self._warned_at = 0  # messages waiting when the last "broker too slow" warning went
+        self._peak = 0  # the most messages waiting since that first warning
 
     @property
     def backlog(self) -> int:
@@ -68,6 +70,10 @@ class HandOffIntake:
     @property
     def idle(self) -> bool:
         return self._idle.is_set()
+
+    def status(self) -> dict[str, int]:
+        """What waits upstream of the publisher's buffer, for the status route."""
+        return {"hand_off_events": self.backlog, "waiting": self.waiting}
 
     async def drained(self) -> None:
         await self._idle.wait()
@@ -124,6 +130,23 @@ class HandOffIntake:
         ready, publisher = self._ready, self.publisher
         while ready and publisher.has_room():
             publisher.submit(ready.popleft())
+        if self._warned_at and not ready:
+            log.info("mq_producer: the messages that waited for room in the buffer are all in "
+                     "it now (%d waited at the most)", self._peak)
+            self._warned_at = self._peak = 0
+
+    def _note_waiting(self) -> None:
+        """Warn when the messages waiting here reach the buffer's capacity, and at every
+        doubling after that: the broker confirms slower than events arrive, and they wait in
+        memory (none is dropped while it keeps confirming)."""
+        waiting, capacity = len(self._ready), self.publisher.outbox.capacity
+        if self._warned_at:
+            self._peak = max(self._peak, waiting)
+        if waiting >= max(capacity, 2 * self._warned_at):
+            self._warned_at = self._peak = waiting
+            log.warning("mq_producer: %d messages wait for room in the buffer (BUFFER_SIZE %d, "
+                        "full): the broker confirms slower than events arrive; they wait in "
+                        "memory, none dropped while it keeps confirming", waiting, capacity)
 
     async def _pause_if_due(self) -> None:
         """Give the loop a turn once WORK_SLICE has passed since its last one."""
@@ -177,6 +200,7 @@ class HandOffIntake:
                       event_id, position, _message_id_note(envelope), exc)
             return
         self._ready.extend(messages)
+        self._note_waiting()
 
 
 def _has_list(content: Any) -> bool:

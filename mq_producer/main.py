@@ -98,9 +98,10 @@ class Main(KytosNApp):
 
     @rest("v1/status", methods=["GET"])
     async def status(self, _request: Request) -> JSONResponse:
-        """Connection, exchanges, buffer, counters, outage and last error; 503 if disabled."""
-        if self.publisher is None:
+        """Connection, exchanges, buffer and what waits upstream of it, counters, outage and
+        last error; 503 if disabled."""
+        if self.publisher is None or self.worker is None:
             return JSONResponse({"description": self.disabled_reason, "code": 503},
                                 status_code=503)
-        return JSONResponse(self.publisher.status())
+        return JSONResponse({**self.publisher.status(), "intake": self.worker.status()})
 

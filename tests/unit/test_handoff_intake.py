@@ -2,6 +2,7 @@
 buffer while the broker confirms, and what a stop in the middle of a hand-off event counts."""
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 import orjson
@@ -63,6 +64,32 @@ async def test_intake_waits_for_room_then_submits_everything(transport: MemoryTr
     await wait_until(lambda: intake.idle, what="the intake idle")
     assert publisher.counters.dropped == 0
     assert [a.message_id for a in transport.delivered] == [f"e{n}" for n in range(40)]
+
+
+async def test_messages_waiting_for_room_are_warned_about_at_capacity_and_each_doubling(
+        transport: MemoryTransport, intake: HandOffIntake, caplog):
+    """The buffer holds 16: the intake warns when 16 more wait, again at 32 and 64 (not in
+    between), reports them in its status, and says when they are all in the buffer."""
+    caplog.set_level(logging.INFO, logger="kytos.napps.kytos/mq_producer")
+    publisher = intake.publisher
+    for start in range(0, 96, 8):  # 96 envelopes, 8 per hand-off event
+        intake.push(HANDOFF, f"h{start}", envelopes(range(start, start + 8)))
+    await wait_until(lambda: publisher.counters.received == 96, what="96 envelopes taken")
+    assert intake.status() == {"hand_off_events": 0, "waiting": 80}
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert [line.split(" messages wait")[0] for line in warnings] == [
+        "mq_producer: 16", "mq_producer: 32", "mq_producer: 64"]
+    assert warnings[0] == (
+        "mq_producer: 16 messages wait for room in the buffer (BUFFER_SIZE 16, full): the "
+        "broker confirms slower than events arrive; they wait in memory, none dropped while it "
+        "keeps confirming")
+    transport.hold.set()
+    await wait_until(lambda: publisher.counters.confirmed == 96, what="96 confirms")
+    assert publisher.counters.dropped == 0 and intake.status()["waiting"] == 0
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.INFO
+            and "waited" in r.getMessage()] == [
+        "mq_producer: the messages that waited for room in the buffer are all in it now (80 "
+        "waited at the most)"]
 
 
 async def test_a_stop_counts_the_messages_waiting_for_room(intake: HandOffIntake):

@@ -187,4 +187,5 @@ async def test_mq_producer_status_is_documented_and_hides_the_password(controlle
     assert body["broker"] == f"amqp://kytos:***@127.0.0.1:{port}/%2F"
     assert body["last_error"].startswith(f"cannot connect to amqp://kytos:***@127.0.0.1:{port}/")
     assert body["outage"]["reason"] == body["last_error"]
+    assert body["intake"] == {"hand_off_events": 0, "waiting": 0}
     assert PASSWORD not in json.dumps(body)
