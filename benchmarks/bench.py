@@ -62,12 +62,12 @@ from listen_events.config import load_config as load_listen_config  # noqa: E402
 from listen_events.main import Main as ListenEvents  # noqa: E402
 from listen_events.pipeline import TOPOLOGY_LOADED, EventPipeline  # noqa: E402
 from mq_producer import settings as producer_settings  # noqa: E402
-from mq_producer.config import broker_from_env  # noqa: E402
 from mq_producer.config import load_config as load_producer_config  # noqa: E402
-from mq_producer.intake import to_messages  # noqa: E402
+from mq_producer.envelopes import to_messages  # noqa: E402
 from mq_producer.main import Main as MqProducer  # noqa: E402
 from mq_producer.outbox import OutboundMessage  # noqa: E402
 from mq_producer.publisher import ProducerCounters, Publisher  # noqa: E402
+from mq_producer.transports.amqp.broker import broker_from_env  # noqa: E402
 from tests.support.kytos_controller import FakeController  # noqa: E402
 from tests.support.topology import make_link, make_topology  # noqa: E402
 

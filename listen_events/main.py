@@ -3,8 +3,9 @@
 The event handler only queues the event (it returns at once); one worker task (worker.py)
 turns events into envelopes in arrival order, giving the loop a turn every WORK_SLICE
 (pacing.py). Envelopes go out in order, up to MAX_BATCH at a time, as KytosEvents
-(``settings.HANDOFF_EVENT``, content ``{"envelopes": [<dict>, ...]}``) on the app buffer, so
-any producer NApp can publish them; this NApp knows nothing about brokers.
+(``settings.HANDOFF_EVENT``, content ``{"envelopes": [...]}``: each envelope its JSON bytes,
+a topology's a dict) on the app buffer, so any producer NApp can publish them; this NApp knows
+nothing about brokers.
 """
 
 from pathlib import Path

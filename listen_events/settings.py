@@ -70,5 +70,5 @@ LINK_STATUS_BY_EVENT = {
 # The KytosEvent that carries envelopes to the producer NApp(s), on the app buffer. Its content
 # is {"envelopes": [...]}: one or more envelopes (at most 100), in event order, and successive
 # hand-off events follow that order too. Each is its JSON encoding (bytes), a topology's a dict
-# (README, "the hand-off"). kytos/mq_producer listens to this name by default.
+# (docs/design.rst, "The hand-off"). kytos/mq_producer listens to this name by default.
 HANDOFF_EVENT = "kytos/listen_events.broadcast"

@@ -9,7 +9,9 @@ import sys
 
 from listen_events.envelope import Envelope
 from mq_producer import settings as producer_settings
-from mq_producer.config import LINK_QUEUE_ARGUMENTS, SettingsError, broker_from_env
+from mq_producer.checks import SettingsError
+from mq_producer.config import LINK_QUEUE_ARGUMENTS
+from mq_producer.transports.amqp.broker import broker_from_env
 
 from .consumer import Binding, ConsumerConnectionError, ConsumerOptions, EventConsumer
 

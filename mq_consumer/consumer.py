@@ -24,8 +24,8 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustC
 from pydantic import ValidationError
 
 from listen_events.envelope import Envelope
-from mq_producer.amqp import robust_connection
-from mq_producer.config import BrokerSettings, connection_error_text
+from mq_producer.transports.amqp.broker import BrokerSettings, connection_error_text
+from mq_producer.transports.amqp.connection import robust_connection
 
 log = logging.getLogger("mq_consumer")
 

@@ -1,166 +1,215 @@
-"""Hand-off event content -> envelopes -> OutboundMessages: check each envelope, route it,
-encode it once.
+"""The hand-off intake: hand-off events are queued by the event handler and turned into
+messages by one task, in order, giving the event loop a turn every WORK_SLICE.
 
-The hand-off content is ``{"envelopes": [<envelope>, ...]}`` (listen_events sends up to 100,
-in event order); an envelope is a dict, or its JSON encoding as bytes. ``envelopes_of``
-checks the container; ``to_messages`` checks one envelope. An item of the list that is not
-an object is rejected by ``to_messages`` like any other bad envelope: on its own, the other
-envelopes of the same hand-off event are still published.
+Messages go to the publisher's buffer while it has room (``Publisher.has_room``). While it is
+full and the broker keeps confirming, they wait here, in order - already encoded: one object
+and a bytes body each, where the envelope dicts they came from would be dozens of objects for
+the garbage collector to walk through a burst.
+
+Why not in the handler: core starts a handler task for every event it takes from the app buffer,
+up to a whole buffer (1024) at once, and all of them run in the same turn of the loop; a
+handler that checked, encoded and routed its 100 envelopes there would add its milliseconds to
+every other's. Queueing is O(1); the work is paced here. One task also keeps the order of the
+envelopes across hand-off events, which handlers that yielded would not.
 """
 
-from collections.abc import Iterator, Mapping
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
-from .config import LinkStatusConfig
+from .envelopes import (
+    InvalidEnvelope,
+    body_pieces,
+    decode,
+    envelopes_of,
+    is_large,
+    to_messages,
+)
 from .outbox import OutboundMessage
-from .routing import Router, RoutingError
+from .publisher import Publisher
 
-_REQUIRED = ("message_id", "event_name", "event_class")
-_SHORT = ("message_id", "event_name")  # message properties: at most 255 bytes (amqp_frames.py)
+log = logging.getLogger("kytos.napps.kytos/mq_producer")
 
+# The longest stretch of work (seconds) before the event loop gets a turn.
+WORK_SLICE = 0.002
 
-class InvalidEnvelope(ValueError):
-    """The hand-off event, or one envelope in it, cannot be published."""
-
-
-def envelopes_of(content: Any) -> list[Any]:
-    """The envelopes of a hand-off event's content ``{"envelopes": [...]}``, unchecked (each
-    goes through ``to_messages``). Raises InvalidEnvelope when there is no such list."""
-    if not isinstance(content, Mapping):
-        raise InvalidEnvelope("content has no 'envelopes' list (content is a "
-                              f"{type(content).__name__}, not an object)")
-    envelopes = content.get("envelopes")
-    if not isinstance(envelopes, list):
-        raise InvalidEnvelope("content has no 'envelopes' list (got "
-                              f"{type(envelopes).__name__})")
-    return envelopes
+_HandOff = tuple[str, Any, Any]  # event name, event id, content
 
 
-def to_messages(envelope: Any, router: Router, link_status: LinkStatusConfig,
-                now: float, max_bytes: int, body: bytes | bytearray | None = None
-                ) -> list[OutboundMessage]:
-    """The messages for one envelope: the event on its route, plus a status message for an
-    interdomain link (see continuity.py).
+class HandOffIntake:
+    """Hand-off events in through ``push()``; their envelopes' messages out through
+    ``publisher.submit()``, in order. Counts ``received`` and ``rejected`` on the publisher."""
 
-    ``max_bytes``: the largest encoded envelope accepted (MAX_MESSAGE_BYTES); a larger one
-    raises InvalidEnvelope, as does anything that is not a publishable envelope. ``body``: the
-    envelope already encoded (handed on as JSON bytes, see ``decode``, or from
-    ``body_pieces``), published as it is; else it is encoded here.
-    """
-    if not isinstance(envelope, Mapping):
-        raise InvalidEnvelope(f"envelope is not an object (got {type(envelope).__name__})")
-    for field in _REQUIRED:
-        if not isinstance(envelope.get(field), str) or not envelope[field]:
-            raise InvalidEnvelope(f"envelope field {field!r} must be a non-empty string")
-    for field in _SHORT:
-        if len(envelope[field].encode(errors="surrogatepass")) > 255:
-            raise InvalidEnvelope(f"envelope field {field!r} is longer than 255 bytes (it goes "
-                                  "in a message property, an AMQP short string)")
-    key = envelope.get("key")
-    if key is not None and not isinstance(key, str):
-        raise InvalidEnvelope("envelope field 'key' must be a string or null")
-    for field in ("producer", "link"):  # routing reads them
-        if envelope.get(field) is not None and not isinstance(envelope[field], Mapping):
-            raise InvalidEnvelope(f"envelope field {field!r} must be an object or null")
-    if body is None:  # first: routing then sees JSON values only
-        body = _encode(envelope)
-    try:
-        exchange, routing_key = router.route(envelope)
-    except RoutingError as exc:
-        raise InvalidEnvelope(str(exc)) from None
-    except Exception as exc:  # hostile values, e.g. a str subclass whose str() raises
-        raise InvalidEnvelope(f"cannot route the envelope: {type(exc).__name__}") from None
-    if len(body) > max_bytes:
-        raise InvalidEnvelope(f"message {envelope['message_id']} ({envelope['event_name']}) of "
-                              f"{len(body)} bytes is larger than MAX_MESSAGE_BYTES ({max_bytes}); "
-                              "not published")
-    messages = [OutboundMessage(message_id=envelope["message_id"],
-                                event_name=envelope["event_name"], exchange=exchange,
-                                routing_key=routing_key, body=body, key=key, timestamp=now)]
-    link = envelope.get("link")
-    if isinstance(link, Mapping) and isinstance(link.get("id"), str) and link["id"] \
-            and isinstance(link.get("status"), str) and link_status.is_interdomain(link):
-        # Its own message id: aiormq matches returns by id, and both may be in flight.
-        messages.append(OutboundMessage(
-            message_id=f"{envelope['message_id']}:status", event_name=envelope["event_name"],
-            exchange=link_status.exchange, routing_key=link["id"], body=body,
-            key=f"status:{link['id']}", timestamp=now, link_id=link["id"],
-            status=link["status"]))
-    return messages
+    def __init__(self, publisher: Publisher) -> None:
+        self.publisher = publisher
+        self._queue: deque[_HandOff] = deque()
+        self._busy = False
+        self._left = 0  # envelopes of the hand-off event being taken not converted yet
+        self._ready: deque[OutboundMessage] = deque()  # converted, waiting for buffer room
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task: asyncio.Task[None] | None = None
+        self._turn = 0.0  # time.perf_counter() when the loop last had a turn
+        self._warned_at = 0  # messages waiting when the last "broker too slow" warning went
+        self._peak = 0  # the most messages waiting since that first warning
+
+    @property
+    def backlog(self) -> int:
+        """Hand-off events queued or being worked on."""
+        return len(self._queue) + self._busy
+
+    @property
+    def waiting(self) -> int:
+        """Messages encoded and waiting for room in the publisher's buffer."""
+        return len(self._ready)
+
+    @property
+    def idle(self) -> bool:
+        return self._idle.is_set()
+
+    def status(self) -> dict[str, int]:
+        """What waits upstream of the publisher's buffer, for the status route."""
+        return {"hand_off_events": self.backlog, "waiting": self.waiting}
+
+    async def drained(self) -> None:
+        await self._idle.wait()
+
+    def push(self, name: str, event_id: Any, content: Any) -> None:
+        """Queue one hand-off event; O(1), never awaits. Must be called on the loop's thread."""
+        self._queue.append((name, event_id, content))
+        self._idle.clear()
+        self._wake.set()
+        if self._task is None or self._task.done():  # started on first use, on the loop
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name="mq_producer hand-off intake")
+
+    def stop(self) -> int:
+        """Cancel our own task; return how many envelopes (or, once encoded, messages) were
+        still waiting: they are dropped."""
+        if self._task is not None:
+            self._task.cancel()
+        waiting = len(self._ready) + self._left + sum(
+            len(content["envelopes"]) if _has_list(content) else 1
+            for _, _, content in self._queue)
+        self._left = 0
+        self._ready.clear()
+        self._queue.clear()
+        self._idle.set()
+        return waiting
+
+    async def _run(self) -> None:
+        self._turn = time.perf_counter()
+        while True:
+            self._submit_ready()
+            if not self._queue:
+                if self._ready:  # all encoded: wait for room in the buffer
+                    await self.publisher.room()
+                    self._turn = time.perf_counter()
+                    continue
+                self._idle.set()
+                self._wake.clear()
+                await self._wake.wait()
+                self._turn = time.perf_counter()
+                continue
+            name, event_id, content = self._queue.popleft()
+            self._busy = True
+            try:
+                await self._take(name, event_id, content)
+            except Exception:  # a bug must cost one hand-off event, logged, not the intake
+                log.exception("mq_producer: could not take hand-off event %s (id %s)", name,
+                              event_id)
+            finally:
+                self._busy = False
+
+    def _submit_ready(self) -> None:
+        """Submit the waiting messages, in order, as long as the buffer takes them."""
+        ready, publisher = self._ready, self.publisher
+        while ready and publisher.has_room():
+            publisher.submit(ready.popleft())
+        if self._warned_at and not ready:
+            log.info("mq_producer: the messages that waited for room in the buffer are all in "
+                     "it now (%d waited at the most)", self._peak)
+            self._warned_at = self._peak = 0
+
+    def _note_waiting(self) -> None:
+        """Warn when the messages waiting here reach the buffer's capacity, and at every
+        doubling after that: the broker confirms slower than events arrive, and they wait in
+        memory (none is dropped while it keeps confirming)."""
+        waiting, capacity = len(self._ready), self.publisher.outbox.capacity
+        if self._warned_at:
+            self._peak = max(self._peak, waiting)
+        if waiting >= max(capacity, 2 * self._warned_at):
+            self._warned_at = self._peak = waiting
+            log.warning("mq_producer: %d messages wait for room in the buffer (BUFFER_SIZE %d, "
+                        "full): the broker confirms slower than events arrive; they wait in "
+                        "memory, none dropped while it keeps confirming", waiting, capacity)
+
+    async def _pause_if_due(self) -> None:
+        """Give the loop a turn once WORK_SLICE has passed since its last one."""
+        if time.perf_counter() - self._turn > WORK_SLICE:
+            await asyncio.sleep(0)
+            self._turn = time.perf_counter()
+
+    async def _take(self, name: str, event_id: Any, content: Any) -> None:
+        """Encode one hand-off event's envelopes; submit what the buffer takes."""
+        counters = self.publisher.counters
+        try:
+            envelopes = envelopes_of(content)
+        except InvalidEnvelope as exc:
+            counters.received += 1  # the container stands for one envelope that never came
+            counters.rejected += 1
+            log.error("mq_producer: cannot publish event %s (id %s): %s", name, event_id, exc)
+            return
+        now = time.time()  # one hand-off event: its envelopes were handed on together
+        try:
+            for position, envelope in enumerate(envelopes, 1):
+                self._left = len(envelopes) - position + 1  # this one and those after it
+                await self._convert(envelope, f"{position} of {len(envelopes)}", name,
+                                    event_id, now)
+                self._submit_ready()
+        finally:
+            self._left = 0
+
+    async def _convert(self, envelope: Any, position: str, name: str, event_id: Any,
+                       now: float) -> None:
+        """Check, encode and route one envelope; queue its messages for submission
+        (``position``: which envelope of the hand-off event, for the log)."""
+        publisher = self.publisher
+        counters, config = publisher.counters, publisher.config
+        await self._pause_if_due()
+        counters.received += 1
+        try:
+            body = None
+            if type(envelope) is bytes:  # listen_events' hand-off form: published as it is
+                body, envelope = envelope, decode(envelope)
+            elif is_large(envelope):  # a topology: encoded in pieces, with the loop's turns
+                # Grown piece by piece: one join of a multi-MB body held the loop ~10 ms.
+                body = bytearray()
+                for piece in body_pieces(envelope):
+                    body += piece
+                    await self._pause_if_due()
+            messages = to_messages(envelope, config.router, config.link_status, now,
+                                   config.max_message_bytes, body)
+        except InvalidEnvelope as exc:
+            counters.rejected += 1
+            log.error("mq_producer: cannot publish event %s (id %s), envelope %s%s: %s", name,
+                      event_id, position, _message_id_note(envelope), exc)
+            return
+        self._ready.extend(messages)
+        self._note_waiting()
 
 
-SPLIT_ITEMS = 100  # a container with more items is encoded item by item (see body_pieces)
+def _has_list(content: Any) -> bool:
+    return isinstance(content, Mapping) and isinstance(content.get("envelopes"), list)
 
 
-def is_large(envelope: Any) -> bool:
-    """Whether the envelope's content holds, within two levels, a container of more than
-    SPLIT_ITEMS items - a topology's switches or links. Cheap for a link event's content."""
-    content = envelope.get("content") if type(envelope) is dict else None
-    if type(content) is not dict:
-        return False
-    for value in content.values():
-        if type(value) is list and len(value) > SPLIT_ITEMS:
-            return True
-        if type(value) is dict and (len(value) > SPLIT_ITEMS or any(
-                type(item) in (dict, list) and len(item) > SPLIT_ITEMS
-                for item in value.values())):
-            return True
-    return False
-
-
-def body_pieces(envelope: Any) -> Iterator[bytes]:
-    """The envelope's JSON (orjson) in pieces whose concatenation is ``orjson.dumps(envelope)``
-    byte for byte, so that the caller can give the event loop a turn between them: a
-    multi-megabyte topology takes tens of milliseconds in one orjson call. Raises
-    InvalidEnvelope when the envelope is not JSON-serializable."""
-    try:
-        yield from _json_pieces(envelope, 0)
-    except TypeError as exc:
-        raise _not_serializable(exc) from None
-
-
-def _encode(envelope: Any) -> bytes:
-    try:
-        return orjson.dumps(envelope)
-    except TypeError as exc:
-        raise _not_serializable(exc) from None
-
-
-def decode(body: bytes) -> Any:
-    """An envelope handed on as its JSON bytes, parsed for ``to_messages`` to check and route
-    (an oversized one too, as a dict is encoded before its size is checked: the log line then
-    names its message). Raises InvalidEnvelope when the bytes are not JSON."""
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidEnvelope(f"envelope bytes are not JSON: {exc}") from None
-
-
-def _not_serializable(exc: TypeError) -> InvalidEnvelope:
-    """orjson refused: not JSON-safe (listen_events serializes, other NApps may not)."""
-    return InvalidEnvelope(f"envelope is not JSON-serializable: {exc}")
-
-
-def _json_pieces(value: Any, depth: int) -> Iterator[bytes]:
-    """Dicts down to the third level, and any larger container, item by item."""
-    kind = type(value)
-    if kind is dict and (depth < 3 or len(value) > SPLIT_ITEMS):
-        separator = b"{"
-        for key, item in value.items():
-            if type(key) is not str:  # as orjson: not even a str subclass
-                raise TypeError("Dict key must be str")
-            yield separator + orjson.dumps(key) + b":"
-            yield from _json_pieces(item, depth + 1)
-            separator = b","
-        yield b"{}" if separator == b"{" else b"}"
-    elif kind is list and len(value) > SPLIT_ITEMS:
-        separator = b"["
-        for item in value:
-            yield separator
-            yield from _json_pieces(item, depth + 1)
-            separator = b","
-        yield b"]"  # never empty: it has more than SPLIT_ITEMS items
-    else:
-        yield orjson.dumps(value)
+def _message_id_note(envelope: object) -> str:
+    """For the log line: ' (message <id>)' when the envelope has a plain string id, else ''."""
+    message_id = envelope.get("message_id") if isinstance(envelope, dict) else None
+    if type(message_id) is not str or not message_id:  # a str subclass may misbehave in str()
+        return ""
+    return f" (message {message_id[:200]})"

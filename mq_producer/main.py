@@ -1,7 +1,8 @@
-"""kytos/mq_producer: publish the envelopes handed on by listen_events to RabbitMQ.
+"""kytos/mq_producer: publish the envelopes handed on by listen_events to the broker (RabbitMQ,
+or NATS JetStream with TRANSPORT "jetstream").
 
 A hand-off event carries ``{"envelopes": [...]}``. The handler only queues it; the intake task
-(handoff.py) checks, counts (``received``; ``rejected`` when it cannot be published) and submits
+(intake.py) checks, counts (``received``; ``rejected`` when it cannot be published) and submits
 each envelope on its own, so one bad envelope costs only itself. A hand-off event without that
 list counts as one received and one rejected.
 
@@ -19,10 +20,11 @@ from kytos.core.helpers import alisten_to, load_spec
 from kytos.core.rest_api import JSONResponse, Request
 
 from . import settings
-from .config import SettingsError, load_config
-from .handoff import HandOffIntake
+from .checks import SettingsError
+from .config import load_config
+from .intake import HandOffIntake
 from .publisher import Publisher
-from .transports import make_transport
+from .transports.factory import make_transport
 
 # An exception while loading a NApp aborts the whole kytosd, so bad settings must not raise:
 # with them the NApp listens to nothing and setup() says why, loudly.

@@ -12,7 +12,7 @@ from .alarm import OutageAlarm
 from .config import ProducerConfig
 from .continuity import LinkContinuity
 from .outbox import OutboundMessage, Outbox
-from .transport import PublishOutcome, Transport, TransportError
+from .transports.base import PublishOutcome, Transport, TransportError
 
 log = logging.getLogger("kytos.napps.kytos/mq_producer")
 

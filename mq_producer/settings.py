@@ -2,7 +2,7 @@
 
 The broker's location and credentials are NOT here: they come from environment variables
 (KYTOS_MQ_URL, or KYTOS_MQ_HOST / _PORT / _USERNAME / _PASSWORD / _VHOST / _TLS, and for TLS
-KYTOS_MQ_CA_FILE / _CERT_FILE / _KEY_FILE; see README).
+KYTOS_MQ_CA_FILE / _CERT_FILE / _KEY_FILE; see README.rst and docs/operating.rst).
 Every value is validated once when the NApp loads; a bad one stops it with an error naming it.
 """
 
@@ -112,7 +112,8 @@ SHUTDOWN_FLUSH_TIMEOUT = 2.0
 # are discarded past them), max_age in seconds (0 = none), duplicate_window in seconds (how
 # long a retried message id is recognised and stored once), storage "file" or "memory",
 # replicas (1 to 5, for clusters). QUEUES, DEAD_LETTER, EXCHANGE_TYPE and HEARTBEAT's AMQP
-# meaning do not apply there (HEARTBEAT is the NATS ping interval). See README "Transports".
+# meaning do not apply there (HEARTBEAT is the NATS ping interval). See docs/operating.rst,
+# "Transports".
 TRANSPORT = "amqp"
 JETSTREAM = {
     "max_msgs": 100_000,

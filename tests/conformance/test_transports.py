@@ -25,10 +25,10 @@ import nats.js.errors
 import pytest
 
 from mq_producer.config import ProducerConfig, load_config
-from mq_producer.intake import to_messages
+from mq_producer.envelopes import to_messages
 from mq_producer.publisher import Publisher
-from mq_producer.subjects import destination, subject
-from mq_producer.transports import make_transport
+from mq_producer.transports.factory import make_transport
+from mq_producer.transports.jetstream.subjects import destination, subject
 from tests.support.nats_node import NatsNode, nats_available
 from tests.support.rabbit_node import RabbitNode, rabbitmq_available
 from tests.support.stall_proxy import StallProxy
@@ -325,7 +325,7 @@ async def producer(harness, monkeypatch: pytest.MonkeyPatch,
     environ = harness.environ()
     config = load_config(settings, environ)
     transport = make_transport(config, environ, settings=settings)
-    assert type(transport).__module__ == f"mq_producer.{harness.kind}"
+    assert type(transport).__module__ == f"mq_producer.transports.{harness.kind}.transport"
     await harness.prepare(exchange)
     publisher = Publisher(transport, config)
     publisher.start()
@@ -474,8 +474,8 @@ async def test_link_status_continuity(harness, producer: Producer):
 
 
 async def test_the_documented_differences(harness, producer: Producer):
-    """Where the brokers differ (README "Transports"): a message id published twice (a retry
-    whose confirm was lost) is stored once by JetStream's duplicate window, twice by
+    """Where the brokers differ (docs/operating.rst, "Transports"): a message id published
+    twice (a retry whose confirm was lost) is stored once by JetStream's duplicate window, twice by
     RabbitMQ (consumers de-duplicate); an event nobody is bound to is returned by RabbitMQ,
     kept by JetStream's stream."""
     publisher = producer.publisher

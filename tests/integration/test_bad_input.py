@@ -20,8 +20,8 @@ from listen_events.envelope import Envelope, EnvelopeBuilder
 from listen_events.main import Main as ListenEvents
 from listen_events.serialize import MAX_DEPTH
 from mq_consumer.consumer import Binding, ConsumerOptions, EventConsumer
-from mq_producer.config import broker_from_env
 from mq_producer.main import Main as MqProducer
+from mq_producer.transports.amqp.broker import broker_from_env
 from tests.integration.conftest import body, bound_queue, receive
 from tests.support.handoff import handed_envelopes
 from tests.support.topology import make_link

@@ -164,7 +164,7 @@ async def test_a_message_of_megabytes_arrives_whole_between_the_events_around_it
     WRITE_CHUNK bytes, the loop getting turns between them: the broker still gets one whole
     message, confirmed, in order with the link events before and after it."""
     from listen_events import settings as listen_settings
-    from mq_producer.amqp import WRITE_CHUNK
+    from mq_producer.transports.amqp.transport import WRITE_CHUNK
     from tests.support.topology import make_topology
 
     monkeypatch.setattr(listen_settings, "SNAPSHOT_ON_TOPOLOGY_LOADED", False)

@@ -12,9 +12,9 @@ from kytos.core import KytosEvent
 
 from listen_events.envelope import Envelope
 from listen_events.main import Main as ListenEvents
-from mq_producer.jetstream import JetStreamTransport
 from mq_producer.main import Main as MqProducer
-from mq_producer.subjects import destination
+from mq_producer.transports.jetstream.subjects import destination
+from mq_producer.transports.jetstream.transport import JetStreamTransport
 from tests.support.kytos_controller import FakeController
 from tests.support.nats_node import NatsNode, nats_available
 from tests.support.topology import make_link

@@ -14,10 +14,10 @@ from nats.js.api import StreamConfig
 
 from mq_producer import settings
 from mq_producer.config import load_config
-from mq_producer.intake import to_messages
+from mq_producer.envelopes import to_messages
 from mq_producer.publisher import Publisher
-from mq_producer.subjects import destination
-from mq_producer.transports import make_transport
+from mq_producer.transports.factory import make_transport
+from mq_producer.transports.jetstream.subjects import destination
 from tests.support.nats_node import NatsNode, nats_available
 from tests.support.waiting import wait_until
 

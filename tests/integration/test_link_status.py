@@ -10,8 +10,9 @@ from kytos.core import KytosEvent
 from listen_events.envelope import Envelope
 from listen_events.main import Main as ListenEvents
 from mq_consumer.consumer import Binding, ConsumerOptions, EventConsumer
-from mq_producer.config import LINK_QUEUE_ARGUMENTS, broker_from_env
+from mq_producer.config import LINK_QUEUE_ARGUMENTS
 from mq_producer.main import Main as MqProducer
+from mq_producer.transports.amqp.broker import broker_from_env
 from tests.integration.conftest import body, receive
 from tests.support.handoff import handed_envelopes
 from tests.support.kytos_controller import FakeController

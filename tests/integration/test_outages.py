@@ -374,7 +374,7 @@ async def test_one_stream_through_repeated_outages_of_every_kind(
 async def test_consumer_reconnects_and_resumes_after_a_broker_outage(running_node: RabbitNode):
     from listen_events.envelope import Envelope, EnvelopeBuilder
     from mq_consumer.consumer import Binding, ConsumerOptions, EventConsumer
-    from mq_producer.config import broker_from_env
+    from mq_producer.transports.amqp.broker import broker_from_env
 
     handled: list[int] = []
 
@@ -418,8 +418,8 @@ async def test_publishes_waiting_for_answers_fail_at_once_when_the_connection_cl
     from mq_producer import settings
     from mq_producer.config import load_config
     from mq_producer.outbox import OutboundMessage
-    from mq_producer.transport import PublishOutcome, TransportError
-    from mq_producer.transports import make_transport
+    from mq_producer.transports.base import PublishOutcome, TransportError
+    from mq_producer.transports.factory import make_transport
 
     monkeypatch.setattr(settings, "PUBLISH_TIMEOUT", 60.0)
     monkeypatch.setattr(settings, "HEARTBEAT", 60)
@@ -460,7 +460,7 @@ async def test_a_connect_cut_short_leaves_nothing_reconnecting(
     carries nothing), close() must leave no client task behind trying again for good."""
     from mq_producer import settings
     from mq_producer.config import load_config
-    from mq_producer.transports import make_transport
+    from mq_producer.transports.factory import make_transport
 
     def reconnecting() -> list[asyncio.Task]:
         return [task for task in asyncio.all_tasks() if not task.done()

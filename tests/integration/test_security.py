@@ -1,5 +1,5 @@
 """Security against a private RabbitMQ node with a TLS listener that requires client
-certificates, and users with least privilege (README "Security").
+certificates, and users with least privilege (docs/operating.rst, "Security").
 
 - TLS: producer and consumer connect with verification on, through the certificates the test
   makes; a wrong CA or a missing client certificate is a clear error naming the broker without
@@ -35,7 +35,7 @@ from mq_consumer.consumer import (
     ConsumerOptions,
     EventConsumer,
 )
-from mq_producer.config import broker_from_env
+from mq_producer.transports.amqp.broker import broker_from_env
 from tests.support.napp_stack import Stack
 from tests.support.rabbit_node import RabbitNode, free_port, rabbitmq_available
 from tests.support.tls import Pki, broker_tls_config, make_pki, openssl_available
@@ -58,7 +58,7 @@ EXCHANGES = ("sec_admin", "sec_oper", "sec_other")
 LATE_EXCHANGE = "sec_late"  # the producer may write to it, nobody declares it in advance
 DEAD = "sec_dead"
 CONSUMER_QUEUE = "sdx_links"
-# What README "Security" tells an administrator to run, with this test's names.
+# What docs/operating.rst "Security" tells an administrator to run, with this test's names.
 PRODUCER_PERMISSIONS = ("^$", "^sec_(admin|oper|other|late)$", "^$")
 # A producer with LINK_STATUS declares each interdomain link's queue and binds it; RabbitMQ
 # wants 'read' on a queue declared with a dead-letter exchange, and 'write' on that exchange.
@@ -226,7 +226,7 @@ async def test_producer_and_consumer_over_tls_with_least_privilege(node, stacks,
         EXCHANGES, "exists (type not verified: no configure permission)")
     # no 'configure' permission: the dead-letter exchange is the administrator's, not declared
     assert status["queues"] == {DEAD: f"refused: user '{PRODUCER_USER}' lacks a permission to "
-                                      "declare or bind it (README: Least privilege)"}
+                                      "declare or bind it (docs/operating.rst: Least privilege)"}
 
     await stack.controller.buffers.app.aput(_link_down())
     await wait_until(lambda: received, 15, "the event at the consumer")
@@ -242,7 +242,7 @@ async def test_producer_and_consumer_over_tls_with_least_privilege(node, stacks,
 
 
 async def test_users_cannot_go_beyond_their_permissions(node):
-    """The permissions of README "Security" are enforced by the broker (over TLS)."""
+    """The permissions of docs/operating.rst "Security" are enforced by the broker (over TLS)."""
     async def refused(env: dict[str, str], action) -> str:
         broker = broker_from_env(env)
         connection = await aio_pika.connect(broker.url, ssl_context=broker.ssl_context())
@@ -322,8 +322,8 @@ async def test_missing_exchange_without_configure_permission_then_declared(
 
 async def test_link_status_queues_with_the_documented_permissions(
         node, stacks, producer_settings, monkeypatch):
-    """README's producer permissions with LINK_STATUS: configure and write on the per-link
-    queues, read on their exchange - and still no configure on any exchange."""
+    """The producer permissions of docs/operating.rst with LINK_STATUS: configure and write on
+    the per-link queues, read on their exchange - and still no configure on any exchange."""
     monkeypatch.setattr(producer_settings, "LINK_STATUS", {
         "enabled": True, "exchange": LINKS_EXCHANGE, "queue_prefix": LINK_QUEUE_PREFIX,
         "metadata": {"interdomain": True}, "link_ids": []})

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from mq_producer.outbox import OutboundMessage
-from mq_producer.transport import PublishOutcome, Settle, TransportError
+from mq_producer.transports.base import PublishOutcome, Settle, TransportError
 
 Decision = PublishOutcome | BaseException
 

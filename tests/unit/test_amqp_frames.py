@@ -10,7 +10,7 @@ from pamqp.body import ContentBody
 from pamqp.commands import Basic
 from pamqp.header import ContentHeader
 
-from mq_producer.amqp_frames import FRAME_OVERHEAD, frame_chunks, publish_head, shortstr
+from mq_producer.transports.amqp.frames import FRAME_OVERHEAD, frame_chunks, publish_head, shortstr
 
 FRAME_MAX = 131072  # RabbitMQ's default
 
@@ -56,7 +56,7 @@ def test_a_body_larger_than_a_frame_is_cut_like_pamqp_cuts_it():
     assert ours.count(b"\xce") >= 5  # method, header, three body frames
 
 
-# Exchange names as the settings allow them; message id and type are never empty (intake.py).
+# Exchange names as the settings allow them; message id and type are never empty (envelopes.py).
 @given(exchange=st.from_regex(r"[A-Za-z0-9_.:-]{0,60}", fullmatch=True),
        routing_key=st.text(max_size=60), message_id=st.text(min_size=1, max_size=60),
        message_type=st.text(min_size=1, max_size=60),

@@ -3,7 +3,9 @@ import types
 import pytest
 
 from mq_producer import settings
-from mq_producer.config import SettingsError, broker_from_env, load_config
+from mq_producer.checks import SettingsError
+from mq_producer.config import load_config
+from mq_producer.transports.amqp.broker import broker_from_env
 
 
 def test_url_with_tls_and_vhost():

@@ -34,7 +34,7 @@ from listen_events.pipeline import EventPipeline
 from listen_events.serialize import MAX_DEPTH, serialize_content
 from mq_producer import settings as producer_settings
 from mq_producer.config import load_config
-from mq_producer.intake import InvalidEnvelope, envelopes_of, to_messages
+from mq_producer.envelopes import InvalidEnvelope, envelopes_of, to_messages
 from mq_producer.main import Main as MqProducer
 from mq_producer.outbox import OutboundMessage
 from tests.support.handoff import handed_envelopes

@@ -13,7 +13,7 @@ from mq_producer import settings
 from mq_producer.config import ProducerConfig, load_config
 from mq_producer.outbox import OutboundMessage
 from mq_producer.publisher import Publisher
-from mq_producer.transport import PublishOutcome, TransportError
+from mq_producer.transports.base import PublishOutcome, TransportError
 from tests.support.memory_transport import MemoryTransport
 from tests.support.waiting import wait_until
 
@@ -309,3 +309,4 @@ async def test_room_does_not_wait_while_the_broker_is_unreachable(transport: Mem
     finally:
         publisher.abandon()
         await transport.close()
+

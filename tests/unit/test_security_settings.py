@@ -20,9 +20,11 @@ from listen_events import settings as listen_settings
 from listen_events.config import load_config as load_listen_config
 from listen_events.patterns import SettingsError as ListenSettingsError
 from mq_producer import settings as producer_settings
-from mq_producer.config import SettingsError, broker_from_env, load_config
-from mq_producer.intake import InvalidEnvelope, to_messages
+from mq_producer.checks import SettingsError
+from mq_producer.config import load_config
+from mq_producer.envelopes import InvalidEnvelope, to_messages
 from mq_producer.main import Main as MqProducer
+from mq_producer.transports.amqp.broker import broker_from_env
 from tests.support.kytos_controller import FakeController
 from tests.support.tls import Pki, make_pki, openssl_available
 

@@ -3,6 +3,8 @@
 import ast
 import dataclasses
 import json
+import subprocess
+import sys
 import types
 from pathlib import Path
 
@@ -12,44 +14,97 @@ from hypothesis import strategies as st
 
 import mq_producer
 from mq_producer import settings
-from mq_producer.amqp import AmqpTransport
-from mq_producer.config import SettingsError, load_config
-from mq_producer.jetstream import JetStreamTransport
-from mq_producer.subjects import destination, destinations_for, stream_name, subject, tokens
-from mq_producer.transport import Transport
-from mq_producer.transports import jetstream_options, make_transport, nats_from_env
+from mq_producer.checks import SettingsError
+from mq_producer.config import load_config
+from mq_producer.transports.amqp.transport import AmqpTransport
+from mq_producer.transports.base import Transport
+from mq_producer.transports.factory import make_transport
+from mq_producer.transports.jetstream.settings import jetstream_options, nats_from_env
+from mq_producer.transports.jetstream.subjects import (
+    destination,
+    destinations_for,
+    stream_name,
+    subject,
+    tokens,
+)
+from mq_producer.transports.jetstream.transport import JetStreamTransport
 
 AMQP_ENV = {"KYTOS_MQ_URL": "amqp://u:p@localhost/"}
 NATS_ENV = {**AMQP_ENV, "KYTOS_MQ_TRANSPORT": "jetstream",
             "KYTOS_NATS_URL": "nats://kytos:hunter2@nats.example:4223"}
 
-# Client libraries and the one mq_producer module allowed to import each.
+# Client libraries and the one transports/ package allowed to import each.
 CLIENTS = {"aio_pika": "amqp", "aiormq": "amqp", "pamqp": "amqp", "nats": "jetstream"}
+PACKAGE = Path(mq_producer.__file__).parent
 
 
-def imported_roots(path: Path) -> set[str]:
-    roots = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+def module_imports(path: Path) -> tuple[set[str], set[str]]:
+    """The roots of the absolute imports, and the mq_producer modules imported (relative
+    imports resolved), at any depth: a lazy import inside a function counts too."""
+    tree = ast.parse(path.read_text(), str(path))
+    roots: set[str] = set()
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             roots.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             roots.add(node.module.split(".")[0])
-    return roots
+    here = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    package = here[:-1]
+    internal: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = package[:len(package) - node.level + 1]
+            target = [*base, *(node.module.split(".") if node.module else [])]
+            for alias in node.names:
+                candidate = PACKAGE.parent.joinpath(*target, alias.name)
+                name = [*target, alias.name] if candidate.with_suffix(".py").exists() \
+                    or candidate.is_dir() else target
+                internal.add(".".join(name))
+    return roots, internal
 
 
-def test_only_the_transport_modules_import_a_broker_client():
-    modules = sorted(Path(mq_producer.__file__).parent.glob("*.py"))
-    assert len(modules) > 10
+def test_only_the_transport_packages_import_a_broker_client():
+    modules = sorted(PACKAGE.rglob("*.py"))
+    assert len(modules) > 20
     offenders = []
     for path in modules:
-        for root in imported_roots(path) & set(CLIENTS):
-            if path.stem != CLIENTS[root]:
-                offenders.append(f"{path.name} imports {root}")
+        parts = path.relative_to(PACKAGE).parts
+        for root in module_imports(path)[0] & set(CLIENTS):
+            if parts[:2] != ("transports", CLIENTS[root]):
+                offenders.append(f"{'/'.join(parts)} imports {root}")
     assert offenders == []
     # and the check sees the imports it is about
-    assert {"aio_pika", "aiormq"} <= imported_roots(Path(mq_producer.__file__).parent
-                                                    / "amqp.py")
-    assert "nats" in imported_roots(Path(mq_producer.__file__).parent / "jetstream.py")
+    assert {"aio_pika", "aiormq"} <= module_imports(PACKAGE / "transports/amqp/transport.py")[0]
+    assert "nats" in module_imports(PACKAGE / "transports/jetstream/transport.py")[0]
+
+
+def test_mq_producer_modules_import_each_other_without_cycles():
+    graph = {}
+    for path in PACKAGE.rglob("*.py"):
+        name = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        graph[name.removesuffix(".__init__")] = module_imports(path)[1]
+    assert "mq_producer.transports.amqp.frames" in graph["mq_producer.transports.amqp.transport"]
+    done: set[str] = set()
+
+    def visit(module: str, path: tuple[str, ...]) -> None:
+        assert module not in path, f"import cycle: {' -> '.join((*path, module))}"
+        if module in done:
+            return
+        for imported in graph.get(module, ()):
+            visit(imported, (*path, module))
+        done.add(module)
+
+    for module in graph:
+        visit(module, ())
+
+
+def test_the_settings_and_the_factory_load_no_client_library():
+    code = ("import sys, mq_producer.config, mq_producer.transports.factory, "
+            "mq_producer.transports.jetstream.settings; "
+            "print(sorted({'aio_pika', 'aiormq', 'nats'} & set(sys.modules)))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=PACKAGE.parent, check=True)
+    assert result.stdout.strip() == "[]"
 
 
 def config(**changes):

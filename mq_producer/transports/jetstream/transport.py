@@ -1,6 +1,6 @@
 """The NATS JetStream transport on nats-py: JetStream publish acks are the confirms.
 
-The only module that imports the NATS client. Each exchange of ROUTES is a stream capturing
+The only module that imports the NATS client library. Each exchange of ROUTES is a stream capturing
 ``<exchange>.>`` (names and subjects: see subjects.py), created when missing; a message goes
 to ``<exchange>.<routing key>`` with the envelope as its body and its message id in the
 ``Nats-Msg-Id`` header, so a retry within the stream's duplicate window is stored once.
@@ -28,11 +28,11 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 
-from .config import ProducerConfig
-from .outbox import OutboundMessage
+from ...config import ProducerConfig
+from ...outbox import OutboundMessage
+from ..base import ExchangeError, PublishOutcome, Settle, TransportError
+from .settings import JetStreamOptions, NatsSettings
 from .subjects import Destination, destinations_for, subject
-from .transport import ExchangeError, PublishOutcome, Settle, TransportError
-from .transports import JetStreamOptions, NatsSettings
 
 log = logging.getLogger("kytos.napps.kytos/mq_producer")
 

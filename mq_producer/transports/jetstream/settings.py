@@ -1,20 +1,11 @@
-"""Choosing the transport: settings TRANSPORT, overridden by KYTOS_MQ_TRANSPORT.
+"""The NATS server's location and credentials (KYTOS_NATS_URL) and the limits of the streams
+the JetStream transport creates (setting JETSTREAM). Imports no client library."""
 
-``make_transport(config, environ)`` validates what the chosen transport needs and returns it;
-a bad value raises SettingsError naming the setting or variable (main.py then disables the
-NApp with that text). The client libraries are imported only here, lazily, through the
-transport modules: nats-py need not be installed for AMQP, nor the reverse.
-"""
-
-import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from types import ModuleType
 from urllib.parse import unquote, urlsplit
 
-from .config import ProducerConfig, Secret, SettingsError
-from .subjects import destinations_for
-from .transport import Transport
+from ...checks import Secret, SettingsError
 
 DEFAULT_NATS_PORT = 4222
 
@@ -126,29 +117,3 @@ def jetstream_options(setting: object) -> JetStreamOptions:
     if isinstance(replicas, bool) or not isinstance(replicas, int) or not 1 <= replicas <= 5:
         raise SettingsError(f"JETSTREAM.replicas: expected 1 to 5, got {replicas!r}")
     return JetStreamOptions(**values)
-
-
-def make_transport(config: ProducerConfig, environ: Mapping[str, str] = os.environ, *,
-                   settings: ModuleType | None = None) -> Transport:
-    """The transport the settings and environment choose, not connected yet."""
-    if settings is None:
-        from . import settings
-    if config.transport == "amqp":
-        from .amqp import AmqpTransport
-
-        return AmqpTransport(config)
-    server = nats_from_env(environ)
-    options = jetstream_options(getattr(settings, "JETSTREAM", None))
-    exchanges = [*config.router.exchanges]
-    if config.link_status.enabled:
-        exchanges.append(config.link_status.exchange)
-    try:
-        destinations_for(exchanges)
-    except ValueError as exc:
-        raise SettingsError(f"ROUTES / LINK_STATUS.exchange: {exc}") from None
-    try:
-        from .jetstream import JetStreamTransport
-    except ImportError as exc:
-        raise SettingsError(f"TRANSPORT: 'jetstream' needs the nats-py package "
-                            f"(pip install nats-py==2.16.0): {exc}") from None
-    return JetStreamTransport(config, server, options)

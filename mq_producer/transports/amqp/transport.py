@@ -1,6 +1,6 @@
 """The AMQP 0-9-1 transport (RabbitMQ) on aio-pika: robust connection, publisher confirms.
 
-The only module that imports a broker client. It declares what the settings name (exchanges,
+It declares what the settings name (exchanges,
 queues, the dead-letter exchange, per-link status queues) and publishes with ``mandatory``,
 waiting for the broker's confirm.
 """
@@ -18,52 +18,23 @@ from aio_pika.abc import (
     AbstractRobustChannel,
     AbstractRobustConnection,
 )
-from aio_pika.connection import make_url
 from aiormq.abc import ChannelFrame, DeliveredMessage
 
-from .amqp_frames import frame_chunks, publish_head
-from .config import (
-    LINK_QUEUE_ARGUMENTS,
-    BrokerSettings,
-    ProducerConfig,
-    QueueSpec,
-    connection_error_text,
-)
-from .outbox import OutboundMessage
-from .transport import ExchangeError, PublishOutcome, Settle, TransportError
+from ...config import LINK_QUEUE_ARGUMENTS, ProducerConfig, QueueSpec
+from ...outbox import OutboundMessage
+from ..base import ExchangeError, PublishOutcome, Settle, TransportError
+from .broker import connection_error_text
+from .connection import robust_connection
+from .frames import frame_chunks, publish_head
 
 log = logging.getLogger("kytos.napps.kytos/mq_producer")
 
-
-class _ReconnectNoise(logging.Filter):
-    """Drops the client's line-per-attempt reconnection logs: the outage alarm reports
-    unreachability once, with reminders, and on recovery."""
-
-    _NOISE = ("error when creating transport", "Connection attempt to", "Reconnect attempt")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (isinstance(record.msg, str) and record.msg.startswith(self._NOISE))
-
-
-for _logger in ("aiormq.connection", "aio_pika.robust_connection"):
-    logging.getLogger(_logger).addFilter(_ReconnectNoise())
 
 # What the client raises when the broker is gone, the channel closed, or the link stalled.
 _BROKER_ERRORS = (aiormq.exceptions.AMQPError, aio_pika.exceptions.AMQPException,
                   ConnectionError, OSError, TimeoutError, RuntimeError)
 
 WRITE_CHUNK = 256 * 1024  # bytes of frames handed to aiormq's writer per turn of the loop
-
-
-def robust_connection(broker: BrokerSettings, name: str,
-                      **options: float) -> aio_pika.RobustConnection:
-    """What ``aio_pika.connect_robust()`` makes, not connected yet (``await connect()``): kept
-    by the caller before it connects, a connect cut short (a timeout, a shutdown) leaves an
-    object the caller can close. connect_robust() keeps it to itself, and its own task then
-    went on reconnecting for good, out of reach (and held up loop shutdowns)."""
-    return aio_pika.RobustConnection(
-        make_url(broker.url, **options), ssl_context=broker.ssl_context(),
-        client_properties={"connection_name": name}, **options)
 
 
 class AmqpTransport:
@@ -247,7 +218,7 @@ class AmqpTransport:
     def _record_queue(self, name: str, outcome: str) -> None:
         state = {"ok": "ok", "missing": "exchange missing",
                  "refused": f"refused: user {self._broker.username!r} lacks a permission "
-                            "to declare or bind it (README: Least privilege)",
+                            "to declare or bind it (docs/operating.rst: Least privilege)",
                  "mismatch": "exists with other arguments (delete it or change the settings)"
                  }[outcome]
         if outcome != "ok":
@@ -261,7 +232,7 @@ class AmqpTransport:
 
         Why not basic_publish: it marshals with pamqp (~40 us a message here), takes the
         channel lock, arms a timer and queues one write per message, and aio-pika adds a
-        Message object on top. The frames are the same bytes (see amqp_frames.py and its
+        Message object on top. The frames are the same bytes (see frames.py and its
         test); the broker's acks, nacks and returns reach the confirmations through aiormq's
         reader as usual. When the channel or the connection closes, ``_channel_closed``
         fails those still waiting (aiormq rejects only the futures it made).

@@ -1,14 +1,14 @@
 """The transport interface: all the producer asks of a message broker.
 
-Routing, the outbox and the publisher only see this. Each implementation (amqp.py,
-jetstream.py) is the only module that imports its client library; transports.py picks one.
+Routing, the outbox and the publisher only see this. Each implementation (the amqp and
+jetstream packages) is the only place that imports its client library; factory.py picks one.
 """
 
 import enum
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from .outbox import OutboundMessage
+from ..outbox import OutboundMessage
 
 
 class PublishOutcome(enum.Enum):

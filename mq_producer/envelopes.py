@@ -1,0 +1,166 @@
+"""Hand-off event content -> envelopes -> OutboundMessages: check each envelope, route it,
+encode it once.
+
+The hand-off content is ``{"envelopes": [<envelope>, ...]}`` (listen_events sends up to 100,
+in event order); an envelope is a dict, or its JSON encoding as bytes. ``envelopes_of``
+checks the container; ``to_messages`` checks one envelope. An item of the list that is not
+an object is rejected by ``to_messages`` like any other bad envelope: on its own, the other
+envelopes of the same hand-off event are still published.
+"""
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import orjson
+
+from .config import LinkStatusConfig
+from .outbox import OutboundMessage
+from .routing import Router, RoutingError
+
+_REQUIRED = ("message_id", "event_name", "event_class")
+_SHORT = ("message_id", "event_name")  # message properties: at most 255 bytes (AMQP)
+
+
+class InvalidEnvelope(ValueError):
+    """The hand-off event, or one envelope in it, cannot be published."""
+
+
+def envelopes_of(content: Any) -> list[Any]:
+    """The envelopes of a hand-off event's content ``{"envelopes": [...]}``, unchecked (each
+    goes through ``to_messages``). Raises InvalidEnvelope when there is no such list."""
+    if not isinstance(content, Mapping):
+        raise InvalidEnvelope("content has no 'envelopes' list (content is a "
+                              f"{type(content).__name__}, not an object)")
+    envelopes = content.get("envelopes")
+    if not isinstance(envelopes, list):
+        raise InvalidEnvelope("content has no 'envelopes' list (got "
+                              f"{type(envelopes).__name__})")
+    return envelopes
+
+
+def to_messages(envelope: Any, router: Router, link_status: LinkStatusConfig,
+                now: float, max_bytes: int, body: bytes | bytearray | None = None
+                ) -> list[OutboundMessage]:
+    """The messages for one envelope: the event on its route, plus a status message for an
+    interdomain link (see continuity.py).
+
+    ``max_bytes``: the largest encoded envelope accepted (MAX_MESSAGE_BYTES); a larger one
+    raises InvalidEnvelope, as does anything that is not a publishable envelope. ``body``: the
+    envelope already encoded (handed on as JSON bytes, see ``decode``, or from
+    ``body_pieces``), published as it is; else it is encoded here.
+    """
+    if not isinstance(envelope, Mapping):
+        raise InvalidEnvelope(f"envelope is not an object (got {type(envelope).__name__})")
+    for field in _REQUIRED:
+        if not isinstance(envelope.get(field), str) or not envelope[field]:
+            raise InvalidEnvelope(f"envelope field {field!r} must be a non-empty string")
+    for field in _SHORT:
+        if len(envelope[field].encode(errors="surrogatepass")) > 255:
+            raise InvalidEnvelope(f"envelope field {field!r} is longer than 255 bytes (it goes "
+                                  "in a message property, an AMQP short string)")
+    key = envelope.get("key")
+    if key is not None and not isinstance(key, str):
+        raise InvalidEnvelope("envelope field 'key' must be a string or null")
+    for field in ("producer", "link"):  # routing reads them
+        if envelope.get(field) is not None and not isinstance(envelope[field], Mapping):
+            raise InvalidEnvelope(f"envelope field {field!r} must be an object or null")
+    if body is None:  # first: routing then sees JSON values only
+        body = _encode(envelope)
+    try:
+        exchange, routing_key = router.route(envelope)
+    except RoutingError as exc:
+        raise InvalidEnvelope(str(exc)) from None
+    except Exception as exc:  # hostile values, e.g. a str subclass whose str() raises
+        raise InvalidEnvelope(f"cannot route the envelope: {type(exc).__name__}") from None
+    if len(body) > max_bytes:
+        raise InvalidEnvelope(f"message {envelope['message_id']} ({envelope['event_name']}) of "
+                              f"{len(body)} bytes is larger than MAX_MESSAGE_BYTES ({max_bytes}); "
+                              "not published")
+    messages = [OutboundMessage(message_id=envelope["message_id"],
+                                event_name=envelope["event_name"], exchange=exchange,
+                                routing_key=routing_key, body=body, key=key, timestamp=now)]
+    link = envelope.get("link")
+    if isinstance(link, Mapping) and isinstance(link.get("id"), str) and link["id"] \
+            and isinstance(link.get("status"), str) and link_status.is_interdomain(link):
+        # Its own message id: aiormq matches returns by id, and both may be in flight.
+        messages.append(OutboundMessage(
+            message_id=f"{envelope['message_id']}:status", event_name=envelope["event_name"],
+            exchange=link_status.exchange, routing_key=link["id"], body=body,
+            key=f"status:{link['id']}", timestamp=now, link_id=link["id"],
+            status=link["status"]))
+    return messages
+
+
+SPLIT_ITEMS = 100  # a container with more items is encoded item by item (see body_pieces)
+
+
+def is_large(envelope: Any) -> bool:
+    """Whether the envelope's content holds, within two levels, a container of more than
+    SPLIT_ITEMS items - a topology's switches or links. Cheap for a link event's content."""
+    content = envelope.get("content") if type(envelope) is dict else None
+    if type(content) is not dict:
+        return False
+    for value in content.values():
+        if type(value) is list and len(value) > SPLIT_ITEMS:
+            return True
+        if type(value) is dict and (len(value) > SPLIT_ITEMS or any(
+                type(item) in (dict, list) and len(item) > SPLIT_ITEMS
+                for item in value.values())):
+            return True
+    return False
+
+
+def body_pieces(envelope: Any) -> Iterator[bytes]:
+    """The envelope's JSON (orjson) in pieces whose concatenation is ``orjson.dumps(envelope)``
+    byte for byte, so that the caller can give the event loop a turn between them: a
+    multi-megabyte topology takes tens of milliseconds in one orjson call. Raises
+    InvalidEnvelope when the envelope is not JSON-serializable."""
+    try:
+        yield from _json_pieces(envelope, 0)
+    except TypeError as exc:
+        raise _not_serializable(exc) from None
+
+
+def _encode(envelope: Any) -> bytes:
+    try:
+        return orjson.dumps(envelope)
+    except TypeError as exc:
+        raise _not_serializable(exc) from None
+
+
+def decode(body: bytes) -> Any:
+    """An envelope handed on as its JSON bytes, parsed for ``to_messages`` to check and route
+    (an oversized one too, as a dict is encoded before its size is checked: the log line then
+    names its message). Raises InvalidEnvelope when the bytes are not JSON."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidEnvelope(f"envelope bytes are not JSON: {exc}") from None
+
+
+def _not_serializable(exc: TypeError) -> InvalidEnvelope:
+    """orjson refused: not JSON-safe (listen_events serializes, other NApps may not)."""
+    return InvalidEnvelope(f"envelope is not JSON-serializable: {exc}")
+
+
+def _json_pieces(value: Any, depth: int) -> Iterator[bytes]:
+    """Dicts down to the third level, and any larger container, item by item."""
+    kind = type(value)
+    if kind is dict and (depth < 3 or len(value) > SPLIT_ITEMS):
+        separator = b"{"
+        for key, item in value.items():
+            if type(key) is not str:  # as orjson: not even a str subclass
+                raise TypeError("Dict key must be str")
+            yield separator + orjson.dumps(key) + b":"
+            yield from _json_pieces(item, depth + 1)
+            separator = b","
+        yield b"{}" if separator == b"{" else b"}"
+    elif kind is list and len(value) > SPLIT_ITEMS:
+        separator = b"["
+        for item in value:
+            yield separator
+            yield from _json_pieces(item, depth + 1)
+            separator = b","
+        yield b"]"  # never empty: it has more than SPLIT_ITEMS items
+    else:
+        yield orjson.dumps(value)

@@ -1,0 +1,2 @@
+"""NATS JetStream: ``settings`` (server, credentials, stream limits), ``subjects`` (exchange
+and routing key to stream and subject), ``transport``."""
