@@ -141,6 +141,10 @@ def _link_status(setting: object) -> LinkStatusConfig:
     prefix = setting["queue_prefix"]
     if prefix:
         _name("LINK_STATUS.queue_prefix", prefix)
+    for link_id in link_ids:  # its queue's name and the routing key: AMQP short strings
+        if len(f"{prefix}{link_id}".encode(errors="surrogatepass")) > 255:
+            raise SettingsError(f"LINK_STATUS.link_ids: {link_id[:60]!r}...: with queue_prefix "
+                                "its queue's name is over the 255-byte limit of AMQP names")
     return LinkStatusConfig(setting["enabled"], _name("LINK_STATUS.exchange",
                                                       setting["exchange"]),
                             prefix, dict(metadata), frozenset(link_ids))

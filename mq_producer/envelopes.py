@@ -91,6 +91,20 @@ def to_messages(envelope: Any, router: Router, link_status: LinkStatusConfig,
     return messages
 
 
+def status_copy_problem(message: OutboundMessage, link_status: LinkStatusConfig) -> str | None:
+    """Why a link status message cannot be published, else None: its id (the envelope's plus
+    ``:status``), its routing key (the link id) and its queue's name are AMQP short strings,
+    255 bytes at most. The event's own message is not concerned: it goes on without it."""
+    assert message.link_id is not None
+    for what, text in (("message id", message.message_id), ("link id", message.link_id),
+                       ("status queue name", link_status.queue(message.link_id))):
+        size = len(text.encode(errors="surrogatepass"))
+        if size > 255:
+            return (f"its {what} is {size} bytes, over the 255-byte limit of AMQP names; the "
+                    "event itself is published without it")
+    return None
+
+
 SPLIT_ITEMS = 100  # a container with more items is encoded item by item (see body_pieces)
 
 

@@ -26,6 +26,7 @@ from .envelopes import (
     decode,
     envelopes_of,
     is_large,
+    status_copy_problem,
     to_messages,
 )
 from .outbox import OutboundMessage
@@ -199,7 +200,16 @@ class HandOffIntake:
             log.error("mq_producer: cannot publish event %s (id %s), envelope %s%s: %s", name,
                       event_id, position, _message_id_note(envelope), exc)
             return
-        self._ready.extend(messages)
+        for message in messages:
+            problem = message.link_id is not None \
+                and status_copy_problem(message, config.link_status)
+            if problem:
+                counters.rejected += 1
+                log.error("mq_producer: cannot publish the link status message of event %s "
+                          "(id %s), envelope %s (message %s): %s", name, event_id, position,
+                          message.message_id[:200], problem)
+            else:
+                self._ready.append(message)
         self._note_waiting()
 
 

@@ -5,6 +5,10 @@ next one for a key is handed out only after the previous one is confirmed, so a 
 that is retried can never land after a newer message for its key. Messages without a key are
 independent. When the buffer is full the newest information is kept: a message replaces the
 oldest queued one of its key, otherwise the oldest queued message is dropped.
+
+Two messages with the same message id are never in flight at once: a broker's return names
+the message by its id only (AMQP Basic.Return), so two in flight could swap outcomes. The
+later one's lane waits until the first is settled.
 """
 
 import itertools
@@ -44,6 +48,8 @@ class Outbox:
         self._queued: OrderedDict[int, OutboundMessage] = OrderedDict()  # by age
         self._in_flight: dict[str, OutboundMessage] = {}  # lane -> message
         self._parked: set[str] = set()  # lanes waiting for release()
+        self._ids_in_flight: set[str] = set()
+        self._held: dict[str, list[str]] = {}  # message id in flight -> lanes whose head has it
         self.dropped = 0
 
     def __len__(self) -> int:
@@ -104,20 +110,35 @@ class Outbox:
     def take(self, limit: int) -> list[OutboundMessage]:
         """Up to ``limit`` messages to publish now, at most one per lane, oldest lanes first."""
         taken = []
+        ids = self._ids_in_flight
         while self._ready and len(taken) < limit:
             lane_name, _ = self._ready.popitem(last=False)
             message = self._lanes[lane_name][0]
+            if message.message_id in ids:  # its twin is in flight: wait for its answer
+                self._held.setdefault(message.message_id, []).append(lane_name)
+                continue
             self._remove_head(message)
             self._in_flight[lane_name] = message
+            ids.add(message.message_id)
             message.attempts += 1
             taken.append(message)
         return taken
+
+    def _landed(self, message: OutboundMessage) -> None:
+        """``message`` is no longer in flight: lanes held back by its id may go."""
+        del self._in_flight[message.lane]
+        self._ids_in_flight.discard(message.message_id)
+        if self._held:
+            for lane in self._held.pop(message.message_id, ()):
+                if lane in self._lanes and lane not in self._in_flight \
+                        and lane not in self._parked:
+                    self._ready[lane] = None
 
     def confirm(self, message: OutboundMessage) -> None:
         """The broker has the message (or returned it): its lane may move on."""
         if not self.is_in_flight(message):
             return  # discarded meanwhile
-        del self._in_flight[message.lane]
+        self._landed(message)
         if message.lane in self._lanes and message.lane not in self._parked:
             self._ready[message.lane] = None
 
@@ -126,7 +147,7 @@ class Outbox:
         not ``ready`` waits (with what follows it) until ``release`` is called."""
         if not self.is_in_flight(message):
             return  # discarded meanwhile
-        del self._in_flight[message.lane]
+        self._landed(message)
         lane = self._lanes.setdefault(message.lane, deque())
         lane.appendleft(message)
         self._queued[message.seq] = message
@@ -151,4 +172,6 @@ class Outbox:
         self._queued.clear()
         self._in_flight.clear()
         self._parked.clear()
+        self._ids_in_flight.clear()
+        self._held.clear()
         return count

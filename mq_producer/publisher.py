@@ -24,7 +24,8 @@ WRITE_BATCH = 64
 @dataclass
 class ProducerCounters:
     received: int = 0  # envelopes handed on (a malformed hand-off event counts as one)
-    rejected: int = 0  # envelopes that cannot be published (logged, each)
+    rejected: int = 0  # envelopes, or their link status messages, that cannot be published
+    # (logged, each)
     published: int = 0  # publish attempts (retries included)
     confirmed: int = 0  # acked by the broker and routed to a queue
     returned: int = 0  # acked but unroutable (no queue bound for the routing key)
@@ -53,7 +54,9 @@ class Publisher:
         self._settled = asyncio.Event()  # an answer came (waits after a failure, shutdown flush)
         self._failed = asyncio.Event()
         self._stalled = False  # the broker stopped answering: drop the connection
-        self._progress_at = 0.0  # time.monotonic() of the last confirm (or of connecting)
+        # time.monotonic() of the last confirm, of connecting, or of the first message after
+        # the buffer was empty: has_room() judges the broker silent PUBLISH_TIMEOUT after it
+        self._progress_at = 0.0
         self._watch_period = min(1.0, config.publish_timeout / 4)
         self._watchdog: asyncio.TimerHandle | None = None
         self._returned_keys: set[str] = set()
@@ -67,6 +70,8 @@ class Publisher:
 
     def submit(self, message: OutboundMessage) -> None:
         """Queue a message for publishing; never blocks."""
+        if not self.outbox:  # the broker owes nothing yet: a quiet spell is no silence
+            self._progress_at = time.monotonic()
         dropped = self.outbox.put(message)
         if dropped is not None:
             self.counters.dropped += 1

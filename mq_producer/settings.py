@@ -78,8 +78,9 @@ MAX_IN_FLIGHT = 256
 
 # Messages held until confirmed (queued + in flight). Full while the broker is confirming:
 # the intake waits for room (nothing is dropped, the burst waits upstream). Full while it is
-# unreachable, or has confirmed nothing for PUBLISH_TIMEOUT: a message for a key (a link, a
-# switch) replaces the oldest one queued for the same key, otherwise the oldest is dropped.
+# unreachable, or has confirmed nothing for PUBLISH_TIMEOUT while it owed an answer (a quiet
+# spell does not count): a message for a key (a link, a switch) replaces the oldest one
+# queued for the same key, otherwise the oldest is dropped.
 BUFFER_SIZE = 10_000
 
 # Seconds between reconnection / re-publish attempts while the broker is unreachable.

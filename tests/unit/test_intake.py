@@ -123,3 +123,41 @@ async def test_a_topology_sized_envelope_is_published_as_one_orjson_call_would_e
     [attempt] = transport.delivered
     assert attempt.body == orjson.dumps(large)
 
+
+@pytest.mark.parametrize("link_id, message_id", [
+    ("L" * 300, "e-long-link"),  # the link id: status routing key and queue name
+    ("L" * 240, "e-long-queue"),  # fits alone, over 255 with the queue prefix
+    ("short-link", "m" * 250),  # the envelope's id fits; with ':status' it does not
+])
+async def test_a_status_message_over_the_amqp_name_limits_is_rejected_alone(
+        transport: MemoryTransport, intake: HandOffIntake, caplog, link_id, message_id):
+    """The event's own message and the envelopes around it are published; the status
+    message that cannot exist is counted as rejected with one ERROR line saying why."""
+    publisher = intake.publisher
+    transport.hold.set()
+    content = envelopes(range(3))
+    interdomain = content["envelopes"][1]
+    interdomain["message_id"] = message_id
+    interdomain["link"] = {"id": link_id, "status": "DOWN", "metadata": {"interdomain": True}}
+    intake.push(HANDOFF, "h1", content)
+    await wait_until(lambda: publisher.counters.confirmed == 3, what="3 confirms")
+    await wait_until(lambda: intake.idle, what="the intake idle")
+    assert [a.message_id for a in transport.delivered] == ["e0", message_id, "e2"]
+    assert (publisher.counters.received, publisher.counters.rejected) == (3, 1)
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1
+    assert "link status message" in errors[0] and "over the 255-byte limit" in errors[0]
+    assert "h1" in errors[0] and "envelope 2 of 3" in errors[0]
+
+
+async def test_a_status_message_within_the_limits_is_published_beside_its_event(
+        transport: MemoryTransport, intake: HandOffIntake):
+    publisher = intake.publisher
+    transport.hold.set()
+    content = envelopes(range(1))
+    content["envelopes"][0]["link"] = {"id": "L" * 200, "status": "UP",
+                                       "metadata": {"interdomain": True}}
+    intake.push(HANDOFF, "h1", content)
+    await wait_until(lambda: publisher.counters.confirmed == 2, what="2 confirms")
+    assert sorted(a.message_id for a in transport.delivered) == ["e0", "e0:status"]
+    assert publisher.counters.rejected == 0

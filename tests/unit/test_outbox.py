@@ -83,3 +83,33 @@ def test_an_answer_for_another_message_of_the_lane_leaves_the_one_in_flight():
     assert outbox.in_flight_messages() == [first] and outbox.queued == 1
     outbox.confirm(first)
     assert _ids(outbox.take(10)) == ["m2"]
+
+
+def test_two_messages_with_one_id_are_never_in_flight_together():
+    """A return names its message by id only: twins in flight could swap outcomes."""
+    outbox = Outbox(10)
+    outbox.put(_message("same", "a"))
+    outbox.put(_message("same", "b"))
+    outbox.put(_message("other", "c"))
+    first = outbox.take(10)
+    assert _ids(first) == ["same", "other"] and first[0].key == "a"
+    assert outbox.take(10) == []  # b's head waits for a's answer
+    outbox.confirm(first[0])
+    [twin] = outbox.take(10)
+    assert (twin.message_id, twin.key) == ("same", "b")
+
+
+def test_a_held_twin_goes_when_the_first_is_put_back_and_waits_again_behind_it():
+    outbox = Outbox(10)
+    outbox.put(_message("same", "a"))
+    outbox.put(_message("same", "b"))
+    [a] = outbox.take(10)
+    assert outbox.take(10) == []
+    outbox.retry(a, ready=False)  # refused: a waits for release(), b may go now
+    [b] = outbox.take(10)
+    assert b.key == "b"
+    outbox.release("a")
+    assert outbox.take(10) == []  # a's id is in flight again, with b
+    outbox.confirm(b)
+    assert [m.key for m in outbox.take(10)] == ["a"]
+    assert len(outbox) == 1 and outbox.in_flight == 1

@@ -78,3 +78,16 @@ def test_broker_variables_are_read_only_for_the_amqp_transport():
     assert (config.transport, config.broker) == ("jetstream", None)
     with pytest.raises(SettingsError, match="KYTOS_MQ_URL or KYTOS_MQ_HOST"):
         load_config(_settings(), {})
+
+
+def test_a_listed_link_id_whose_queue_name_is_over_255_bytes_is_refused_at_load():
+    """Its status queue is declared at connect: its name and routing key are AMQP short
+    strings. Refused with the setting named, rather than failing every connect."""
+    link_status = {**settings.LINK_STATUS, "enabled": True, "link_ids": ["ok", "L" * 250]}
+    module = types.SimpleNamespace(**{name: getattr(settings, name) for name in dir(settings)
+                                      if name.isupper()})
+    module.LINK_STATUS = link_status
+    with pytest.raises(SettingsError, match=r"LINK_STATUS\.link_ids: 'LLL.*over the 255-byte"):
+        load_config(module, {"KYTOS_MQ_URL": "amqp://u:p@h/"})
+    module.LINK_STATUS = {**link_status, "link_ids": ["ok", "L" * 200]}
+    assert "L" * 200 in load_config(module, {"KYTOS_MQ_URL": "amqp://u:p@h/"}).link_status.link_ids

@@ -310,3 +310,26 @@ async def test_room_does_not_wait_while_the_broker_is_unreachable(transport: Mem
         publisher.abandon()
         await transport.close()
 
+
+async def test_a_burst_after_a_quiet_spell_longer_than_publish_timeout_drops_nothing(
+        transport: MemoryTransport):
+    """The broker is silent only when it owes an answer: a quiet spell is not a stall, so a
+    burst into a full buffer waits for room (room()) instead of pushing messages out."""
+    running = Publisher(transport, make_config(publish_timeout=0.3, buffer_size=8,
+                                               max_in_flight=4))
+    running.start()
+    try:
+        await wait_until(lambda: transport.connected, what="connected")
+        running.submit(message(0))
+        await wait_until(lambda: running.counters.confirmed == 1, what="first confirm")
+        await asyncio.sleep(0.5)  # quiet for longer than PUBLISH_TIMEOUT
+        for number in range(1, 41):  # submitted in one go while room() lets them in
+            await running.room()
+            running.submit(message(number))
+        counters = running.counters
+        await wait_until(lambda: counters.confirmed + counters.dropped == 41,
+                         what="41 confirmed or dropped")
+        assert (counters.confirmed, counters.dropped) == (41, 0)
+    finally:
+        running.abandon()
+        await transport.close()
