@@ -1,18 +1,19 @@
 """Kytos objects -> JSON-safe data.
 
-Switch, Interface and Link go through their ``as_dict()``; the Topology carried by
-``topology_loaded`` / ``updated`` (no ``as_dict``) through its ``switches`` and ``links``;
-exceptions become "Type: message"; UUIDs, datetimes and enums become strings. Anything else
-degrades to a clear ``<unserializable Type: repr>`` string and a warning: the caller never
-sees an exception because of content.
+Switch, Interface and Link go through their ``as_dict()`` - without core's speed warnings; the
+Topology carried by ``topology_loaded`` / ``updated`` (no ``as_dict``) through its ``switches``
+and ``links``; exceptions become "Type: message"; UUIDs, datetimes and enums become strings.
+Anything else degrades to a clear ``<unserializable Type: repr>`` string and a warning: the
+caller never sees an exception because of content.
 """
 
 import datetime as dt
 import enum
 import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 MAX_DEPTH = 64
@@ -128,7 +129,7 @@ class Serializer:
         as_dict = getattr(obj, "as_dict", None)
         if callable(as_dict):
             try:
-                data = as_dict()
+                data = _as_dict(obj, as_dict)
             except Exception as exc:  # a broken object must not break the handler
                 return self._degrade(obj, f"as_dict() raised {type(exc).__name__}: {exc}")
             return self.value(data, depth + 1)
@@ -167,6 +168,123 @@ class Serializer:
         if len(shown) > MAX_REPR:
             shown = shown[:MAX_REPR] + "..."
         return f"<unserializable {name}: {shown}>"
+
+
+# -- Kytos core objects, without core's warnings ---------------------------------------------
+#
+# In kytos-ng 2025.2.1 the one property that as_dict() reads and that logs is Interface.speed
+# (kytos/core/interface.py:656-692): when neither the port's OpenFlow features nor a custom
+# speed give a speed, and the port is not OFPP_LOCAL, it logs WARNING "Couldn't get port %s
+# speed, sw %s, feats %s" on the "kytos.core.interface" logger and returns None - for every
+# virtual port, every switch that reports no speed. Interface.as_dict() reads it (:812), Link's
+# through both endpoints (link.py:231-232), Switch's through every interface (switch.py:398-401).
+#
+# So interfaces are serialized through a twin whose speed is worked out quietly, and links and
+# switches by their class's own as_dict() run against a stand-in ``self`` whose endpoints or
+# interfaces are such twins. Same dict, field for field, as as_dict(); no warning. Nothing is
+# changed on the objects themselves (other threads read them) and no logger is touched.
+
+_OFPP_LOCAL_V0X01, _OFPP_LOCAL_V0X04 = 0xFFFE, 0xFFFFFFFE  # python-openflow's PortNo values
+
+
+def quiet_speed(interface: Any) -> Any:
+    """``Interface.speed`` as core computes it (interface.py:669-681), without its warning:
+    None when the speed is unknown - or cannot be worked out (never raises)."""
+    try:
+        speed = interface.get_of_features_speed()
+        if speed is None:
+            speed = interface.get_custom_speed()
+        if speed is None and interface.port_number == (
+                _OFPP_LOCAL_V0X04 if interface._is_v0x04() else _OFPP_LOCAL_V0X01):
+            speed = 0
+    except Exception:  # an interface not shaped like core's: speed unknown
+        return None
+    return speed
+
+
+@lru_cache(maxsize=64)
+def _quiet_class(cls: type) -> type:
+    return type(f"Quiet{cls.__name__}", (cls,), {"speed": property(quiet_speed)})
+
+
+def _twin(interface: Any) -> Any:
+    """The interface, but for its speed, which is quiet: an instance of a subclass that shares
+    the interface's ``__dict__`` (the "Borg" idiom), so that every attribute, property and
+    method is the interface's own - cheaper than a proxy, which pays for each attribute."""
+    twin = object.__new__(_quiet_class(type(interface)))
+    twin.__dict__ = interface.__dict__
+    return twin
+
+
+def _quiet_endpoint(interface: Any) -> Any:
+    return _twin(interface) if _quiet_kind(type(interface)) is _interface_dict else interface
+
+
+_slot = object.__getattribute__
+
+
+class _StandIn:
+    """``self`` for a Link's or Switch's own as_dict(): the object, but for the attributes
+    replaced. Everything else - properties, methods - is the object's, run with the object."""
+
+    __slots__ = ("_obj", "_replaced")
+
+    def __init__(self, obj: Any, replaced: dict[str, Any]) -> None:
+        self._obj = obj
+        self._replaced = replaced
+
+    def __getattribute__(self, name: str) -> Any:
+        # Not __getattr__: on Python 3.11 each miss that reaches it costs an AttributeError.
+        replaced = _slot(self, "_replaced")
+        if name in replaced:
+            return replaced[name]
+        return getattr(_slot(self, "_obj"), name)
+
+
+def _interface_dict(interface: Any) -> Any:
+    return _twin(interface).as_dict()
+
+
+def _link_dict(link: Any) -> Any:
+    return type(link).as_dict(_StandIn(link, {
+        "endpoint_a": _quiet_endpoint(link.endpoint_a),
+        "endpoint_b": _quiet_endpoint(link.endpoint_b)}))
+
+
+def _switch_dict(switch: Any) -> Any:
+    interfaces = {key: _quiet_endpoint(interface)
+                  for key, interface in switch.interfaces.items()}
+    return type(switch).as_dict(_StandIn(switch, {"interfaces": interfaces}))
+
+
+_QUIET_BY_CLASS = {"kytos.core.interface.Interface": _interface_dict,
+                   "kytos.core.link.Link": _link_dict,
+                   "kytos.core.switch.Switch": _switch_dict}
+
+
+@lru_cache(maxsize=256)
+def _quiet_kind(cls: type) -> Callable[[Any], Any] | None:
+    """The quiet as_dict() for core's Interface, Link, Switch (and subclasses), else None.
+    By name: this module imports nothing of Kytos."""
+    for klass in cls.__mro__:
+        quiet = _QUIET_BY_CLASS.get(f"{klass.__module__}.{klass.__qualname__}")
+        if quiet is not None:
+            return quiet
+    return None
+
+
+def _as_dict(obj: Any, as_dict: Callable[[], Any]) -> Any:
+    """``as_dict()`` (bound to ``obj``), quiet for core's Interface, Link and Switch."""
+    try:
+        quiet = _quiet_kind(type(obj))
+    except Exception:  # a class that cannot be hashed: no quiet way known
+        quiet = None
+    if quiet is not None:
+        try:
+            return quiet(obj)
+        except Exception:  # not shaped like the core this was read from: its own
+            pass  # as_dict(), below, gives the dict (or the error to report)
+    return as_dict()
 
 
 def serialize_content(content: Any) -> tuple[dict[str, Any], list[str]]:
