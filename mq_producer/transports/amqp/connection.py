@@ -1,33 +1,133 @@
 """The robust AMQP connection of the producer and of mq-consumer, and the filter that keeps
-the client's per-attempt reconnection lines out of the log."""
+the client library's reconnection chatter out of the log."""
 
 import logging
+from urllib.parse import quote
 
 import aio_pika
 from aio_pika.connection import make_url
 
 from .broker import BrokerSettings
 
+# What aio-pika 10.2.1 / aiormq 7.2.4 log around an outage, by logger, as the start of the
+# message template (record.msg). Lines the filter does not know pass unchanged.
+#
+# Once per reconnection attempt (every RECONNECT interval for as long as an outage lasts):
+# always dropped. The outage alarm reports unreachability once, with reminders, and on
+# recovery; mq-consumer's robust connection goes on retrying silently.
+_PER_ATTEMPT: dict[str, tuple[str, ...]] = {
+    "aiormq.connection": ("error when creating transport",),  # ERROR
+    "aio_pika.robust_connection": (
+        "Connection to %s closed. Reconnecting after",  # INFO
+        "Connection attempt to",  # WARNING: ... failed: ... / ... cancelled. Reconnecting after
+        "Reconnect attempt failed",  # ERROR
+    ),
+}
+# Once per loss of the connection - the broker's Connection.Close, the reader's traceback
+# (a multi-line WARNING), a missed heartbeat, and aio-pika's channel failing to reopen on the
+# dead connection: demoted to DEBUG (kept only where DEBUG is on) when the connection's owner
+# reports losses itself (``reports_losses``: mq_producer's alarm line names the same reason).
+_PER_LOSS: dict[str, tuple[str, ...]] = {
+    "aiormq.connection": (
+        "Unexpected connection close from remote",  # ERROR
+        "Cancelling cause reader exited abnormally",  # WARNING, with the traceback
+        "Server connection %r was stuck",  # WARNING
+    ),
+    "aio_pika.tools": ("Callback %r error",),  # ERROR; only RobustChannel._on_close's, below
+}
+_CHANNEL_REOPEN = "RobustChannel._on_close"
 
-class _ReconnectNoise(logging.Filter):
-    """Drops the client's line-per-attempt reconnection logs: the outage alarm reports
-    unreachability once, with reminders, and on recovery."""
 
-    _NOISE = ("error when creating transport", "Connection attempt to", "Reconnect attempt")
+def _is_loss_line(record: logging.LogRecord) -> bool:
+    if record.name != "aio_pika.tools":
+        return True
+    # "Callback %r error: %s: %s": other callbacks' errors (ours among them) stay as they are.
+    callback = record.args[0] if isinstance(record.args, tuple) and record.args else None
+    callback = getattr(callback, "callback", callback)  # a OneShotCallback wraps it
+    return getattr(callback, "__qualname__", None) == _CHANNEL_REOPEN
+
+
+class _LibraryLines(logging.Filter):
+    """On the client library's loggers: drops the line-per-attempt reconnection logs, demotes
+    the once-per-loss ones where the owner reports losses, and takes any registered password
+    out of what is kept (message, traceback) - aio-pika and aiormq print URLs with
+    ``******`` for the password, this is for any text that escapes that."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.losses_reported = False
+        self.secrets: set[str] = set()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (isinstance(record.msg, str) and record.msg.startswith(self._NOISE))
+        template = record.msg
+        if isinstance(template, str):
+            if template.startswith(_PER_ATTEMPT.get(record.name, ())):
+                return False
+            if self.losses_reported and template.startswith(_PER_LOSS.get(record.name, ())) \
+                    and _is_loss_line(record):
+                if not logging.getLogger(record.name).isEnabledFor(logging.DEBUG):
+                    return False
+                record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        if self.secrets:
+            self._scrub(record)
+        return True
+
+    def _scrub(self, record: logging.LogRecord) -> None:
+        """Formats the message now (a library object in the arguments may no longer format
+        later: aio-pika's OneShotCallback drops its callback once run) without the secrets."""
+        try:
+            text = record.getMessage()
+        except Exception:  # the arguments are not shown: they might hold a secret
+            text = f"{record.msg!s} (arguments not shown: they did not format)"
+        record.msg, record.args = self._without_secrets(text), ()
+        if record.exc_info:
+            trace = logging.Formatter().formatException(record.exc_info)
+            cleaned = self._without_secrets(trace)
+            if cleaned != trace:
+                record.exc_info, record.exc_text = None, cleaned
+        elif record.exc_text:
+            record.exc_text = self._without_secrets(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self._without_secrets(record.stack_info)
+
+    def _without_secrets(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, "***")
+        return text
 
 
-for _logger in ("aiormq.connection", "aio_pika.robust_connection"):
-    logging.getLogger(_logger).addFilter(_ReconnectNoise())
+_FILTER = _LibraryLines()
 
-def robust_connection(broker: BrokerSettings, name: str,
+
+def _library_loggers() -> list[str]:
+    names = {name for name, item in logging.root.manager.loggerDict.items()
+             if isinstance(item, logging.Logger) and name.split(".")[0] in ("aio_pika", "aiormq")}
+    # Created on first use, by ChannelFrame.marshall; a logger's filters see only its own
+    # records, not its children's.
+    names.add("aiormq.connection.marshall")
+    return sorted(names | set(_PER_ATTEMPT) | set(_PER_LOSS))
+
+
+for _logger in _library_loggers():
+    logging.getLogger(_logger).addFilter(_FILTER)
+
+
+def robust_connection(broker: BrokerSettings, name: str, *, reports_losses: bool = False,
                       **options: float) -> aio_pika.RobustConnection:
     """What ``aio_pika.connect_robust()`` makes, not connected yet (``await connect()``): kept
     by the caller before it connects, a connect cut short (a timeout, a shutdown) leaves an
     object the caller can close. connect_robust() keeps it to itself, and its own task then
-    went on reconnecting for good, out of reach (and held up loop shutdowns)."""
+    went on reconnecting for good, out of reach (and held up loop shutdowns).
+
+    ``reports_losses``: the caller logs each loss of the connection itself (mq_producer's
+    outage alarm); the library's own lines for a loss then go to DEBUG, in the whole process.
+    The password is kept out of every library line from now on."""
+    password = broker.password.reveal()
+    if password:
+        _FILTER.secrets.update({password, quote(password, safe=""), quote(password)})
+    if reports_losses:
+        _FILTER.losses_reported = True
     return aio_pika.RobustConnection(
         make_url(broker.url, **options), ssl_context=broker.ssl_context(),
         client_properties={"connection_name": name}, **options)

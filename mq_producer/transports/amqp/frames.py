@@ -3,7 +3,8 @@
 Pure: no I/O, no client library. The AMQP transport writes the frames of a whole batch of
 small messages in one go; building them here costs a few microseconds per message, where the
 client library's general-purpose marshalling (pamqp) costs ten times that. The unit tests
-check the bytes against pamqp's for the same messages.
+check the bytes against what aiormq's own basic_publish writes for the same messages and the
+same negotiated frame_max (0, "no limit", included).
 """
 
 import struct
@@ -57,13 +58,41 @@ def publish_head(channel: int, *, exchange: str, routing_key: str, body_size: in
         FRAME_HEADER, channel, _header_head(BASIC_CLASS, 0, body_size, _FLAGS) + properties)
 
 
+FRAME_PAYLOAD_LIMIT = 2**32 - 1  # what a frame's 32-bit size field can say
+
+
+def body_frame_limit(frame_max: int) -> int:
+    """The most body bytes one frame may carry under the negotiated ``frame_max``: frame_max
+    less FRAME_OVERHEAD; for 0 (the spec's "no limit", RabbitMQ's ``frame_max = 0``) what the
+    size field can say, so that a body goes in one frame, as aiormq's basic_publish sends it.
+    ValueError for a frame_max that leaves no room for a body byte (no broker negotiates one:
+    the spec's minimum is 4096)."""
+    if frame_max == 0:
+        return FRAME_PAYLOAD_LIMIT
+    if frame_max <= FRAME_OVERHEAD:
+        raise ValueError(f"frame_max {frame_max}: no room for a body frame's payload")
+    return min(frame_max - FRAME_OVERHEAD, FRAME_PAYLOAD_LIMIT)
+
+
 def frame_chunks(channel: int, max_body: int, chunk_size: int,
                  messages: Iterable[tuple[bytes, bytes | bytearray]]) -> Iterator[bytearray]:
     """The frames of each ``(head, body)`` in order - the head from ``publish_head``, the body
-    cut into frames of at most ``max_body`` bytes of payload (the negotiated frame_max less
-    FRAME_OVERHEAD) - in buffers that end, on a frame boundary, once they reach
+    cut into frames of at most ``max_body`` bytes of payload (``body_frame_limit`` of the
+    negotiated frame_max) - in buffers that end, on a frame boundary, once they reach
     ``chunk_size`` bytes: a batch of small messages is one buffer, a multi-megabyte body
-    several. Each body is copied once; a buffer is never touched again once yielded."""
+    several. Each body is copied once; a buffer is never touched again once yielded.
+
+    ValueError at once for ``max_body`` < 1: a body would otherwise go out with no frame at
+    all (aiormq's max_content_size is -8 for frame_max 0), and the broker closes the
+    connection (505 UNEXPECTED_FRAME)."""
+    if max_body < 1:
+        raise ValueError(f"max_body {max_body}: a body frame carries at least one byte; "
+                         "see body_frame_limit")
+    return _chunks(channel, max_body, chunk_size, messages)
+
+
+def _chunks(channel: int, max_body: int, chunk_size: int,
+            messages: Iterable[tuple[bytes, bytes | bytearray]]) -> Iterator[bytearray]:
     out = bytearray()
     for head, body in messages:
         out += head

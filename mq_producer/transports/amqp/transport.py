@@ -25,7 +25,7 @@ from ...outbox import OutboundMessage
 from ..base import ExchangeError, PublishOutcome, Settle, TransportError
 from .broker import connection_error_text
 from .connection import robust_connection
-from .frames import frame_chunks, publish_head
+from .frames import body_frame_limit, frame_chunks, publish_head
 
 log = logging.getLogger("kytos.napps.kytos/mq_producer")
 
@@ -35,6 +35,38 @@ _BROKER_ERRORS = (aiormq.exceptions.AMQPError, aio_pika.exceptions.AMQPException
                   ConnectionError, OSError, TimeoutError, RuntimeError)
 
 WRITE_CHUNK = 256 * 1024  # bytes of frames handed to aiormq's writer per turn of the loop
+
+
+def _open_on_broker(channel: aiormq.abc.AbstractChannel) -> bool:
+    """Whether frames may still be written on ``channel``: False as soon as aiormq's connection
+    reader has read the broker's Channel.Close for it.
+
+    aiormq marks the channel closed (``is_closed``) only a few turns of the loop later, after
+    its channel reader has queued Channel.CloseOk - and a publish written after that CloseOk
+    reaches a channel the broker has freed, which it answers by closing the whole connection
+    (504 CHANNEL_ERROR), failing everything in flight on it. The connection reader takes the
+    channel out of ``connection.channels`` (public: aiormq's AbstractConnection) the moment it
+    reads Channel.Close or Channel.CloseOk, before handing the frame on; frames queued before
+    the CloseOk are dropped by the broker (the spec: a closing channel discards all methods
+    but Close and Close-Ok), so checking this with no await between it and the put is safe.
+    """
+    return (not channel.is_closed
+            and channel.connection.channels.get(channel.number) is channel)
+
+
+# aiormq queues Channel.CloseOk with put_nowait and silently drops it when its (bounded) write
+# queue is full: the broker's channel then never closes. A publish leaves that slot free.
+def _has_room(queue: asyncio.Queue[ChannelFrame]) -> bool:
+    return queue.maxsize <= 0 or queue.qsize() < max(queue.maxsize - 1, 1)
+
+
+async def _room_in(queue: asyncio.Queue[ChannelFrame]) -> None:
+    """Wait until ``_has_room``: aiormq's writer takes a frame per turn of the loop (it waits
+    for the socket only for frames that ask it to, which we never send)."""
+    turns = 0
+    while not _has_room(queue):
+        turns += 1
+        await asyncio.sleep(0 if turns < 16 else 0.001)
 
 
 class AmqpTransport:
@@ -92,8 +124,8 @@ class AmqpTransport:
         try:
             if self._connection is None or self._connection.is_closed:
                 self._connection = connection = robust_connection(
-                    self._broker, "kytos/mq_producer", heartbeat=config.heartbeat,
-                    reconnect_interval=config.retry_interval)
+                    self._broker, "kytos/mq_producer", reports_losses=True,  # the alarm
+                    heartbeat=config.heartbeat, reconnect_interval=config.retry_interval)
                 try:
                     await connection.connect(timeout=config.publish_timeout)
                 except _BROKER_ERRORS:  # the first attempt failed: the next one starts afresh
@@ -251,7 +283,11 @@ class AmqpTransport:
             raise TransportError(f"publish failed: {self._scrub(exc)}") from None
         if channel.is_closed or not channel.publisher_confirms:
             raise TransportError(f"not connected to {self.description}")
-        number, max_body = channel.number, channel.max_content_size
+        number = channel.number
+        try:
+            max_body = body_frame_limit(channel.connection.connection_tune.frame_max)
+        except ValueError as exc:
+            raise TransportError(f"cannot publish to {self.description}: {exc}") from None
         heads = [publish_head(number, exchange=message.exchange,
                               routing_key=message.routing_key, body_size=len(message.body),
                               message_id=message.message_id, timestamp=int(message.timestamp),
@@ -273,12 +309,18 @@ class AmqpTransport:
         # the loop 4 ms. A batch of small messages is still one write.
         chunks = frame_chunks(number, max_body, WRITE_CHUNK,
                               zip(heads, (message.body for message in messages), strict=True))
+        queue = channel.write_queue
         for position, payload in enumerate(chunks):
             if position:
                 await asyncio.sleep(0)
-                if channel.is_closed:  # _channel_closed fails what is registered
-                    return
-            await channel.write_queue.put(ChannelFrame(payload=payload, should_close=False))
+            if not _has_room(queue):
+                await _room_in(queue)
+            # Checked with no await before the frames are queued (see _open_on_broker). What
+            # is registered but not written is failed by _channel_closed, with the broker's
+            # reason, once aiormq has read the Channel.Close (a few turns of the loop).
+            if not _open_on_broker(channel):
+                return
+            queue.put_nowait(ChannelFrame(payload=payload, should_close=False))
 
     def _channel_closed(self, channel: aiormq.Channel, closing: asyncio.Future[object]) -> None:
         """The channel (or its connection) closed: no answer will come to what waits."""
