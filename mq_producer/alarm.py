@@ -1,4 +1,5 @@
-"""The outage alarm: one line when the broker becomes unreachable, reminders, one on recovery."""
+"""The outage alarm: one line when the broker becomes unreachable, reminders, one on recovery;
+likewise while it blocks publishing (a memory or disk alarm) with the connection up."""
 
 import logging
 import time
@@ -17,12 +18,22 @@ class OutageState:
     last_reminder: float
 
 
+@dataclass
+class BlockedState:
+    since: float  # wall-clock time (epoch seconds) the broker blocked publishing
+    started: float  # monotonic
+    reason: str
+    dropped_at_start: int
+    last_reminder: float
+
+
 class OutageAlarm:
     def __init__(self, reminder_interval: float,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._reminder_interval = reminder_interval
         self._clock = clock
         self.outage: OutageState | None = None
+        self.blocked: BlockedState | None = None
         self.last_alarm: str | None = None
 
     def failure(self, reason: str, buffered: int, dropped: int) -> None:
@@ -51,8 +62,40 @@ class OutageAlarm:
                     dropped - self.outage.dropped_at_start)
         self.outage = None
 
+    def block(self, reason: str, buffered: int, dropped: int) -> None:
+        """The broker stopped taking publishes, the connection staying up: one WARNING."""
+        now = self._clock()
+        self.blocked = BlockedState(time.time(), now, reason, dropped, now)
+        self.last_alarm = (f"broker blocked publishing: {reason}; {buffered} messages "
+                           "buffered; waiting for it to lift (no reconnect)")
+        log.warning("mq_producer: %s", self.last_alarm)
+
+    def still_blocked(self, buffered: int, dropped: int) -> None:
+        """Called while blocked (every second or so): a reminder every reminder interval."""
+        blocked, now = self.blocked, self._clock()
+        if blocked is None or now - blocked.last_reminder < self._reminder_interval:
+            return
+        blocked.last_reminder = now
+        self.last_alarm = (f"broker still blocking publishing after {now - blocked.started:.0f}s"
+                           f": {blocked.reason}; {buffered} buffered, "
+                           f"{dropped - blocked.dropped_at_start} dropped so far")
+        log.warning("mq_producer: %s", self.last_alarm)
+
+    def unblock(self, buffered: int, dropped: int, *, lost: bool = False) -> None:
+        """Publishing resumes (or, ``lost``, the connection went: the outage alarm speaks)."""
+        blocked, self.blocked = self.blocked, None
+        if blocked is None or lost:
+            return
+        log.warning("mq_producer: broker takes publishes again after %.1fs blocked; %d "
+                    "buffered messages to deliver, %d dropped meanwhile",
+                    self._clock() - blocked.started, buffered,
+                    dropped - blocked.dropped_at_start)
+
     def as_dict(self) -> dict[str, object]:
         outage = None if self.outage is None else {
             "since": self.outage.since, "reason": self.outage.reason,
             "duration": round(self._clock() - self.outage.started, 3)}
-        return {"outage": outage, "last_alarm": self.last_alarm}
+        blocked = None if self.blocked is None else {
+            "since": self.blocked.since, "reason": self.blocked.reason,
+            "duration": round(self._clock() - self.blocked.started, 3)}
+        return {"outage": outage, "blocked": blocked, "last_alarm": self.last_alarm}

@@ -13,6 +13,7 @@ controller's loop. The broker's location and credentials come from the environme
 import asyncio
 import contextlib
 import os
+from functools import partial
 from pathlib import Path
 
 from kytos.core import KytosEvent, KytosNApp, log, rest
@@ -24,6 +25,7 @@ from .checks import SettingsError
 from .config import load_config
 from .intake import HandOffIntake
 from .publisher import Publisher
+from .queue_view import QueueView
 from .transports.factory import make_transport
 
 # An exception while loading a NApp aborts the whole kytosd, so bad settings must not raise:
@@ -107,3 +109,60 @@ class Main(KytosNApp):
                                 status_code=503)
         return JSONResponse({**self.publisher.status(), "intake": self.worker.status()})
 
+    # The web UI panel's routes (ui/k-toolbar/main.kytos, ui/k-info-panel/status.kytos): like
+    # v1/status they read nothing from the request and never answer a credential.
+
+    @rest("v1/exchanges", methods=["GET"])
+    async def exchanges(self, _request: Request) -> JSONResponse:
+        """Each exchange with its state and the outcomes counted for it; 503 if disabled."""
+        if self.publisher is None:
+            return self._disabled()
+        return JSONResponse({"exchanges": self.publisher.outcomes.exchanges(
+            self.publisher.transport.destinations)})
+
+    @rest("v1/queues", methods=["GET"])
+    async def queues(self, _request: Request) -> JSONResponse:
+        """Each queue declared, with the messages ready in it and its consumers as the broker
+        says (a passive declare on a connection of its own, reused CACHE_SECONDS); 503 if
+        disabled."""
+        if self.publisher is None:
+            return self._disabled()
+        try:
+            answer = await self._queue_view().answer(self.publisher.transport.queues,
+                                                     self.publisher.outcomes.queue_counts)
+        except Exception:  # the details go to the log, never to the client
+            log.exception("mq_producer: inspecting the queues failed")
+            return JSONResponse({"description": "inspecting the queues failed; the "
+                                                "controller's log says why", "code": 500},
+                                status_code=500)
+        return JSONResponse(answer)
+
+    @rest("v1/recent", methods=["GET"])
+    async def recent(self, _request: Request) -> JSONResponse:
+        """The latest outcomes, newest first (never a message body); 503 if disabled."""
+        if self.publisher is None:
+            return self._disabled()
+        outcomes = self.publisher.outcomes
+        return JSONResponse({"capacity": outcomes.capacity, "messages": outcomes.recent()})
+
+    def _disabled(self) -> JSONResponse:
+        return JSONResponse({"description": self.disabled_reason, "code": 503},
+                            status_code=503)
+
+    def _queue_view(self) -> QueueView:
+        """Made at the first request: the transport's own inspection, or why there is none."""
+        assert self.publisher is not None
+        view: QueueView | None = getattr(self, "_queue_inspection", None)
+        if view is None:
+            config = self.publisher.config
+            timeout = min(config.publish_timeout, 5.0)
+            if config.transport == "amqp" and config.broker is not None:
+                from .transports.amqp.inspect import queue_depths
+
+                view = QueueView(partial(queue_depths, config.broker), None, timeout)
+            else:
+                view = QueueView(None, f"the {config.transport} transport declares no queues "
+                                       "(a stream keeps the messages for consumers that "
+                                       "connect later)", timeout)
+            self._queue_inspection = view
+        return view

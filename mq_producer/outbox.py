@@ -157,6 +157,14 @@ class Outbox:
         else:
             self._parked.add(message.lane)
 
+    def hold(self, message: OutboundMessage) -> None:
+        """Taken but not sent (its destination is not ready yet): back to the head of its
+        lane, which waits until ``release`` is called; the attempt ``take`` counted is undone."""
+        if not self.is_in_flight(message):
+            return
+        message.attempts -= 1
+        self.retry(message, ready=False)
+
     def release(self, lane: str) -> None:
         """A waiting lane may be published again."""
         self._parked.discard(lane)

@@ -1,5 +1,6 @@
 """The publishing loop: connect, keep a bounded window of publishes awaiting confirms, and on
-any failure retry at RETRY_INTERVAL until delivery, with the alarm telling the operator."""
+any failure retry until delivery - promptly at first, at most RETRY_INTERVAL apart - with the
+alarm telling the operator."""
 
 import asyncio
 import contextlib
@@ -12,13 +13,19 @@ from .alarm import OutageAlarm
 from .config import ProducerConfig
 from .continuity import LinkContinuity
 from .outbox import OutboundMessage, Outbox
-from .transports.base import PublishOutcome, Transport, TransportError
+from .recent import OutcomeLog
+from .transports.base import Outcome, PublishOutcome, Transport, TransportError, Unpublishable
 
 log = logging.getLogger("kytos.napps.kytos/mq_producer")
 
 # Messages encoded and written in one go (well under a millisecond's work); the event loop gets
 # a turn between two such batches.
 WRITE_BATCH = 64
+
+# Seconds before the first retry after a failure, doubling with each failure in a row up to
+# RETRY_INTERVAL; always this while nothing accepts the connection (a refused TCP connect costs
+# the broker nothing), so a broker that comes back is found within about this long.
+PROMPT_RETRY = 0.5
 
 
 @dataclass
@@ -47,6 +54,7 @@ class Publisher:
         self.counters = ProducerCounters()
         self.alarm = OutageAlarm(config.alarm_reminder_interval)
         self.continuity = LinkContinuity()
+        self.outcomes = OutcomeLog(config)  # the web UI's recent messages and counts
         self._release_timers: dict[str, asyncio.TimerHandle] = {}  # parked lane -> timer
         self._refused_exchanges: set[str] = set()
         self.last_error: str | None = None
@@ -61,7 +69,12 @@ class Publisher:
         self._watchdog: asyncio.TimerHandle | None = None
         self._returned_keys: set[str] = set()
         self._runner: asyncio.Task[None] | None = None
+        self._failures_in_a_row = 0  # failed cycles since the broker last answered
         transport.on_lost(self._fail)
+        # Lanes held back until the transport has their link's status queue (ready()).
+        self._waiting_links: dict[str, str] = {}  # link id -> its lane, parked
+        transport.on_ready(self._link_ready)
+        transport.on_blocked(self._blocked)
 
     def start(self) -> None:
         """Start publishing in a task of the running loop (the caller must be on it)."""
@@ -75,6 +88,7 @@ class Publisher:
         dropped = self.outbox.put(message)
         if dropped is not None:
             self.counters.dropped += 1
+            self.outcomes.record(dropped.message, "dropped")
             if self.counters.dropped == 1 or self.counters.dropped % 1000 == 0:
                 log.warning("mq_producer: buffer full (%d): dropped %s message %s for %s "
                             "(%d dropped in all)", self.outbox.capacity, dropped.reason,
@@ -87,7 +101,7 @@ class Publisher:
         buffer has room, or the broker is not taking messages (unreachable, failed, or no
         confirm for PUBLISH_TIMEOUT: stalled or refusing), when the drop policy applies."""
         return (len(self.outbox) < self.outbox.capacity or not self.transport.connected
-                or self._failed.is_set()
+                or self._failed.is_set() or self.alarm.blocked is not None
                 or time.monotonic() - self._progress_at >= self.config.publish_timeout)
 
     async def room(self) -> None:
@@ -102,27 +116,36 @@ class Publisher:
                     await self._settled.wait()
 
     async def run(self) -> None:
-        """Publish until cancelled; every failure leads to a retry after RETRY_INTERVAL."""
+        """Publish until cancelled; every failure leads to a retry (``_retry_delay``)."""
         while True:
             try:
                 await asyncio.wait_for(self.transport.connect(), self.config.publish_timeout)
             except TransportError as exc:
                 self._fail(str(exc))
-                await asyncio.sleep(self.config.retry_interval)
+                await asyncio.sleep(self._retry_delay(exc.nobody_listening))
                 continue
             except TimeoutError:
                 # A connection that does not answer (stalled link) is dropped, not reused.
                 self._fail(f"no answer from {self.transport.description} in "
                            f"{self.config.publish_timeout}s; reconnecting")
                 await self.transport.close()
-                await asyncio.sleep(self.config.retry_interval)
+                await asyncio.sleep(self._retry_delay(False))
                 continue
             if self.alarm.outage is None and self.last_error is None:
                 log.info("mq_producer: connected to %s, exchanges %s", self.transport.description,
                          ", ".join(self.transport.destinations))
-            self.alarm.recovered(len(self.outbox), self.counters.dropped)
+            if not self.outbox:  # else the first answer from the broker ends the outage
+                self.alarm.recovered(0, self.counters.dropped)
             await self._drain()
-            await asyncio.sleep(self.config.retry_interval)
+            await asyncio.sleep(self._retry_delay(False))
+
+    def _retry_delay(self, nobody_listening: bool) -> float:
+        """PROMPT_RETRY while nothing accepts the connection; else doubling from it with each
+        failure since the broker last answered, up to RETRY_INTERVAL."""
+        if nobody_listening:
+            return min(PROMPT_RETRY, self.config.retry_interval)
+        self._failures_in_a_row += 1
+        return min(PROMPT_RETRY * 2 ** (self._failures_in_a_row - 1), self.config.retry_interval)
 
     async def _drain(self) -> None:
         """Keep up to MAX_IN_FLIGHT messages awaiting the broker's answer until something
@@ -135,6 +158,11 @@ class Publisher:
             while not self._failed.is_set():
                 room = min(self.config.max_in_flight - self.outbox.in_flight, WRITE_BATCH)
                 batch = self.outbox.take(room) if room > 0 else []
+                if batch:  # a link whose queue is not declared yet: its lane waits
+                    batch = [message for message in batch
+                             if message.link_id is None or self._ready(message)]
+                    if not batch:
+                        continue
                 if not batch:
                     self._wake.clear()
                     await self._wake.wait()
@@ -177,9 +205,13 @@ class Publisher:
 
     def _watch(self) -> None:
         """The publish timeout, for all messages at once: the oldest one still unanswered
-        tells whether the broker stopped answering (a stalled link or a blocked connection)."""
+        tells whether the broker stopped answering (a stalled link) - unless it said it
+        blocks publishing (a memory or disk alarm): then it is waited for, no reconnect."""
         oldest = self.outbox.oldest_in_flight()
-        if oldest is not None and time.monotonic() - oldest.sent_at > self.config.publish_timeout:
+        if self.alarm.blocked is not None:
+            self.alarm.still_blocked(len(self.outbox), self.counters.dropped)
+        elif oldest is not None \
+                and time.monotonic() - oldest.sent_at > self.config.publish_timeout:
             self._stalled = True
             self._fail(f"no answer from {self.transport.description} to message "
                        f"{oldest.message_id} in {self.config.publish_timeout}s; reconnecting")
@@ -187,25 +219,33 @@ class Publisher:
         self._watchdog = asyncio.get_running_loop().call_later(self._watch_period, self._watch)
 
     def _settle(self, message: OutboundMessage, attempt: int,
-                outcome: PublishOutcome | TransportError) -> None:
+                outcome: Outcome) -> None:
         """The broker's answer to one publish (see transport.Settle)."""
         if attempt != message.attempts or not self.outbox.is_in_flight(message):
             return  # an answer to an attempt already given up (timed out or put back)
         if isinstance(outcome, TransportError):
             self._put_back(message)
             if not self._failed.is_set():  # the first reason is the one worth reporting
-                self._fail(str(outcome))
-        elif outcome is PublishOutcome.REJECTED:
-            self._refused(message)
+                self._fail(str(outcome), outage=outcome.outage)
         else:
-            self.outbox.confirm(message)
-            self._progress_at = time.monotonic()
-            if outcome is PublishOutcome.RETURNED:
-                self._returned(message)
+            self._failures_in_a_row = 0
+            outage = self.alarm.outage
+            if outage is not None and message.sent_at >= outage.started:  # sent since: over
+                self.alarm.recovered(len(self.outbox), self.counters.dropped)
+            if isinstance(outcome, Unpublishable):
+                self._unpublishable(message, outcome)
+            elif outcome is PublishOutcome.REJECTED:
+                self._refused(message)
             else:
-                self.counters.confirmed += 1
-                if message.link_id is not None and message.status is not None:
-                    self.continuity.accepted(message.link_id, message.status)
+                self.outbox.confirm(message)
+                self._progress_at = time.monotonic()
+                if outcome is PublishOutcome.RETURNED:
+                    self._returned(message)
+                else:
+                    self.counters.confirmed += 1
+                    self.outcomes.record(message, "confirmed")
+                    if message.link_id is not None and message.status is not None:
+                        self.continuity.accepted(message.link_id, message.status)
         self._wake.set()
         self._settled.set()
 
@@ -216,7 +256,17 @@ class Publisher:
 
     def _put_back(self, message: OutboundMessage) -> None:
         self.counters.failed += 1
+        self.outcomes.count(message, "failed")
         self.outbox.retry(message)
+
+    def _unpublishable(self, message: OutboundMessage, reason: Unpublishable) -> None:
+        """The broker cannot take this message as it is: it goes, alone; the lane moves on."""
+        self.outbox.confirm(message)
+        self.counters.rejected += 1
+        self.outcomes.record(message, "rejected")
+        log.error("mq_producer: message %s (%s, exchange %r) cannot be published: %s; the "
+                  "others go on", message.message_id, message.event_name, message.exchange,
+                  reason)
 
     def _refused(self, message: OutboundMessage) -> None:
         """A nack. For a link status message: see continuity.py. Any other message is offered
@@ -225,8 +275,10 @@ class Publisher:
                 and not self.continuity.keep_refused(message.link_id, message.status):
             self.outbox.confirm(message)  # dropped: the lane moves on
             self.counters.suppressed += 1
+            self.outcomes.record(message, "suppressed")
             return
         self.counters.refused += 1
+        self.outcomes.record(message, "refused")
         if message.link_id is None and message.exchange not in self._refused_exchanges:
             self._refused_exchanges.add(message.exchange)
             log.warning("mq_producer: the broker refused message %s on exchange %r (a full "
@@ -242,21 +294,52 @@ class Publisher:
         self.outbox.release(lane)
         self._wake.set()
 
+    def _ready(self, message: OutboundMessage) -> bool:
+        """Whether the transport may publish the message now; if not, its lane waits (taken,
+        not sent: no attempt counted) until ``_link_ready`` names its link."""
+        if self.transport.ready(message):
+            return True
+        assert message.link_id is not None
+        self.outbox.hold(message)
+        self._waiting_links[message.link_id] = message.lane
+        return False
+
+    def _link_ready(self, link_id: str) -> None:
+        """The transport has the link's queue (or was refused it: published all the same)."""
+        lane = self._waiting_links.pop(link_id, None)
+        if lane is not None:
+            self.outbox.release(lane)
+            self._wake.set()
+
     def _returned(self, message: OutboundMessage) -> None:
         self.counters.returned += 1
+        self.outcomes.record(message, "returned")
         if message.routing_key not in self._returned_keys:
             self._returned_keys.add(message.routing_key)
             log.warning("mq_producer: message %s returned as unroutable: no queue is bound to "
                         "exchange %r for routing key %r (logged once per routing key)",
                         message.message_id, message.exchange, message.routing_key)
 
-    def _fail(self, reason: str) -> None:
+    def _blocked(self, reason: str | None) -> None:
+        """The transport's report: the broker blocks publishing (``reason``) or lifts it."""
+        if reason is None:
+            self.alarm.unblock(len(self.outbox), self.counters.dropped)
+            self._progress_at = time.monotonic()  # its silence while blocked is no stall
+        elif self.alarm.blocked is None:
+            self.alarm.block(reason, len(self.outbox), self.counters.dropped)
+        self._wake.set()
+        self._settled.set()  # room() waiters: the drop policy applies while blocked
+
+    def _fail(self, reason: str, *, outage: bool = True) -> None:
+        """Stop publishing on this connection (it is retried); ``outage``: raise the alarm."""
         self.last_error = reason
         if not self._failed.is_set():
             self._failed.set()
             self._wake.set()
             self._settled.set()  # room() waiters: the drop policy applies now
-        self.alarm.failure(reason, len(self.outbox), self.counters.dropped)
+        if outage:
+            self.alarm.unblock(len(self.outbox), self.counters.dropped, lost=True)
+            self.alarm.failure(reason, len(self.outbox), self.counters.dropped)
 
     def abandon(self) -> int:
         """Sync: discard what is buffered and cancel our own tasks; return how many."""
@@ -270,6 +353,7 @@ class Publisher:
         for timer in self._release_timers.values():
             timer.cancel()
         self._release_timers.clear()
+        self._waiting_links.clear()
         log.info("mq_producer: stopped; %d undelivered messages discarded (a restart resumes "
                  "from the real-time point)", discarded)
         return discarded

@@ -83,7 +83,9 @@ MAX_IN_FLIGHT = 256
 # queued for the same key, otherwise the oldest is dropped.
 BUFFER_SIZE = 10_000
 
-# Seconds between reconnection / re-publish attempts while the broker is unreachable.
+# The longest wait (seconds) before retrying after a failure: the first retry comes after
+# 0.5 s, doubling with each failure in a row up to this; every 0.5 s while nothing accepts the
+# connection (the broker is down). Also the wait before a refused message is offered again.
 RETRY_INTERVAL = 5.0
 
 # Largest message (the JSON of one envelope, in bytes) published. A larger one is not

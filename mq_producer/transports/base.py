@@ -20,8 +20,23 @@ class PublishOutcome(enum.Enum):
 class TransportError(Exception):
     """The broker is unreachable or refused: what was attempted may be retried.
 
-    Messages never contain credentials.
+    Messages never contain credentials. ``nobody_listening``: the connection was refused
+    outright (no broker on that address right now), so trying again soon costs nothing.
+    ``outage``: False when the broker is there and only refused another message (a channel
+    closed over one message too large): what failed is retried at once, with no alarm.
     """
+
+    def __init__(self, message: str, *, nobody_listening: bool = False,
+                 outage: bool = True) -> None:
+        super().__init__(message)
+        self.nobody_listening = nobody_listening
+        self.outage = outage
+
+
+class Unpublishable(Exception):
+    """The broker cannot take this message as it is - larger than its max_message_size, or a
+    property that cannot be encoded: retrying cannot help. It costs only itself: the
+    publisher logs it, counts it as rejected and goes on with the others."""
 
 
 class ExchangeError(TransportError):
@@ -33,10 +48,12 @@ class ExchangeError(TransportError):
         self.reason = reason
 
 
-Settle = Callable[[OutboundMessage, int, PublishOutcome | TransportError], None]
+Outcome = PublishOutcome | TransportError | Unpublishable
+Settle = Callable[[OutboundMessage, int, Outcome], None]
 """``settle(message, attempt, outcome)``: the broker's answer to one publish. ``attempt`` is
 ``message.attempts`` as it was when the message was sent, so that a late answer to an earlier
-attempt can be told apart. A TransportError means no answer came: the message may be retried."""
+attempt can be told apart. A TransportError means no answer came: the message may be retried;
+Unpublishable, that it never can be."""
 
 
 class Transport(Protocol):
@@ -65,6 +82,28 @@ class Transport(Protocol):
     def on_lost(self, callback: Callable[[str], None]) -> None:
         """Have ``callback(reason)`` called when an established connection is lost, so an
         outage is noticed even while there is nothing to publish."""
+        ...
+
+    def on_blocked(self, callback: Callable[[str | None], None]) -> None:
+        """Have ``callback(reason)`` called when the broker stops taking publishes without
+        closing the connection (RabbitMQ's connection.blocked: a memory or disk alarm), and
+        ``callback(None)`` when it takes them again. A transport that cannot tell never calls
+        it (a blocked broker then looks stalled)."""
+        ...
+
+    def ready(self, message: OutboundMessage) -> bool:
+        """Whether ``message`` may be published now: False while a destination it needs of
+        its own (an interdomain link's status queue) is being prepared in the background.
+        The caller then holds the message back until ``on_ready``'s callback names its
+        ``link_id``; a preparation that fails still ends in that callback (the message is
+        published all the same). Called for every message with a ``link_id``: a dict lookup
+        at most. Never calls the callback itself. A transport without such destinations
+        answers True."""
+        ...
+
+    def on_ready(self, callback: Callable[[str], None]) -> None:
+        """Have ``callback(link_id)`` called once the destination of the link's messages,
+        for which ``ready`` answered False, is prepared (or could not be)."""
         ...
 
     async def connect(self) -> None:

@@ -323,6 +323,71 @@ async def test_a_stream_through_a_deleted_exchange_is_all_confirmed_without_a_50
     assert lost == [] and connection_errors(node) == []
 
 
+@pytest.fixture(scope="module")
+def small_messages_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitNode]:
+    yield from private_node(tmp_path_factory, "max_message_size = 65536\n")
+
+
+async def test_a_message_over_the_brokers_max_message_size_costs_only_itself(
+        small_messages_node: RabbitNode, closing, caplog):
+    """Case 2: max_message_size 64 KiB, one 70 kB message among 400 (20 keys). The broker
+    closes the channel over it (406): that one is rejected alone - counted, one ERROR line
+    naming it - and the limit is remembered, so a second one later is rejected without
+    troubling the broker; every other message is delivered, in order per key."""
+    node = small_messages_node
+    exchange, queue = "small.events", "small.all"
+    transport, config = make(node.url, exchange, queue)
+    publisher = Publisher(transport, config)
+    closing(publisher)
+    publisher.start()
+    await wait_until(lambda: transport.connected, what="connected")
+    messages = [OutboundMessage(f"small-{index}", "kytos/topology.link_down", exchange,
+                                "operational.x", b'{"n":%d}' % index, f"link:{index % 20}",
+                                time.time()) for index in range(400)]
+    large = {137: b"x" * 70_000, 351: b"y" * 90_000}
+    for index, body in large.items():
+        messages[index].body = body
+    for message in messages[:300]:
+        publisher.submit(message)
+    counters = publisher.counters
+    await wait_until(lambda: counters.confirmed + counters.rejected == 300, timeout=30,
+                     what="the first 300 answered")
+    for message in messages[300:]:
+        publisher.submit(message)
+    await wait_until(lambda: counters.confirmed + counters.rejected == 400, timeout=30,
+                     what="all 400 answered")
+    received = await consume(node.url, queue, 398)
+    duplicated = sum(len(bodies) - 1 for bodies in received.values())
+    print(f"\nmax_message_size: {len(received)} delivered, {counters.rejected} rejected, "
+          f"{duplicated} duplicated, {counters.failed} attempts retried")
+    assert counters.rejected == 2 and counters.dropped == 0
+    assert set(received) == {m.message_id for m in messages} - {"small-137", "small-351"}
+    order = {key: [m.message_id for m in messages if m.key == key and m.message_id in received]
+             for key in {m.key for m in messages}}
+    assert arrival_order(messages, received) == order
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR
+              and r.name == "kytos.napps.kytos/mq_producer"]
+    assert [line.split(" cannot be published")[0] for line in errors] == [
+        "mq_producer: message small-137 (kytos/topology.link_down, exchange 'small.events')",
+        "mq_producer: message small-351 (kytos/topology.link_down, exchange 'small.events')"]
+    assert "over the broker's max_message_size (65536)" in errors[1]
+    await asyncio.sleep(0.5)  # the broker writes its log a little later
+    refusals = [line for line in node.node_log.read_text(errors="replace").splitlines()
+                if "larger than configured max size" in line]
+    assert len(refusals) == 1  # the second one never reached the broker
+
+
+def arrival_order(messages: list[OutboundMessage],
+                  received: dict[str, list[bytes]]) -> dict[str | None, list[str]]:
+    """The order per key in which ``received`` (consumed in queue order) arrived; each
+    message counted at its first arrival."""
+    key_of = {m.message_id: m.key for m in messages}
+    order: dict[str | None, list[str]] = {key: [] for key in set(key_of.values())}
+    for message_id in received:  # dicts keep the order of first arrival
+        order[key_of[message_id]].append(message_id)
+    return order
+
+
 # -- the log of an outage ----------------------------------------------------------------
 
 PASSWORD = "Pw-Zq9x&k/7:@%"  # characters a URL must escape: both forms are looked for

@@ -8,7 +8,10 @@ streams, and does not pretend to be a broker: the outcome of each attempt comes 
         TransportError("boom") if attempt == 1 else PublishOutcome.CONFIRMED)
     transport.up = False          # connect() and publish() raise TransportError
     transport.lose("cable cut")   # as if an established connection broke
+    transport.block("low on memory")  # the broker's connection.blocked; block(None) lifts it
     transport.hold.clear()        # publishes wait (stay in flight) until hold is set
+    transport.unready.add("L1")   # link L1's messages wait (ready() False) ...
+    transport.make_ready("L1")    # ... until its destination is "declared"
 """
 
 from __future__ import annotations
@@ -58,7 +61,11 @@ class MemoryTransport:
         self._tries: Counter[str] = Counter()
         self._connected = False
         self._lost_callbacks: list[Callable[[str], None]] = []
+        self._blocked_callbacks: list[Callable[[str | None], None]] = []
         self._tasks: set[asyncio.Task[PublishOutcome]] = set()
+        self.unready: set[str] = set()  # link ids whose messages ready() holds back
+        self.ready_checks: Counter[str] = Counter()  # link id -> ready() calls answered False
+        self._ready_callbacks: list[Callable[[str], None]] = []
 
     # -- the Transport protocol ---------------------------------------------------------------
 
@@ -76,6 +83,18 @@ class MemoryTransport:
 
     def on_lost(self, callback: Callable[[str], None]) -> None:
         self._lost_callbacks.append(callback)
+
+    def ready(self, message: OutboundMessage) -> bool:
+        if message.link_id is None or message.link_id not in self.unready:
+            return True
+        self.ready_checks[message.link_id] += 1
+        return False
+
+    def on_ready(self, callback: Callable[[str], None]) -> None:
+        self._ready_callbacks.append(callback)
+
+    def on_blocked(self, callback: Callable[[str | None], None]) -> None:
+        self._blocked_callbacks.append(callback)
 
     async def connect(self) -> None:
         self.connects += 1
@@ -134,6 +153,22 @@ class MemoryTransport:
         self.abandon()  # what is in flight gets no answer now
 
     # -- test controls --------------------------------------------------------------------
+
+    def block(self, reason: str | None) -> None:
+        """As the broker's connection.blocked (``reason``) and unblocked (None): publishes
+        wait unanswered (``hold``) meanwhile."""
+        if reason is None:
+            self.hold.set()
+        else:
+            self.hold.clear()
+        for callback in self._blocked_callbacks:
+            callback(reason)
+
+    def make_ready(self, link_id: str) -> None:
+        """The link's destination is prepared: on_ready callbacks are told."""
+        self.unready.discard(link_id)
+        for callback in self._ready_callbacks:
+            callback(link_id)
 
     def lose(self, reason: str) -> None:
         """An established connection broke: on_lost callbacks are told."""

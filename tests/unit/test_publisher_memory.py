@@ -333,3 +333,80 @@ async def test_a_burst_after_a_quiet_spell_longer_than_publish_timeout_drops_not
     finally:
         running.abandon()
         await transport.close()
+
+
+async def test_a_blocked_broker_is_waited_for_without_reconnects_or_duplicates(
+        transport: MemoryTransport, caplog):
+    """connection.blocked (a memory or disk alarm): one WARNING, a status field, the drop
+    policy as in an outage, no ALARM, no reconnect, nothing sent twice; one line when it
+    lifts, and everything delivered."""
+    caplog.set_level(logging.INFO, logger="kytos.napps.kytos/mq_producer")
+    running = Publisher(transport, make_config(publish_timeout=0.3, buffer_size=4,
+                                               max_in_flight=2))
+    running.start()
+    try:
+        await wait_until(lambda: transport.connected, what="connected")
+        transport.block("low on memory")
+        for number in range(6):
+            running.submit(message(number, key=f"link:{number}"))
+        await asyncio.sleep(1.0)  # over three PUBLISH_TIMEOUTs with nothing answered
+        status = running.status()
+        assert status["blocked"]["reason"] == "low on memory" and status["outage"] is None
+        assert running.has_room()  # the drop policy applies, as in an outage
+        assert running.counters.dropped == 2 and len(running.outbox) == 4
+        transport.block(None)
+        await wait_until(lambda: running.counters.confirmed == 4, what="4 confirms")
+        assert transport.connects == 1 and transport.closes == 0
+        assert all(attempt.attempt == 1 for attempt in transport.attempts)
+        assert running.status()["blocked"] is None
+    finally:
+        running.abandon()
+        await transport.close()
+    lines = [r.getMessage() for r in caplog.records
+             if r.levelno >= logging.WARNING and "buffer full" not in r.getMessage()]
+    assert len(lines) == 2, lines  # no ALARM, no reminder within ALARM_REMINDER_INTERVAL
+    assert lines[0] == ("mq_producer: broker blocked publishing: low on memory; 0 messages "
+                        "buffered; waiting for it to lift (no reconnect)")
+    assert lines[1].startswith("mq_producer: broker takes publishes again after ")
+    assert lines[1].endswith("; 4 buffered messages to deliver, 2 dropped meanwhile")
+
+
+async def test_the_outage_ends_with_the_first_answer_after_reconnecting(
+        transport: MemoryTransport, caplog):
+    """Connecting is not recovery: a broker that accepts the connection but answers nothing
+    is still out. 'reachable again' comes with the first answer to a message sent since."""
+    running = Publisher(transport, make_config(retry_interval=0.05))
+    transport.up = False
+    running.start()
+    try:
+        running.submit(message(1))
+        await wait_until(lambda: running.alarm.outage is not None, what="the outage")
+        transport.hold.clear()  # it will accept the connection, and answer nothing yet
+        transport.up = True
+        await wait_until(lambda: transport.connected and transport.in_flight["#m1"] == 1,
+                         what="m1 sent on the new connection")
+        await asyncio.sleep(0.2)
+        assert running.alarm.outage is not None
+        assert not any("reachable again" in r.getMessage() for r in caplog.records)
+        transport.hold.set()
+        await wait_until(lambda: running.counters.confirmed == 1, what="the confirm")
+        assert running.alarm.outage is None
+        assert sum("reachable again" in r.getMessage() for r in caplog.records) == 1
+    finally:
+        transport.hold.set()
+        running.abandon()
+        await transport.close()
+
+
+async def test_retries_come_promptly_then_back_off_to_retry_interval(
+        transport: MemoryTransport):
+    """Nothing listening: every PROMPT_RETRY. Refused otherwise: doubling up to
+    RETRY_INTERVAL, back to prompt once the broker answers."""
+    from mq_producer.publisher import PROMPT_RETRY
+
+    running = Publisher(transport, make_config(retry_interval=3.0))
+    assert [running._retry_delay(True) for _ in range(3)] == [PROMPT_RETRY] * 3
+    assert [running._retry_delay(False) for _ in range(5)] == [
+        PROMPT_RETRY, 2 * PROMPT_RETRY, 4 * PROMPT_RETRY, 3.0, 3.0]
+    running._settle(message(1), 0, PublishOutcome.CONFIRMED)  # not in flight: ignored
+    assert running._retry_delay(False) == 3.0

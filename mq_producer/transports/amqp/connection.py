@@ -2,6 +2,7 @@
 the client library's reconnection chatter out of the log."""
 
 import logging
+from typing import TypeVar
 from urllib.parse import quote
 
 import aio_pika
@@ -25,13 +26,17 @@ _PER_ATTEMPT: dict[str, tuple[str, ...]] = {
 }
 # Once per loss of the connection - the broker's Connection.Close, the reader's traceback
 # (a multi-line WARNING), a missed heartbeat, and aio-pika's channel failing to reopen on the
-# dead connection: demoted to DEBUG (kept only where DEBUG is on) when the connection's owner
-# reports losses itself (``reports_losses``: mq_producer's alarm line names the same reason).
+# dead connection - and once per memory or disk alarm (blocked, unblocked): demoted to DEBUG
+# (kept only where DEBUG is on) when the connection's owner reports losses itself
+# (``reports_losses``: mq_producer's alarm and blocked lines say the same).
 _PER_LOSS: dict[str, tuple[str, ...]] = {
     "aiormq.connection": (
         "Unexpected connection close from remote",  # ERROR
         "Cancelling cause reader exited abnormally",  # WARNING, with the traceback
         "Server connection %r was stuck",  # WARNING
+        # The broker's memory or disk alarm: mq_producer says "broker blocked publishing"
+        "Connection %r was blocked by",  # WARNING
+        "Connection %r was unblocked",  # WARNING
     ),
     "aio_pika.tools": ("Callback %r error",),  # ERROR; only RobustChannel._on_close's, below
 }
@@ -113,21 +118,36 @@ for _logger in _library_loggers():
     logging.getLogger(_logger).addFilter(_FILTER)
 
 
+_C = TypeVar("_C", bound=aio_pika.Connection)
+
+
 def robust_connection(broker: BrokerSettings, name: str, *, reports_losses: bool = False,
                       **options: float) -> aio_pika.RobustConnection:
     """What ``aio_pika.connect_robust()`` makes, not connected yet (``await connect()``): kept
     by the caller before it connects, a connect cut short (a timeout, a shutdown) leaves an
     object the caller can close. connect_robust() keeps it to itself, and its own task then
-    went on reconnecting for good, out of reach (and held up loop shutdowns).
+    went on reconnecting for good, out of reach (and held up loop shutdowns). mq-consumer's.
 
     ``reports_losses``: the caller logs each loss of the connection itself (mq_producer's
     outage alarm); the library's own lines for a loss then go to DEBUG, in the whole process.
     The password is kept out of every library line from now on."""
+    return _unconnected(aio_pika.RobustConnection, broker, name, reports_losses, options)
+
+
+def single_connection(broker: BrokerSettings, name: str, *, reports_losses: bool = False,
+                      **options: float) -> aio_pika.Connection:
+    """A connection that, once lost, stays lost: the producer's publisher decides when to
+    connect again (at once when nothing listened, else after RETRY_INTERVAL), rather than a
+    robust connection's own fixed-interval loop that the publisher could only poll."""
+    return _unconnected(aio_pika.Connection, broker, name, reports_losses, options)
+
+
+def _unconnected(kind: type[_C], broker: BrokerSettings, name: str, reports_losses: bool,
+                 options: dict[str, float]) -> _C:
     password = broker.password.reveal()
     if password:
         _FILTER.secrets.update({password, quote(password, safe=""), quote(password)})
     if reports_losses:
         _FILTER.losses_reported = True
-    return aio_pika.RobustConnection(
-        make_url(broker.url, **options), ssl_context=broker.ssl_context(),
-        client_properties={"connection_name": name}, **options)
+    return kind(make_url(broker.url, **options), ssl_context=broker.ssl_context(),
+                client_properties={"connection_name": name}, **options)

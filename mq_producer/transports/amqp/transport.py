@@ -8,23 +8,21 @@ waiting for the broker's confirm.
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 
 import aio_pika
 import aiormq
-from aio_pika.abc import (
-    AbstractChannel,
-    AbstractRobustChannel,
-    AbstractRobustConnection,
-)
+from aio_pika.abc import AbstractChannel, AbstractConnection
 from aiormq.abc import ChannelFrame, DeliveredMessage
 
 from ...config import LINK_QUEUE_ARGUMENTS, ProducerConfig, QueueSpec
 from ...outbox import OutboundMessage
-from ..base import ExchangeError, PublishOutcome, Settle, TransportError
+from ..base import ExchangeError, Outcome, PublishOutcome, Settle, TransportError, Unpublishable
 from .broker import connection_error_text
-from .connection import robust_connection
+from .connection import single_connection
+from .declarations import LinkQueues
 from .frames import body_frame_limit, frame_chunks, publish_head
 
 log = logging.getLogger("kytos.napps.kytos/mq_producer")
@@ -35,6 +33,25 @@ _BROKER_ERRORS = (aiormq.exceptions.AMQPError, aio_pika.exceptions.AMQPException
                   ConnectionError, OSError, TimeoutError, RuntimeError)
 
 WRITE_CHUNK = 256 * 1024  # bytes of frames handed to aiormq's writer per turn of the loop
+
+# RabbitMQ's reason when it closes a channel over a message larger than max_message_size.
+_TOO_LARGE = re.compile(r"message size (\d+) is larger than configured max size (\d+)")
+
+# aiormq's handlers of Connection.Blocked and Connection.Unblocked, as its reader calls them.
+BLOCKED_HANDLERS = ("_Connection__handle_connection_blocked",
+                    "_Connection__handle_connection_unblocked")
+
+
+def _refused(error: BaseException) -> bool:
+    """Whether a connect failed because nothing accepted the TCP connection."""
+    seen: list[BaseException] = []
+    cause: BaseException | None = error
+    while cause is not None and cause not in seen:
+        if isinstance(cause, ConnectionRefusedError):
+            return True
+        seen.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _open_on_broker(channel: aiormq.abc.AbstractChannel) -> bool:
@@ -76,17 +93,24 @@ class AmqpTransport:
         self._broker = config.broker
         self._exchange_type = aio_pika.ExchangeType(config.exchange_type)
         self._close_timeout = min(config.publish_timeout, 2.0)
-        self._connection: AbstractRobustConnection | None = None
-        self._channel: AbstractRobustChannel | None = None  # strong ref: aio-pika holds a weak one
+        self._connection: AbstractConnection | None = None
+        self._channel: AbstractChannel | None = None  # strong ref: aio-pika holds a weak one
         self._exchanges: set[str] = set()  # checked since the last (re)connection
         self._states: dict[str, str] = {}
         self._queue_states: dict[str, str] = {}
         self._lost_callbacks: list[Callable[[str], None]] = []
+        self._blocked_callbacks: list[Callable[[str | None], None]] = []
+        self._blocked_unseen_warned = False
+        self._max_message_size: int | None = None  # the broker's, once it refused a message
         self._watched_channel: aiormq.Channel | None = None  # _channel_closed is armed on it
         names = [*config.router.exchanges]
         if config.link_status.enabled:
             names.append(config.link_status.exchange)
         self._exchange_names = tuple(dict.fromkeys(names))
+        # Per-link status queues: declared in the background, remembered across connections.
+        self._link_queues = LinkQueues(self._link_queue, self._queue_state, self._scrub)
+        for link_id in sorted(config.link_status.link_ids):
+            self._link_queues.add(link_id)
 
     @property
     def description(self) -> str:
@@ -104,10 +128,29 @@ class AmqpTransport:
 
     @property
     def queues(self) -> dict[str, str]:
-        return dict(self._queue_states)
+        return {**self._queue_states, **self._link_queues.states}
+
+    def ready(self, message: OutboundMessage) -> bool:
+        """False while the queue of the message's link is not declared on this connection
+        (see declarations.py): it is being declared, and ``on_ready`` callbacks are called
+        with the link id once it is (or once the broker refused it)."""
+        link_id = message.link_id
+        return link_id is None or self._link_queues.ready(link_id)
+
+    def on_ready(self, callback: Callable[[str], None]) -> None:
+        self._link_queues.on_ready(callback)
 
     def on_lost(self, callback: Callable[[str], None]) -> None:
         self._lost_callbacks.append(callback)
+
+    def on_blocked(self, callback: Callable[[str | None], None]) -> None:
+        self._blocked_callbacks.append(callback)
+
+    def _blocked_changed(self, connection: object, reason: str | None) -> None:
+        if connection is not self._connection:
+            return  # an old connection's
+        for callback in self._blocked_callbacks:
+            callback(reason)
 
     def _connection_closed(self, connection: object, error: BaseException | None) -> None:
         if connection is not self._connection or error is None:  # closed by us, or an old one
@@ -122,26 +165,25 @@ class AmqpTransport:
     async def connect(self) -> None:
         config = self._config
         try:
-            if self._connection is None or self._connection.is_closed:
-                self._connection = connection = robust_connection(
+            if self._connection is None or not self._connection.connected.is_set():
+                await self.close()  # a lost connection does not come back by itself
+                self._max_message_size = None  # learned again: it may have changed
+                self._connection = connection = single_connection(
                     self._broker, "kytos/mq_producer", reports_losses=True,  # the alarm
-                    heartbeat=config.heartbeat, reconnect_interval=config.retry_interval)
+                    heartbeat=config.heartbeat)
                 try:
                     await connection.connect(timeout=config.publish_timeout)
-                except _BROKER_ERRORS:  # the first attempt failed: the next one starts afresh
+                except _BROKER_ERRORS:  # the next attempt starts afresh
                     self._connection = None
                     await self._close_quietly(connection)
                     raise
                 connection.close_callbacks.add(self._connection_closed)  # losses from now on
-            elif not self._connection.connected.is_set():
-                raise TransportError(f"reconnecting to {self.description}")
+                self._watch_blocked(connection)
             if self._channel is None or self._channel.is_closed:
                 self._channel = await self._connection.channel(publisher_confirms=True)
-        except TransportError:
-            raise
         except (*_BROKER_ERRORS, ValueError) as exc:  # ValueError: TLS key changed since load
-            raise TransportError(f"cannot connect to {self.description}: "
-                                 f"{self._scrub(exc)}") from None
+            raise TransportError(f"cannot connect to {self.description}: {self._scrub(exc)}",
+                                 nobody_listening=_refused(exc)) from None
         self._exchanges.clear()  # not connected until everything below is checked
         for name in self._exchange_names:
             self._states[name] = "checking"
@@ -151,9 +193,38 @@ class AmqpTransport:
         await self._ensure_dead_letter()
         for spec in config.queues:
             await self._ensure_queue(spec)
-        for link_id in sorted(config.link_status.link_ids):
-            await self._ensure_queue(self._link_queue(link_id))
         self._exchanges = set(self._exchange_names)
+        # Every link queue ever needed, LINK_STATUS.link_ids' too, again, in the background.
+        self._link_queues.restart(self._connection)
+
+    def _watch_blocked(self, connection: AbstractConnection) -> None:
+        """Report the broker's Connection.Blocked / Unblocked (RabbitMQ's memory and disk
+        alarms) to ``on_blocked`` callbacks. aiormq handles both frames itself - a log line,
+        and its writer waits - and tells nobody: its reader calls them by their private
+        names, so each is wrapped on this one connection (tests/unit/test_aiormq_contract.py
+        pins those names). Where they are missing, one WARNING: a blocked broker then looks
+        stalled (the connection is replaced after PUBLISH_TIMEOUT)."""
+        underlay = getattr(connection.transport, "connection", None)
+        handlers = [getattr(underlay, name, None) for name in BLOCKED_HANDLERS]
+        if not all(callable(handler) for handler in handlers):
+            if not self._blocked_unseen_warned:
+                self._blocked_unseen_warned = True
+                log.warning("mq_producer: this aiormq version does not let us see the "
+                            "broker's connection.blocked notices: a memory or disk alarm will "
+                            "look like a stalled connection")
+            return
+        blocked, unblocked = handlers
+
+        async def on_blocked(frame: object) -> None:
+            await blocked(frame)
+            self._blocked_changed(connection, str(getattr(frame, "reason", "") or "unknown"))
+
+        async def on_unblocked(frame: object) -> None:
+            await unblocked(frame)
+            self._blocked_changed(connection, None)
+
+        setattr(underlay, BLOCKED_HANDLERS[0], on_blocked)
+        setattr(underlay, BLOCKED_HANDLERS[1], on_unblocked)
 
     async def _on_throwaway_channel(self, what: str,
                                     action: Callable[[AbstractChannel], Awaitable[object]]
@@ -248,14 +319,18 @@ class AmqpTransport:
             f"declare queue {spec.name!r}", declare))
 
     def _record_queue(self, name: str, outcome: str) -> None:
-        state = {"ok": "ok", "missing": "exchange missing",
-                 "refused": f"refused: user {self._broker.username!r} lacks a permission "
-                            "to declare or bind it (docs/operating.rst: Least privilege)",
-                 "mismatch": "exists with other arguments (delete it or change the settings)"
-                 }[outcome]
+        state = self._queue_state(outcome)
         if outcome != "ok":
             log.error("mq_producer: queue %r not declared: %s", name, state)
         self._queue_states[name] = state
+
+    def _queue_state(self, outcome: str) -> str:
+        """A queue's state in v1/status for the outcome of its declaration."""
+        return {"ok": "ok", "missing": "exchange missing",
+                "refused": f"refused: user {self._broker.username!r} lacks a permission "
+                           "to declare or bind it (docs/operating.rst: Least privilege)",
+                "mismatch": "exists with other arguments (delete it or change the settings)"
+                }[outcome]
 
     async def publish(self, messages: Sequence[OutboundMessage], settle: Settle) -> None:
         """``messages`` in one write to the socket (more for bodies over WRITE_CHUNK), each
@@ -271,11 +346,6 @@ class AmqpTransport:
         """
         if not self.connected:
             raise TransportError(f"not connected to {self.description}")
-        link_queues = {message.link_id for message in messages if message.link_id is not None
-                       and self._config.link_status.queue(message.link_id)
-                       not in self._queue_states}
-        for link_id in sorted(link_queues):
-            await self._ensure_queue(self._link_queue(link_id))
         assert self._channel is not None
         try:
             channel = await self._channel.get_underlay_channel()
@@ -288,11 +358,10 @@ class AmqpTransport:
             max_body = body_frame_limit(channel.connection.connection_tune.frame_max)
         except ValueError as exc:
             raise TransportError(f"cannot publish to {self.description}: {exc}") from None
-        heads = [publish_head(number, exchange=message.exchange,
-                              routing_key=message.routing_key, body_size=len(message.body),
-                              message_id=message.message_id, timestamp=int(message.timestamp),
-                              message_type=message.event_name)
-                 for message in messages]  # what may raise, before any delivery tag is taken
+        # What cannot be sent is settled on its own, before any delivery tag is taken.
+        heads, messages = self._heads(number, messages, settle)
+        if not messages:
+            return
         if channel is not self._watched_channel:
             self._watched_channel = channel
             channel.closing.add_done_callback(partial(self._channel_closed, channel))
@@ -322,18 +391,59 @@ class AmqpTransport:
                 return
             queue.put_nowait(ChannelFrame(payload=payload, should_close=False))
 
+    def _heads(self, number: int, messages: Sequence[OutboundMessage], settle: Settle
+               ) -> tuple[list[bytes], list[OutboundMessage]]:
+        """Each message's method and header frames, and the messages that have them. One
+        over the broker's max_message_size (learned from its refusal) or with a property
+        that cannot be encoded is settled Unpublishable, soon, on its own."""
+        heads: list[bytes] = []
+        sending: list[OutboundMessage] = []
+        limit = self._max_message_size
+        for message in messages:
+            try:
+                if limit is not None and len(message.body) > limit:
+                    raise Unpublishable(f"{len(message.body)} bytes, over the broker's "
+                                        f"max_message_size ({limit})")
+                heads.append(publish_head(
+                    number, exchange=message.exchange, routing_key=message.routing_key,
+                    body_size=len(message.body), message_id=message.message_id,
+                    timestamp=int(message.timestamp), message_type=message.event_name))
+            except (Unpublishable, ValueError) as exc:
+                problem = exc if isinstance(exc, Unpublishable) \
+                    else Unpublishable(f"cannot be encoded: {exc}")
+                asyncio.get_running_loop().call_soon(settle, message, message.attempts,
+                                                     problem)
+                continue
+            sending.append(message)
+        return heads, sending
+
     def _channel_closed(self, channel: aiormq.Channel, closing: asyncio.Future[object]) -> None:
-        """The channel (or its connection) closed: no answer will come to what waits."""
+        """The channel (or its connection) closed: no answer will come to what waits. When
+        the broker closed it over one message too large for its max_message_size (406), that
+        one is Unpublishable and the limit is remembered; the others are retried."""
         error = None if closing.cancelled() else closing.exception()
         reason = TransportError(f"the channel to {self.description} closed" + (
             f": {self._scrub(error)}" if error is not None else ""))
         waiting = [confirmation for confirmation in channel.confirmations.values()
                    if isinstance(confirmation, _Confirmation) and not confirmation.done()]
         channel.confirmations.clear()
+        too_large = _TOO_LARGE.search(str(error)) \
+            if isinstance(error, aiormq.exceptions.ChannelPreconditionFailed) else None
+        if too_large is not None:
+            reason = TransportError(f"the broker closed the channel over a message too large "
+                                    f"for its max_message_size: {self._scrub(error)}",
+                                    outage=False)
+            size, self._max_message_size = int(too_large[1]), int(too_large[2])
+            offender = next((confirmation for confirmation in waiting
+                             if len(confirmation.message.body) == size), None)
+            if offender is not None:
+                waiting.remove(offender)
+                offender.answer(Unpublishable(f"{size} bytes, over the broker's "
+                                              f"max_message_size ({self._max_message_size})"))
         for confirmation in waiting:
             confirmation.answer(reason)
 
-    def _outcome(self, message: OutboundMessage, result: object) -> PublishOutcome | TransportError:
+    def _outcome(self, message: OutboundMessage, result: object) -> Outcome:
         """What aiormq's reader set on a confirmation, as an outcome for the publisher."""
         if isinstance(result, aiormq.exceptions.DeliveryError):  # a nack, or a return raised
             return PublishOutcome.REJECTED
@@ -345,7 +455,8 @@ class AmqpTransport:
         return PublishOutcome.CONFIRMED
 
     def abandon(self) -> None:
-        """Nothing to cancel: every task here is the client library's own."""
+        """Cancel the link queues' declaration task; the others are the client library's."""
+        self._link_queues.stop()
 
     async def close(self) -> None:
         """Drop the connection (bounded wait); the next connect() starts afresh."""
@@ -353,8 +464,9 @@ class AmqpTransport:
         self._exchanges.clear()
         if connection is not None:
             await self._close_quietly(connection)
+        self._link_queues.stop()  # after the close: no declaration is cut off mid-way
 
-    async def _close_quietly(self, closable: AbstractChannel | AbstractRobustConnection) -> None:
+    async def _close_quietly(self, closable: AbstractChannel | AbstractConnection) -> None:
         if closable.is_closed:
             return
         with contextlib.suppress(*_BROKER_ERRORS):
@@ -378,6 +490,10 @@ class _Confirmation:
         self._channel, self._tag, self._message = channel, tag, message
         self._attempt, self._settle = attempt, settle
 
+    @property
+    def message(self) -> OutboundMessage:
+        return self._message
+
     def done(self) -> bool:
         return self._transport is None
 
@@ -398,7 +514,7 @@ class _Confirmation:
         tags = self._channel.message_id_delivery_tag
         if tags.get(message.message_id) == self._tag:
             del tags[message.message_id]
-        outcome = result if isinstance(result, TransportError) \
+        outcome = result if isinstance(result, TransportError | Unpublishable) \
             else transport._outcome(message, result)
         try:
             self._settle(message, self._attempt, outcome)

@@ -85,6 +85,16 @@ class JetStreamTransport:
     def on_lost(self, callback: Callable[[str], None]) -> None:
         self._lost_callbacks.append(callback)
 
+    def ready(self, message: OutboundMessage) -> bool:
+        """Always: the link status stream is checked with the others by connect()."""
+        return True
+
+    def on_ready(self, callback: Callable[[str], None]) -> None:
+        """Never called: ready() is always True."""
+
+    def on_blocked(self, callback: Callable[[str | None], None]) -> None:
+        """NATS has no such notice: a server over its limits answers publishes with errors."""
+
     def _scrub(self, error: BaseException | str) -> str:
         """An error's text without the password or token, whatever the library put in it."""
         if isinstance(error, str):

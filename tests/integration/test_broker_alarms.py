@@ -1,0 +1,210 @@
+"""A broker that blocks publishing (memory alarm) and one that restarts, against a private
+RabbitMQ node (issue #14's fault matrix, cases 7 and 9)."""
+
+import asyncio
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import aio_pika
+import pytest
+
+from mq_producer.config import load_config
+from mq_producer.outbox import OutboundMessage
+from mq_producer.publisher import PROMPT_RETRY, Publisher
+from mq_producer.transports.factory import make_transport
+from tests.support.rabbit_node import RabbitNode, port_open, rabbitmq_available
+from tests.support.waiting import wait_until
+
+pytestmark = [
+    pytest.mark.private_broker,
+    pytest.mark.skipif(not rabbitmq_available(), reason="RabbitMQ server binaries not "
+                       "installed (scripts/setup installs them)"),
+]
+
+EXCHANGE = "alarm_events"
+QUEUE = "alarm_events_all"
+LOGGER = "kytos.napps.kytos/mq_producer"
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitNode]:
+    rabbit = RabbitNode(tmp_path_factory.mktemp("rabbit-alarms"))
+    rabbit.start()
+    yield rabbit
+    rabbit.stop()
+
+
+@pytest.fixture
+async def publisher(node: RabbitNode, monkeypatch: pytest.MonkeyPatch
+                    ) -> AsyncIterator[Publisher]:
+    """A Publisher on the AMQP transport to the node, its exchange bound to an empty queue."""
+    from mq_producer import settings
+
+    if not port_open(node.port):
+        await asyncio.to_thread(node.start_app)
+    connection = await aio_pika.connect(node.url)
+    channel = await connection.channel()
+    exchange = await channel.declare_exchange(EXCHANGE, aio_pika.ExchangeType.TOPIC,
+                                              durable=True)
+    queue = await channel.declare_queue(QUEUE, durable=True)
+    await queue.bind(exchange, "#")
+    await queue.purge()
+    await connection.close()
+    monkeypatch.setattr(settings, "ROUTES", [{"exchange": EXCHANGE,
+                                              "routing_key": "{event_class}"}])
+    monkeypatch.setattr(settings, "QUEUES", [])
+    monkeypatch.setattr(settings, "LINK_STATUS", {**settings.LINK_STATUS, "enabled": False})
+    environ = {"KYTOS_MQ_URL": node.url}
+    config = dataclasses.replace(load_config(settings, environ), publish_timeout=2.0,
+                                 retry_interval=5.0, heartbeat=5,
+                                 alarm_reminder_interval=60.0)
+    running = Publisher(make_transport(config, environ, settings=settings), config)
+    running.start()
+    await wait_until(lambda: running.transport.connected, what="connected")
+    yield running
+    running.abandon()
+    await running.transport.close()
+
+
+def message(number: int) -> OutboundMessage:
+    return OutboundMessage(f"alarm-{number}", "kytos/topology.link_down", EXCHANGE,
+                           "operational", b'{"n": %d}' % number, f"link:{number % 50}",
+                           time.time())
+
+
+async def received_ids(url: str, count: int, timeout: float = 30) -> list[str]:
+    """Read ``count`` messages from QUEUE (and a moment more, to see any duplicate)."""
+    connection = await aio_pika.connect(url)
+    ids: list[str] = []
+    try:
+        queue = await (await connection.channel()).declare_queue(QUEUE, durable=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            incoming = await queue.get(fail=False, no_ack=True)
+            if incoming is None:
+                if len(ids) >= count:
+                    await asyncio.sleep(0.5)
+                    if await queue.get(fail=False, no_ack=True) is None:
+                        break
+                await asyncio.sleep(0.05)
+                continue
+            ids.append(incoming.message_id)
+    finally:
+        await connection.close()
+    return ids
+
+
+class StallMeter:
+    """The longest gap between the turns of a 1 ms ticker: how long the loop was held, in
+    wall-clock time (``longest``, which a busy host stretches: the broker and this process
+    share two CPUs) and in the time this thread ran (``longest_cpu``, what our code held)."""
+
+    def __init__(self) -> None:
+        self.longest = self.longest_cpu = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _tick(self) -> None:
+        last, last_cpu = time.perf_counter(), time.thread_time()
+        while True:
+            await asyncio.sleep(0.001)
+            now, now_cpu = time.perf_counter(), time.thread_time()
+            self.longest = max(self.longest, now - last - 0.001)
+            self.longest_cpu = max(self.longest_cpu, now_cpu - last_cpu)
+            last, last_cpu = now, now_cpu
+
+    def __enter__(self) -> "StallMeter":
+        self._task = asyncio.get_running_loop().create_task(self._tick())
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+
+
+async def test_a_memory_alarm_is_waited_out_without_reconnects_or_duplicates(
+        node: RabbitNode, publisher: Publisher, caplog):
+    """Case 7: the node's memory alarm for 12 s (six PUBLISH_TIMEOUTs) during a stream: one
+    'blocked' WARNING and one line when it lifts, no ALARM, no reconnect, every message
+    delivered exactly once afterwards; the loop is never held 10 ms (this thread's time)."""
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    connects = 0
+    connect = publisher.transport.connect
+
+    async def counted_connect() -> None:
+        nonlocal connects
+        connects += 1
+        await connect()
+
+    publisher.transport.connect = counted_connect  # type: ignore[method-assign]
+    total = 1200
+    with StallMeter() as meter:
+        for number in range(400):
+            publisher.submit(message(number))
+        await wait_until(lambda: publisher.counters.confirmed == 400, what="400 confirmed")
+        await asyncio.to_thread(node.rabbitmqctl, "set_vm_memory_high_watermark", "0.0000001")
+        try:
+            for number in range(400, total):  # arrive while blocked, 80 per second
+                publisher.submit(message(number))
+                await asyncio.sleep(0.0125)
+            await wait_until(lambda: publisher.status()["blocked"] is not None, timeout=10,
+                             what="the blocked state")
+            assert publisher.status()["outage"] is None
+            await asyncio.sleep(max(0.0, 12 - 800 * 0.0125))
+        finally:
+            await asyncio.to_thread(node.rabbitmqctl, "set_vm_memory_high_watermark", "0.4")
+        await wait_until(lambda: publisher.counters.confirmed == total, timeout=30,
+                         what=f"{total} confirmed")
+    ids = await received_ids(node.url, total)
+    print(f"memory alarm: {len(ids)} received, {len(set(ids))} distinct, reconnects "
+          f"{connects}, failed attempts {publisher.counters.failed}, longest loop stall "
+          f"{meter.longest * 1000:.1f} ms ({meter.longest_cpu * 1000:.1f} ms of this thread's "
+          "time)")
+    assert sorted(ids) == sorted(f"alarm-{n}" for n in range(total))  # each once
+    assert connects == 0 and publisher.counters.failed == 0
+    assert publisher.counters.dropped == 0 and publisher.status()["blocked"] is None
+    lines = [r.getMessage() for r in caplog.records
+             if r.name == LOGGER and r.levelno >= logging.WARNING]
+    assert [line for line in lines if "ALARM" in line] == []
+    assert sum("broker blocked publishing: low on memory" in line for line in lines) == 1
+    assert sum("broker takes publishes again after" in line for line in lines) == 1
+    library = [r.getMessage() for r in caplog.records
+               if r.name.startswith(("aiormq", "aio_pika")) and r.levelno >= logging.WARNING]
+    assert library == []
+    assert meter.longest_cpu < 0.010
+
+
+async def test_a_restarted_broker_gets_the_first_confirm_within_two_seconds(
+        node: RabbitNode, publisher: Publisher, caplog):
+    """Case 9: the broker stopped (messages buffered meanwhile) and started again: the
+    producer, retrying every PROMPT_RETRY while nothing listens, has its first confirm within
+    2 s of the node accepting connections; one ALARM line, one recovery line."""
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    await asyncio.to_thread(node.stop_app)
+    for number in range(100):
+        publisher.submit(message(number))
+    await asyncio.sleep(3 * PROMPT_RETRY + 1)
+    accepting: list[float] = []
+
+    def watch_port() -> None:
+        while not accepting:
+            if port_open(node.port, timeout=0.05):
+                accepting.append(time.monotonic())
+            else:
+                time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch_port, daemon=True)
+    watcher.start()
+    await asyncio.to_thread(node.start_app)
+    await wait_until(lambda: publisher.counters.confirmed > 0, timeout=30, what="a confirm")
+    first_confirm = time.monotonic()
+    watcher.join(5)
+    delay = first_confirm - accepting[0]
+    print(f"restart: first confirm {delay:.2f} s after the node accepted connections")
+    await wait_until(lambda: publisher.counters.confirmed == 100, what="100 confirmed")
+    lines = [r.getMessage() for r in caplog.records if r.name == LOGGER]
+    assert sum("ALARM: broker unreachable" in line for line in lines) == 1
+    assert sum("broker reachable again" in line for line in lines) == 1
+    assert delay < 2.0
