@@ -383,7 +383,7 @@ class Names:
         return f"{self.prefix}.latency.{what}"
 
 
-def configure_producer(names: Names) -> None:
+def configure_producer(names: Names, *, basic_publish: bool = False) -> None:
     """mq_producer's settings module, in memory only: the defaults (BUFFER_SIZE included: a
     burst larger than it waits for room while the broker confirms) with bench.* names and
     one bounded sink queue, so every message is routed (confirmed, not returned)."""
@@ -406,6 +406,7 @@ def configure_producer(names: Names) -> None:
         **producer_settings.LINK_STATUS, "exchange": exchanges["interdomain_links"],
         "queue_prefix": f"{names.prefix}.interdomain_link."}
     producer_settings.DEAD_LETTER = names.dead_letter
+    producer_settings.AMQP_FAST_PATH = not basic_publish
 
 
 async def start_stack() -> Stack:
@@ -625,6 +626,7 @@ class Options:
     json_path: Path | None
     production_only: bool = False
     gc_freeze: bool = False
+    basic_publish: bool = False
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
@@ -645,6 +647,9 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--gc-freeze", action="store_true",
                         help="gc.freeze() once everything is set up, as a deployment may do "
                              "after start-up: full collections then skip the frozen heap")
+    parser.add_argument("--basic-publish", action="store_true",
+                        help="mq_producer publishes through aiormq's basic_publish "
+                             "(AMQP_FAST_PATH off): the fast path's worth, in ratios")
     args = parser.parse_args(argv)
     quick = args.quick
     return Options(
@@ -653,7 +658,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         latency_seconds=args.latency_seconds or (1.0 if quick else 5.0),
         switches=100 if quick else 1000, topology_links=500 if quick else 5000,
         serial_budget=1.0 if quick else 4.0, json_path=args.json,
-        production_only=args.production_only, gc_freeze=args.gc_freeze)
+        production_only=args.production_only, gc_freeze=args.gc_freeze,
+        basic_publish=args.basic_publish)
 
 
 async def cleanup(url: str, names: Names, queues: Sequence[str]) -> tuple[int, int]:
@@ -957,10 +963,11 @@ async def phase_topology(run: Run) -> None:
 async def bench(options: Options) -> Figures:
     url = os.environ["KYTOS_MQ_URL"]
     names = Names(f"bench.{uuid.uuid4().hex[:8]}")
-    configure_producer(names)
+    configure_producer(names, basic_publish=options.basic_publish)
     figures = Figures(events=options.events, links=options.links,
                       buffer_size=producer_settings.BUFFER_SIZE)
-    out("== listen_events + mq_producer benchmark (issue 5) ==")
+    out("== listen_events + mq_producer benchmark (issue 5) ==" + (
+        "  [mq_producer through aiormq's basic_publish]" if options.basic_publish else ""))
     out(f"broker {broker_from_env(os.environ).display}  names {names.prefix}.*  "
         f"python {platform.python_version()}  aio-pika {metadata.version('aio-pika')}  "
         f"cpus {os.cpu_count()}  load {os.getloadavg()[0]:.2f}")

@@ -54,11 +54,14 @@ class Main(KytosNApp):
         """Nothing to run periodically: the hand-off worker task does the work."""
 
     def shutdown(self) -> None:
-        """Sync, on the loop; never blocks. Cancels our own worker task only.
+        """Sync, on the loop; never blocks. Stops our own worker task only (for good: see
+        HandOffWorker.stop) and logs, in one INFO line, what was discarded.
 
         Events still waiting are discarded, not flushed: when Kytos stops it stops the loop
-        right after this returns, and a restarted NApp starts from the real-time point (with
-        a new producer instance), as mq_producer does with its buffer.
+        in the same turn, right after this returns, and a restarted NApp starts from the
+        real-time point (with a new producer instance), as mq_producer does with its buffer.
+        Events that still reach the handler afterwards (core started their handler tasks
+        before it stopped) are discarded too, counted as ``after_shutdown`` in v1/status.
         """
         if self.worker is None:
             return
@@ -118,4 +121,5 @@ class Main(KytosNApp):
             "handoff_event": self.pipeline.config.handoff_event,
             "backlog": self.worker.backlog,
             "counters": self.pipeline.counters.as_dict(),
+            "after_shutdown": self.worker.after_stop,
         })

@@ -72,6 +72,7 @@ class HandOffWorker:
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
         self._stopped = False
+        self.after_stop = 0  # events pushed after stop(): discarded
 
     @property
     def pacer(self) -> Pacer:
@@ -89,8 +90,14 @@ class HandOffWorker:
 
     def push(self, name: str, event_id: Any, timestamp: dt.datetime | None,
              content: Any) -> None:
-        """Queue one event; O(1), never awaits. Must be called on the loop's thread."""
+        """Queue one event; O(1), never awaits. Must be called on the loop's thread. After
+        stop() the event is discarded, counted (``after_stop``) and, the first time, logged."""
         if self._stopped:
+            self.after_stop += 1
+            if self.after_stop == 1:
+                log.info("listen_events: events still arrive after shutdown (Kytos is "
+                         "stopping): discarded, counted as after_shutdown in v1/status "
+                         "(logged once)")
             return
         self._intake.append((name, event_id, timestamp, content))
         self._kick()
@@ -111,10 +118,18 @@ class HandOffWorker:
         await self._idle.wait()
 
     def stop(self) -> Discarded:
-        """Cancel the worker task (ours; nothing else is touched) and drop what waits."""
+        """Cancel the worker task (ours; nothing else is touched) and drop what waits.
+
+        Sync, and final. When Kytos stops, it stops its loop in the same turn of the loop, so
+        the cancelled task never runs again: asyncio is told not to report it as destroyed
+        while pending (what it awaits is cancelled with it, so its ``finally`` clauses, run
+        when the garbage collector closes it after loop.close(), need no loop). Where the
+        loop goes on (an unload) it ends at its next turn."""
         self._stopped = True
-        if self._task is not None:
-            self._task.cancel()
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            task._log_destroy_pending = False  # asyncio's own switch (base_events, gather)
         discarded = Discarded(self.backlog, len(self._batch))
         for item in self._intake:
             if isinstance(item, _SnapshotRequest):

@@ -71,12 +71,19 @@ class ProducerConfig:
     alarm_reminder_interval: float
     shutdown_flush_timeout: float
     max_message_bytes: int
+    amqp_fast_path: bool = True
 
 
 def _positive(name: str, value: object, kind: type) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0 \
             or (kind is int and not isinstance(value, int)):
         raise SettingsError(f"{name}: expected a positive {kind.__name__}, got {value!r}")
+    return value
+
+
+def _flag(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise SettingsError(f"{name}: expected True or False, got {value!r}")
     return value
 
 
@@ -207,4 +214,5 @@ def load_config(settings: ModuleType, environ: Mapping[str, str] = os.environ) -
         shutdown_flush_timeout=_positive("SHUTDOWN_FLUSH_TIMEOUT",
                                          settings.SHUTDOWN_FLUSH_TIMEOUT, float),
         max_message_bytes=_message_bytes(settings.MAX_MESSAGE_BYTES),
+        amqp_fast_path=_flag("AMQP_FAST_PATH", getattr(settings, "AMQP_FAST_PATH", True)),
     )

@@ -54,6 +54,9 @@ class HandOffIntake:
         self._idle = asyncio.Event()
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
+        self._stopped = False
+        self._late_logged = False
+        self.after_stop = 0  # envelopes of hand-off events pushed after stop(): discarded
         self._turn = 0.0  # time.perf_counter() when the loop last had a turn
         self._warned_at = 0  # messages waiting when the last "broker too slow" warning went
         self._peak = 0  # the most messages waiting since that first warning
@@ -80,7 +83,17 @@ class HandOffIntake:
         await self._idle.wait()
 
     def push(self, name: str, event_id: Any, content: Any) -> None:
-        """Queue one hand-off event; O(1), never awaits. Must be called on the loop's thread."""
+        """Queue one hand-off event; O(1), never awaits. Must be called on the loop's thread.
+        After stop() its envelopes are discarded, counted (``after_stop``) and, the first
+        time, logged."""
+        if self._stopped:
+            self.after_stop += _envelope_count(content)
+            if self.after_stop and not self._late_logged:
+                self._late_logged = True
+                log.info("mq_producer: hand-off events still arrive after shutdown (Kytos is "
+                         "stopping): their envelopes are discarded, counted as "
+                         "after_shutdown in v1/status (logged once)")
+            return
         self._queue.append((name, event_id, content))
         self._idle.clear()
         self._wake.set()
@@ -89,13 +102,21 @@ class HandOffIntake:
                 self._run(), name="mq_producer hand-off intake")
 
     def stop(self) -> int:
-        """Cancel our own task; return how many envelopes (or, once encoded, messages) were
-        still waiting: they are dropped."""
-        if self._task is not None:
-            self._task.cancel()
+        """Stop our own task for good; return how many envelopes (or, once encoded,
+        messages) were still waiting: they are dropped, and so is whatever is pushed later.
+
+        Sync, and final. When Kytos stops, it stops its loop in the same turn of the loop, so
+        the cancelled task never runs again: asyncio is told not to report it as destroyed
+        while pending (what it awaits is cancelled with it, so its ``finally`` clauses, run
+        when the garbage collector closes it after loop.close(), need no loop). Where the
+        loop goes on (an unload) it ends at its next turn."""
+        self._stopped = True
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            task._log_destroy_pending = False  # asyncio's own switch (base_events, gather)
         waiting = len(self._ready) + self._left + sum(
-            len(content["envelopes"]) if _has_list(content) else 1
-            for _, _, content in self._queue)
+            _envelope_count(content) for _, _, content in self._queue)
         self._left = 0
         self._ready.clear()
         self._queue.clear()
@@ -215,6 +236,11 @@ class HandOffIntake:
 
 def _has_list(content: Any) -> bool:
     return isinstance(content, Mapping) and isinstance(content.get("envelopes"), list)
+
+
+def _envelope_count(content: Any) -> int:
+    """Envelopes in a hand-off event's content; one without the list stands for one."""
+    return len(content["envelopes"]) if _has_list(content) else 1
 
 
 def _message_id_note(envelope: object) -> str:

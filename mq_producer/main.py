@@ -63,17 +63,24 @@ class Main(KytosNApp):
         """Nothing to run periodically: the publisher task does the work."""
 
     def shutdown(self) -> None:
-        """Sync, on the loop; never blocks.
+        """Sync, on the loop; never blocks. One INFO line says what was discarded.
 
-        When Kytos itself stops it stops the loop right after this returns, so nothing async
-        could run: the buffer is discarded at once (restart resumes from the real-time point).
-        When only this NApp is unloaded the loop goes on: the buffer gets a bounded flush.
+        When Kytos itself stops (``started_at`` is None by then) it stops the loop in this
+        same turn of the loop, right after the NApps' shutdown(): nothing scheduled here would
+        run. So everything is done now: our tasks are stopped for good, the buffer discarded
+        (a restart resumes from the real-time point) and the connection abandoned - AMQP:
+        Connection.Close written to the socket at once, the client library's tasks ended
+        (AmqpTransport.abandon). Hand-off events whose handler core started before it stopped
+        may still arrive: their envelopes are counted, not taken (HandOffIntake.push).
+        When only this NApp is unloaded the loop goes on: the buffer gets a bounded flush and
+        the connection a full close.
         """
         if self.publisher is None or self.worker is None:
             return
         if getattr(self.controller, "started_at", None) is None:
-            self._stop_intake()
-            self.publisher.abandon()
+            waiting = self.worker.stop()
+            self.publisher.counters.discarded += waiting
+            self._stopped(waiting, self.publisher.abandon())
         else:
             self._stopping = self.controller.loop.create_task(self._unload())
 
@@ -83,16 +90,15 @@ class Main(KytosNApp):
         timeout = self.publisher.config.shutdown_flush_timeout
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.worker.drained(), timeout)
-        self._stop_intake()
-        await self.publisher.stop(timeout)
-
-    def _stop_intake(self) -> None:
-        assert self.publisher is not None and self.worker is not None
         waiting = self.worker.stop()
-        if waiting:
-            self.publisher.counters.discarded += waiting
-            log.info("mq_producer: %d envelopes handed on but not taken in yet were discarded",
-                     waiting)
+        self.publisher.counters.discarded += waiting
+        self._stopped(waiting, await self.publisher.stop(timeout))
+
+    @staticmethod
+    def _stopped(waiting: int, buffered: int) -> None:
+        log.info("mq_producer: stopped; discarded %d envelopes handed on but not taken in yet "
+                 "and %d undelivered messages from the buffer (a restart resumes from the "
+                 "real-time point)", waiting, buffered)
 
     @alisten_to(SOURCE_EVENTS)
     async def on_envelopes(self, event: KytosEvent) -> None:
@@ -103,11 +109,12 @@ class Main(KytosNApp):
     @rest("v1/status", methods=["GET"])
     async def status(self, _request: Request) -> JSONResponse:
         """Connection, exchanges, buffer and what waits upstream of it, counters, outage and
-        last error; 503 if disabled."""
+        last error, envelopes discarded after shutdown; 503 if disabled."""
         if self.publisher is None or self.worker is None:
             return JSONResponse({"description": self.disabled_reason, "code": 503},
                                 status_code=503)
-        return JSONResponse({**self.publisher.status(), "intake": self.worker.status()})
+        return JSONResponse({**self.publisher.status(), "intake": self.worker.status(),
+                             "after_shutdown": self.worker.after_stop})
 
     # The web UI panel's routes (ui/k-toolbar/main.kytos, ui/k-info-panel/status.kytos): like
     # v1/status they read nothing from the request and never answer a credential.

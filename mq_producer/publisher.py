@@ -341,30 +341,45 @@ class Publisher:
             self.alarm.unblock(len(self.outbox), self.counters.dropped, lost=True)
             self.alarm.failure(reason, len(self.outbox), self.counters.dropped)
 
-    def abandon(self) -> int:
-        """Sync: discard what is buffered and cancel our own tasks; return how many."""
+    def abandon(self, *, for_good: bool = True) -> int:
+        """Sync: discard what is buffered and stop our own tasks; return how many messages.
+
+        ``for_good`` (Kytos is stopping: it stops its loop in this same turn of the loop, and
+        nothing scheduled from here runs): the publishing task is cancelled - what it awaits
+        is cancelled with it, so that its ``finally`` clauses, run when the garbage collector
+        closes it after loop.close(), need no loop - and asyncio is told not to report it as
+        destroyed while pending; the transport abandons its own connection at once
+        (``Transport.abandon``). Else the task is only cancelled (it ends at its next turn),
+        and the caller closes the transport (``stop``)."""
         discarded = self.outbox.discard_all()
         self.counters.discarded += discarded
-        if self._runner is not None:  # our own task; the transport cancels its own
-            self._runner.cancel()
+        runner = self._runner
+        if runner is not None and not runner.done():  # our own task
+            runner.cancel()
+            if for_good:
+                runner._log_destroy_pending = False  # asyncio's own switch (base_events)
         if self._watchdog is not None:
             self._watchdog.cancel()
-        self.transport.abandon()
+        if for_good:
+            self.transport.abandon()
         for timer in self._release_timers.values():
             timer.cancel()
         self._release_timers.clear()
         self._waiting_links.clear()
-        log.info("mq_producer: stopped; %d undelivered messages discarded (a restart resumes "
-                 "from the real-time point)", discarded)
         return discarded
 
-    async def stop(self, flush_timeout: float) -> None:
-        """Flush for at most ``flush_timeout`` seconds, then abandon the rest and disconnect."""
+    async def stop(self, flush_timeout: float) -> int:
+        """Flush for at most ``flush_timeout`` seconds, then discard the rest, end our task
+        and close the connection (AMQP: Connection.Close, Close-Ok awaited, bounded); return
+        how many messages were discarded. For an unload: the loop goes on."""
         if self.transport.connected:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._until(lambda: len(self.outbox) == 0), flush_timeout)
-        self.abandon()
+        discarded = self.abandon(for_good=False)
+        if self._runner is not None:
+            await asyncio.gather(self._runner, return_exceptions=True)
         await self.transport.close()
+        return discarded
 
     def status(self) -> dict[str, object]:
         return {

@@ -98,6 +98,11 @@ MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 # (same message_id). Detects a stalled link together with HEARTBEAT.
 PUBLISH_TIMEOUT = 10.0
 
+# Publish through mq_producer's own AMQP frame writer (True), or through aiormq's public
+# basic_publish (False: slower, the same messages). The writer uses aiormq internals; where an
+# aiormq version lacks one, the public path is taken anyway, with a WARNING.
+AMQP_FAST_PATH = True
+
 # AMQP heartbeat in seconds: a silent connection is declared dead after about twice this.
 HEARTBEAT = 10
 

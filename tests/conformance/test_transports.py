@@ -40,6 +40,10 @@ KINDS = [
     pytest.param("amqp", marks=pytest.mark.skipif(
         not rabbitmq_available(), reason="RabbitMQ server binaries not installed "
         "(scripts/setup installs them)")),
+    # The same broker through aiormq's public basic_publish (AMQP_FAST_PATH off)
+    pytest.param("amqp-public", marks=pytest.mark.skipif(
+        not rabbitmq_available(), reason="RabbitMQ server binaries not installed "
+        "(scripts/setup installs them)")),
     pytest.param("jetstream", marks=pytest.mark.skipif(
         not nats_available(), reason="nats-server not installed (scripts/ensure-nats "
         "installs it)")),
@@ -56,8 +60,9 @@ class Received:
 class AmqpHarness:
     kind = "amqp"
 
-    def __init__(self, node: RabbitNode) -> None:
+    def __init__(self, node: RabbitNode, *, fast_path: bool = True) -> None:
         self.node = node
+        self.fast_path = fast_path  # settings AMQP_FAST_PATH
         self.via_port: int | None = None  # the producer connects through a StallProxy
         self._queues: set[str] = set()
         self._exchanges: set[str] = set()
@@ -246,8 +251,9 @@ def nats_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsNode]:
 
 @pytest.fixture(params=KINDS)
 async def harness(request: pytest.FixtureRequest) -> AmqpHarness | JetStreamHarness:
-    if request.param == "amqp":
-        broker: AmqpHarness | JetStreamHarness = AmqpHarness(request.getfixturevalue("rabbit"))
+    if request.param.startswith("amqp"):
+        broker: AmqpHarness | JetStreamHarness = AmqpHarness(
+            request.getfixturevalue("rabbit"), fast_path=request.param == "amqp")
     else:
         broker = JetStreamHarness(request.getfixturevalue("nats_node"))
     await broker.ensure_up()
@@ -322,6 +328,7 @@ async def producer(harness, monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr(settings, "PUBLISH_TIMEOUT", 3.0)
     monkeypatch.setattr(settings, "HEARTBEAT", 1)
     monkeypatch.setattr(settings, "MAX_IN_FLIGHT", 64)
+    monkeypatch.setattr(settings, "AMQP_FAST_PATH", getattr(harness, "fast_path", True))
     environ = harness.environ()
     config = load_config(settings, environ)
     transport = make_transport(config, environ, settings=settings)
@@ -330,6 +337,8 @@ async def producer(harness, monkeypatch: pytest.MonkeyPatch,
     publisher = Publisher(transport, config)
     publisher.start()
     await wait_until(lambda: transport.connected, what=f"{harness.kind} connected")
+    if isinstance(harness, AmqpHarness):
+        assert transport.publish_path == ("fast" if harness.fast_path else "basic_publish")
     yield Producer(config, publisher, exchange)
     publisher.abandon()
     await transport.close()

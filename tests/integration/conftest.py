@@ -12,6 +12,23 @@ import pytest
 from tests.support.kytos_controller import FakeController
 
 
+@pytest.fixture(params=["fast", "public"])
+def publish_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test through both AMQP publish paths: mq_producer's own frame writer (the
+    default) and aiormq's public basic_publish (AMQP_FAST_PATH off, as when an aiormq upgrade
+    lacks an internal the fast path needs)."""
+    from mq_producer import settings
+
+    monkeypatch.setattr(settings, "AMQP_FAST_PATH", request.param == "fast")
+    return request.param
+
+
+def assert_publish_path(transport: object, publish_path: str) -> None:
+    """The transport really publishes the way ``publish_path`` says."""
+    assert getattr(transport, "publish_path", None) == (
+        "fast" if publish_path == "fast" else "basic_publish")
+
+
 @pytest.fixture
 def broker_url() -> str:
     return os.environ["KYTOS_MQ_URL"]

@@ -15,6 +15,7 @@ from mq_producer.config import load_config
 from mq_producer.outbox import OutboundMessage
 from mq_producer.publisher import PROMPT_RETRY, Publisher
 from mq_producer.transports.factory import make_transport
+from tests.integration.conftest import assert_publish_path
 from tests.support.rabbit_node import RabbitNode, port_open, rabbitmq_available
 from tests.support.waiting import wait_until
 
@@ -22,6 +23,7 @@ pytestmark = [
     pytest.mark.private_broker,
     pytest.mark.skipif(not rabbitmq_available(), reason="RabbitMQ server binaries not "
                        "installed (scripts/setup installs them)"),
+    pytest.mark.usefixtures("publish_path"),
 ]
 
 EXCHANGE = "alarm_events"
@@ -38,7 +40,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitNode]:
 
 
 @pytest.fixture
-async def publisher(node: RabbitNode, monkeypatch: pytest.MonkeyPatch
+async def publisher(node: RabbitNode, monkeypatch: pytest.MonkeyPatch, publish_path: str
                     ) -> AsyncIterator[Publisher]:
     """A Publisher on the AMQP transport to the node, its exchange bound to an empty queue."""
     from mq_producer import settings
@@ -64,6 +66,7 @@ async def publisher(node: RabbitNode, monkeypatch: pytest.MonkeyPatch
     running = Publisher(make_transport(config, environ, settings=settings), config)
     running.start()
     await wait_until(lambda: running.transport.connected, what="connected")
+    assert_publish_path(running.transport, publish_path)
     yield running
     running.abandon()
     await running.transport.close()

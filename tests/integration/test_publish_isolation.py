@@ -14,17 +14,17 @@ from mq_producer.intake import HandOffIntake
 from mq_producer.outbox import OutboundMessage
 from mq_producer.publisher import Publisher
 from mq_producer.transports.factory import make_transport
-from tests.integration.conftest import bound_queue, receive
+from tests.integration.conftest import assert_publish_path, bound_queue, receive
 from tests.support.waiting import wait_until
 
-pytestmark = pytest.mark.broker
+pytestmark = [pytest.mark.broker, pytest.mark.usefixtures("publish_path")]
 
 HANDOFF = "kytos/listen_events.broadcast"
 
 
 @pytest.fixture
-async def running(producer_settings, broker_url: str,
-                  cleanup_exchanges: set[str]) -> AsyncIterator[Publisher]:
+async def running(producer_settings, broker_url: str, cleanup_exchanges: set[str],
+                  publish_path: str) -> AsyncIterator[Publisher]:
     """A Publisher on the real transport; the test sets the config through ``start``."""
     started: list[Publisher] = []
 
@@ -37,6 +37,7 @@ async def running(producer_settings, broker_url: str,
         publisher.start()
         started.append(publisher)
         await wait_until(lambda: publisher.transport.connected, what="connected")
+        assert_publish_path(publisher.transport, publish_path)
         return publisher
 
     yield start  # type: ignore[misc]

@@ -4,6 +4,15 @@ Dispatch follows core 2025.2.1's ``event_handler`` and ``notify_listeners``: one
 from the app buffer per turn of the loop; every registered pattern gets "$" appended, is
 matched with ``re.match`` against the event name, and each ``async`` handler of a match is
 started with ``asyncio.create_task`` (handlers of later events may interleave).
+
+Stopping follows core 2025.2.1's ``Controller.stop_controller`` (kytos/core/controller.py):
+``buffers.send_stop_signal()`` puts ``kytos/core.shutdown`` on the buffers, which from then on
+silently drop whatever is put on them; ``started_at`` becomes None; each NApp is unloaded in
+the reverse of its loading order (its ``shutdown()`` called through ``kytos/core.shutdown.
+<napp id>``, then its listeners removed); core's own tasks are cancelled and ``loop.stop()`` is
+called - all of it synchronously, in the one callback of the loop that handles SIGINT/SIGTERM
+(kytos/core/kytosd.py), and kytosd then closes the loop: nothing a NApp schedules in
+``shutdown()`` runs.
 """
 
 import asyncio
@@ -12,13 +21,33 @@ import re
 from types import SimpleNamespace
 from typing import Any
 
+from kytos.core import KytosEvent
+
+SHUTDOWN = "kytos/core.shutdown"
+
 
 class AppBuffer:
     def __init__(self, maxsize: int = 1024) -> None:
         self.queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=maxsize)
+        self.rejecting = False  # as core's KytosEventBuffer after kytos/core.shutdown
+        self.rejected: list[Any] = []  # test-only: what core would have dropped silently
 
     async def aput(self, event: Any) -> None:
-        await self.queue.put(event)
+        if self.rejecting:
+            self.rejected.append(event)
+        else:
+            await self.queue.put(event)
+        if event.name == SHUTDOWN:
+            self.rejecting = True
+
+    def put_nowait(self, event: Any) -> None:
+        """What core's sync ``put`` does from the loop's thread (send_stop_signal's)."""
+        if self.rejecting:
+            self.rejected.append(event)
+        elif not self.queue.full():  # core's put would block; kytosd stops all the same
+            self.queue.put_nowait(event)
+        if event.name == SHUTDOWN:
+            self.rejecting = True
 
 
 class FakeController:
@@ -51,6 +80,8 @@ class FakeController:
             self.seen.append(event)
             self.notify_listeners(event)
             self.buffers.app.queue.task_done()
+            if event.name == SHUTDOWN:  # as core's event_handler
+                break
 
     def notify_listeners(self, event: Any) -> None:
         for regex, handlers in dict(self.listeners).items():
@@ -58,6 +89,9 @@ class FakeController:
                 regex += "$"
             if re.match(regex, event.name):
                 for handler in handlers:
+                    if not asyncio.iscoroutinefunction(handler):  # core calls sync ones
+                        handler(event)
+                        continue
                     task = asyncio.create_task(handler(event))
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
@@ -86,10 +120,42 @@ class FakeController:
         return [worker for napp in self.napps.values()
                 if (worker := getattr(napp, "worker", None)) is not None]
 
-    async def stop(self) -> None:
-        """Shut NApps down as core's stop_controller does: started_at is None by then."""
+    def stop_controller(self, stop_loop: bool = True) -> None:
+        """Sync, on the loop, in core's order (see the module's docstring): the stop signal on
+        the buffer, started_at None, every NApp's ``shutdown()`` (last loaded first) and its
+        listeners removed, core's tasks cancelled, then ``loop.stop()``: the loop runs no turn
+        for what the NApps scheduled (kytosd closes it next)."""
+        self.buffers.app.put_nowait(KytosEvent(name=SHUTDOWN))
         self.started_at = None
-        for napp in reversed(list(self.napps.values())):
-            napp.shutdown()
+        for key in reversed(list(self.napps)):
+            self.unload_napp(key)
         self._handler.cancel()
+        if stop_loop:
+            # Core's own tasks are core's business (kytosd leaves them pending too): this
+            # one's coroutine is closed now and asyncio not told of it, so that what a test
+            # reads from a stopped process is the NApps' doing only.
+            if self._handler is not asyncio.current_task():
+                self._handler.get_coro().close()
+            self._handler._log_destroy_pending = False
+            self.loop.stop()
+
+    def unload_napp(self, key: tuple[str, str]) -> Any:
+        """As core's unload_napp: shutdown() (once), then the NApp's listeners go."""
+        napp = self.napps.pop(key)
+        napp._shutdown_handler(KytosEvent(name=f"{SHUTDOWN}.{napp.napp_id}"))
+        for pattern, handlers in napp._listeners.items():
+            listeners = self.listeners.get(pattern, [])
+            for handler in handlers:
+                if handler in listeners:
+                    listeners.remove(handler)
+            if not listeners:
+                self.listeners.pop(pattern, None)
+        return napp
+
+    async def stop(self) -> None:
+        """Shut NApps down as core's stop_controller does (started_at is None by then), in a
+        test whose loop goes on: the loop is not stopped, core's handler task is awaited."""
+        napps = list(self.napps.values())
+        self.stop_controller(stop_loop=False)
+        self.napps = {(napp.username, napp.name): napp for napp in napps}  # for the fixtures
         await asyncio.gather(self._handler, return_exceptions=True)

@@ -16,3 +16,53 @@ def test_the_reader_hands_connection_blocked_and_unblocked_to_the_handlers_we_wr
     reader = inspect.getsource(aiormq.Connection)
     assert "await self.__handle_connection_blocked(frame)" in reader
     assert "await self.__handle_connection_unblocked(frame)" in reader
+
+
+def test_the_fast_path_finds_what_it_needs_in_the_installed_aiormq():
+    """AmqpTransport._fast_path_usable checks these on each channel; here, their presence in
+    the installed aiormq's classes and constructors (a missing one means the public path)."""
+    from aiormq.abc import ChannelFrame
+
+    from mq_producer.transports.amqp import transport
+
+    assert transport.ChannelFrame is ChannelFrame
+    frame = ChannelFrame(payload=b"x", should_close=False)
+    assert (frame.payload, frame.should_close, frame.should_drain) == (b"x", False, False)
+    source = inspect.getsource(aiormq.Channel.__init__)
+    for attribute in ("self.confirmations", "self.message_id_delivery_tag",
+                      "self.delivery_tag", "self.write_queue"):
+        assert attribute in source, attribute
+    assert isinstance(aiormq.Channel.closing, property)  # public: aiormq.abc.AbstractBase
+
+
+def test_a_channel_without_an_internal_the_fast_path_needs_turns_it_off_with_a_warning(caplog):
+    """Each internal is checked: a channel lacking any one of them means basic_publish, and
+    the WARNING names what is missing (once per transport)."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from mq_producer import settings
+    from mq_producer.config import load_config
+    from mq_producer.transports.amqp.transport import AmqpTransport
+
+    config = load_config(settings, {"KYTOS_MQ_URL": "amqp://u:p@localhost/"})
+    loop = asyncio.new_event_loop()
+    try:
+        def channel(**missing: None) -> SimpleNamespace:
+            parts = {"confirmations": {}, "message_id_delivery_tag": {}, "delivery_tag": 0,
+                     "write_queue": asyncio.Queue(), "closing": loop.create_future(),
+                     "connection": SimpleNamespace(
+                         connection_tune=SimpleNamespace(frame_max=131072))}
+            return SimpleNamespace(**{k: v for k, v in parts.items() if k not in missing})
+
+        assert AmqpTransport(config)._fast_path_usable(channel()) is True
+        for name in ("confirmations", "message_id_delivery_tag", "delivery_tag",
+                     "write_queue", "closing", "connection"):
+            transport = AmqpTransport(config)
+            caplog.clear()
+            assert transport._fast_path_usable(channel(**{name: None})) is False
+            assert transport._fast_path_usable(channel(**{name: None})) is False
+            warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+            assert len(warnings) == 1 and "basic_publish" in warnings[0], (name, warnings)
+    finally:
+        loop.close()

@@ -141,12 +141,18 @@ class LinkQueues:
                 self._queued.append(link_id)
         self._start()
 
-    def stop(self) -> None:
-        """Sync: the connection is closed or going; cancel the task (restart() starts it)."""
+    def stop(self, for_good: bool = False) -> None:
+        """Sync: the connection is closed or going; cancel the task (restart() starts it).
+
+        ``for_good`` (Kytos is stopping: its loop stops in this same turn and the task never
+        runs again): asyncio is told not to report the task as destroyed while pending."""
         self._connection = self._channel = self._channel_of = None
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
+        task, self._task = self._task, None
+        if task is None or task.done():
+            return
+        task.cancel()
+        if for_good:
+            task._log_destroy_pending = False  # asyncio's own switch (base_events, gather)
 
     def _start(self) -> None:
         if self._connection is not None and (self._task is None or self._task.done()) \

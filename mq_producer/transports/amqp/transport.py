@@ -7,6 +7,7 @@ waiting for the broker's confirm.
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import re
 from collections.abc import Awaitable, Callable, Sequence
@@ -15,7 +16,14 @@ from functools import partial
 import aio_pika
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractConnection
-from aiormq.abc import ChannelFrame, DeliveredMessage
+from aiormq.abc import DeliveredMessage
+from pamqp import frame as amqp_frame
+from pamqp.commands import Basic, Connection
+
+try:  # the fast path's frame carrier, an aiormq internal: without it, the public path
+    from aiormq.abc import ChannelFrame
+except ImportError:  # pragma: no cover - only with an aiormq that moved it
+    ChannelFrame = None
 
 from ...config import LINK_QUEUE_ARGUMENTS, ProducerConfig, QueueSpec
 from ...outbox import OutboundMessage
@@ -23,7 +31,7 @@ from ..base import ExchangeError, Outcome, PublishOutcome, Settle, TransportErro
 from .broker import connection_error_text
 from .connection import single_connection
 from .declarations import LinkQueues
-from .frames import body_frame_limit, frame_chunks, publish_head
+from .frames import APP_ID, CONTENT_TYPE, PERSISTENT, body_frame_limit, frame_chunks, publish_head
 
 log = logging.getLogger("kytos.napps.kytos/mq_producer")
 
@@ -101,7 +109,12 @@ class AmqpTransport:
         self._lost_callbacks: list[Callable[[str], None]] = []
         self._blocked_callbacks: list[Callable[[str | None], None]] = []
         self._blocked_unseen_warned = False
-        self._max_message_size: int | None = None  # the broker's, once it refused a message
+        # The broker's, once it refused a message; kept for the NApp's life (a broker whose
+        # limit is raised is taken at its word after Kytos restarts).
+        self._max_message_size: int | None = None
+        self._fast = config.amqp_fast_path  # decided again for each channel (see publish)
+        self._fast_path_warned = False
+        self._public_tasks: set[asyncio.Task[object]] = set()
         self._watched_channel: aiormq.Channel | None = None  # _channel_closed is armed on it
         names = [*config.router.exchanges]
         if config.link_status.enabled:
@@ -115,6 +128,12 @@ class AmqpTransport:
     @property
     def description(self) -> str:
         return self._broker.display
+
+    @property
+    def publish_path(self) -> str:
+        """How messages go out on the current channel: "fast" (our frame writer) or
+        "basic_publish" (aiormq's public path)."""
+        return "fast" if self._fast else "basic_publish"
 
     @property
     def connected(self) -> bool:
@@ -167,7 +186,6 @@ class AmqpTransport:
         try:
             if self._connection is None or not self._connection.connected.is_set():
                 await self.close()  # a lost connection does not come back by itself
-                self._max_message_size = None  # learned again: it may have changed
                 self._connection = connection = single_connection(
                     self._broker, "kytos/mq_producer", reports_losses=True,  # the alarm
                     heartbeat=config.heartbeat)
@@ -181,6 +199,7 @@ class AmqpTransport:
                 self._watch_blocked(connection)
             if self._channel is None or self._channel.is_closed:
                 self._channel = await self._connection.channel(publisher_confirms=True)
+                self._fast = self._fast_path_usable(await self._channel.get_underlay_channel())
         except (*_BROKER_ERRORS, ValueError) as exc:  # ValueError: TLS key changed since load
             raise TransportError(f"cannot connect to {self.description}: {self._scrub(exc)}",
                                  nobody_listening=_refused(exc)) from None
@@ -342,7 +361,9 @@ class AmqpTransport:
         Message object on top. The frames are the same bytes (see frames.py and its
         test); the broker's acks, nacks and returns reach the confirmations through aiormq's
         reader as usual. When the channel or the connection closes, ``_channel_closed``
-        fails those still waiting (aiormq rejects only the futures it made).
+        fails those still waiting (aiormq rejects only the futures it made). With
+        AMQP_FAST_PATH off, or an aiormq lacking an internal this needs, basic_publish it is
+        (``_publish_public``).
         """
         if not self.connected:
             raise TransportError(f"not connected to {self.description}")
@@ -353,6 +374,9 @@ class AmqpTransport:
             raise TransportError(f"publish failed: {self._scrub(exc)}") from None
         if channel.is_closed or not channel.publisher_confirms:
             raise TransportError(f"not connected to {self.description}")
+        if not self._fast:
+            self._publish_public(channel, messages, settle)
+            return
         number = channel.number
         try:
             max_body = body_frame_limit(channel.connection.connection_tune.frame_max)
@@ -391,6 +415,86 @@ class AmqpTransport:
                 return
             queue.put_nowait(ChannelFrame(payload=payload, should_close=False))
 
+    def _fast_path_usable(self, channel: aiormq.abc.AbstractChannel) -> bool:
+        """Whether the fast path may run on ``channel``: wanted (AMQP_FAST_PATH) and every
+        aiormq internal it needs is there (tests/unit/test_aiormq_contract.py pins them). An
+        aiormq upgrade that moves one costs speed, never correctness: one WARNING, and
+        publishing goes through aiormq's public basic_publish."""
+        if not self._config.amqp_fast_path:
+            return False
+        missing = [name for name, present in (
+            ("aiormq.abc.ChannelFrame", ChannelFrame is not None),
+            ("Channel.confirmations", isinstance(getattr(channel, "confirmations", None), dict)),
+            ("Channel.message_id_delivery_tag",
+             isinstance(getattr(channel, "message_id_delivery_tag", None), dict)),
+            ("Channel.delivery_tag", isinstance(getattr(channel, "delivery_tag", None), int)),
+            ("Channel.write_queue",
+             isinstance(getattr(channel, "write_queue", None), asyncio.Queue)),
+            ("Channel.closing", isinstance(getattr(channel, "closing", None), asyncio.Future)),
+            ("Connection.connection_tune.frame_max", isinstance(getattr(getattr(
+                getattr(channel, "connection", None), "connection_tune", None),
+                "frame_max", None), int)),
+        ) if not present]
+        if missing and not self._fast_path_warned:
+            self._fast_path_warned = True
+            log.warning("mq_producer: aiormq %s lacks what the publish fast path needs (%s): "
+                        "publishing through aiormq's basic_publish instead (slower, same "
+                        "messages)", getattr(aiormq, "__version__", "?"), ", ".join(missing))
+        return not missing
+
+    def _publish_public(self, channel: aiormq.abc.AbstractChannel,
+                        messages: Sequence[OutboundMessage], settle: Settle) -> None:
+        """Each message through aiormq's public basic_publish, in a task of its own (it awaits
+        the confirm); the channel's lock keeps them in order. The same frames as the fast
+        path (tests/unit/test_amqp_frames.py compares the two)."""
+        loop = asyncio.get_running_loop()
+        limit = self._max_message_size
+        for message in messages:
+            if limit is not None and len(message.body) > limit:
+                loop.call_soon(settle, message, message.attempts, Unpublishable(
+                    f"{len(message.body)} bytes, over the broker's max_message_size ({limit})"))
+                continue
+            properties = Basic.Properties(
+                content_type=CONTENT_TYPE, delivery_mode=PERSISTENT,
+                message_id=message.message_id, message_type=message.event_name,
+                timestamp=dt.datetime.fromtimestamp(int(message.timestamp), dt.UTC),
+                app_id=APP_ID)
+            task: asyncio.Task[object] = loop.create_task(channel.basic_publish(
+                bytes(message.body), exchange=message.exchange,
+                routing_key=message.routing_key, properties=properties, mandatory=True,
+                wait=False))
+            self._public_tasks.add(task)
+            task.add_done_callback(partial(self._public_answer, message, message.attempts,
+                                           settle))
+
+    def _public_answer(self, message: OutboundMessage, attempt: int, settle: Settle,
+                       task: asyncio.Task[object]) -> None:
+        self._public_tasks.discard(task)
+        if task.cancelled():
+            outcome: Outcome = TransportError(f"publish of {message.message_id} cancelled")
+        else:
+            error = task.exception()
+            outcome = self._refused_as_too_large(message, error) \
+                or self._outcome(message, error if error is not None else task.result())
+        settle(message, attempt, outcome)
+
+    def _refused_as_too_large(self, message: OutboundMessage, error: BaseException | None
+                              ) -> Outcome | None:
+        """When the broker closed the channel over a message larger than its
+        max_message_size (406): the limit is remembered; Unpublishable for any message over
+        it, and for the others in flight a TransportError that raises no alarm (they are sent
+        again at once). None for any other reason."""
+        too_large = _TOO_LARGE.search(str(error)) \
+            if isinstance(error, aiormq.exceptions.ChannelPreconditionFailed) else None
+        if too_large is None:
+            return None
+        self._max_message_size = limit = int(too_large[2])
+        if len(message.body) > limit:
+            return Unpublishable(f"{len(message.body)} bytes, over the broker's "
+                                 f"max_message_size ({limit})")
+        return TransportError(f"the broker closed the channel over a message too large for "
+                              f"its max_message_size: {self._scrub(error)}", outage=False)
+
     def _heads(self, number: int, messages: Sequence[OutboundMessage], settle: Settle
                ) -> tuple[list[bytes], list[OutboundMessage]]:
         """Each message's method and header frames, and the messages that have them. One
@@ -427,21 +531,9 @@ class AmqpTransport:
         waiting = [confirmation for confirmation in channel.confirmations.values()
                    if isinstance(confirmation, _Confirmation) and not confirmation.done()]
         channel.confirmations.clear()
-        too_large = _TOO_LARGE.search(str(error)) \
-            if isinstance(error, aiormq.exceptions.ChannelPreconditionFailed) else None
-        if too_large is not None:
-            reason = TransportError(f"the broker closed the channel over a message too large "
-                                    f"for its max_message_size: {self._scrub(error)}",
-                                    outage=False)
-            size, self._max_message_size = int(too_large[1]), int(too_large[2])
-            offender = next((confirmation for confirmation in waiting
-                             if len(confirmation.message.body) == size), None)
-            if offender is not None:
-                waiting.remove(offender)
-                offender.answer(Unpublishable(f"{size} bytes, over the broker's "
-                                              f"max_message_size ({self._max_message_size})"))
         for confirmation in waiting:
-            confirmation.answer(reason)
+            confirmation.answer(self._refused_as_too_large(confirmation.message, error)
+                                or reason)
 
     def _outcome(self, message: OutboundMessage, result: object) -> Outcome:
         """What aiormq's reader set on a confirmation, as an outcome for the publisher."""
@@ -455,8 +547,66 @@ class AmqpTransport:
         return PublishOutcome.CONFIRMED
 
     def abandon(self) -> None:
-        """Cancel the link queues' declaration task; the others are the client library's."""
-        self._link_queues.stop()
+        """Sync, when Kytos stops. Core stops its loop in this same turn of the loop, right
+        after the NApps' shutdown() (kytos/core/controller.py stop_controller), and kytosd
+        then closes it: nothing scheduled from here would run, aiormq's own close included
+        (it takes turns). So all of it is done now, for this connection only:
+
+        - Connection.Close goes to the socket at once (a selector transport sends in write()
+          when nothing else waits to go), and the transport is closed: the broker sees the
+          client close the connection, not "client unexpectedly closed TCP connection". The
+          socket itself goes with the process.
+        - What aiormq keeps for the connection and its channels (its future store: reader,
+          writer and heartbeat tasks, each channel's reader, RPCs waiting) is cancelled, and
+          asyncio told not to report those tasks as destroyed while pending. With the
+          connection and channels closed (their ``closing`` futures cancelled), the writer's
+          transport closed and what each task awaits cancelled, their ``finally`` clauses,
+          run when the garbage collector closes them after loop.close(), need no loop (they
+          raised "Event loop is closed"). Our own tasks (link queue declarations, the public
+          path's publishes) go the same way.
+
+        aiormq internals used (tests/unit/test_kytosd_stop_contract.py pins them):
+        ``Connection._writer_task`` and the ``writer`` local of its coroutine, and the future
+        store of ``aiormq.base.Base``. Where they are missing, the Close is not sent (the
+        broker then logs an unexpected close) and the tasks are left to the garbage collector.
+        """
+        def end(task: asyncio.Task[object]) -> None:
+            if not task.done():
+                task.cancel()
+                task._log_destroy_pending = False  # asyncio's own switch (base_events, gather)
+
+        self._link_queues.stop(for_good=True)
+        for task in self._public_tasks:
+            end(task)
+        connection, self._connection, self._channel = self._connection, None, None
+        self._exchanges.clear()
+        underlay = getattr(getattr(connection, "transport", None), "connection", None)
+        if underlay is None:
+            return
+        writer_task = getattr(underlay, "_writer_task", None)  # an aiormq TaskWrapper
+        writer_task = getattr(writer_task, "task", writer_task)
+        frame = None
+        if isinstance(writer_task, asyncio.Task) and not writer_task.done():
+            frame = getattr(writer_task.get_coro(), "cr_frame", None)
+        writer = frame.f_locals.get("writer") if frame is not None else None
+        if isinstance(writer, asyncio.StreamWriter) and not writer.is_closing():
+            close = Connection.Close(reply_code=200, reply_text="Kytos is stopping",
+                                              class_id=0, method_id=0)
+            with contextlib.suppress(*_BROKER_ERRORS):
+                writer.write(amqp_frame.marshal(close, 0))
+                if writer.transport.get_write_buffer_size():
+                    log.warning("mq_producer: Connection.Close to %s could not be sent as "
+                                "Kytos stopped (the socket was busy): the broker logs an "
+                                "unexpected close", self.description)
+            writer.close()
+        held = list(getattr(getattr(underlay, "_Base__future_store", None), "futures", ()))
+        for item in held:  # first: the connection and its channels are closed from now on
+            if isinstance(item, asyncio.Future) and not isinstance(item, asyncio.Task):
+                item.cancel()
+        for item in held:
+            task = getattr(item, "task", item)
+            if isinstance(task, asyncio.Task):
+                end(task)
 
     async def close(self) -> None:
         """Drop the connection (bounded wait); the next connect() starts afresh."""

@@ -20,8 +20,12 @@ class KytosNApp(threading.Thread):
         json_path = Path(sys.modules[type(self).__module__].__file__).parent / "kytos.json"
         for attribute, value in json.loads(json_path.read_text(encoding="utf-8")).items():
             setattr(self, attribute, value)
+        # As core: every NApp listens to kytos/core.shutdown (and to its own unload event);
+        # _shutdown_handler calls shutdown() once.
+        self._listeners = {"kytos/core.shutdown": [self._shutdown_handler],
+                           f"kytos/core.shutdown.{self.napp_id}": [self._shutdown_handler]}
+        self._shut_down = threading.Event()
         self.setup()
-        self._listeners = {}
         for name in dir(self):
             method = getattr(self, name)
             if name[0] != "_" and callable(method) and hasattr(method, "events"):
@@ -34,6 +38,11 @@ class KytosNApp(threading.Thread):
 
     def listeners(self):
         return list(self._listeners)
+
+    def _shutdown_handler(self, event):  # noqa: ARG002  (core's signature)
+        if not self._shut_down.is_set():
+            self.shutdown()
+            self._shut_down.set()
 
     def setup(self):
         pass

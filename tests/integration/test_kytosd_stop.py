@@ -1,0 +1,110 @@
+"""Stopping Kytos with both NApps loaded: nothing printed but the NApps' own lines, and the
+broker sees the producer's connection closed with Connection.Close (issue 16, "Kytos never
+notices the NApp").
+
+Each case runs tests/support/kytosd_stop.py in a process of its own, against a private
+RabbitMQ node whose log the test reads: the process starts an event loop as kytosd does,
+loads both NApps through the test double, and stops as core 2025.2.1 does - every NApp's
+shutdown(), then loop.stop() in the same turn of the loop, then loop.close() - so that
+whatever the NApps leave behind shows in its output, as it did in kytosd's ("Task was
+destroyed but it is pending!", "Exception ignored in ... RuntimeError: Event loop is closed").
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.support.kytosd_stop import EVENTS, LATE_ENVELOPES
+from tests.support.rabbit_node import RabbitNode, rabbitmq_available
+
+pytestmark = [pytest.mark.broker,
+              pytest.mark.skipif(not rabbitmq_available(), reason="RabbitMQ not installed")]
+
+ROOT = Path(__file__).resolve().parents[2]
+CONNECTION = "kytos/mq_producer"  # the producer's connection name (client_properties)
+NOISE = ("Task was destroyed", "Event loop is closed", "Exception ignored", "Traceback",
+         "was never awaited", "Future exception was never retrieved")
+LISTEN_STOPPED = "listen_events: stopped; "
+PRODUCER_STOPPED = "mq_producer: stopped; "
+
+
+@pytest.fixture(scope="module")
+def rabbit(tmp_path_factory: pytest.TempPathFactory):
+    node = RabbitNode(tmp_path_factory.mktemp("rabbit-stop"))
+    node.start()
+    yield node
+    node.stop()
+
+
+def _connections(rabbit: RabbitNode) -> list[str]:
+    """The broker's connections named CONNECTION, with their state."""
+    lines = rabbit.rabbitmqctl("list_connections", "--silent", "name", "client_properties",
+                               "state").splitlines()
+    return [line for line in lines if CONNECTION in line]
+
+
+def _stop_kytos(rabbit: RabbitNode, mode: str) -> subprocess.CompletedProcess[str]:
+    """Run the process to its end; the broker's log must then say how the connection went."""
+    log_before = rabbit.node_log.read_text(errors="replace") if rabbit.node_log.exists() else ""
+    assert _connections(rabbit) == []
+    env = {**os.environ, "KYTOS_MQ_URL": rabbit.url}
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.support.kytosd_stop", mode,
+         f"test-{uuid.uuid4().hex[:8]}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "LOOP CLOSED" in result.stdout and "EXIT" in result.stdout, output
+    for noise in NOISE:
+        assert noise not in output, output
+    # The broker forgets the connection, and its log says the client closed it.
+    deadline = time.monotonic() + 15
+    while _connections(rabbit) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _connections(rabbit) == []
+    new_log = rabbit.node_log.read_text(errors="replace")[len(log_before):]
+    lines = [line for line in new_log.splitlines() if CONNECTION in line]
+    assert any("closing AMQP connection" in line for line in lines), new_log
+    assert not any("unexpectedly closed" in line for line in new_log.splitlines()), new_log
+    return result
+
+
+def _once(output: str, text: str) -> str:
+    lines = [line for line in output.splitlines() if text in line]
+    assert len(lines) == 1, output
+    assert lines[0].startswith("INFO "), lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize("mode", ["idle", "events"])
+def test_kytosd_stop_leaves_nothing_behind_and_closes_the_connection(rabbit, mode):
+    result = _stop_kytos(rabbit, mode)
+    assert _once(result.stderr, LISTEN_STOPPED).endswith(
+        "0 events still waiting and 0 envelopes not handed on yet were discarded (a restart "
+        "starts from the real-time point)")
+    assert _once(result.stderr, PRODUCER_STOPPED).endswith(
+        "discarded 0 envelopes handed on but not taken in yet and 0 undelivered messages "
+        "from the buffer (a restart resumes from the real-time point)")
+    assert "after shutdown" not in result.stderr
+
+
+def test_events_arriving_after_kytos_core_shutdown_are_counted_and_logged_once(rabbit):
+    result = _stop_kytos(rabbit, "late")
+    _once(result.stderr, LISTEN_STOPPED)
+    _once(result.stderr, PRODUCER_STOPPED)
+    _once(result.stderr, "listen_events: events still arrive after shutdown")
+    _once(result.stderr, "mq_producer: hand-off events still arrive after shutdown")
+    status = {line.split(" ", 2)[1]: json.loads(line.split(" ", 2)[2])
+              for line in result.stdout.splitlines() if line.startswith("STATUS ")}
+    assert status["kytos/listen_events"]["after_shutdown"] == 1
+    assert status["kytos/listen_events"]["counters"]["received"] == EVENTS
+    producer = status["kytos/mq_producer"]
+    assert producer["after_shutdown"] == LATE_ENVELOPES
+    assert producer["counters"]["received"] == EVENTS  # one envelope per event
+    assert producer["counters"]["discarded"] == 0

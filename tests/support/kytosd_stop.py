@@ -1,0 +1,160 @@
+"""Both NApps in a loop run the way kytosd runs it, then stopped the way kytosd stops it.
+
+Run as ``python -m tests.support.kytosd_stop MODE PREFIX`` from the repository root, with
+KYTOS_MQ_URL in the environment (tests/integration/test_kytosd_stop.py does). As
+kytos/core/kytosd.py 2025.2.1's ``async_main``: a new event loop, ``run_until_complete`` of
+the start (here: the test double's controller, both NApps loaded through it, and the
+test's events published and confirmed), a SIGTERM handler that stops the controller,
+``run_forever()``, and ``loop.close()`` once it returns. The controller stops in core's
+order (tests/support/kytos_controller.py ``stop_controller``): NApps' ``shutdown()``, then
+``loop.stop()`` in the same callback.
+
+MODE:
+- ``idle``: nothing published; SIGTERM.
+- ``events``: EVENTS topology events published and confirmed first; SIGTERM.
+- ``late``: as ``events``, then the stop runs in the same turn of the loop as handler tasks
+  started for events dispatched just before it, as happens when core's dispatcher took them
+  from the app buffer in the turn before the signal: a topology event (listen_events) and a
+  hand-off event of LATE_ENVELOPES envelopes (mq_producer) reach the NApps after their
+  ``shutdown()``. The NApps' status answers are then printed, one ``STATUS <napp> <json>``
+  line each.
+
+Everything the process prints goes to stdout/stderr for the test to read; the logging goes to
+stderr at INFO.
+"""
+
+import asyncio
+import gc
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+try:
+    import kytos.core  # noqa: F401  (real kytos-ng core, when installed)
+except ImportError:
+    sys.path.insert(0, str(ROOT / "tests" / "kytos_double"))
+
+from kytos.core import KytosEvent  # noqa: E402
+
+from listen_events.main import Main as ListenEvents  # noqa: E402
+from mq_producer import settings  # noqa: E402
+from mq_producer.main import Main as MqProducer  # noqa: E402
+from tests.support.kytos_controller import FakeController  # noqa: E402
+from tests.support.topology import make_link  # noqa: E402
+
+EVENTS = 5
+LATE_ENVELOPES = 3
+
+
+def _settings(prefix: str) -> None:
+    """The test's own exchanges (as tests/integration/conftest.py's producer_settings)."""
+    settings.ROUTES = [
+        {"event_class": "administrative", "exchange": f"{prefix}.admin_events",
+         "routing_key": "{event_class}.{event_name}"},
+        {"event_class": "operational", "exchange": f"{prefix}.operational_events",
+         "routing_key": "{event_class}.{event_name}"},
+        {"exchange": f"{prefix}.other_events", "routing_key": "{event_class}.{event_name}"},
+    ]
+    settings.QUEUES = []
+    settings.LINK_STATUS = {"enabled": True, "exchange": f"{prefix}.links",
+                            "queue_prefix": f"{prefix}.link.",
+                            "metadata": {"interdomain": True}, "link_ids": []}
+    settings.DEAD_LETTER = f"{prefix}.dead"
+
+
+async def _until(condition, what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def _start(mode: str) -> FakeController:
+    """As core's start_controller: the NApps load while the loop runs."""
+    controller = FakeController()
+    controller.load_napp(ListenEvents)
+    producer = controller.load_napp(MqProducer)
+    await _until(lambda: producer.publisher.transport.connected, "the producer to connect")
+    if mode in ("events", "late"):
+        for index in range(EVENTS):
+            link = make_link(index + 1, interdomain=True)
+            await controller.buffers.app.aput(KytosEvent(
+                "kytos/topology.link_down" if index % 2 else "kytos/topology.link_up",
+                {"link": link, "reason": "link down"}))
+        counters = producer.publisher.counters
+        # Each event's own message (returned: no queue is bound) and its link status message
+        # (confirmed into the link's queue).
+        await _until(lambda: counters.confirmed + counters.returned >= 2 * EVENTS,
+                     "the broker to answer every message")
+    return controller
+
+
+def _late(controller: FakeController, stop) -> None:
+    """The stop, then handler tasks of events dispatched before it, in one turn of the loop."""
+    controller.loop.call_soon(stop)
+    link = make_link(40, interdomain=True)
+    controller.notify_listeners(KytosEvent("kytos/topology.link_down",
+                                           {"link": link, "reason": "link down"}))
+    controller.notify_listeners(KytosEvent(
+        settings.SOURCE_EVENTS.replace("\\", ""),
+        {"envelopes": [b"{}"] * LATE_ENVELOPES}))
+
+
+def _status(napp) -> dict:
+    """The NApp's v1/status answer. Its handler never awaits: run to its end right here,
+    on no loop (this one is closed)."""
+    coroutine = napp.status(None)
+    try:
+        coroutine.send(None)
+    except StopIteration as answer:
+        return json.loads(answer.value.body)
+    raise AssertionError("the status handler awaited")
+
+
+def main() -> None:
+    mode, prefix = sys.argv[1], sys.argv[2]
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(levelname)s %(name)s %(message)s")
+    _settings(prefix)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    napps = []
+    try:
+        napps.append(loop.run_until_complete(_start(mode)))  # the controller, first
+
+        def kill_handler() -> None:  # kytosd's stop_controller, on SIGINT/SIGTERM
+            loop.remove_signal_handler(signal.SIGINT)
+            loop.remove_signal_handler(signal.SIGTERM)
+            print("STOPPING", flush=True)
+            controller = napps[0]
+            napps[:] = list(controller.napps.values())
+            controller.stop_controller()
+
+        loop.add_signal_handler(signal.SIGINT, kill_handler)
+        loop.add_signal_handler(signal.SIGTERM, kill_handler)
+        if mode == "late":
+            loop.call_soon(_late, napps[0], kill_handler)
+        else:
+            loop.call_soon(os.kill, os.getpid(), signal.SIGTERM)
+        loop.run_forever()
+    finally:
+        loop.close()
+    print("LOOP CLOSED", flush=True)
+    if mode == "late":
+        for napp in napps:
+            print("STATUS", napp.napp_id, json.dumps(_status(napp)), flush=True)
+    # What was left on the loop is collected now (kytosd's interpreter exit does it later).
+    napps.clear()
+    gc.collect()
+    print("EXIT", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""The aiormq and asyncio internals the NApps' stop relies on when Kytos stops (see
+AmqpTransport.abandon), pinned against the installed versions: an upgrade that moves them fails
+here, not silently in production (where the Close would not be sent, and tasks would be
+reported as destroyed while pending)."""
+
+import asyncio
+import inspect
+
+import aiormq
+import aiormq.base
+
+
+def test_the_connection_keeps_its_writer_task_and_the_stream_writer_is_its_writer_local():
+    source = inspect.getsource(aiormq.Connection)
+    assert "self._writer_task = self.create_task(self.__writer(writer))" in source
+    writer = aiormq.Connection._Connection__writer
+    assert list(inspect.signature(writer).parameters) == ["self", "writer"]
+
+
+def test_the_future_store_holds_every_future_and_task_of_a_connection_and_its_channels():
+    assert "__future_store" in aiormq.base.Base.__slots__  # mangled: _Base__future_store
+    assert isinstance(aiormq.base.Base._Base__future_store, type(aiormq.base.Base.loop))
+    loop = asyncio.new_event_loop()
+    assert aiormq.base.FutureStore(loop).futures == set()
+    loop.close()
+    assert "self.parent.add(future)" in inspect.getsource(aiormq.base.FutureStore.add)
+    # A closed channel's reader returns from its finally at once, without awaiting.
+    assert "if self.is_closed:" in inspect.getsource(aiormq.base.Base.close)
+
+
+def test_asyncio_lets_a_pending_task_be_destroyed_quietly():
+    loop = asyncio.new_event_loop()
+
+    async def forever() -> None:
+        await asyncio.Event().wait()
+
+    task = loop.create_task(forever())
+    task._log_destroy_pending = False
+    assert task._log_destroy_pending is False
+    task.get_coro().close()
+    loop.close()
