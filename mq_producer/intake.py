@@ -31,6 +31,7 @@ from .envelopes import (
 )
 from .outbox import OutboundMessage
 from .publisher import Publisher
+from .tasks import cancel
 
 log = logging.getLogger("kytos.napps.kytos/mq_producer")
 
@@ -112,9 +113,7 @@ class HandOffIntake:
         loop goes on (an unload) it ends at its next turn."""
         self._stopped = True
         task, self._task = self._task, None
-        if task is not None and not task.done():
-            task.cancel()
-            task._log_destroy_pending = False  # asyncio's own switch (base_events, gather)
+        cancel(task, for_good=True)
         waiting = len(self._ready) + self._left + sum(
             _envelope_count(content) for _, _, content in self._queue)
         self._left = 0

@@ -14,6 +14,7 @@ from .config import ProducerConfig
 from .continuity import LinkContinuity
 from .outbox import OutboundMessage, Outbox
 from .recent import OutcomeLog
+from .tasks import cancel
 from .transports.base import Outcome, PublishOutcome, Transport, TransportError, Unpublishable
 
 log = logging.getLogger("kytos.napps.kytos/mq_producer")
@@ -353,11 +354,7 @@ class Publisher:
         and the caller closes the transport (``stop``)."""
         discarded = self.outbox.discard_all()
         self.counters.discarded += discarded
-        runner = self._runner
-        if runner is not None and not runner.done():  # our own task
-            runner.cancel()
-            if for_good:
-                runner._log_destroy_pending = False  # asyncio's own switch (base_events)
+        cancel(self._runner, for_good=for_good)  # our own task
         if self._watchdog is not None:
             self._watchdog.cancel()
         if for_good:

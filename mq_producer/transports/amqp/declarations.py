@@ -43,6 +43,7 @@ import aiormq
 from aio_pika.abc import AbstractChannel, AbstractConnection
 
 from ...config import QueueSpec
+from ...tasks import cancel
 
 log = logging.getLogger("kytos.napps.kytos/mq_producer")
 
@@ -148,11 +149,7 @@ class LinkQueues:
         runs again): asyncio is told not to report the task as destroyed while pending."""
         self._connection = self._channel = self._channel_of = None
         task, self._task = self._task, None
-        if task is None or task.done():
-            return
-        task.cancel()
-        if for_good:
-            task._log_destroy_pending = False  # asyncio's own switch (base_events, gather)
+        cancel(task, for_good=for_good)
 
     def _start(self) -> None:
         if self._connection is not None and (self._task is None or self._task.done()) \

@@ -27,6 +27,7 @@ except ImportError:  # pragma: no cover - only with an aiormq that moved it
 
 from ...config import LINK_QUEUE_ARGUMENTS, ProducerConfig, QueueSpec
 from ...outbox import OutboundMessage
+from ...tasks import cancel
 from ..base import ExchangeError, Outcome, PublishOutcome, Settle, TransportError, Unpublishable
 from .broker import connection_error_text
 from .connection import single_connection
@@ -570,14 +571,9 @@ class AmqpTransport:
         store of ``aiormq.base.Base``. Where they are missing, the Close is not sent (the
         broker then logs an unexpected close) and the tasks are left to the garbage collector.
         """
-        def end(task: asyncio.Task[object]) -> None:
-            if not task.done():
-                task.cancel()
-                task._log_destroy_pending = False  # asyncio's own switch (base_events, gather)
-
         self._link_queues.stop(for_good=True)
         for task in self._public_tasks:
-            end(task)
+            cancel(task, for_good=True)
         connection, self._connection, self._channel = self._connection, None, None
         self._exchanges.clear()
         underlay = getattr(getattr(connection, "transport", None), "connection", None)
@@ -606,7 +602,7 @@ class AmqpTransport:
         for item in held:
             task = getattr(item, "task", item)
             if isinstance(task, asyncio.Task):
-                end(task)
+                cancel(task, for_good=True)
 
     async def close(self) -> None:
         """Drop the connection (bounded wait); the next connect() starts afresh."""
