@@ -376,6 +376,12 @@ async def test_a_message_over_the_brokers_max_message_size_costs_only_itself(
     assert arrival_order(messages, received) == order
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR
               and r.name == "kytos.napps.kytos/mq_producer"]
+    alarms = [line for line in errors if "ALARM" in line]
+    if publish_path == "fast":
+        assert alarms == []  # the broker is reachable: no outage
+    # else aiormq's basic_publish may write on, or find, the channel the broker closed: an
+    # alarm for that reconnection (docs/design.rst); delivery is checked above all the same
+    errors = [line for line in errors if line not in alarms]
     assert [line.split(" cannot be published")[0] for line in errors] == [
         f"mq_producer: message small-137 (kytos/topology.link_down, exchange '{exchange}')",
         f"mq_producer: message small-351 (kytos/topology.link_down, exchange '{exchange}')"]
