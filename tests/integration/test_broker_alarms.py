@@ -16,7 +16,7 @@ from mq_producer.outbox import OutboundMessage
 from mq_producer.publisher import PROMPT_RETRY, Publisher
 from mq_producer.transports.factory import make_transport
 from tests.integration.conftest import assert_publish_path
-from tests.support.rabbit_node import RabbitNode, port_open, rabbitmq_available
+from tests.support.rabbit_node import RabbitNode, port_open, private_node, rabbitmq_available
 from tests.support.waiting import wait_until
 
 pytestmark = [
@@ -33,10 +33,7 @@ LOGGER = "kytos.napps.kytos/mq_producer"
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitNode]:
-    rabbit = RabbitNode(tmp_path_factory.mktemp("rabbit-alarms"))
-    rabbit.start()
-    yield rabbit
-    rabbit.stop()
+    yield from private_node(tmp_path_factory.mktemp("rabbit-alarms"))
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from mq_producer.publisher import Publisher
 from mq_producer.transports.base import PublishOutcome, TransportError
 from mq_producer.transports.factory import make_transport
 from tests.integration.conftest import assert_publish_path
-from tests.support.rabbit_node import RabbitNode, rabbitmq_available
+from tests.support.rabbit_node import RabbitNode, private_node, rabbitmq_available
 from tests.support.waiting import wait_until
 
 pytestmark = [
@@ -107,23 +107,15 @@ def negotiated_on_broker(node: RabbitNode, name: str) -> list[int]:
             if f'{{"connection_name","{name}"}}' in line]
 
 
-def private_node(tmp_path_factory: pytest.TempPathFactory, extra_config: str = ""
-                 ) -> Iterator[RabbitNode]:
-    rabbit = RabbitNode(tmp_path_factory.mktemp("rabbit"), extra_config=extra_config)
-    rabbit.start()
-    yield rabbit
-    rabbit.stop()
-
-
 @pytest.fixture(scope="module", params=[0, 4096], ids=lambda value: f"frame_max={value}")
 def frame_max_node(request: pytest.FixtureRequest,
                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitNode]:
-    yield from private_node(tmp_path_factory, f"frame_max = {request.param}\n")
+    yield from private_node(tmp_path_factory.mktemp("rabbit"), f"frame_max = {request.param}\n")
 
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitNode]:
-    yield from private_node(tmp_path_factory)
+    yield from private_node(tmp_path_factory.mktemp("rabbit"))
 
 
 @pytest.fixture
@@ -332,7 +324,7 @@ async def test_a_stream_through_a_deleted_exchange_is_all_confirmed_without_a_50
 
 @pytest.fixture(scope="module")
 def small_messages_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitNode]:
-    yield from private_node(tmp_path_factory, "max_message_size = 65536\n")
+    yield from private_node(tmp_path_factory.mktemp("rabbit"), "max_message_size = 65536\n")
 
 
 async def test_a_message_over_the_brokers_max_message_size_costs_only_itself(

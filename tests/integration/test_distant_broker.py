@@ -26,7 +26,7 @@ from mq_producer.publisher import Publisher
 from mq_producer.transports.base import PublishOutcome, TransportError
 from mq_producer.transports.factory import make_transport
 from tests.support.latency_proxy import LatencyProxy
-from tests.support.rabbit_node import RabbitNode, rabbitmq_available
+from tests.support.rabbit_node import RabbitNode, private_node, rabbitmq_available
 from tests.support.waiting import wait_until
 
 pytestmark = [
@@ -83,10 +83,7 @@ def other_envelope(number: int) -> dict[str, object]:
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitNode]:
-    rabbit = RabbitNode(tmp_path_factory.mktemp("rabbit"))
-    rabbit.start()
-    yield rabbit
-    rabbit.stop()
+    yield from private_node(tmp_path_factory.mktemp("rabbit"))
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from kytos.core import KytosEvent
 from tests.support.handoff import handed_envelopes
 from tests.support.kytos_controller import FakeController
 from tests.support.napp_stack import Stack
-from tests.support.rabbit_node import RabbitNode, rabbitmq_available
+from tests.support.rabbit_node import RabbitNode, private_node, rabbitmq_available
 from tests.support.stall_proxy import StallProxy
 from tests.support.topology import make_link
 from tests.support.waiting import wait_until
@@ -37,10 +37,7 @@ QUEUE = "outage_events_all"
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitNode]:
-    rabbit = RabbitNode(tmp_path_factory.mktemp("rabbit"))
-    rabbit.start()
-    yield rabbit
-    rabbit.stop()
+    yield from private_node(tmp_path_factory.mktemp("rabbit"))
 
 
 @pytest.fixture

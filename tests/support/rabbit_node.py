@@ -26,7 +26,7 @@ import socket
 import struct
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 RABBITMQ_BIN_DIR = Path("/usr/lib/rabbitmq/bin")
@@ -359,3 +359,12 @@ class RabbitNode:
 
     def __repr__(self) -> str:
         return f"RabbitNode({self.node_name}, port={self._port}, dir={self.base_dir})"
+
+
+def private_node(base_dir: Path, extra_config: str = "") -> Iterator[RabbitNode]:
+    """A started node for a module-scoped fixture (``yield from private_node(...)``), stopped
+    when the fixture ends."""
+    rabbit = RabbitNode(base_dir, extra_config=extra_config)
+    rabbit.start()
+    yield rabbit
+    rabbit.stop()
