@@ -57,7 +57,7 @@ async def publisher(node: RabbitNode, monkeypatch: pytest.MonkeyPatch, publish_p
     monkeypatch.setattr(settings, "QUEUES", [])
     monkeypatch.setattr(settings, "LINK_STATUS", {**settings.LINK_STATUS, "enabled": False})
     environ = {"KYTOS_MQ_URL": node.url}
-    config = dataclasses.replace(load_config(settings, environ), publish_timeout=2.0,
+    config = dataclasses.replace(load_config(settings, environ), publish_timeout=5.0,
                                  retry_interval=5.0, heartbeat=5,
                                  alarm_reminder_interval=60.0)
     running = Publisher(make_transport(config, environ, settings=settings), config)
@@ -126,7 +126,7 @@ class StallMeter:
 
 async def test_a_memory_alarm_is_waited_out_without_reconnects_or_duplicates(
         node: RabbitNode, publisher: Publisher, caplog):
-    """Case 7: the node's memory alarm for 12 s (six PUBLISH_TIMEOUTs) during a stream: one
+    """Case 7: the node's memory alarm for 12 s (over two PUBLISH_TIMEOUTs) during a stream: one
     'blocked' WARNING and one line when it lifts, no ALARM, no reconnect, every message
     delivered exactly once afterwards; the loop is never held 10 ms (this thread's time)."""
     caplog.set_level(logging.INFO, logger=LOGGER)
