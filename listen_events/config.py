@@ -25,6 +25,7 @@ class ListenConfig:
     snapshot_class: str
     snapshot_on_topology_loaded: bool
     link_status_by_event: dict[str, str]
+    nni_metadata_key: str | None  # None: NNI handling disabled
 
 
 def _text(setting: str, value: object, *, allow_empty: bool = False) -> str:
@@ -56,6 +57,16 @@ def _link_status_by_event(value: object) -> dict[str, str]:
     return dict(value)
 
 
+def _nni_metadata_key(value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise SettingsError(f"NNI_METADATA_KEY: expected an interface metadata key (a "
+                            f"non-blank string), or \"\" / None to disable NNI handling, "
+                            f"got {value!r}")
+    return value
+
+
 def load_config(settings: ModuleType, environ: Mapping[str, str] = os.environ) -> ListenConfig:
     """Validate every setting; raise SettingsError naming the first bad one."""
     if not isinstance(settings.SNAPSHOT_ON_TOPOLOGY_LOADED, bool):
@@ -77,4 +88,5 @@ def load_config(settings: ModuleType, environ: Mapping[str, str] = os.environ) -
         snapshot_class=snapshot_class,
         snapshot_on_topology_loaded=settings.SNAPSHOT_ON_TOPOLOGY_LOADED,
         link_status_by_event=_link_status_by_event(settings.LINK_STATUS_BY_EVENT),
+        nni_metadata_key=_nni_metadata_key(settings.NNI_METADATA_KEY),
     )

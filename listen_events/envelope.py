@@ -17,32 +17,67 @@ import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION = 1
+NNI_ID_PREFIX = "urn:sdx:port:"
+
+# Events that say whether the link or port is enabled, whatever the object says by the time
+# the event is serialized (an event standing for the status 'DISABLED' says so too).
+ENABLED_BY_EVENT = {
+    "kytos/topology.interface.enabled": True,
+    "kytos/topology.interface.disabled": False,
+    "kytos/topology.link.enabled": True,
+    "kytos/topology.link.disabled": False,
+}
 
 
 class Endpoint(BaseModel):
-    """One end of a link: enough to act on without asking Kytos."""
+    """One end of a link: enough to act on without asking Kytos. The endpoint_b of an NNI is
+    the remote OXP's port, known by its id only (dpid, port and name null)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
-    id: str = Field(description="Interface id, '<dpid>:<port>'")
-    dpid: str | None = Field(description="Switch datapath id")
-    port: int | None = Field(description="Port number on the switch")
-    name: str | None = Field(description="Interface name")
+    id: str = Field(description="Interface id, '<dpid>:<port>'; for the endpoint_b of an NNI, "
+                                "the remote port's NNI id 'urn:sdx:port:<oxp>:<node>:<port>'")
+    dpid: str | None = Field(description="Switch datapath id (null for a remote port)")
+    port: int | None = Field(description="Port number on the switch (null for a remote port)")
+    name: str | None = Field(description="Interface name (null for a remote port)")
 
 
 class LinkState(BaseModel):
-    """A link's state as carried by link events (and, later, snapshots)."""
+    """A link's state as the event sees it: a Kytos link (kind 'link') or an interdomain
+    link that is a port (kind 'nni': an interface whose metadata has the NNI key, e.g.
+    'sdx_nni'). It is the event's view: when the event stands for a status, status is that
+    one (status_source 'event') even if the object has changed since, and active always
+    agrees with status; the envelope's content keeps the object as it was serialized,
+    possibly newer."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
-    id: str = Field(description="Kytos link id (sha256 of the sorted interface ids)")
-    status: str | None = Field(description="'UP', 'DOWN' or 'DISABLED'; for link_up / "
-                                           "link_down, the status the event stands for")
+    id: str = Field(description="kind 'link': the Kytos link id (sha256 of the sorted "
+                                "interface ids); kind 'nni': the NNI id 'urn:sdx:port:' + the "
+                                "remote port id of the interface's NNI metadata (what "
+                                "kytos-sdx publishes as the port's 'nni')")
+    kind: Literal["link", "nni"] = Field(
+        "link", description="'link': a link between two switches of this controller (Kytos' "
+                            "link events); 'nni': an interdomain link that is a port of ours "
+                            "(interface events; endpoint_a the port, endpoint_b the remote "
+                            "OXP's port)")
+    status: str | None = Field(description="'UP', 'DOWN' or 'DISABLED'. When the event "
+                                           "stands for a status (link_up / link_down, "
+                                           "interface link_up / link_down / up / down / "
+                                           "disabled), that one; otherwise the object's")
+    status_source: Literal["event", "object"] = Field(
+        "object", description="'event': status is what the event stands for, whatever the "
+                              "object said when serialized; 'object': status is the "
+                              "object's (events that stand for no status, snapshots)")
     status_reason: list[str] = Field(description="Kytos' reasons for a non-UP status")
     reason: str | None = Field(description="Why the event was emitted, e.g. 'link down'")
-    active: bool | None
-    enabled: bool | None
+    active: bool | None = Field(description="Agrees with status: true when 'UP', false when "
+                                            "'DOWN'; when 'DISABLED', the object's")
+    enabled: bool | None = Field(description="The object's, except after an event that sets "
+                                             "it (interface or link enabled: true; disabled, "
+                                             "or any status 'DISABLED': false)")
     endpoint_a: Endpoint
     endpoint_b: Endpoint
-    metadata: dict[str, Any] = Field(description="Link metadata, e.g. interdomain markers")
+    metadata: dict[str, Any] = Field(description="Link metadata, e.g. interdomain markers; "
+                                                 "for an NNI, the interface's metadata")
 
 
 class Producer(BaseModel):
@@ -74,19 +109,29 @@ class Envelope(BaseModel):
                                                        "microsecond precision")
     producer: Producer
     key: str | None = Field(description="What the message is about, for per-key order: "
-                                        "'link:<id>', 'switch:<dpid>', 'interface:<id>', "
-                                        "'topology'; null when nothing")
-    link: LinkState | None = Field(description="Set for events that carry a link")
-    content: dict[str, Any] = Field(description="The event content, serialized")
+                                        "'link:<id>', 'switch:<dpid>', 'interface:<id>' "
+                                        "(also for an NNI port's events: one order per "
+                                        "port), 'topology'; null when nothing")
+    link: LinkState | None = Field(
+        description="The link as the event sees it: set for events that carry a Kytos link, "
+                    "and for events of an interface that is an NNI port (null once its NNI "
+                    "metadata is removed). Its status is the event's when the event stands "
+                    "for one, while content keeps the object as serialized (possibly newer)")
+    content: dict[str, Any] = Field(description="The event content, serialized: the objects "
+                                                "as they were when serialized")
 
 
 class EnvelopeBuilder:
     """Builds envelope dicts for one producer instance, numbering them in order."""
 
-    def __init__(self, controller: str, domain: str) -> None:
+    def __init__(self, controller: str, domain: str, *,
+                 nni_metadata_key: str | None = None) -> None:
+        """``nni_metadata_key``: the interface metadata key that makes a port an NNI
+        (settings.NNI_METADATA_KEY); None: no NNI link view."""
         self._producer = {"controller": controller, "domain": domain,
                           "instance": uuid.uuid4().hex}
         self._sequence = itertools.count(1)
+        self.nni_metadata_key = nni_metadata_key
 
     @property
     def instance(self) -> str:
@@ -96,10 +141,10 @@ class EnvelopeBuilder:
               event_timestamp: dt.datetime, content: dict[str, Any],
               msg_type: str = "event", link_status: str | None = None) -> dict[str, Any]:
         """``link_status``: the status the event stands for (LINK_STATUS_BY_EVENT), which
-        wins over the one the Link had when it was serialized."""
-        link = link_state(content)
-        if link is not None and link_status is not None:
-            link["status"] = link_status
+        wins over the one the Link (or NNI interface) had when it was serialized."""
+        link = link_state(content, event_status=link_status,
+                          event_enabled=ENABLED_BY_EVENT.get(event_name),
+                          nni_metadata_key=self.nni_metadata_key)
         timestamp = event_timestamp.astimezone(dt.UTC) if event_timestamp.tzinfo \
             else event_timestamp.replace(tzinfo=dt.UTC)
         sequence = next(self._sequence)
@@ -147,31 +192,109 @@ def _endpoint(interface: Any) -> dict[str, Any]:
             "name": interface.get("name") if isinstance(interface.get("name"), str) else None}
 
 
-def link_state(content: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The LinkState of serialized content carrying a ``link``, else None."""
-    link = content.get("link")
-    if not isinstance(link, Mapping) or not link.get("id"):
+def nni_id(value: str) -> str:
+    """The NNI id of a port whose NNI metadata is ``value`` (the remote OXP's port id):
+    'urn:sdx:port:' + value, unless it has that prefix already. What kytos-sdx publishes as
+    the port's 'nni', and what the SDX controller and the other OXP know the link by."""
+    return value if value.startswith(NNI_ID_PREFIX) else NNI_ID_PREFIX + value
+
+
+def nni_value(metadata: Any, key: str | None) -> str | None:
+    """The remote port id under the NNI key of interface ``metadata``, or None when the
+    interface is no NNI (no key, NNI handling off, or not a non-empty string)."""
+    if key is None or not isinstance(metadata, Mapping):
         return None
-    status_reason = link.get("status_reason")
+    value = metadata.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def nni_interface(content: Mapping[str, Any], key: str | None) -> Mapping[str, Any] | None:
+    """The serialized ``interface`` of ``content`` when it is an NNI port, else None."""
+    interface = content.get("interface")
+    if isinstance(interface, Mapping) and interface.get("id") \
+            and nni_value(interface.get("metadata"), key) is not None:
+        return interface
+    return None
+
+
+def link_state(content: Mapping[str, Any], *, event_status: str | None = None,
+               event_enabled: bool | None = None,
+               nni_metadata_key: str | None = None) -> dict[str, Any] | None:
+    """The LinkState of serialized content carrying a ``link`` (a Kytos link) or an NNI
+    ``interface``, as the event sees it; else None.
+
+    ``event_status`` (the status the event stands for) and ``event_enabled`` win over what
+    the object said when serialized; ``active`` is made to agree with the status."""
+    link = content.get("link")
+    if isinstance(link, Mapping) and link.get("id"):
+        return _state(content, link, str(link["id"]), "link", _endpoint(link.get("endpoint_a")),
+                      _endpoint(link.get("endpoint_b")), event_status, event_enabled)
+    interface = nni_interface(content, nni_metadata_key)
+    if interface is None:
+        return None
+    remote = nni_id(nni_value(interface.get("metadata"), nni_metadata_key) or "")
+    return _state(content, interface, remote, "nni", _endpoint(interface),
+                  {"id": remote, "dpid": None, "port": None, "name": None},
+                  event_status, event_enabled)
+
+
+def _state(content: Mapping[str, Any], obj: Mapping[str, Any], state_id: str, kind: str,
+           endpoint_a: dict[str, Any], endpoint_b: dict[str, Any], event_status: str | None,
+           event_enabled: bool | None) -> dict[str, Any]:
+    """``obj``: the serialized Link or Interface the state is read from."""
+    active = obj.get("active") if isinstance(obj.get("active"), bool) else None
+    enabled = obj.get("enabled") if isinstance(obj.get("enabled"), bool) else None
+    if event_status == "DISABLED":
+        event_enabled = False
+    if event_enabled is not None:
+        enabled = event_enabled
+    if event_status is not None:
+        status, status_source = event_status, "event"
+    else:
+        status, status_source = _object_status(obj.get("status"), enabled, active), "object"
+    if status == "UP":
+        active = True
+    elif status == "DOWN":
+        active = False
+    status_reason = obj.get("status_reason")
     reason = content.get("reason")
-    metadata = link.get("metadata")
+    metadata = obj.get("metadata")
     return {
-        "id": str(link["id"]),
-        "status": link.get("status") if isinstance(link.get("status"), str) else None,
+        "id": state_id,
+        "kind": kind,
+        "status": status,
+        "status_source": status_source,
         "status_reason": [str(item) for item in status_reason]
         if isinstance(status_reason, list) else [],
         "reason": reason if isinstance(reason, str) else None,
-        "active": link.get("active") if isinstance(link.get("active"), bool) else None,
-        "enabled": link.get("enabled") if isinstance(link.get("enabled"), bool) else None,
-        "endpoint_a": _endpoint(link.get("endpoint_a")),
-        "endpoint_b": _endpoint(link.get("endpoint_b")),
+        "active": active,
+        "enabled": enabled,
+        "endpoint_a": endpoint_a,
+        "endpoint_b": endpoint_b,
         "metadata": metadata if isinstance(metadata, dict) else {},
     }
 
 
+def _object_status(status: Any, enabled: bool | None, active: bool | None) -> str | None:
+    """The status of a serialized object: its own when it is 'UP', 'DOWN' or 'DISABLED' and
+    agrees with ``enabled`` (which an enabled / disabled event may have set since), else
+    Kytos' rule: DISABLED when not enabled, UP when active, DOWN when not; None when nothing
+    says."""
+    if enabled is False:
+        return "DISABLED"
+    if status in ("UP", "DOWN") or (status == "DISABLED" and enabled is None):
+        return status
+    if active is None:
+        return None
+    return "UP" if active else "DOWN"
+
+
 def subject_key(content: Mapping[str, Any], link: Mapping[str, Any] | None) -> str | None:
-    """What the event is about; messages with one key stay in order through outages."""
+    """What the event is about; messages with one key stay in order through outages. An
+    NNI's events are keyed by its interface, as those of the port when it is no NNI."""
     if link is not None:
+        if link.get("kind") == "nni":
+            return f"interface:{link['endpoint_a']['id']}"
         return f"link:{link['id']}"
     for field, prefix in (("switch", "switch"), ("interface", "interface")):
         value = content.get(field)

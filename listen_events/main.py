@@ -85,11 +85,13 @@ class Main(KytosNApp):
 
     @rest("v1/snapshot", methods=["POST"])
     async def snapshot(self, _request: Request) -> JSONResponse:
-        """Hand on one snapshot message per link the controller knows, with its status.
+        """Hand on one snapshot message per link the controller knows, and one per NNI port
+        (an interface of its switches whose metadata has NNI_METADATA_KEY), with its status.
 
         The worker builds and hands them on behind the events already queued (in batches of
         MAX_BATCH, pacing itself), so their sequence numbers follow the hand-off order; the
-        answer comes once they are handed on.
+        answer comes once they are handed on: {"links": n}, with "nni_ports": m when m > 0
+        (the answer for a controller without NNI ports is what it always was).
 
         The request is not read: the route takes no body and no parameters (openapi.yml), so
         whatever a client sends cannot reach the NApp. Core's avalidate_openapi_request is not
@@ -98,13 +100,19 @@ class Main(KytosNApp):
         if self.pipeline is None or self.worker is None:
             return self._disabled()
         try:
-            handed_on = await self.worker.snapshot(list(self.controller.links.values()))
+            # Copies of the dicts, taken now; the switches' interfaces are looked at (for
+            # their NNI metadata only) when the worker comes to the request.
+            handed_on = await self.worker.snapshot(list(self.controller.links.values()),
+                                                   list(self.controller.switches.values()))
         except Exception:  # the details go to the log, never to the client
             self.pipeline.counters.failed += 1
             log.exception("listen_events: snapshot failed")
             return JSONResponse({"description": "snapshot failed; the controller's log says "
                                                 "why", "code": 500}, status_code=500)
-        return JSONResponse({"links": handed_on}, status_code=202)
+        answer = {"links": handed_on.links}
+        if handed_on.nni_ports:
+            answer["nni_ports"] = handed_on.nni_ports
+        return JSONResponse(answer, status_code=202)
 
     def _disabled(self) -> JSONResponse:
         return JSONResponse({"description": self.disabled_reason, "code": 503},

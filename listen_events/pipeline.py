@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .config import ListenConfig
-from .envelope import EnvelopeBuilder
+from .envelope import EnvelopeBuilder, nni_interface, nni_value
 from .pacing import Pacer
 from .serialize import Serialized, Serializer, serialize_content, topology_parts
 
@@ -37,7 +37,8 @@ class EventPipeline:
     def __init__(self, config: ListenConfig, pacer: Pacer | None = None) -> None:
         self.config = config
         self.counters = ListenCounters()
-        self.builder = EnvelopeBuilder(config.controller, config.domain)
+        self.builder = EnvelopeBuilder(config.controller, config.domain,
+                                       nni_metadata_key=config.nni_metadata_key)
         # Shared with the hand-off worker when given: one measure of how long the loop has
         # been held, whichever of the two holds it.
         self.pacer = pacer if pacer is not None else Pacer()
@@ -45,7 +46,7 @@ class EventPipeline:
     async def process(self, name: str, event_id: Any, timestamp: dt.datetime | None,
                       content: Any) -> list[dict[str, Any]]:
         """The envelopes to hand on for one event: none, its own, and for topology_loaded
-        (when configured) a snapshot of every link after it.
+        (when configured) a snapshot of every link and every NNI port after it.
 
         Work on a whole topology gives the event loop a turn whenever the pacer's budget is
         spent: a topology of thousands of links must not stall the controller."""
@@ -67,34 +68,72 @@ class EventPipeline:
         envelopes = [] if envelope is None else [envelope]
         if name == TOPOLOGY_LOADED and self.config.snapshot_on_topology_loaded \
                 and serialized_topology is not None:
-            # The links as the topology's own serialization saw them: the same instant, and
-            # not serialized a second time (half the work of a large topology_loaded).
+            # The links and NNI ports as the topology's own serialization saw them: the same
+            # instant, and not serialized a second time (half the work of a large
+            # topology_loaded).
+            serialized = serialized_topology.value
             envelopes.extend(await self.snapshot(
-                Serialized(link) for link in serialized_topology.value["links"].values()))
+                (Serialized(link) for link in serialized["links"].values()),
+                serialized["switches"].values()))
         return envelopes
 
-    async def snapshot(self, links: Iterable[Any]) -> list[dict[str, Any]]:
-        """One "snapshot" envelope per link, with its present status (Link objects, or links
-        already serialized, wrapped in ``Serialized``)."""
+    async def snapshot(self, links: Iterable[Any],
+                       switches: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        """One "snapshot" envelope per link, then one per NNI port of ``switches``, with its
+        present status. Links: Link objects, or links already serialized, wrapped in
+        ``Serialized``; switches: Switch objects, or switches as serialized (their interfaces
+        are then taken as they are). A port that is no NNI any more by the time it is
+        serialized gives none."""
         config = self.config
         now = dt.datetime.now(dt.UTC)
         envelopes = []
-        for link in links:
-            envelope = self._envelope(config.snapshot_event, config.snapshot_class, None, now,
-                                      {"link": link, "reason": "snapshot"}, "snapshot")
-            if envelope is not None:
-                envelopes.append(envelope)
-            await self.pacer.pause()
+        for field, objects in (("link", links), ("interface", await self.nni_ports(switches))):
+            for obj in objects:
+                envelope = self._envelope(config.snapshot_event, config.snapshot_class, None,
+                                          now, {field: obj, "reason": "snapshot"}, "snapshot",
+                                          nni_only=field == "interface")
+                if envelope is not None:
+                    envelopes.append(envelope)
+                await self.pacer.pause()
         return envelopes
+
+    async def nni_ports(self, switches: Iterable[Any]) -> list[Any]:
+        """The interfaces of ``switches`` that are NNI ports (NNI_METADATA_KEY in their
+        metadata): Interface objects of Switch objects (``interfaces``, a dict), or, of
+        switches as serialized (``"interfaces"``, a dict of dicts), the interface dicts
+        wrapped in ``Serialized``. Reads only the interfaces' metadata, never serializes;
+        pauses as the pacer says. Empty when NNI handling is off."""
+        key = self.config.nni_metadata_key
+        if key is None:
+            return []
+        ports = []
+        for switch in switches:
+            serialized = isinstance(switch, Mapping)
+            interfaces = switch.get("interfaces") if serialized \
+                else getattr(switch, "interfaces", None)
+            if isinstance(interfaces, Mapping):
+                for interface in list(interfaces.values()):  # a copy: Kytos may add some
+                    if serialized:
+                        if isinstance(interface, Mapping) \
+                                and nni_value(interface.get("metadata"), key) is not None:
+                            ports.append(Serialized(interface))
+                    elif nni_value(getattr(interface, "metadata", None), key) is not None:
+                        ports.append(interface)
+            await self.pacer.pause()
+        return ports
 
     def _envelope(self, name: str, event_class: str, event_id: Any,
                   timestamp: dt.datetime | None, content: Any, msg_type: str,
-                  warnings: list[str] | None = None) -> dict[str, Any] | None:
+                  warnings: list[str] | None = None,
+                  nni_only: bool = False) -> dict[str, Any] | None:
+        """``nni_only``: build nothing unless the content's interface is an NNI port."""
         event_filter = self.config.event_filter
         if not event_filter.allows_name(name):
             self.counters.filtered_out += 1
             return None
         serialized, more_warnings = serialize_content(content)
+        if nni_only and nni_interface(serialized, self.config.nni_metadata_key) is None:
+            return None  # no NNI any more: nothing to say about it
         warnings = [*(warnings or []), *more_warnings]
         if warnings:
             self.counters.serialization_warnings += 1

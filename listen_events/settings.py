@@ -8,13 +8,16 @@ against the whole event name (as ``@alisten_to`` does: ``re.match(pattern + "$",
 # Events the NApp subscribes to. They are joined into ONE alternation for ``@alisten_to`` so that
 # an event matched by two patterns is still handled once. Defaults: the seed's ADMIN_EVENTS and
 # OPERATIONAL_EVENTS under the names kytos-ng core really emits, plus SDX's
-# ``version/control.initialize``.
+# ``version/control.initialize``, and the interface events that carry an NNI port's status
+# (see NNI_METADATA_KEY).
 SUBSCRIBED_EVENTS = [
     r"version/control\.initialize",
     r"kytos/topology\.switch\.(enabled|disabled)",
     r"kytos/topology\.(switches|interfaces|links)\.metadata\.(added|removed)",
     r"kytos/topology\.topology_loaded",
     r"kytos/topology\.link_(up|down)",
+    r"kytos/of_core\.switch\.interface\.link_(up|down)",
+    r"kytos/topology\.interface\.(up|down|enabled|disabled)",
 ]
 
 # Classification (the seed's ``listen_event``): the first class whose patterns match the event
@@ -24,10 +27,14 @@ CLASSES = {
     "administrative": [
         r"version/control\.initialize",
         r"kytos/topology\.switch\.(enabled|disabled)",
+        r"kytos/topology\.interface\.(enabled|disabled)",
+        r"kytos/topology\.(switches|interfaces|links)\.metadata\.(added|removed)",
     ],
     "operational": [
         r"kytos/topology\.topology_loaded",
         r"kytos/topology\.link_(up|down)",
+        r"kytos/of_core\.switch\.interface\.link_(up|down)",
+        r"kytos/topology\.interface\.(up|down)",
     ],
 }
 OPERATIONAL_CLASSES = ["operational"]
@@ -50,7 +57,8 @@ CONTENT_RULES: list[dict] = []
 CONTROLLER_NAME = "kytos"
 DOMAIN = ""
 
-# Snapshots: one message per link with its present status, marked "msg_type": "snapshot", so
+# Snapshots: one message per link, and one per NNI port (NNI_METADATA_KEY), with its present
+# status, marked "msg_type": "snapshot", so
 # that a consumer that (re)starts can catch up. Sent on POST /api/kytos/listen_events/v1/snapshot
 # and, when SNAPSHOT_ON_TOPOLOGY_LOADED, after each kytos/topology.topology_loaded. They carry
 # the event name SNAPSHOT_EVENT (filters and content rules see that name) and SNAPSHOT_CLASS.
@@ -58,14 +66,32 @@ SNAPSHOT_EVENT = "kytos/listen_events.link_snapshot"
 SNAPSHOT_CLASS = "operational"
 SNAPSHOT_ON_TOPOLOGY_LOADED = True
 
-# The link status an event stands for. An event carries the Link object itself, which may have
-# changed by the time the event is serialized (a flapping link, events waiting their turn): the
-# envelope's link.status follows the event, content.link shows the object as it was serialized.
-# Events not listed here (and snapshots) take link.status from the Link.
+# The link status an event stands for, for Kytos links and NNI ports alike. An event carries the
+# Link (or Interface) object itself, which may have changed by the time the event is serialized
+# (a flapping link, events waiting their turn): the envelope's ``link`` is the event's view -
+# link.status follows the event ("status_source": "event") and link.active agrees with it -
+# while ``content`` shows the object as it was serialized. Events not listed here (and
+# snapshots) take link.status from the object ("status_source": "object").
 LINK_STATUS_BY_EVENT = {
     "kytos/topology.link_up": "UP",
     "kytos/topology.link_down": "DOWN",
+    "kytos/of_core.switch.interface.link_up": "UP",
+    "kytos/of_core.switch.interface.link_down": "DOWN",
+    "kytos/topology.interface.up": "UP",
+    "kytos/topology.interface.down": "DOWN",
+    "kytos/topology.interface.disabled": "DISABLED",
 }
+
+# Interdomain links (AtlanticWave-SDX NNIs) are ports, not Kytos links: an Interface whose
+# metadata holds this key, with the remote OXP's port id as a non-empty string (e.g.
+# "zaoxi.ac.za:s1:50", or already "urn:sdx:port:zaoxi.ac.za:s1:50"). Kytos emits no link event
+# for them; their status is the interface's. For the events of such an interface (link_up /
+# link_down, interface up / down / enabled / disabled, interfaces.metadata added / removed)
+# the envelope's ``link`` is the NNI: "kind": "nni", id "urn:sdx:port:<remote port id>" (what
+# kytos-sdx publishes as the port's "nni"), endpoint_a the local interface, endpoint_b the
+# remote port (id only); its key stays "interface:<interface id>". Snapshots include one
+# message per NNI port. "" or None disables NNI handling (interface events then carry no link).
+NNI_METADATA_KEY = "sdx_nni"
 
 # The KytosEvent that carries envelopes to the producer NApp(s), on the app buffer. Its content
 # is {"envelopes": [...]}: one or more envelopes (at most 100), in event order, and successive

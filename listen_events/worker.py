@@ -35,10 +35,19 @@ HandOn = Callable[[list[Handed]], Awaitable[None]]
 _Event = tuple[str, Any, dt.datetime | None, Any]  # name, id, timestamp, content
 
 
+@dataclass(frozen=True, slots=True)
+class Snapshotted:
+    """What a snapshot request handed on: messages about Kytos links, about NNI ports."""
+
+    links: int
+    nni_ports: int
+
+
 @dataclass(slots=True)
 class _SnapshotRequest:
     links: Sequence[Any]
-    done: asyncio.Future[int]  # how many envelopes were handed on, or what building raised
+    switches: Sequence[Any]  # their NNI ports are snapshotted too
+    done: asyncio.Future[Snapshotted]  # what was handed on, or what building raised
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,14 +111,15 @@ class HandOffWorker:
         self._intake.append((name, event_id, timestamp, content))
         self._kick()
 
-    async def snapshot(self, links: Sequence[Any]) -> int:
-        """Snapshot ``links`` behind the events already pushed, so that sequence numbers and
-        hand-off order agree; return how many envelopes were handed on, once they are. Raises
-        what building the snapshot raised."""
+    async def snapshot(self, links: Sequence[Any],
+                       switches: Sequence[Any] = ()) -> Snapshotted:
+        """Snapshot ``links`` and the NNI ports of ``switches`` behind the events already
+        pushed, so that sequence numbers and hand-off order agree; return how many envelopes
+        of each were handed on, once they are. Raises what building the snapshot raised."""
         if self._stopped:
             raise RuntimeError("the hand-off worker is stopped")
-        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._intake.append(_SnapshotRequest(links, done))
+        done: asyncio.Future[Snapshotted] = asyncio.get_running_loop().create_future()
+        self._intake.append(_SnapshotRequest(links, switches, done))
         self._kick()
         return await done
 
@@ -210,29 +220,40 @@ class HandOffWorker:
     async def _snapshot(self, request: _SnapshotRequest) -> None:
         if request.done.cancelled():  # the requester is gone
             return
-        # What earlier events built goes first, and not after a long snapshot.
+        # What earlier events built goes first, and not after a long snapshot: the batch is
+        # then this snapshot's alone, in order, until it is all handed on below.
         await self._hand_on_batches(everything=True)
-        handed_before = self.pipeline.counters.handed_on
         try:
-            await self._add(await self.pipeline.snapshot(request.links))
+            envelopes = await self.pipeline.snapshot(request.links, request.switches)
         except Exception as exc:  # the route logs and counts it, and answers 500
             if not request.done.done():
                 request.done.set_exception(exc)
             return
-        await self._hand_on_batches(everything=True)  # the route answers "handed on"
+        nni = [_is_nni(envelope) for envelope in envelopes]
+        await self._add(envelopes)
+        handed = await self._hand_on_batches(everything=True)  # the route answers "handed on"
+        handed_nni = handed_all = position = 0
+        for size, ok in handed:
+            if ok:
+                handed_all += size
+                handed_nni += sum(nni[position:position + size])
+            position += size
         if not request.done.done():
-            request.done.set_result(self.pipeline.counters.handed_on - handed_before)
+            request.done.set_result(Snapshotted(handed_all - handed_nni, handed_nni))
 
-    async def _hand_on_batches(self, everything: bool) -> None:
-        """Hand on every full batch, and the last partial one too when ``everything``."""
+    async def _hand_on_batches(self, everything: bool) -> list[tuple[int, bool]]:
+        """Hand on every full batch, and the last partial one too when ``everything``; the
+        size of each batch handed on, in order, and whether handing it on succeeded."""
         size = self.max_batch
+        outcomes = []
         while len(self._batch) >= size or (everything and self._batch):
             batch = self._batch[:size]  # only this task touches the batch: no race
             del self._batch[:size]
-            await self._hand_on_one(batch)
+            outcomes.append((len(batch), await self._hand_on_one(batch)))
             await self.pacer.pause()
+        return outcomes
 
-    async def _hand_on_one(self, batch: list[Handed]) -> None:
+    async def _hand_on_one(self, batch: list[Handed]) -> bool:
         counters = self.pipeline.counters
         try:
             await self._hand_on(batch)
@@ -240,8 +261,14 @@ class HandOffWorker:
             counters.hand_on_failed += len(batch)
             log.exception("listen_events: could not hand on %d envelopes (messages %s to %s)",
                           len(batch), _message_id(batch[0]), _message_id(batch[-1]))
-            return
+            return False
         counters.handed_on += len(batch)
+        return True
+
+
+def _is_nni(envelope: dict[str, Any]) -> bool:
+    link = envelope.get("link")
+    return link is not None and link.get("kind") == "nni"
 
 
 def _message_id(item: Handed) -> Any:

@@ -46,11 +46,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--link", action="append", default=[],
                         help="print only events about this link id (repeatable)")
     parser.add_argument("--link-queue", metavar="LINK_ID",
-                        help="consume this interdomain link's own status queue (as SDX-LC "
-                             "does) instead of binding a queue of ours")
+                        help="consume this interdomain link's (or SDX NNI port's, e.g. "
+                             "urn:sdx:port:zaoxi.ac.za:s1:50) own status queue, as SDX-LC "
+                             "would, instead of binding a queue of ours")
     link_status = producer_settings.LINK_STATUS
-    parser.add_argument("--link-exchange", default=link_status["exchange"],
-                        help="exchange of the link status queues (default: %(default)s)")
     parser.add_argument("--link-queue-prefix", default=link_status["queue_prefix"],
                         help="prefix of the link status queues (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print JSON lines")
@@ -64,8 +63,9 @@ def consumer_options(args: argparse.Namespace) -> ConsumerOptions:
         if args.bind or args.queue:
             raise ValueError("--link-queue goes without --bind and --queue")
         dead_letter = producer_settings.DEAD_LETTER
+        # Not bound: mq_producer publishes a link's status straight to its queue.
         return ConsumerOptions(
-            bindings=[Binding(args.link_exchange, args.link_queue)],
+            bindings=[],
             queue=f"{args.link_queue_prefix}{args.link_queue}", dead_letter=dead_letter,
             queue_arguments={**LINK_QUEUE_ARGUMENTS, "x-dead-letter-exchange": dead_letter})
     return ConsumerOptions(bindings=[Binding.parse(text)

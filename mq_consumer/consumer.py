@@ -130,7 +130,8 @@ class EventConsumer:
         self.connected.set()
         log.info("mq_consumer: consuming queue %r from %s (%s)", self.queue.name,
                  self._broker.display,
-                 ", ".join(f"{b.exchange}:{b.pattern}" for b in self._options.bindings))
+                 ", ".join(f"{b.exchange}:{b.pattern}" for b in self._options.bindings)
+                 or "no binding")
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         try:

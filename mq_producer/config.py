@@ -9,9 +9,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import ModuleType
+from typing import Any
 
 from .checks import SettingsError
-from .routing import Route, Router, RoutingError
+from .routing import Route, Router, RoutingError, template_fields
 from .transports.amqp.broker import BrokerSettings, broker_from_env
 
 
@@ -32,12 +33,15 @@ class LinkStatusConfig:
     queue_prefix: str
     metadata: dict[str, object]
     link_ids: frozenset[str]
+    nni: bool = True  # SDX NNI ports (envelope link "kind": "nni") have a status queue
+    copy_route: Route | None = None  # the routing key of an accepted status's one copy
+    refresh_after: float = 240.0  # seconds; 0: a status unread in its queue is never renewed
 
-    def is_interdomain(self, link: dict) -> bool:
+    def is_interdomain(self, link: Mapping[str, object]) -> bool:
         """Whether a link (as in envelope["link"]) gets a status queue."""
         if not self.enabled:
             return False
-        if link["id"] in self.link_ids:
+        if link["id"] in self.link_ids or (self.nni and link.get("kind") == "nni"):
             return True
         metadata = link.get("metadata") or {}
         if not isinstance(metadata, Mapping):
@@ -47,6 +51,18 @@ class LinkStatusConfig:
 
     def queue(self, link_id: str) -> str:
         return f"{self.queue_prefix}{link_id}"
+
+    @property
+    def queues_exchange(self) -> str:
+        """Where status messages are published (AMQP): each link's queue is bound to it with
+        the link id. Named after the queues, so that their permissions cover it."""
+        return f"{self.queue_prefix}queues"
+
+    def copy_key(self, envelope: Mapping[str, Any]) -> str | None:
+        """The routing key of the status's copy on EXCHANGE (copy_routing_key rendered)."""
+        if self.copy_route is None:
+            return None
+        return self.copy_route.routing_key.format_map(template_fields(envelope))
 
 
 # The per-link queue holds one message and refuses the next while it waits (see LINK_STATUS).
@@ -131,12 +147,20 @@ def _queues(setting: object) -> tuple[QueueSpec, ...]:
     return tuple(specs)
 
 
+_LINK_STATUS_KEYS = {"enabled", "exchange", "queue_prefix", "metadata", "link_ids"}
+_LINK_STATUS_OPTIONAL = {"nni": True, "copy_routing_key": "{link_id}", "refresh_after": 240.0}
+
+
 def _link_status(setting: object) -> LinkStatusConfig:
-    keys = {"enabled", "exchange", "queue_prefix", "metadata", "link_ids"}
-    if not isinstance(setting, Mapping) or set(setting) != keys:
-        raise SettingsError(f"LINK_STATUS: expected a dict with exactly {sorted(keys)}")
+    keys = _LINK_STATUS_KEYS
+    if not isinstance(setting, Mapping) or not keys <= set(setting) \
+            or set(setting) - keys - set(_LINK_STATUS_OPTIONAL):
+        raise SettingsError(f"LINK_STATUS: expected a dict with {sorted(keys)} and optionally "
+                            f"{sorted(_LINK_STATUS_OPTIONAL)}")
+    setting = {**_LINK_STATUS_OPTIONAL, **setting}
     if not isinstance(setting["enabled"], bool):
         raise SettingsError("LINK_STATUS.enabled: expected true or false")
+    nni = _flag("LINK_STATUS.nni", setting["nni"])
     metadata = setting["metadata"]
     if not isinstance(metadata, Mapping) or not all(isinstance(k, str) for k in metadata):
         raise SettingsError(f"LINK_STATUS.metadata: expected a dict, got {metadata!r}")
@@ -152,9 +176,22 @@ def _link_status(setting: object) -> LinkStatusConfig:
         if len(f"{prefix}{link_id}".encode(errors="surrogatepass")) > 255:
             raise SettingsError(f"LINK_STATUS.link_ids: {link_id[:60]!r}...: with queue_prefix "
                                 "its queue's name is over the 255-byte limit of AMQP names")
-    return LinkStatusConfig(setting["enabled"], _name("LINK_STATUS.exchange",
-                                                      setting["exchange"]),
-                            prefix, dict(metadata), frozenset(link_ids))
+    exchange = _name("LINK_STATUS.exchange", setting["exchange"])
+    copy_route = None
+    if setting["copy_routing_key"] is not None:
+        try:
+            copy_route = Route.from_setting(0, {"exchange": exchange,
+                                                "routing_key": setting["copy_routing_key"]})
+        except RoutingError as exc:
+            raise SettingsError(str(exc).replace("ROUTES[0].routing_key",
+                                                 "LINK_STATUS.copy_routing_key")) from None
+    refresh_after = setting["refresh_after"]
+    if isinstance(refresh_after, bool) or not isinstance(refresh_after, int | float) \
+            or refresh_after < 0:
+        raise SettingsError(f"LINK_STATUS.refresh_after: expected seconds (0: never), "
+                            f"got {refresh_after!r}")
+    return LinkStatusConfig(setting["enabled"], exchange, prefix, dict(metadata),
+                            frozenset(link_ids), nni, copy_route, float(refresh_after))
 
 
 TRANSPORTS = ("amqp", "jetstream")

@@ -42,7 +42,7 @@ def to_messages(envelope: Any, router: Router, link_status: LinkStatusConfig,
                 now: float, max_bytes: int, body: bytes | bytearray | None = None
                 ) -> list[OutboundMessage]:
     """The messages for one envelope: the event on its route, plus a status message for an
-    interdomain link (see continuity.py).
+    interdomain link or SDX NNI port (see status_lanes.py).
 
     ``max_bytes``: the largest encoded envelope accepted (MAX_MESSAGE_BYTES); a larger one
     raises InvalidEnvelope, as does anything that is not a publishable envelope. ``body``: the
@@ -87,8 +87,25 @@ def to_messages(envelope: Any, router: Router, link_status: LinkStatusConfig,
             message_id=f"{envelope['message_id']}:status", event_name=envelope["event_name"],
             exchange=link_status.exchange, routing_key=link["id"], body=body,
             key=f"status:{link['id']}", timestamp=now, link_id=link["id"],
-            status=link["status"]))
+            status=link["status"], envelope=dict(envelope),
+            copy_key=link_status.copy_key(envelope)))
     return messages
+
+
+def stamped(envelope: Mapping[str, Any], sent_time: int) -> bytes:
+    """A link status envelope encoded with ``sent_time`` (when it is published)."""
+    return orjson.dumps({**envelope, "sent_time": sent_time})
+
+
+def status_copy(message: OutboundMessage, now: float) -> OutboundMessage:
+    """The one copy of an accepted link status for the other consumers of the status
+    exchange: an ordinary message (the firehose's buffer), in order per link."""
+    assert message.envelope is not None and message.copy_key is not None
+    return OutboundMessage(
+        message_id=f"{message.message_id}:copy", event_name=message.event_name,
+        exchange=message.exchange, routing_key=message.copy_key,
+        body=stamped(message.envelope, int(now)), key=f"status-copy:{message.link_id}",
+        timestamp=now)
 
 
 def status_copy_problem(message: OutboundMessage, link_status: LinkStatusConfig) -> str | None:
@@ -97,7 +114,8 @@ def status_copy_problem(message: OutboundMessage, link_status: LinkStatusConfig)
     255 bytes at most. The event's own message is not concerned: it goes on without it."""
     assert message.link_id is not None
     for what, text in (("message id", message.message_id), ("link id", message.link_id),
-                       ("status queue name", link_status.queue(message.link_id))):
+                       ("status queue name", link_status.queue(message.link_id)),
+                       ("copy's routing key", message.copy_key or "")):
         size = len(text.encode(errors="surrogatepass"))
         if size > 255:
             return (f"its {what} is {size} bytes, over the 255-byte limit of AMQP names; the "

@@ -14,6 +14,7 @@ later one's lane waits until the first is settled.
 import itertools
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(slots=True)
@@ -22,11 +23,15 @@ class OutboundMessage:
     event_name: str
     exchange: str
     routing_key: str
-    body: bytes | bytearray  # a bytearray when built in pieces (a topology); never changed
+    body: bytes | bytearray  # a bytearray when built in pieces (a topology)
     key: str | None
     timestamp: float
-    link_id: str | None = None  # set on link status messages (see continuity.py)
+    link_id: str | None = None  # set on link status messages (see status_lanes.py)
     status: str | None = None  # the link status they carry
+    # A link status message's envelope: its body is encoded again with a new sent_time each
+    # time it is published (envelopes.stamped).
+    envelope: dict[str, Any] | None = field(default=None, repr=False)
+    copy_key: str | None = None  # routing key of its one copy on the status exchange
     seq: int = 0
     attempts: int = 0
     sent_at: float = 0.0  # time.monotonic() of the last attempt
@@ -73,12 +78,13 @@ class Outbox:
         """The message in flight the longest (dicts keep insertion order: take() order)."""
         return next(iter(self._in_flight.values()), None)
 
-    def put(self, message: OutboundMessage) -> Dropped | None:
-        """Queue a message; return what had to be dropped to make room, if anything."""
+    def put(self, message: OutboundMessage, *, force: bool = False) -> Dropped | None:
+        """Queue a message; return what had to be dropped to make room, if anything.
+        ``force``: nothing is dropped for it, the buffer goes over capacity instead."""
         message.seq = next(self._seq)
         message.lane = message.key if message.key is not None else f"#{message.seq}"
         dropped = None
-        if len(self) >= self.capacity:
+        if len(self) >= self.capacity and not force:
             dropped = self._make_room(message.lane)
         lane = self._lanes.setdefault(message.lane, deque())
         lane.append(message)

@@ -7,13 +7,14 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from .alarm import OutageAlarm
 from .config import ProducerConfig
-from .continuity import LinkContinuity
+from .envelopes import stamped, status_copy
 from .outbox import OutboundMessage, Outbox
 from .recent import OutcomeLog
+from .status_lanes import StatusLanes
 from .tasks import cancel
 from .transports.base import Outcome, PublishOutcome, Transport, TransportError, Unpublishable
 
@@ -39,7 +40,11 @@ class ProducerCounters:
     returned: int = 0  # acked but unroutable (no queue bound for the routing key)
     failed: int = 0  # attempts that failed and were put back to retry
     refused: int = 0  # nacked by the broker (a full link status queue), offered again later
-    suppressed: int = 0  # link status repetitions dropped: the consumer has not read the last
+    suppressed: int = 0  # link statuses not published: their queue already has that status
+    superseded: int = 0  # link statuses replaced by a newer one of their link before publishing
+    replaced: int = 0  # unread statuses purged from their queue to make way for the present one
+    refreshed: int = 0  # statuses left unread REFRESH_AFTER republished with a new sent_time
+    copied: int = 0  # copies of accepted status changes queued for LINK_STATUS.exchange
     dropped: int = 0  # thrown out of a full buffer
     discarded: int = 0  # still buffered at shutdown
 
@@ -54,9 +59,12 @@ class Publisher:
         self.outbox = Outbox(config.buffer_size)
         self.counters = ProducerCounters()
         self.alarm = OutageAlarm(config.alarm_reminder_interval)
-        self.continuity = LinkContinuity()
+        self.status_lanes = StatusLanes()  # interdomain link statuses, apart from the outbox
+        self._purges: set[asyncio.Task[None]] = set()
+        self._refresh_timers: dict[str, asyncio.TimerHandle] = {}  # link id -> timer
+        self._copied: dict[str, str | None] = {}  # link id -> status last copied
         self.outcomes = OutcomeLog(config)  # the web UI's recent messages and counts
-        self._release_timers: dict[str, asyncio.TimerHandle] = {}  # parked lane -> timer
+        self._release_timers: dict[str, asyncio.TimerHandle] = {}  # waiting lane -> timer
         self._refused_exchanges: set[str] = set()
         self.last_error: str | None = None
         self._wake = asyncio.Event()  # work to do: new message, free slot, or a failure
@@ -72,8 +80,8 @@ class Publisher:
         self._runner: asyncio.Task[None] | None = None
         self._failures_in_a_row = 0  # failed cycles since the broker last answered
         transport.on_lost(self._fail)
-        # Lanes held back until the transport has their link's status queue (ready()).
-        self._waiting_links: dict[str, str] = {}  # link id -> its lane, parked
+        # Links held back until the transport has their status queue (ready()).
+        self._waiting_links: set[str] = set()
         transport.on_ready(self._link_ready)
         transport.on_blocked(self._blocked)
 
@@ -84,8 +92,14 @@ class Publisher:
 
     def submit(self, message: OutboundMessage) -> None:
         """Queue a message for publishing; never blocks."""
-        if not self.outbox:  # the broker owes nothing yet: a quiet spell is no silence
-            self._progress_at = time.monotonic()
+        if not self.outbox and not self.status_lanes:  # the broker owes nothing yet: a
+            self._progress_at = time.monotonic()  # quiet spell is no silence
+        self._wake.set()
+        if message.link_id is not None:
+            replaced = self.status_lanes.offer(message)
+            if replaced is not None:
+                self._superseded(replaced)
+            return
         dropped = self.outbox.put(message)
         if dropped is not None:
             self.counters.dropped += 1
@@ -95,7 +109,6 @@ class Publisher:
                             "(%d dropped in all)", self.outbox.capacity, dropped.reason,
                             dropped.message.message_id, dropped.message.key or "no key",
                             self.counters.dropped)
-        self._wake.set()
 
     def has_room(self) -> bool:
         """Whether a message submitted now goes in without pushing a buffered one out: the
@@ -135,7 +148,8 @@ class Publisher:
             if self.alarm.outage is None and self.last_error is None:
                 log.info("mq_producer: connected to %s, exchanges %s", self.transport.description,
                          ", ".join(self.transport.destinations))
-            if not self.outbox:  # else the first answer from the broker ends the outage
+            if not self.outbox and not self.status_lanes:  # else the first answer from the
+                # broker ends the outage
                 self.alarm.recovered(0, self.counters.dropped)
             await self._drain()
             await asyncio.sleep(self._retry_delay(False))
@@ -157,20 +171,17 @@ class Publisher:
                                                                self._watch)
         try:
             while not self._failed.is_set():
-                room = min(self.config.max_in_flight - self.outbox.in_flight, WRITE_BATCH)
-                batch = self.outbox.take(room) if room > 0 else []
-                if batch:  # a link whose queue is not declared yet: its lane waits
-                    batch = [message for message in batch
-                             if message.link_id is None or self._ready(message)]
-                    if not batch:
-                        continue
+                room = min(self.config.max_in_flight - self._in_flight(), WRITE_BATCH)
+                batch = self._take(room) if room > 0 else []
                 if not batch:
                     self._wake.clear()
                     await self._wake.wait()
                     continue
-                now = time.monotonic()
+                now, sent_time = time.monotonic(), int(time.time())
                 for message in batch:
                     message.sent_at = now
+                    if message.envelope is not None:  # a status: sent_time is when it goes
+                        message.body = stamped(message.envelope, sent_time)
                 self.counters.published += len(batch)
                 try:
                     async with asyncio.timeout(self.config.publish_timeout):  # a stalled link
@@ -193,10 +204,23 @@ class Publisher:
             self._stalled = False
             await self.transport.close()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._until(lambda: self.outbox.in_flight == 0),
+            await asyncio.wait_for(self._until(lambda: self._in_flight() == 0),
                                    self.config.publish_timeout)
-        for message in self.outbox.in_flight_messages():  # no answer came: send again later
+        for message in [*self.outbox.in_flight_messages(),
+                        *self.status_lanes.in_flight_messages()]:  # no answer: later again
             self._put_back(message)
+
+    def _in_flight(self) -> int:
+        return self.outbox.in_flight + self.status_lanes.in_flight
+
+    def _take(self, room: int) -> list[OutboundMessage]:
+        """Link statuses first (one per link at most: few), then the firehose."""
+        statuses, suppressed = self.status_lanes.take(room)
+        for message in suppressed:
+            self._suppressed(message)
+        # A link whose queue is not declared yet waits (see _ready).
+        statuses = [message for message in statuses if self._ready(message)]
+        return statuses + self.outbox.take(room - len(statuses))
 
     async def _until(self, done: Callable[[], bool]) -> None:
         """Wait until ``done()``, looking again after every answer from the broker."""
@@ -208,7 +232,9 @@ class Publisher:
         """The publish timeout, for all messages at once: the oldest one still unanswered
         tells whether the broker stopped answering (a stalled link) - unless it said it
         blocks publishing (a memory or disk alarm): then it is waited for, no reconnect."""
-        oldest = self.outbox.oldest_in_flight()
+        oldest = min(filter(None, (self.outbox.oldest_in_flight(),
+                                   self.status_lanes.oldest_in_flight())),
+                     key=lambda message: message.sent_at, default=None)
         if self.alarm.blocked is not None:
             self.alarm.still_blocked(len(self.outbox), self.counters.dropped)
         elif oldest is not None \
@@ -222,7 +248,9 @@ class Publisher:
     def _settle(self, message: OutboundMessage, attempt: int,
                 outcome: Outcome) -> None:
         """The broker's answer to one publish (see transport.Settle)."""
-        if attempt != message.attempts or not self.outbox.is_in_flight(message):
+        in_flight = self.status_lanes.is_in_flight(message) if message.link_id is not None \
+            else self.outbox.is_in_flight(message)
+        if attempt != message.attempts or not in_flight:
             return  # an answer to an attempt already given up (timed out or put back)
         if isinstance(outcome, TransportError):
             self._put_back(message)
@@ -238,15 +266,17 @@ class Publisher:
             elif outcome is PublishOutcome.REJECTED:
                 self._refused(message)
             else:
-                self.outbox.confirm(message)
                 self._progress_at = time.monotonic()
                 if outcome is PublishOutcome.RETURNED:
+                    self._moved_on(message)
                     self._returned(message)
                 else:
                     self.counters.confirmed += 1
                     self.outcomes.record(message, "confirmed")
-                    if message.link_id is not None and message.status is not None:
-                        self.continuity.accepted(message.link_id, message.status)
+                    if message.link_id is not None:
+                        self._status_accepted(message)
+                    else:
+                        self.outbox.confirm(message)
         self._wake.set()
         self._settled.set()
 
@@ -258,11 +288,89 @@ class Publisher:
     def _put_back(self, message: OutboundMessage) -> None:
         self.counters.failed += 1
         self.outcomes.count(message, "failed")
-        self.outbox.retry(message)
+        if message.link_id is None:
+            self.outbox.retry(message)
+        else:
+            self._superseded(self.status_lanes.put_back(message))
+
+    def _moved_on(self, message: OutboundMessage) -> None:
+        """Answered, not accepted (returned, or unpublishable): its lane moves on."""
+        if message.link_id is None:
+            self.outbox.confirm(message)
+        else:
+            self.status_lanes.settled(message, accepted=False)
+
+    def _superseded(self, message: OutboundMessage | None) -> None:
+        if message is not None:
+            self.counters.superseded += 1
+            self.outcomes.record(message, "superseded")
+
+    def _suppressed(self, message: OutboundMessage) -> None:
+        self.counters.suppressed += 1
+        self.outcomes.record(message, "suppressed")
+
+    def _status_accepted(self, message: OutboundMessage) -> None:
+        """A link's queue took its status: one copy for the other consumers of the status
+        exchange (never for a refresh, nor a retry: they had it), and the refresh timer."""
+        assert message.link_id is not None
+        link_id = message.link_id
+        self.status_lanes.settled(message, accepted=True)
+        if message.copy_key is not None and self.transport.status_copies \
+                and self._copied.get(link_id) != message.status:
+            # Once per change: a status purged unread and published again was copied already.
+            self._copied[link_id] = message.status
+            self.counters.copied += 1
+            # Never pushes anything out of a full buffer: one per accepted change, few.
+            self.outbox.put(status_copy(message, time.time()), force=True)
+            self._wake.set()
+        refresh_after = self.config.link_status.refresh_after
+        if refresh_after:
+            timer = self._refresh_timers.pop(link_id, None)
+            if timer is not None:
+                timer.cancel()
+            self._refresh_timers[link_id] = asyncio.get_running_loop().call_later(
+                refresh_after, self._refresh, link_id, message)
+
+    def _refresh(self, link_id: str, message: OutboundMessage) -> None:
+        """REFRESH_AFTER since the queue took ``message``: if it is still there unread, a
+        copy with a new sent_time replaces it (a consumer such as SDX-LC takes a message
+        older than 300 s for stale)."""
+        del self._refresh_timers[link_id]
+        if self.status_lanes.idle(link_id) and self.status_lanes.accepted(link_id) is message:
+            self._purge(link_id, refresh=message)
+
+    def _purge(self, link_id: str, refresh: OutboundMessage | None = None) -> None:
+        """Empty the link's queue (one unread message at most), then let its lane go: the
+        present status follows. ``refresh``: the message to publish again if one was there.
+        A transport that cannot purge: the lane waits RETRY_INTERVAL, then tries again."""
+        self.status_lanes.wait(link_id)
+        task = asyncio.get_running_loop().create_task(self._purged(link_id, refresh),
+                                                      name="mq_producer.purge_status")
+        self._purges.add(task)
+        task.add_done_callback(self._purges.discard)
+
+    async def _purged(self, link_id: str, refresh: OutboundMessage | None) -> None:
+        try:
+            removed = await self.transport.purge_status(link_id)
+        except TransportError as exc:  # the broker is gone: the publisher's retry handles it
+            log.debug("mq_producer: purging the status queue of link %s failed: %s",
+                      link_id, exc)
+            removed = None
+        if removed is None:
+            self._release_later(f"status:{link_id}", link_id)
+            return
+        self.status_lanes.purged(link_id, removed)
+        if removed and refresh is not None:
+            self.counters.refreshed += 1
+            self.status_lanes.offer(replace(refresh, attempts=0, copy_key=None))
+        elif removed:
+            self.counters.replaced += 1
+        self.status_lanes.release(link_id)
+        self._wake.set()
 
     def _unpublishable(self, message: OutboundMessage, reason: Unpublishable) -> None:
         """The broker cannot take this message as it is: it goes, alone; the lane moves on."""
-        self.outbox.confirm(message)
+        self._moved_on(message)
         self.counters.rejected += 1
         self.outcomes.record(message, "rejected")
         log.error("mq_producer: message %s (%s, exchange %r) cannot be published: %s; the "
@@ -270,51 +378,69 @@ class Publisher:
                   reason)
 
     def _refused(self, message: OutboundMessage) -> None:
-        """A nack. For a link status message: see continuity.py. Any other message is offered
-        again after RETRY_INTERVAL (a queue of the operator's with reject-publish is full)."""
-        if message.link_id is not None and message.status is not None \
-                and not self.continuity.keep_refused(message.link_id, message.status):
-            self.outbox.confirm(message)  # dropped: the lane moves on
-            self.counters.suppressed += 1
-            self.outcomes.record(message, "suppressed")
+        """A nack. A link's status queue holds an unread status (see status_lanes.py): it is
+        purged, then the present status goes. Any other message is offered again after
+        RETRY_INTERVAL (a queue of the operator's with reject-publish is full)."""
+        if message.link_id is not None:
+            self.counters.refused += 1
+            self.outcomes.record(message, "refused")
+            superseded, purge = self.status_lanes.refused(message)
+            self._superseded(superseded)
+            if purge:
+                self._purge(message.link_id)
             return
         self.counters.refused += 1
         self.outcomes.record(message, "refused")
-        if message.link_id is None and message.exchange not in self._refused_exchanges:
+        if message.exchange not in self._refused_exchanges:
             self._refused_exchanges.add(message.exchange)
             log.warning("mq_producer: the broker refused message %s on exchange %r (a full "
                         "queue with reject-publish?); retrying every %.1fs (logged once per "
                         "exchange)", message.message_id, message.exchange,
                         self.config.retry_interval)
         self.outbox.retry(message, ready=False)
-        self._release_timers[message.lane] = asyncio.get_running_loop().call_later(
-            self.config.retry_interval, self._release, message.lane)
+        self._release_later(message.lane)
 
-    def _release(self, lane: str) -> None:
-        del self._release_timers[lane]
-        self.outbox.release(lane)
+    def _release_later(self, lane: str, link_id: str | None = None) -> None:
+        """Let a waiting lane go again after RETRY_INTERVAL."""
+        self._release_timers[lane] = asyncio.get_running_loop().call_later(
+            self.config.retry_interval, self._release, lane, link_id)
+
+    def _release(self, lane: str, link_id: str | None) -> None:
+        self._release_timers.pop(lane, None)
+        if link_id is None:
+            self.outbox.release(lane)
+        else:
+            self.status_lanes.release(link_id)
         self._wake.set()
 
     def _ready(self, message: OutboundMessage) -> bool:
-        """Whether the transport may publish the message now; if not, its lane waits (taken,
-        not sent: no attempt counted) until ``_link_ready`` names its link."""
+        """Whether the transport may publish the link status now; if not, its lane waits
+        (taken, not sent: no attempt counted) until ``_link_ready`` names its link."""
         if self.transport.ready(message):
             return True
         assert message.link_id is not None
-        self.outbox.hold(message)
-        self._waiting_links[message.link_id] = message.lane
+        message.attempts -= 1
+        self._superseded(self.status_lanes.put_back(message, ready=False))
+        self._waiting_links.add(message.link_id)
         return False
 
     def _link_ready(self, link_id: str) -> None:
         """The transport has the link's queue (or was refused it: published all the same)."""
-        lane = self._waiting_links.pop(link_id, None)
-        if lane is not None:
-            self.outbox.release(lane)
+        if link_id in self._waiting_links:
+            self._waiting_links.discard(link_id)
+            self.status_lanes.release(link_id)
             self._wake.set()
 
     def _returned(self, message: OutboundMessage) -> None:
         self.counters.returned += 1
         self.outcomes.record(message, "returned")
+        if message.key is not None and message.key.startswith("status-copy:"):
+            if "status-copy" not in self._returned_keys:  # for whoever binds a queue there
+                self._returned_keys.add("status-copy")
+                log.info("mq_producer: no queue is bound to exchange %r: the copies of link "
+                         "statuses are not kept (the links' own queues have them; logged "
+                         "once)", message.exchange)
+            return
         if message.routing_key not in self._returned_keys:
             self._returned_keys.add(message.routing_key)
             log.warning("mq_producer: message %s returned as unroutable: no queue is bound to "
@@ -352,16 +478,19 @@ class Publisher:
         destroyed while pending; the transport abandons its own connection at once
         (``Transport.abandon``). Else the task is only cancelled (it ends at its next turn),
         and the caller closes the transport (``stop``)."""
-        discarded = self.outbox.discard_all()
+        discarded = self.outbox.discard_all() + self.status_lanes.discard_all()
         self.counters.discarded += discarded
-        cancel(self._runner, for_good=for_good)  # our own task
+        cancel(self._runner, for_good=for_good)  # our own tasks
+        for task in list(self._purges):
+            cancel(task, for_good=for_good)
         if self._watchdog is not None:
             self._watchdog.cancel()
         if for_good:
             self.transport.abandon()
-        for timer in self._release_timers.values():
+        for timer in [*self._release_timers.values(), *self._refresh_timers.values()]:
             timer.cancel()
         self._release_timers.clear()
+        self._refresh_timers.clear()
         self._waiting_links.clear()
         return discarded
 
@@ -371,7 +500,8 @@ class Publisher:
         how many messages were discarded. For an unload: the loop goes on."""
         if self.transport.connected:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._until(lambda: len(self.outbox) == 0), flush_timeout)
+                await asyncio.wait_for(self._until(
+                    lambda: not self.outbox and not self.status_lanes), flush_timeout)
         discarded = self.abandon(for_good=False)
         if self._runner is not None:
             await asyncio.gather(self._runner, return_exceptions=True)
@@ -386,6 +516,9 @@ class Publisher:
             "queues": self.transport.queues,
             "buffer": {"queued": self.outbox.queued, "in_flight": self.outbox.in_flight,
                        "capacity": self.outbox.capacity},
+            "status_lanes": {"links": self.status_lanes.links,
+                             "pending": self.status_lanes.pending,
+                             "in_flight": self.status_lanes.in_flight},
             "counters": self.counters.as_dict(),
             "last_error": self.last_error,
             **self.alarm.as_dict(),

@@ -2,7 +2,7 @@
 per exchange and per link status queue. Pure: no I/O, no asyncio.
 
 The publisher calls ``record()`` once per outcome of a message (confirmed, returned, refused,
-suppressed, dropped, rejected) and ``count()`` for an attempt that failed and is retried
+suppressed, superseded, dropped, rejected) and ``count()`` for an attempt that failed and is retried
 (counted, not kept in the ring: an outage puts back every buffered message, again at each
 attempt). What is kept of a message is its id, event name, exchange, routing key, the outcome
 and the time: never its body.
@@ -16,9 +16,10 @@ from .config import ProducerConfig
 from .outbox import OutboundMessage
 
 RECENT_CAPACITY = 100  # outcomes kept in the ring
-OUTCOMES = ("confirmed", "returned", "refused", "suppressed", "dropped", "rejected", "failed")
+OUTCOMES = ("confirmed", "returned", "refused", "suppressed", "superseded", "dropped", "rejected",
+            "failed")
 # Per link status queue: what the broker said to the messages routed to it.
-QUEUE_OUTCOMES = ("confirmed", "refused", "suppressed")
+QUEUE_OUTCOMES = ("confirmed", "refused", "suppressed", "superseded")
 
 
 class OutcomeLog:

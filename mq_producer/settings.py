@@ -48,21 +48,37 @@ QUEUES = [
     for exchange, (event_class, names) in _SEED_EVENTS.items() for name in names
 ]
 
-# Link status continuity for SDX (the seed's "Interdomain Link Up/Down Monitoring"). For every
-# interdomain link, a status message also goes to EXCHANGE with the link id as routing key,
-# into the link's own durable queue QUEUE_PREFIX + link id (declared when the link is first
-# seen, or at start for those in LINK_IDS). The queue holds one message and refuses more
-# (x-max-length 1, reject-publish): a changed status waits in the producer until the consumer
-# has taken the previous message, and the same status again is dropped (counted as
-# "suppressed") until the consumer has consumed the previous one - no flood, no lost change.
-# A link is interdomain when its metadata contains every key/value of METADATA, or its id is
-# in LINK_IDS. Set ENABLED to False to publish no status messages.
+# Link status for SDX (the seed's "Interdomain Link Up/Down Monitoring"; docs/consuming.rst,
+# "Link status for SDX"). Every interdomain link - an SDX NNI port first: an interface whose
+# metadata has listen_events' NNI_METADATA_KEY ("sdx_nni"), link id "urn:sdx:port:<sdx_nni>" -
+# has its own durable queue QUEUE_PREFIX + link id (declared when the link is first seen, or
+# at start for those in LINK_IDS). It holds one message and refuses the next (x-max-length 1,
+# reject-publish) and always ends up holding the link's present status, or nothing once its
+# consumer has read it:
+# - status messages go straight to that queue; per link at most one waits in the producer,
+#   the latest (a newer one replaces it: "superseded"), apart from BUFFER_SIZE;
+# - a status equal to the one the queue last accepted is not published ("suppressed");
+# - when the queue refuses a change (it holds an older status, unread), the producer purges
+#   it and publishes the present status ("replaced"): a consumer that comes back reads the
+#   present status at once, never a backlog of old ones;
+# - each status the queue accepts is published once more on EXCHANGE, with the routing key
+#   COPY_ROUTING_KEY (a template as in ROUTES; None: no copy), for any other consumer: bind a
+#   queue there ("#" for all) - it sees each accepted status exactly once, never a retry;
+# - sent_time is when a status message is published; one left unread in its queue for
+#   REFRESH_AFTER seconds (0: never) is replaced by the same status with a new sent_time, so a
+#   consumer that drops messages older than 300 s (SDX-LC) never takes the present status for
+#   stale. event_timestamp keeps the event's time.
+# A Kytos link is interdomain when its metadata contains every key/value of METADATA, or its
+# id is in LINK_IDS; NNI: False ignores NNI ports. Set ENABLED to False for no status at all.
 LINK_STATUS = {
     "enabled": True,
     "exchange": "interdomain_links",
     "queue_prefix": "interdomain_link.",
     "metadata": {"interdomain": True},
     "link_ids": [],
+    "nni": True,
+    "copy_routing_key": "{link_id}",
+    "refresh_after": 240.0,
 }
 
 # Messages a consumer rejects (invalid envelopes) go to this fanout exchange and the queue of

@@ -106,6 +106,19 @@ class Transport(Protocol):
         for which ``ready`` answered False, is prepared (or could not be)."""
         ...
 
+    @property
+    def status_copies(self) -> bool:
+        """Whether an accepted link status is published once more, on LINK_STATUS.exchange,
+        for the other consumers (AMQP: status messages go straight to their link's queue).
+        False where the status destination is that exchange itself (JetStream's stream)."""
+        ...
+
+    async def purge_status(self, link_id: str) -> int | None:
+        """Remove what waits unread in the link's status queue; return how many messages
+        that was (0 or 1), or None when the transport cannot (its status lane then retries
+        after RETRY_INTERVAL). Raises TransportError when the broker cannot be asked."""
+        ...
+
     async def connect(self) -> None:
         """Connect if needed and check (creating when missing) every destination.
 

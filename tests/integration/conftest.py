@@ -85,7 +85,8 @@ async def cleanup_exchanges(broker_url: str, exchange_prefix: str) -> AsyncItera
     for name in queues:
         if name.startswith(exchange_prefix):
             await channel.queue_delete(name)
-    for kind in ("admin_events", "operational_events", "other_events", "links", "dead"):
+    for kind in ("admin_events", "operational_events", "other_events", "links", "link.queues",
+                 "dead"):
         await channel.exchange_delete(f"{exchange_prefix}.{kind}")
     await connection.close()
 

@@ -28,13 +28,14 @@ async def _exists(broker_url: str, name: str) -> bool:
 async def test_missing_exchanges_are_created_durable_topic(controller, broker_url,
                                                            exchange_prefix, caplog):
     names = [f"{exchange_prefix}.{kind}"
-             for kind in ("admin_events", "operational_events", "other_events", "links")]
+             for kind in ("admin_events", "operational_events", "other_events", "links",
+                          "link.queues")]
     assert not any([await _exists(broker_url, name) for name in names])
     producer = controller.load_napp(MqProducer)
     await wait_until(lambda: producer.publisher.transport.connected, what="connected")
     assert all([await _exists(broker_url, name) for name in names])
     created = [r.getMessage() for r in caplog.records if "created exchange" in r.getMessage()]
-    assert len(created) == 4
+    assert len(created) == 5
     # Each check ran on a channel of its own, which the broker closed on the 404 of a missing
     # exchange: none may come back (a robust channel reopens itself) - one channel stays open.
     await asyncio.sleep(0.5)
@@ -50,7 +51,7 @@ async def test_missing_exchanges_are_created_durable_topic(controller, broker_ur
 
 
 async def test_existing_exchanges_are_reused(controller, amqp, exchange_prefix, caplog):
-    for kind in ("admin_events", "operational_events", "other_events", "links"):
+    for kind in ("admin_events", "operational_events", "other_events", "links", "link.queues"):
         await amqp.declare_exchange(f"{exchange_prefix}.{kind}", aio_pika.ExchangeType.TOPIC,
                                     durable=True)
     producer = controller.load_napp(MqProducer)

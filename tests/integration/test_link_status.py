@@ -1,7 +1,9 @@
-"""Interdomain link status: per-link queues, continuity, snapshots, and the consumer library."""
+"""Interdomain link status: per-link queues holding the latest status only, snapshots, and the
+consumer library."""
 
 import asyncio
 import json
+from itertools import pairwise
 
 import aio_pika
 import pytest
@@ -38,10 +40,11 @@ async def _set_status(controller: FakeController, link, up: bool) -> None:
 
 
 def _link_consumer(prefix: str, link, handler) -> EventConsumer:
-    """The consumer SDX-LC would run on one link's queue."""
+    """The consumer SDX-LC would run on one link's queue (not bound: mq_producer publishes a
+    link's status straight to its queue)."""
     broker = broker_from_env({"KYTOS_MQ_URL": "amqp://guest:guest@127.0.0.1:5672/"})
     return EventConsumer(broker, ConsumerOptions(
-        bindings=[Binding(f"{prefix}.links", str(link.id))],
+        bindings=[],
         queue=f"{prefix}.link.{link.id}", dead_letter=f"{prefix}.dead",
         queue_arguments={**LINK_QUEUE_ARGUMENTS, "x-dead-letter-exchange": f"{prefix}.dead"}),
         handler)
@@ -52,8 +55,31 @@ async def _depth(amqp, name: str) -> int:
     return queue.declaration_result.message_count
 
 
-async def test_flapping_link_every_change_arrives_in_order(controller, exchange_prefix,
-                                                           cleanup_exchanges):
+def _idle(producer) -> bool:
+    """Nothing left to publish or to hear back about: firehose buffer and status lanes."""
+    publisher = producer.publisher
+    lanes = publisher.status()["status_lanes"]
+    return producer.worker.idle and len(publisher.outbox) == 0 \
+        and lanes["pending"] == 0 and lanes["in_flight"] == 0
+
+
+async def _set_status_and_wait(controller: FakeController, producer, link, up: bool) -> None:
+    """A status change, then every answer from the broker for it (purges included)."""
+    await _set_status(controller, link, up)
+    await wait_until(lambda: _idle(producer), what="the producer idle")
+
+
+async def _read_all(amqp, name: str) -> list[dict]:
+    """What waits in a queue now, read (and acked) until it is empty."""
+    queue = await amqp.declare_queue(name, passive=True)
+    got = []
+    while (message := await queue.get(no_ack=True, fail=False)) is not None:
+        got.append(body(message))
+    return got
+
+
+async def test_flapping_link_a_reading_consumer_ends_on_the_present_status(
+        controller, exchange_prefix, cleanup_exchanges):
     _, producer = await _start(controller)
     link = make_link(11, interdomain=True)
     seen: list[tuple[str, int]] = []
@@ -67,15 +93,21 @@ async def test_flapping_link_every_change_arrives_in_order(controller, exchange_
     try:
         for index in range(20):
             await _set_status(controller, link, up=index % 2 == 1)
-        await wait_until(lambda: len(seen) == 20, timeout=30, what="20 changes")
+        await wait_until(lambda: _idle(producer), what="the producer idle")
+        # The latest status only: intermediate flaps may be skipped, never the last one.
+        await wait_until(lambda: seen and seen[-1][0] == "UP", timeout=15,
+                         what="the present status, UP")
+        await asyncio.sleep(0.3)  # nothing after it
     finally:
         await consumer.close()
-    assert [status for status, _ in seen] == ["DOWN", "UP"] * 10
+    statuses = [status for status, _ in seen]
+    assert statuses[-1] == "UP" and len(seen) <= 20
+    assert all(before != after for before, after in pairwise(statuses))  # never twice in a row
     assert [sequence for _, sequence in seen] == sorted(sequence for _, sequence in seen)
-    assert producer.publisher.counters.suppressed == 0
+    assert producer.publisher.counters.dropped == 0
 
 
-async def test_repeated_status_waits_as_one_message_and_resumes_after_consumption(
+async def test_repeated_status_waits_as_one_message_and_a_change_follows(
         controller, amqp, exchange_prefix):
     _, producer = await _start(controller)
     link = make_link(12, interdomain=True)
@@ -83,52 +115,72 @@ async def test_repeated_status_waits_as_one_message_and_resumes_after_consumptio
     for _ in range(10):  # the consumer is away: DOWN, then the same status nine times
         await _set_status(controller, link, up=False)
     publisher = producer.publisher
-    await wait_until(lambda: publisher.counters.suppressed == 9, what="9 suppressed")
+    await wait_until(lambda: _idle(producer), what="the producer idle")
+    assert publisher.counters.suppressed + publisher.counters.superseded == 9, \
+        publisher.counters
     assert await _depth(amqp, queue_name) == 1  # one message waits, no flood
     queue = await amqp.declare_queue(queue_name, passive=True)
     first = await queue.get(no_ack=True)
     assert body(first)["link"]["status"] == "DOWN"
-    await _set_status(controller, link, up=False)  # consumed: the next repetition goes
-    await wait_until(lambda: _depth_is(amqp, queue_name, 1), what="the repetition")
-    # Two status messages went to the link's queue; the firehose carried all 11 events (no
-    # queue is bound to it here, so they come back as returned).
+    # Read: the same status again is still nothing new for the reader (never the same status
+    # twice in a row); a change goes at once.
+    await _set_status_and_wait(controller, producer, link, up=False)
+    assert await _depth(amqp, queue_name) == 0
+    await _set_status(controller, link, up=True)
+    await _wait_depth(amqp, queue_name, 1)
+    # Two status messages went to the link's queue, and each one copy to the links exchange;
+    # the firehose carried all 12 events. No queue is bound to either exchange here: the
+    # copies and the events come back as returned.
     await wait_until(lambda: publisher.counters.confirmed == 2
-                     and publisher.counters.returned == 11, what="every message answered")
-    assert publisher.counters.suppressed == 9
+                     and publisher.counters.returned == 12 + 2, what="every message answered")
+    # The first DOWN waited for its queue to be declared: repetitions superseded one another
+    # meanwhile, and the last one (and the one after the read) were suppressed.
+    assert publisher.counters.suppressed + publisher.counters.superseded == 10
+    assert publisher.counters.refused == publisher.counters.replaced == 0
+    assert body(await queue.get(no_ack=True))["link"]["status"] == "UP"
 
 
-def _depth_is(amqp, name: str, expected: int):
-    """For wait_until: a callable that checks the depth without blocking."""
-    result: dict[str, int] = {}
+async def test_link_status_queue_is_not_bound_to_the_links_exchange(controller, amqp,
+                                                                    exchange_prefix):
+    _, producer = await _start(controller)
+    link = make_link(17, interdomain=True)
+    queue_name = f"{exchange_prefix}.link.{link.id}"
+    copies = await amqp.declare_queue(exclusive=True)
+    await copies.bind(f"{exchange_prefix}.links", "#")
+    await _set_status_and_wait(controller, producer, link, up=False)
+    # The status went to its queue, its one copy to the exchange: not into the queue too.
+    assert [m["link"]["status"] for m in await _read_all(amqp, queue_name)] == ["DOWN"]
+    [copy] = await receive(copies, 1)
+    assert body(copy)["link"]["status"] == "DOWN"
+    assert copy.routing_key == str(link.id)
+    exchange = await amqp.get_exchange(f"{exchange_prefix}.links")
+    await exchange.publish(aio_pika.Message(b"probe"), routing_key=str(link.id))
+    await receive(copies, 1)  # the probe took the binding of the copies' queue ...
+    assert await _depth(amqp, queue_name) == 0  # ... and none of the link's queue
 
-    async def check() -> None:
-        result["depth"] = await _depth(amqp, name)
 
-    task = asyncio.get_running_loop().create_task(check())
-    return lambda: task.done() and result.get("depth") == expected
+async def _wait_depth(amqp, name: str, expected: int, timeout: float = 15) -> None:
+    """Until the queue holds ``expected`` messages."""
+    async with asyncio.timeout(timeout):
+        while True:
+            if await _depth(amqp, name) == expected:
+                return
+            await asyncio.sleep(0.05)
 
 
-async def test_change_waits_for_the_consumer_then_arrives_in_order(controller, amqp,
-                                                                   exchange_prefix):
+async def test_change_replaces_the_unread_status(controller, amqp, exchange_prefix):
     _, producer = await _start(controller)
     link = make_link(13, interdomain=True)
     queue_name = f"{exchange_prefix}.link.{link.id}"
-    await _set_status(controller, link, up=False)
-    await _set_status(controller, link, up=True)  # a change while DOWN waits: kept, retried
-    await _set_status(controller, link, up=False)
+    await _set_status_and_wait(controller, producer, link, up=False)
+    # Changes while DOWN waits unread: refused, the queue purged, the present status in it.
+    await _set_status_and_wait(controller, producer, link, up=True)
+    await _set_status_and_wait(controller, producer, link, up=False)
     publisher = producer.publisher
-    await wait_until(lambda: publisher.counters.refused >= 1, what="a refusal")
-    queue = await amqp.declare_queue(queue_name, passive=True)
-    statuses = []
-    for _ in range(3):
-        message = None
-        async with asyncio.timeout(10):
-            while message is None:
-                message = await queue.get(no_ack=True, fail=False)
-                await asyncio.sleep(0.05)
-        statuses.append(body(message)["link"]["status"])
-    assert statuses == ["DOWN", "UP", "DOWN"]
-    assert publisher.counters.suppressed == 0
+    got = await _read_all(amqp, queue_name)
+    assert [(m["link"]["status"], m["producer"]["sequence"]) for m in got] == [("DOWN", 3)]
+    assert publisher.counters.refused == publisher.counters.replaced == 2
+    assert publisher.counters.suppressed == publisher.counters.superseded == 0
 
 
 async def test_producer_restart_mid_sequence(amqp, exchange_prefix, cleanup_exchanges):
@@ -147,28 +199,19 @@ async def test_producer_restart_mid_sequence(amqp, exchange_prefix, cleanup_exch
     try:
         await _set_status(second, link, up=False)
         await _set_status(second, link, up=True)
-        queue = await amqp.declare_queue(queue_name, passive=True)
-        got = []
-        async with asyncio.timeout(15):
-            while len(got) < 3:
-                message = await queue.get(no_ack=True, fail=False)
-                if message is None:
-                    await asyncio.sleep(0.05)
-                    continue
-                got.append(body(message))
+        await wait_until(lambda: _idle(producer), what="the producer idle")
+        got = await _read_all(amqp, queue_name)
     finally:
         await second.stop()
         await producer.publisher.transport.close()
-    # The status from before the restart, then the restarted producer's, in order; the
-    # restart shows as a new producer instance.
-    assert [(m["link"]["status"], m["producer"]["sequence"]) for m in got] == \
-        [("DOWN", 1), ("DOWN", 1), ("UP", 2)]
-    assert got[1]["producer"]["instance"] == listen.pipeline.builder.instance
-    assert got[0]["producer"]["instance"] != got[1]["producer"]["instance"]
+    # The status left from before the restart was replaced: the queue holds the restarted
+    # producer's present status only, from a new producer instance.
+    assert [(m["link"]["status"], m["producer"]["sequence"]) for m in got] == [("UP", 2)]
+    assert got[0]["producer"]["instance"] == listen.pipeline.builder.instance
 
 
 async def test_consumer_restart_mid_sequence(controller, exchange_prefix, cleanup_exchanges):
-    await _start(controller)
+    _, producer = await _start(controller)
     link = make_link(15, interdomain=True)
     seen: list[str] = []
 
@@ -183,13 +226,16 @@ async def test_consumer_restart_mid_sequence(controller, exchange_prefix, cleanu
     await consumer.close()
     for up in (True, False, True):  # while the consumer is away
         await _set_status(controller, link, up=up)
+    await wait_until(lambda: _idle(producer), what="the producer idle")
     consumer = _link_consumer(exchange_prefix, link, handle)
     await consumer.start()
     try:
-        await wait_until(lambda: len(seen) == 4, timeout=20, what="the changes made while away")
+        # Back: the present status at once, not the changes made while away.
+        await wait_until(lambda: len(seen) == 2, timeout=20, what="the present status")
+        await asyncio.sleep(0.3)  # nothing after it
     finally:
         await consumer.close()
-    assert seen == ["DOWN", "UP", "DOWN", "UP"]
+    assert seen == ["DOWN", "UP"]
 
 
 async def test_snapshot_on_request_and_on_topology_loaded(controller, amqp, exchange_prefix):

@@ -66,6 +66,11 @@ class MemoryTransport:
         self.unready: set[str] = set()  # link ids whose messages ready() holds back
         self.ready_checks: Counter[str] = Counter()  # link id -> ready() calls answered False
         self._ready_callbacks: list[Callable[[str], None]] = []
+        self.status_copies = False
+        # What purge_status answers (None: "cannot purge", the lane retries later), and the
+        # link ids it was asked for.
+        self.purge_answer: int | None = None
+        self.purged: list[str] = []
 
     # -- the Transport protocol ---------------------------------------------------------------
 
@@ -95,6 +100,10 @@ class MemoryTransport:
 
     def on_blocked(self, callback: Callable[[str | None], None]) -> None:
         self._blocked_callbacks.append(callback)
+
+    async def purge_status(self, link_id: str) -> int | None:
+        self.purged.append(link_id)
+        return self.purge_answer
 
     async def connect(self) -> None:
         self.connects += 1

@@ -17,6 +17,54 @@ def make_link(index: int = 1, interdomain: bool = False) -> Link:
     return link
 
 
+def link_event(link: Link, up: bool) -> tuple[str, dict]:
+    """(name, content) of kytos/topology.link_up / link_down, as topology emits it, after
+    setting the link's state as the event says."""
+    link.active = up
+    name = "kytos/topology.link_up" if up else "kytos/topology.link_down"
+    return name, {"link": link, "reason": "link up" if up else "link down"}
+
+
+def make_nni(index: int = 1, sdx_nni: str | None = "zaoxi.ac.za:s1:50") -> Interface:
+    """An interface of our own switch; with ``sdx_nni`` (the remote OXP's port id, as the
+    kytos/sdx NApp's metadata has it) it is an SDX NNI port: an interdomain link."""
+    switch = Switch(f"00:00:00:00:00:00:02:{index:02x}")
+    interface = Interface(f"nni{index}", index, switch)
+    if sdx_nni is not None:
+        interface.metadata["sdx_nni"] = sdx_nni
+    return interface
+
+
+def nni_link_id(sdx_nni: str) -> str:
+    """The link id of an SDX NNI port in envelopes (kytos-sdx's ``port["nni"]``)."""
+    return sdx_nni if sdx_nni.startswith("urn:sdx:port:") else f"urn:sdx:port:{sdx_nni}"
+
+
+# Interface events, with the state each leaves the interface in: (active, enabled); None:
+# unchanged. of_core's carry {"interface"}, topology's {"interface", "reason"}.
+INTERFACE_EVENTS = {
+    "kytos/of_core.switch.interface.link_up": (True, None),
+    "kytos/of_core.switch.interface.link_down": (False, None),
+    "kytos/topology.interface.up": (True, None),
+    "kytos/topology.interface.down": (False, None),
+    "kytos/topology.interface.enabled": (None, True),
+    "kytos/topology.interface.disabled": (None, False),
+}
+
+
+def interface_event(interface: Interface, name: str) -> tuple[str, dict]:
+    """(name, content) of an interface event as Kytos emits it, after setting the interface's
+    state as the event says (as of_core and topology do before they emit it)."""
+    active, enabled = INTERFACE_EVENTS[name]
+    if active is not None:
+        interface.active = active
+    if enabled is not None:
+        interface.enabled = enabled
+    if name.startswith("kytos/of_core."):
+        return name, {"interface": interface}
+    return name, {"interface": interface, "reason": name.rsplit(".", 1)[1]}
+
+
 def make_topology(switches: int, links: int) -> SimpleNamespace:
     """What kytos/topology's topology_loaded carries: .switches and .links dicts, no as_dict."""
     all_switches = {}

@@ -8,14 +8,15 @@ from listen_events.patterns import SettingsError, subscription_pattern
 
 DEFAULT = Classifier(settings.CLASSES, settings.OPERATIONAL_CLASSES)
 
-# The seed's listen_event, under the names kytos-ng core emits.
+# The seed's listen_event, under the names kytos-ng core emits; the metadata events, subscribed
+# by the seed but left unclassified (so never handed on), are administrative since issue 15.
 SEED_TABLE = [
     ("version/control.initialize", True, "administrative"),
     ("kytos/topology.switch.enabled", True, "administrative"),
     ("kytos/topology.switch.disabled", True, "administrative"),
-    ("kytos/topology.switches.metadata.added", True, None),
-    ("kytos/topology.interfaces.metadata.removed", True, None),
-    ("kytos/topology.links.metadata.added", True, None),
+    ("kytos/topology.switches.metadata.added", True, "administrative"),
+    ("kytos/topology.interfaces.metadata.removed", True, "administrative"),
+    ("kytos/topology.links.metadata.added", True, "administrative"),
     ("kytos/topology.topology_loaded", True, "operational"),
     ("kytos/topology.link_up", True, "operational"),
     ("kytos/topology.link_down", True, "operational"),
@@ -26,9 +27,51 @@ SEED_TABLE = [
 ]
 
 
+# The events of an interface, which carry the status of an NNI port (issue 15).
+INTERFACE_TABLE = [
+    ("kytos/of_core.switch.interface.link_up", True, "operational"),
+    ("kytos/of_core.switch.interface.link_down", True, "operational"),
+    ("kytos/of_core.switch.interface.link_down", False, None),  # operational: timestamp
+    ("kytos/topology.interface.up", True, "operational"),
+    ("kytos/topology.interface.down", True, "operational"),
+    ("kytos/topology.interface.enabled", True, "administrative"),
+    ("kytos/topology.interface.disabled", True, "administrative"),
+    ("kytos/topology.interface.disabled", False, "administrative"),
+    ("kytos/topology.switches.metadata.removed", True, "administrative"),
+    ("kytos/topology.interfaces.metadata.added", True, "administrative"),
+    ("kytos/topology.links.metadata.removed", True, "administrative"),
+    # anchored regexes: near misses are not classified
+    ("kytos/of_core.switch.interface.link_upX", True, None),
+    ("kytos/of_coreXswitch.interface.link_up", True, None),
+    ("kytos/topology.interface.deleted", True, None),
+    ("kytos/topology.interface.up.more", True, None),
+    ("kytos/topology.interface.metadata.added", True, None),  # core's name is plural
+]
+
+
 @pytest.mark.parametrize(("name", "has_timestamp", "expected"), SEED_TABLE)
 def test_default_classification_reproduces_the_seed(name, has_timestamp, expected):
     assert DEFAULT.classify(name, has_timestamp) == expected
+
+
+@pytest.mark.parametrize(("name", "has_timestamp", "expected"), INTERFACE_TABLE)
+def test_default_classification_of_interface_and_metadata_events(name, has_timestamp,
+                                                                  expected):
+    assert DEFAULT.classify(name, has_timestamp) == expected
+
+
+def test_default_subscription_covers_the_interface_events_and_no_near_miss():
+    pattern = subscription_pattern(settings.SUBSCRIBED_EVENTS)
+    for name, has_timestamp, expected in INTERFACE_TABLE:
+        if has_timestamp:  # the rows with a timestamp: classified if and only if subscribed
+            assert _matches(pattern, name) == (expected is not None), name
+
+
+def test_every_event_with_a_link_status_is_subscribed_and_classified():
+    pattern = subscription_pattern(settings.SUBSCRIBED_EVENTS)
+    for name in settings.LINK_STATUS_BY_EVENT:
+        assert _matches(pattern, name), name
+        assert DEFAULT.classify(name, True) is not None, name
 
 
 def _matches(pattern: str, name: str) -> bool:

@@ -29,7 +29,10 @@ def test_link_envelope_carries_what_a_consumer_needs():
     assert envelope["producer"]["controller"] == "amlight-kytos"
     assert envelope["producer"]["domain"] == "ampath.net"
     assert envelope["link"]["id"] == str(link.id)
-    assert envelope["link"]["status"] == "UP"
+    assert envelope["link"]["kind"] == "link"
+    assert envelope["link"]["status"] == "UP"  # no link_status given: the object's
+    assert envelope["link"]["status_source"] == "object"
+    assert envelope["link"]["active"] is True
     assert envelope["link"]["reason"] == "link down"
     assert envelope["link"]["endpoint_a"] == {"id": "00:00:00:00:00:00:00:02:2",
                                               "dpid": "00:00:00:00:00:00:00:02", "port": 2,
@@ -68,6 +71,16 @@ def test_link_with_broken_endpoints_still_builds_a_valid_envelope():
                                               "dpid": "00:00:00:00:00:00:00:01", "port": 7,
                                               "name": None}
     assert envelope["link"]["status"] is None
+    assert envelope["link"]["status_source"] == "object"
+
+
+def test_an_envelope_without_the_new_link_fields_still_validates():
+    """kind and status_source have defaults: envelopes built before them stay valid."""
+    envelope, _ = _build(EnvelopeBuilder("c", ""))
+    for field in ("kind", "status_source"):
+        del envelope["link"][field]
+    link = Envelope.model_validate_json(json.dumps(envelope)).link
+    assert (link.kind, link.status_source) == ("link", "object")
 
 
 def test_committed_schema_matches_the_model():

@@ -1,7 +1,7 @@
 """A link whose status queue is not ready yet (the transport still declaring it, issue 14
-case 5): its status messages wait in their own lane, everything else flows, nothing counts
-against the stall timer, and the lane goes - in order - once the transport says so. On the
-in-memory transport (its ``unready`` / ``make_ready`` controls)."""
+case 5): its status waits in its own lane - the latest only (issue 15) - everything else
+flows, nothing counts against the stall timer, and the lane goes once the transport says so.
+On the in-memory transport (its ``unready`` / ``make_ready`` controls)."""
 
 import asyncio
 import dataclasses
@@ -52,22 +52,22 @@ async def test_a_link_not_ready_waits_in_its_lane_while_the_rest_flows(
     for number in range(10):
         publisher.submit(event(number))
     publisher.submit(status(2, "L2"))
-    publisher.submit(status(3, "L1", "UP"))  # behind the first, in the same lane
     await wait_until(lambda: publisher.counters.confirmed == 11, what="the 11 others")
+    publisher.submit(status(3, "L1", "UP"))  # the latest: replaces the waiting DOWN
     await asyncio.sleep(1.0)  # over three PUBLISH_TIMEOUTs: waiting is no stall
     assert {a.message_id for a in transport.attempts} == \
         {f"e{n}" for n in range(10)} | {"s2:status"}
-    assert publisher.outbox.queued == 2 and publisher.outbox.in_flight == 0
+    assert publisher.status_lanes.pending == 1 and publisher.status_lanes.in_flight == 0
+    assert publisher.counters.superseded == 1 and len(publisher.outbox) == 0
     assert transport.ready_checks["L1"] == 1  # asked once, then parked: no polling
     assert publisher.counters.published == 11
     assert transport.closes == 0 and publisher.alarm.outage is None
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
     transport.make_ready("L1")
-    await wait_until(lambda: publisher.counters.confirmed == 13, what="L1's two, released")
-    assert [(a.message_id, a.attempt) for a in transport.attempts[-2:]] == \
-        [("s1:status", 1), ("s3:status", 1)]
-    assert publisher.counters.published == 13 and len(publisher.outbox) == 0
+    await wait_until(lambda: publisher.counters.confirmed == 12, what="L1's latest, released")
+    assert [(a.message_id, a.attempt) for a in transport.attempts[-1:]] == [("s3:status", 1)]
+    assert publisher.counters.published == 12 and len(publisher.status_lanes) == 0
 
 
 async def test_a_ready_callback_for_a_lane_not_waiting_changes_nothing(
@@ -86,7 +86,7 @@ async def test_a_link_that_becomes_unready_again_waits_again(
     transport.unready.add("L1")
     publisher.submit(status(2, "L1", "UP"))
     await wait_until(lambda: transport.ready_checks["L1"] == 1, what="held back")
-    assert publisher.outbox.queued == 1
+    assert publisher.status_lanes.pending == 1
     transport.make_ready("L1")
     await wait_until(lambda: publisher.counters.confirmed == 2, what="the second")
 

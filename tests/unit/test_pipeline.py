@@ -97,7 +97,7 @@ async def test_counters_follow_the_pipeline():
     now = dt.datetime.now(dt.UTC)
     link = make_link(1)
     assert await pipeline.process("kytos/topology.link_up", None, now, {"link": link})
-    assert await pipeline.process("kytos/topology.links.metadata.added", None, now, {}) == []
+    assert await pipeline.process("kytos/topology.updated", None, now, {}) == []
     assert await pipeline.process("kytos/topology.link_down", None, None, {"link": link}) == []
     assert pipeline.counters.as_dict() == {
         "received": 3, "classified": 1, "not_action": 2, "filtered_out": 0, "handed_on": 0,
@@ -106,13 +106,49 @@ async def test_counters_follow_the_pipeline():
 
 async def test_link_status_follows_the_event_when_the_link_has_changed_since():
     """The event carries the Link itself; by the time it is serialized the link may be up
-    again (a flap, events waiting their turn). link.status is what the event stands for."""
+    again (a flap, events waiting their turn). envelope.link is the event's view, consistent
+    in itself: status is what the event stands for, active agrees with it; content.link is
+    the object as serialized."""
     link = make_link(1)
     link.active = True  # already back up when the link_down is processed
     pipeline = _pipeline()
     [down] = await pipeline.process("kytos/topology.link_down", uuid.uuid4(),
                                     dt.datetime.now(dt.UTC), {"link": link, "reason": "down"})
-    assert down["content"]["link"]["status"] == "UP"  # the object, as serialized
-    assert down["link"]["status"] == "DOWN"  # the event
+    Envelope.model_validate_json(json.dumps(down))
+    assert (down["content"]["link"]["status"], down["content"]["link"]["active"]) == (
+        "UP", True)  # the object, as serialized
+    assert {field: down["link"][field] for field in (
+        "kind", "status", "status_source", "active", "enabled", "reason")} == {
+        "kind": "link", "status": "DOWN", "status_source": "event", "active": False,
+        "enabled": True, "reason": "down"}  # the event
+    assert down["key"] == f"link:{link.id}"
     [snapshot] = await pipeline.snapshot([link])
-    assert snapshot["link"]["status"] == "UP"  # snapshots: the object's present status
+    # snapshots: the object's present status
+    assert {field: snapshot["link"][field] for field in (
+        "kind", "status", "status_source", "active")} == {
+        "kind": "link", "status": "UP", "status_source": "object", "active": True}
+
+
+async def test_link_up_of_a_link_that_went_down_since_is_up_and_active_in_the_envelope():
+    link = make_link(2)
+    link.active = False
+    [up] = await _pipeline().process("kytos/topology.link_up", uuid.uuid4(),
+                                     dt.datetime.now(dt.UTC), {"link": link, "reason": "up"})
+    assert (up["link"]["status"], up["link"]["active"], up["link"]["status_source"]) == (
+        "UP", True, "event")
+    assert (up["content"]["link"]["status"], up["content"]["link"]["active"]) == ("DOWN", False)
+
+
+async def test_link_event_with_no_status_of_its_own_takes_the_objects():
+    """Not in LINK_STATUS_BY_EVENT: status and active are the Link's (status_source
+    "object"); a link.disabled event still says enabled false, whatever the Link says now."""
+    link = make_link(3)
+    pipeline = _pipeline()
+    [event] = [pipeline.builder.build(
+        event_name="kytos/topology.link.disabled", event_class="administrative",
+        event_id=None, event_timestamp=dt.datetime.now(dt.UTC),
+        content=serialize_content({"link": link})[0])]
+    Envelope.model_validate_json(json.dumps(event))
+    assert {field: event["link"][field] for field in (
+        "status", "status_source", "active", "enabled")} == {
+        "status": "DISABLED", "status_source": "object", "active": True, "enabled": False}

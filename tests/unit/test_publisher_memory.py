@@ -121,27 +121,53 @@ async def test_keys_are_pipelined_with_one_publish_in_flight_per_key(
     assert transport.overlapping_lanes == []
 
 
-async def test_rejected_link_status_repetition_is_suppressed_and_a_change_waits(
+async def test_a_refused_status_change_is_offered_again_and_a_repetition_never_goes(
         publisher: Publisher, transport: MemoryTransport):
-    """The broker refuses while the consumer has not taken the previous status (a full
-    reject-publish queue, a full JetStream subject): see continuity.py."""
-    refusals = {("m2", 1), ("m3", 1), ("m3", 2)}
+    """The broker refuses while the consumer has not read the previous status (a full
+    reject-publish queue, a full JetStream subject): see status_lanes.py. A transport that
+    cannot purge (``purge_answer`` None, as JetStream): the change waits RETRY_INTERVAL."""
+    refusals = {("m3", 1), ("m3", 2)}
     transport.decide = lambda msg, attempt: (
         PublishOutcome.REJECTED if (msg.message_id, attempt) in refusals
         else PublishOutcome.CONFIRMED)
     key = "status:L1"
     publisher.submit(message(1, key, link_id="L1", status="UP"))
     await wait_until(lambda: publisher.counters.confirmed == 1, what="the first status")
-    publisher.submit(message(2, key, link_id="L1", status="UP"))  # a repetition: dropped
+    publisher.submit(message(2, key, link_id="L1", status="UP"))  # what the queue has
     await wait_until(lambda: publisher.counters.suppressed == 1, what="the suppression")
     publisher.submit(message(3, key, link_id="L1", status="DOWN"))  # a change: kept
-    publisher.submit(message(4, key, link_id="L1", status="UP"))  # waits behind it
-    await wait_until(lambda: publisher.counters.confirmed == 3, what="3 and 4 delivered")
-    assert [a.message_id for a in transport.delivered] == ["m1", "m3", "m4"]
+    await wait_until(lambda: publisher.counters.confirmed == 2, what="3 delivered")
+    assert [a.message_id for a in transport.delivered] == ["m1", "m3"]
     assert [a.attempt for a in transport.tries("m3")] == [1, 2, 3]
-    assert len(transport.tries("m2")) == 1  # suppressed: never offered again
-    assert publisher.counters.refused == 2
+    assert transport.tries("m2") == []  # suppressed: never published
+    assert transport.purged == ["L1", "L1"]  # asked at each refusal, could not
+    assert publisher.counters.refused == 2 and publisher.counters.replaced == 0
     assert publisher.counters.failed == 0 and publisher.alarm.outage is None  # not an outage
+
+
+async def test_a_refused_change_purges_the_queue_and_the_latest_status_goes(
+        publisher: Publisher, transport: MemoryTransport):
+    """The queue holds an unread older status: it is purged, then the present status goes
+    at once; the statuses that came meanwhile leave only the latest."""
+    transport.purge_answer = 1
+    transport.decide = lambda msg, attempt: (
+        PublishOutcome.REJECTED if (msg.message_id, attempt) == ("m2", 1)
+        else PublishOutcome.CONFIRMED)
+    key = "status:L1"
+    publisher.submit(message(1, key, link_id="L1", status="UP"))
+    await wait_until(lambda: publisher.counters.confirmed == 1, what="the first status")
+    transport.hold.clear()
+    publisher.submit(message(2, key, link_id="L1", status="DOWN"))  # will be refused
+    await wait_until(lambda: publisher.status_lanes.in_flight == 1, what="m2 in flight")
+    for number, state in ((3, "UP"), (4, "DOWN"), (5, "UP"), (6, "DOWN")):
+        publisher.submit(message(number, key, link_id="L1", status=state))
+    assert publisher.status_lanes.pending == 1  # never more than the latest
+    transport.hold.set()
+    await wait_until(lambda: publisher.counters.confirmed == 2, what="the present status")
+    assert [a.message_id for a in transport.delivered] == ["m1", "m6"]
+    assert transport.purged == ["L1"] and publisher.counters.replaced == 1
+    assert publisher.counters.superseded == 4  # m3, m4, m5, then the refused m2
+    assert publisher.status_lanes.max_pending == 1
 
 
 async def test_rejected_ordinary_message_is_offered_again(publisher: Publisher,

@@ -229,7 +229,7 @@ def test_intake_rejects_a_message_larger_than_max_message_bytes():
     ({"QUEUES": [{"queue": "q", "exchange": "e", "binding": "#", "durable": False}]},
      r"QUEUES\[0\]: expected a dict"),
     ({"QUEUES": "q"}, "QUEUES: expected a list"),
-    ({"LINK_STATUS": {"enabled": True}}, "LINK_STATUS: expected a dict with exactly"),
+    ({"LINK_STATUS": {"enabled": True}}, "LINK_STATUS: expected a dict with"),
     ({"LINK_STATUS": {**producer_settings.LINK_STATUS, "enabled": "yes"}},
      "LINK_STATUS.enabled"),
     ({"DEAD_LETTER": "amq.dead"}, "DEAD_LETTER"),

@@ -67,7 +67,7 @@ def test_outcomes_are_counted_per_exchange_and_per_link_status_queue():
                                "interdomain_links"]  # ROUTES, then LINK_STATUS
     assert exchanges["operational_events"] | {"last_at": None} == {
         "state": "ok", "confirmed": 1, "returned": 1, "refused": 0, "suppressed": 0,
-        "dropped": 0, "rejected": 0, "failed": 1, "last_at": None}
+        "superseded": 0, "dropped": 0, "rejected": 0, "failed": 1, "last_at": None}
     assert exchanges["admin_events"]["confirmed"] == 0
     assert exchanges["admin_events"]["last_at"] is None
     assert exchanges["other_events"]["state"] is None  # not checked yet
@@ -75,9 +75,9 @@ def test_outcomes_are_counted_per_exchange_and_per_link_status_queue():
     outcomes.record(message(6, "elsewhere"), "dropped")  # from settings since changed
     assert outcomes.exchanges({})["elsewhere"]["dropped"] == 1
     assert outcomes.queue_counts("interdomain_link.abc") == {"confirmed": 1, "refused": 1,
-                                                             "suppressed": 0}
+                                                             "suppressed": 0, "superseded": 0}
     assert outcomes.queue_counts("interdomain_link.other") == {"confirmed": 0, "refused": 0,
-                                                               "suppressed": 0}
+                                                               "suppressed": 0, "superseded": 0}
     assert outcomes.queue_counts("kytos_events.dead") is None
 
 

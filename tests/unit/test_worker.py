@@ -16,7 +16,7 @@ from listen_events.config import load_config
 from listen_events.main import Main as ListenEvents
 from listen_events.pacing import WORK_SLICE, Pacer
 from listen_events.pipeline import TOPOLOGY_LOADED, EventPipeline
-from listen_events.worker import LINGER_TURNS, MAX_BATCH, Discarded, HandOffWorker
+from listen_events.worker import LINGER_TURNS, MAX_BATCH, Discarded, HandOffWorker, Snapshotted
 from tests.support.handoff import decoded, handed_envelopes
 from tests.support.hostile import BrokenMapping
 from tests.support.kytos_controller import FakeController
@@ -167,7 +167,7 @@ async def test_a_snapshot_request_waits_its_turn_and_goes_in_batches():
     worker, out = _worker(budget=60.0)
     links = make_topology(10, 250).links
     _push_link_events(worker, range(2))
-    assert await worker.snapshot(list(links.values())) == 250
+    assert await worker.snapshot(list(links.values())) == Snapshotted(links=250, nni_ports=0)
     assert [len(batch) for batch in out.batches] == [2, 100, 100, 50]
     envelopes = out.envelopes
     assert [e["msg_type"] for e in envelopes] == ["event"] * 2 + ["snapshot"] * 250

@@ -1,9 +1,14 @@
 """The interdomain links' status queues, declared in the background (issue 14, case 5).
 
-A link status message goes to its link's queue (``LINK_STATUS.queue_prefix`` + link id, bound
-to the links exchange with the link id; x-max-length 1, reject-publish), which must be
-declared and bound before the message is published, or the broker returns the message as
-unroutable. This used to happen inside ``publish()``, one queue at a time on a throwaway
+A link status message goes to its link's queue alone (``LINK_STATUS.queue_prefix`` + link id,
+x-max-length 1, reject-publish, bound with the link id to the queues exchange
+``<queue_prefix>queues``), which must be declared and bound before the message is published,
+or the broker returns the message as unroutable. The queue is not bound to
+``LINK_STATUS.exchange``: that exchange carries one copy of each accepted status for other
+consumers (publisher.py), which the link's queue must not receive. The binding there that an
+earlier version made is removed once per run, after the queue is ready.
+
+Declaring used to happen inside ``publish()``, one queue at a time on a throwaway
 channel each, under the publisher's PUBLISH_TIMEOUT, and was forgotten on reconnecting: at an
 80 ms round trip, 64 new interdomain links kept anything from being confirmed. Here:
 
@@ -88,8 +93,10 @@ class LinkQueues:
     """The link queues' states and their declaration task, for one transport."""
 
     def __init__(self, spec: Callable[[str], QueueSpec],
-                 state_of: Callable[[str], str], scrub: Callable[[BaseException], str]) -> None:
+                 state_of: Callable[[str], str], scrub: Callable[[BaseException], str],
+                 old_exchange: str) -> None:
         self._spec = spec  # link id -> its queue
+        self._old_exchange = old_exchange  # where an earlier version bound the queues
         self._state_of = state_of  # "ok", "missing", "refused", "mismatch" -> status text
         self._scrub = scrub
         self._ready: dict[str, bool] = {}  # every link queue needed -> declared on this connection
@@ -103,6 +110,7 @@ class LinkQueues:
         self._channel_of: AbstractConnection | None = None
         self._task: asyncio.Task[None] | None = None
         self._generation = 0  # restart() makes the answers to earlier batches moot
+        self._unbound: set[str] = set()  # links whose queue lost an earlier version's binding
 
     def on_ready(self, callback: Callable[[str], None]) -> None:
         self._callbacks.append(callback)
@@ -196,6 +204,7 @@ class LinkQueues:
             if failure is None:
                 for link_id in batch:
                     self._answered(link_id, "ok", None)
+                await self._unbind(channel, batch)
             elif len(batch) > 1:
                 size = -(-len(batch) // SPLIT)
                 self._parts.extendleft(reversed([batch[start:start + size]
@@ -247,6 +256,25 @@ class LinkQueues:
         except _ERRORS as exc:
             return await self._failure(connection, underlay, exc)
         return None
+
+    async def _unbind(self, channel: AbstractChannel, links: list[str]) -> None:
+        """Remove the binding of an earlier version from each link's queue, once per run.
+        Queue.Unbind has no no-wait form (a round trip each): the links' messages do not wait
+        for it. Removing a binding that does not exist is no error."""
+        underlay = await channel.get_underlay_channel()
+        for link_id in links:
+            if link_id in self._unbound:
+                continue
+            spec = self._spec(link_id)
+            try:
+                await underlay.queue_unbind(spec.name, self._old_exchange,
+                                            routing_key=spec.binding)
+            except _ERRORS as exc:  # tried again after the next reconnection
+                log.debug("mq_producer: removing the old binding of %r failed: %s", spec.name,
+                          self._scrub(exc))
+                await self._drop_channel(channel)
+                return
+            self._unbound.add(link_id)
 
     async def _failure(self, connection: AbstractConnection, underlay: aiormq.abc.AbstractChannel,
                        error: BaseException) -> BaseException:

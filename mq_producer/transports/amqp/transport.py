@@ -116,13 +116,15 @@ class AmqpTransport:
         self._fast = config.amqp_fast_path  # decided again for each channel (see publish)
         self._fast_path_warned = False
         self._public_tasks: set[asyncio.Task[object]] = set()
+        self._purge_refused: set[str] = set()  # status queues we may not purge (logged once)
         self._watched_channel: aiormq.Channel | None = None  # _channel_closed is armed on it
         names = [*config.router.exchanges]
         if config.link_status.enabled:
-            names.append(config.link_status.exchange)
+            names += [config.link_status.exchange, config.link_status.queues_exchange]
         self._exchange_names = tuple(dict.fromkeys(names))
         # Per-link status queues: declared in the background, remembered across connections.
-        self._link_queues = LinkQueues(self._link_queue, self._queue_state, self._scrub)
+        self._link_queues = LinkQueues(self._link_queue, self._queue_state, self._scrub,
+                                       config.link_status.exchange)
         for link_id in sorted(config.link_status.link_ids):
             self._link_queues.add(link_id)
 
@@ -149,6 +151,40 @@ class AmqpTransport:
     @property
     def queues(self) -> dict[str, str]:
         return {**self._queue_states, **self._link_queues.states}
+
+    @property
+    def status_copies(self) -> bool:
+        return True  # status messages go straight to their queue, not through the exchange
+
+    def _address(self, message: OutboundMessage) -> tuple[str, str]:
+        """Exchange and routing key: a link status goes to its link's queue alone (through
+        LINK_STATUS' queues exchange), so that a refusal and its retry concern that queue
+        only; LINK_STATUS.exchange gets one copy once it is accepted (publisher.py)."""
+        if message.link_id is None:
+            return message.exchange, message.routing_key
+        return self._config.link_status.queues_exchange, message.link_id
+
+    async def purge_status(self, link_id: str) -> int | None:
+        if self._connection is None or not self._connection.connected.is_set():
+            raise TransportError(f"not connected to {self.description}")
+        name = self._config.link_status.queue(link_id)
+        removed: list[int] = []
+
+        async def purge(channel: AbstractChannel) -> None:
+            queue = await channel.get_queue(name, ensure=False)
+            answer = await queue.purge(timeout=self._close_timeout)
+            removed.append(answer.message_count or 0)
+
+        outcome = await self._on_throwaway_channel(f"purge queue {name!r}", purge)
+        if outcome != "ok":
+            if name not in self._purge_refused:
+                self._purge_refused.add(name)
+                log.warning("mq_producer: cannot purge the status queue %r (%s): its present "
+                            "status waits until the consumer has read the older one (retried "
+                            "every RETRY_INTERVAL; logged once per queue)", name,
+                            self._queue_state(outcome))
+            return None
+        return removed[0]
 
     def ready(self, message: OutboundMessage) -> bool:
         """False while the queue of the message's link is not declared on this connection
@@ -322,7 +358,7 @@ class AmqpTransport:
 
     def _link_queue(self, link_id: str) -> QueueSpec:
         link_status = self._config.link_status
-        return QueueSpec(link_status.queue(link_id), link_status.exchange, link_id,
+        return QueueSpec(link_status.queue(link_id), link_status.queues_exchange, link_id,
                          {**LINK_QUEUE_ARGUMENTS,
                           "x-dead-letter-exchange": self._config.dead_letter})
 
@@ -460,10 +496,10 @@ class AmqpTransport:
                 message_id=message.message_id, message_type=message.event_name,
                 timestamp=dt.datetime.fromtimestamp(int(message.timestamp), dt.UTC),
                 app_id=APP_ID)
+            exchange, routing_key = self._address(message)
             task: asyncio.Task[object] = loop.create_task(channel.basic_publish(
-                bytes(message.body), exchange=message.exchange,
-                routing_key=message.routing_key, properties=properties, mandatory=True,
-                wait=False))
+                bytes(message.body), exchange=exchange, routing_key=routing_key,
+                properties=properties, mandatory=True, wait=False))
             self._public_tasks.add(task)
             task.add_done_callback(partial(self._public_answer, message, message.attempts,
                                            settle))
@@ -509,8 +545,9 @@ class AmqpTransport:
                 if limit is not None and len(message.body) > limit:
                     raise Unpublishable(f"{len(message.body)} bytes, over the broker's "
                                         f"max_message_size ({limit})")
+                exchange, routing_key = self._address(message)
                 heads.append(publish_head(
-                    number, exchange=message.exchange, routing_key=message.routing_key,
+                    number, exchange=exchange, routing_key=routing_key,
                     body_size=len(message.body), message_id=message.message_id,
                     timestamp=int(message.timestamp), message_type=message.event_name))
             except (Unpublishable, ValueError) as exc:

@@ -85,6 +85,13 @@ class JetStreamTransport:
     def on_lost(self, callback: Callable[[str], None]) -> None:
         self._lost_callbacks.append(callback)
 
+    @property
+    def status_copies(self) -> bool:
+        return False  # the status stream is the links' destination itself (one per subject)
+
+    async def purge_status(self, link_id: str) -> int | None:
+        return None  # a refused status is offered again after RETRY_INTERVAL
+
     def ready(self, message: OutboundMessage) -> bool:
         """Always: the link status stream is checked with the others by connect()."""
         return True
