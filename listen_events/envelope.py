@@ -100,8 +100,11 @@ class Envelope(BaseModel):
     message_id: str = Field(description="Unique per message; AMQP message_id; de-duplicate on it")
     msg_type: Literal["event", "snapshot"] = Field(
         description="'event' for a change, 'snapshot' for a present state sent on request")
-    sent_time: int = Field(description="Unix epoch seconds when the envelope was built "
-                                       "(SDX-LC convention; compare with MQ_MESSAGE_EXPIRATION)")
+    sent_time: int = Field(description="Unix epoch seconds (SDX-LC convention; compare with "
+                                       "MQ_MESSAGE_EXPIRATION): when the envelope was built; "
+                                       "for a link status message (its link's queue, its "
+                                       "copy), when it was published - and renewed while it "
+                                       "waits unread. event_timestamp keeps the event's time")
     event_name: str = Field(description="Kytos event name, e.g. 'kytos/topology.link_down'")
     event_class: str = Field(description="Classification: 'administrative', 'operational', ...")
     event_id: str | None = Field(description="The KytosEvent's id (UUID)")

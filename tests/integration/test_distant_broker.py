@@ -54,8 +54,11 @@ class DistantSettings:
                 setattr(self, name, getattr(settings, name))
         self.ROUTES = [{"exchange": EVENTS, "routing_key": "{event_class}.{event_name}"}]
         self.QUEUES = [{"queue": ALL_EVENTS, "exchange": EVENTS, "binding": "#"}]
+        # No copies on the links exchange: nobody is bound there, they would come back as
+        # returned (test_sdx_status.py tests them).
         self.LINK_STATUS = {"enabled": True, "exchange": LINK_EXCHANGE, "queue_prefix": PREFIX,
-                            "metadata": {"interdomain": True}, "link_ids": []}
+                            "metadata": {"interdomain": True}, "link_ids": [],
+                            "copy_routing_key": None}
         self.DEAD_LETTER = "far.dead"
         self.RETRY_INTERVAL = 0.5
         self.HEARTBEAT = 5

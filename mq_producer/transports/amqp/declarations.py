@@ -111,6 +111,7 @@ class LinkQueues:
         self._task: asyncio.Task[None] | None = None
         self._generation = 0  # restart() makes the answers to earlier batches moot
         self._unbound: set[str] = set()  # links whose queue lost an earlier version's binding
+        self._to_unbind: deque[str] = deque()  # declared, not unbound yet (after declarations)
 
     def on_ready(self, callback: Callable[[str], None]) -> None:
         self._callbacks.append(callback)
@@ -140,6 +141,7 @@ class LinkQueues:
         self._generation += 1
         self._parts.clear()
         self._queued.clear()
+        self._to_unbind.clear()  # again once declared
         for link_id in self._ready:
             self._ready[link_id] = False
             name = self._spec(link_id).name
@@ -161,12 +163,12 @@ class LinkQueues:
 
     def _start(self) -> None:
         if self._connection is not None and (self._task is None or self._task.done()) \
-                and (self._queued or self._parts):
+                and (self._queued or self._parts or self._to_unbind):
             self._task = asyncio.get_running_loop().create_task(
                 self._run(), name="mq_producer.link_queues")
 
     async def _run(self) -> None:
-        while self._parts or self._queued:
+        while self._parts or self._queued or self._to_unbind:
             connection = self._connection
             if connection is None or not _alive(connection):
                 return  # restart() starts again once connected
@@ -175,6 +177,9 @@ class LinkQueues:
                 if not _alive(connection):
                     return
                 await asyncio.sleep(REOPEN_DELAY)
+                continue
+            if not (self._parts or self._queued):
+                await self._unbind(channel)  # declarations first: they hold messages back
                 continue
             generation = self._generation
             if self._parts:
@@ -204,7 +209,8 @@ class LinkQueues:
             if failure is None:
                 for link_id in batch:
                     self._answered(link_id, "ok", None)
-                await self._unbind(channel, batch)
+                self._to_unbind.extend(link_id for link_id in batch
+                                       if link_id not in self._unbound)
             elif len(batch) > 1:
                 size = -(-len(batch) // SPLIT)
                 self._parts.extendleft(reversed([batch[start:start + size]
@@ -257,19 +263,20 @@ class LinkQueues:
             return await self._failure(connection, underlay, exc)
         return None
 
-    async def _unbind(self, channel: AbstractChannel, links: list[str]) -> None:
-        """Remove the binding of an earlier version from each link's queue, once per run.
-        Queue.Unbind has no no-wait form (a round trip each): the links' messages do not wait
-        for it. Removing a binding that does not exist is no error."""
+    async def _unbind(self, channel: AbstractChannel) -> None:
+        """Remove the binding of an earlier version from each declared link's queue, once per
+        run, until new declarations are due. Queue.Unbind has no no-wait form (a round trip
+        each): nothing waits for it. Removing a binding that does not exist is no error."""
         underlay = await channel.get_underlay_channel()
-        for link_id in links:
+        while self._to_unbind and not (self._parts or self._queued):
+            link_id = self._to_unbind.popleft()
             if link_id in self._unbound:
                 continue
             spec = self._spec(link_id)
             try:
                 await underlay.queue_unbind(spec.name, self._old_exchange,
                                             routing_key=spec.binding)
-            except _ERRORS as exc:  # tried again after the next reconnection
+            except _ERRORS as exc:  # tried again after the next reconnection (restart)
                 log.debug("mq_producer: removing the old binding of %r failed: %s", spec.name,
                           self._scrub(exc))
                 await self._drop_channel(channel)
