@@ -29,11 +29,12 @@ async def _start(controller, amqp, prefix):
 async def test_events_flow_through_both_napps_with_confirms(controller, amqp, exchange_prefix):
     listen, producer, queues = await _start(controller, amqp, exchange_prefix)
     link = make_link(3, interdomain=True)
+    link.active = False  # as Kytos has it when it emits link_down
     down = KytosEvent("kytos/topology.link_down", {"link": link, "reason": "link down"})
     await controller.buffers.app.aput(down)
     await controller.buffers.app.aput(
         KytosEvent("kytos/topology.switch.enabled", {"dpid": "00:00:00:00:00:00:00:03"}))
-    # Subscribed but not an action event by default: counted, not published.
+    # Administrative (an interface's tells when it becomes an SDX NNI port).
     await controller.buffers.app.aput(
         KytosEvent("kytos/topology.links.metadata.added", {"link": link, "metadata": {}}))
     # Not subscribed at all.
@@ -41,10 +42,11 @@ async def test_events_flow_through_both_napps_with_confirms(controller, amqp, ex
     await controller.settle()
 
     [operational] = await receive(queues["operational_events"], 1)
-    [admin] = await receive(queues["admin_events"], 1)
+    admin, metadata = await receive(queues["admin_events"], 2)
     assert operational.routing_key == "operational.kytos/topology.link_down"
     assert admin.routing_key == "administrative.kytos/topology.switch.enabled"
-    for message in (operational, admin):
+    assert metadata.routing_key == "administrative.kytos/topology.links.metadata.added"
+    for message in (operational, admin, metadata):
         assert message.content_type == "application/json"
         assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
         assert message.message_id == body(message)["message_id"]
@@ -59,22 +61,28 @@ async def test_events_flow_through_both_napps_with_confirms(controller, amqp, ex
     assert body(admin)["key"] == "switch:00:00:00:00:00:00:00:03"
     assert await queues["other_events"].get(fail=False) is None
 
-    # 3: the two events, and the interdomain link's status message to its own queue.
-    await wait_until(lambda: producer.publisher.counters.confirmed == 3, what="3 confirms")
+    # 4: the three events, and the interdomain link's status message to its own queue (the
+    # metadata event's says DOWN again: suppressed); its copy on the links exchange comes
+    # back (nobody bound there).
+    await wait_until(lambda: producer.publisher.counters.confirmed == 4, what="4 confirms")
+    await wait_until(lambda: producer.publisher.counters.returned == 1, what="the copy")
     link_queue = await amqp.declare_queue(f"{exchange_prefix}.link.{link.id}", passive=True)
     status_message = await link_queue.get(no_ack=True)
     assert status_message.routing_key == str(link.id)
-    assert body(status_message)["message_id"] == envelope["message_id"]
+    # The link's latest status: the metadata event's (DOWN as well) when it came while the
+    # queue was still being declared, else the link_down's.
+    assert body(status_message)["link"]["status"] == "DOWN"
+    assert body(status_message)["producer"]["instance"] == listen.pipeline.builder.instance
     listen_status = json.loads((await listen.status(None)).body)
     assert listen_status["counters"] == {
-        "received": 3, "classified": 2, "not_action": 1, "filtered_out": 0, "handed_on": 2,
+        "received": 3, "classified": 3, "not_action": 0, "filtered_out": 0, "handed_on": 3,
         "serialization_warnings": 0, "failed": 0, "hand_on_failed": 0}
     assert listen_status["backlog"] == 0
     producer_status = json.loads((await producer.status(None)).body)
     assert producer_status["connected"] is True
-    assert producer_status["counters"]["confirmed"] == 3
+    assert producer_status["counters"]["confirmed"] == 4
     assert producer_status["queues"][f"{exchange_prefix}.link.{link.id}"] == "ok"
-    assert producer_status["counters"]["returned"] == 0
+    assert producer_status["counters"]["returned"] == 1
     assert producer_status["buffer"] == {"queued": 0, "in_flight": 0,
                                          "capacity": producer.publisher.config.buffer_size}
     assert set(producer_status["exchanges"].values()) == {"ok"}
