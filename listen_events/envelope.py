@@ -106,6 +106,12 @@ class Envelope(BaseModel):
                                        "copy), when it was published - and renewed while it "
                                        "waits unread. event_timestamp keeps the event's time")
     event_name: str = Field(description="Kytos event name, e.g. 'kytos/topology.link_down'")
+    napp: str | None = Field(
+        None, description="The NApp that emitted the event: its name up to the first '.' "
+                          "('kytos/topology', 'kytos/mef_eline', 'version/control'; the "
+                          "whole name when it has no '.'). The default routing keys "
+                          "'<event_class>.<event_name>' have it as their second topic word. "
+                          "Absent (null) in envelopes built before it")
     event_class: str = Field(description="Classification: 'administrative', 'operational', ...")
     event_id: str | None = Field(description="The KytosEvent's id (UUID)")
     event_timestamp: AwareDatetime = Field(description="When Kytos created the event, UTC, "
@@ -142,22 +148,25 @@ class EnvelopeBuilder:
 
     def build(self, *, event_name: str, event_class: str, event_id: Any,
               event_timestamp: dt.datetime, content: dict[str, Any],
-              msg_type: str = "event", link_status: str | None = None) -> dict[str, Any]:
+              msg_type: str = "event", link_status: str | None = None,
+              large: bool = False) -> dict[str, Any]:
         """``link_status``: the status the event stands for (LINK_STATUS_BY_EVENT), which
-        wins over the one the Link (or NNI interface) had when it was serialized."""
+        wins over the one the Link (or NNI interface) had when it was serialized. ``large``:
+        the content is (serialize.Serializer.large): a LargeEnvelope."""
         link = link_state(content, event_status=link_status,
                           event_enabled=ENABLED_BY_EVENT.get(event_name),
                           nni_metadata_key=self.nni_metadata_key)
         timestamp = event_timestamp.astimezone(dt.UTC) if event_timestamp.tzinfo \
             else event_timestamp.replace(tzinfo=dt.UTC)
         sequence = next(self._sequence)
-        return {
+        return (LargeEnvelope if large else dict)({
             "schema_version": SCHEMA_VERSION,
             # Unique without a random draw per message: the instance id is random per start.
             "message_id": f"{self._producer['instance']}-{sequence}",
             "msg_type": msg_type,
             "sent_time": int(dt.datetime.now(dt.UTC).timestamp()),
             "event_name": event_name,
+            "napp": napp_of(event_name),
             "event_class": event_class,
             "event_id": None if event_id is None else str(event_id),
             "event_timestamp": timestamp.isoformat(timespec="microseconds"),
@@ -165,17 +174,31 @@ class EnvelopeBuilder:
             "key": subject_key(content, link),
             "link": link,
             "content": content,
-        }
+        })
+
+
+def napp_of(event_name: str) -> str:
+    """The NApp that emitted an event: its name up to the first "." ("kytos/topology.link_up"
+    -> "kytos/topology"), the whole name when it has none."""
+    return event_name.partition(".")[0]
+
+
+class LargeEnvelope(dict):
+    """An envelope whose content is large (more than LARGE_VALUES values or LARGE_TEXT
+    characters of text, serialize.py): ``hand_off_form`` hands it on as a dict."""
 
 
 def hand_off_form(envelope: dict[str, Any]) -> dict[str, Any] | bytes:
     """The envelope as it is handed on: its JSON (orjson, UTF-8) bytes - except a topology's,
-    kept a dict so that the producer encodes its megabytes in pieces, giving the loop turns.
+    or any whose content is large (``LargeEnvelope``), kept a (plain) dict so that the
+    producer encodes its megabytes in pieces, giving the loop turns.
 
     Why bytes: in a burst a hand-off event waits in core's app buffer behind up to 1,024
     events. Meanwhile an envelope dict is about ten objects and fifty values that every young
     garbage collection walks (4-8 ms pauses in a 10,000-event burst); bytes are one object the
     collector skips."""
+    if type(envelope) is LargeEnvelope:
+        return dict(envelope)
     if "topology" in envelope["content"]:
         return envelope
     return orjson.dumps(envelope)

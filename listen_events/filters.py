@@ -5,6 +5,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .classify import MAX_CACHED_NAMES
 from .patterns import SettingsError, compile_anchored
 
 _MISSING = object()
@@ -85,6 +86,8 @@ class EventFilter:
         except KeyError:
             allowed = ((self._allow is None or self._allow.match(event_name) is not None)
                        and (self._deny is None or self._deny.match(event_name) is None))
+            if len(self._name_cache) >= MAX_CACHED_NAMES:  # names are not a closed set
+                self._name_cache.clear()
             self._name_cache[event_name] = allowed
             return allowed
 

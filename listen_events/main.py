@@ -4,8 +4,9 @@ The event handler only queues the event (it returns at once); one worker task (w
 turns events into envelopes in arrival order, giving the loop a turn every WORK_SLICE
 (pacing.py). Envelopes go out in order, up to MAX_BATCH at a time, as KytosEvents
 (``settings.HANDOFF_EVENT``, content ``{"envelopes": [...]}``: each envelope its JSON bytes,
-a topology's a dict) on the app buffer, so any producer NApp can publish them; this NApp knows
-nothing about brokers.
+a topology's or a large content's a dict) on the app buffer, so any producer NApp can publish
+them; this NApp knows nothing about brokers. It never takes in what it hands on: the hand-off
+event is always blocked (settings.BLOCKED_EVENTS).
 """
 
 from pathlib import Path
@@ -46,8 +47,8 @@ class Main(KytosNApp):
                       "listen_events/settings.py or the environment and restart Kytos.", exc)
             return
         self.worker = HandOffWorker(self.pipeline, self._hand_on)
-        log.info("listen_events: instance %s, subscribed to %s, handing on as %s",
-                 self.pipeline.builder.instance, SUBSCRIPTION,
+        log.info("listen_events: instance %s, profile %s, subscribed to %s, handing on as %s",
+                 self.pipeline.builder.instance, self.pipeline.config.profile, SUBSCRIPTION,
                  self.pipeline.config.handoff_event)
 
     def execute(self) -> None:
@@ -125,6 +126,7 @@ class Main(KytosNApp):
             return self._disabled()
         return JSONResponse({
             "instance": self.pipeline.builder.instance,
+            "profile": self.pipeline.config.profile,
             "subscription": SUBSCRIPTION,
             "handoff_event": self.pipeline.config.handoff_event,
             "backlog": self.worker.backlog,

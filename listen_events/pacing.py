@@ -29,6 +29,11 @@ class Pacer:
         """True when more than the budget elapsed since the loop's last turn."""
         return time.perf_counter() - self._since > self.budget
 
+    @property
+    def deadline(self) -> float:
+        """The ``time.perf_counter()`` time after which the loop is due a turn."""
+        return self._since + self.budget
+
     def restart(self) -> None:
         """Record that the loop just had a turn some other way (the caller awaited something
         that suspended, e.g. waiting for work): the budget starts again from now."""

@@ -6,10 +6,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from .classify import MAX_CACHED_NAMES
 from .config import ListenConfig
 from .envelope import EnvelopeBuilder, nni_interface, nni_value
 from .pacing import Pacer
-from .serialize import Serialized, Serializer, serialize_content, topology_parts
+from .serialize import (
+    Serialized,
+    Serializer,
+    serialize_content,
+    serialize_content_paced,
+    topology_parts,
+)
 
 log = logging.getLogger("kytos.napps.kytos/listen_events")
 
@@ -26,9 +33,18 @@ class ListenCounters:
     serialization_warnings: int = 0
     failed: int = 0  # events (or snapshots) whose processing raised
     hand_on_failed: int = 0  # envelopes lost because handing them on raised
+    # Events of BLOCKED_EVENTS (or HANDOFF_EVENT) that reached the pipeline and a class matched
+    # (a blocked event no class matches is not_action): never handed on. The subscription
+    # leaves them out, so only a handler called some other way sees them.
+    blocked: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return asdict(self)
+        """Every counter; ``blocked`` only when not 0 (the answer stays what it was for a
+        NApp that never met a blocked event)."""
+        counters = asdict(self)
+        if not self.blocked:
+            del counters["blocked"]
+        return counters
 
 
 class EventPipeline:
@@ -42,20 +58,51 @@ class EventPipeline:
         # Shared with the hand-off worker when given: one measure of how long the loop has
         # been held, whichever of the two holds it.
         self.pacer = pacer if pacer is not None else Pacer()
+        self._blocked: dict[str, bool] = {}  # config.is_blocked, per event name
+
+    def _is_blocked(self, name: str) -> bool:
+        try:
+            return self._blocked[name]
+        except KeyError:
+            if len(self._blocked) >= MAX_CACHED_NAMES:  # names are not a closed set
+                self._blocked.clear()
+            blocked = self._blocked[name] = self.config.is_blocked(name)
+            return blocked
 
     async def process(self, name: str, event_id: Any, timestamp: dt.datetime | None,
                       content: Any) -> list[dict[str, Any]]:
         """The envelopes to hand on for one event: none, its own, and for topology_loaded
-        (when configured) a snapshot of every link and every NNI port after it.
+        (when configured) a snapshot of every link and every NNI port after it. None for an
+        event no class matches (not_action), a blocked one (blocked: BLOCKED_EVENTS and the
+        hand-off event, whatever let it in), one the filters drop (filtered_out) or whose
+        name cannot be JSON (failed).
 
-        Work on a whole topology gives the event loop a turn whenever the pacer's budget is
-        spent: a topology of thousands of links must not stall the controller."""
-        self.counters.received += 1
-        event_class = self.config.classifier.classify(name, timestamp is not None)
+        Work on a whole topology, and on any large content, gives the event loop a turn
+        whenever the pacer's budget is spent: a topology of thousands of links, or another
+        NApp's thousands of flows, must not stall the controller; the content is bounded
+        (serialize.py)."""
+        counters, config = self.counters, self.config
+        counters.received += 1
+        event_class = config.classifier.classify(name, timestamp is not None)
         if event_class is None:
-            self.counters.not_action += 1
+            counters.not_action += 1
             return []
-        self.counters.classified += 1
+        if self._is_blocked(name):  # never handed on, even if a subscription let it in
+            counters.blocked += 1
+            if counters.blocked == 1:
+                log.info("listen_events: event %r is blocked (BLOCKED_EVENTS or HANDOFF_EVENT) "
+                         "but reached the handler: not handed on, counted as blocked (logged "
+                         "once)", name)
+            return []
+        counters.classified += 1
+        if not config.event_filter.allows_name(name):  # before any work on the content
+            counters.filtered_out += 1
+            return []
+        if not name.isascii() and not _utf8(name):  # JSON, so the envelope, cannot hold it
+            counters.failed += 1
+            log.error("listen_events: event %r not handed on: its name is not valid UTF-8 "
+                      "(lone surrogates)", name)
+            return []
         topology = content.get("topology") if isinstance(content, dict) else None
         parts = None if topology is None else topology_parts(topology)
         warnings: list[str] = []
@@ -63,18 +110,22 @@ class EventPipeline:
         if parts is not None:
             serialized_topology, warnings = await _serialize_topology(*parts, self.pacer)
             content = {**content, "topology": serialized_topology}
+        # Any NApp's content, of any size: paced, and bounded (serialize.py).
+        serialized, more_warnings, large = await serialize_content_paced(content, self.pacer)
         envelope = self._envelope(name, event_class, event_id, timestamp, content, "event",
-                                  warnings)
+                                  warnings, serialized=(serialized, more_warnings),
+                                  large=large)
         envelopes = [] if envelope is None else [envelope]
         if name == TOPOLOGY_LOADED and self.config.snapshot_on_topology_loaded \
                 and serialized_topology is not None:
             # The links and NNI ports as the topology's own serialization saw them: the same
             # instant, and not serialized a second time (half the work of a large
             # topology_loaded).
-            serialized = serialized_topology.value
+            topology_value = serialized_topology.value
             envelopes.extend(await self.snapshot(
-                (Serialized(link) for link in serialized["links"].values()),
-                serialized["switches"].values()))
+                (Serialized(link) for link in topology_value["links"].values()),
+                topology_value["switches"].values()))
+        await self.pacer.pause()  # encoding the envelope (worker) starts a fresh slice
         return envelopes
 
     async def snapshot(self, links: Iterable[Any],
@@ -124,14 +175,17 @@ class EventPipeline:
 
     def _envelope(self, name: str, event_class: str, event_id: Any,
                   timestamp: dt.datetime | None, content: Any, msg_type: str,
-                  warnings: list[str] | None = None,
-                  nni_only: bool = False) -> dict[str, Any] | None:
-        """``nni_only``: build nothing unless the content's interface is an NNI port."""
+                  warnings: list[str] | None = None, nni_only: bool = False,
+                  serialized: tuple[dict[str, Any], list[str]] | None = None,
+                  large: bool = False) -> dict[str, Any] | None:
+        """``nni_only``: build nothing unless the content's interface is an NNI port.
+        ``serialized``: the content already serialized, and its warnings; ``large``: it is
+        large (handed on as a dict)."""
         event_filter = self.config.event_filter
         if not event_filter.allows_name(name):
             self.counters.filtered_out += 1
             return None
-        serialized, more_warnings = serialize_content(content)
+        serialized, more_warnings = serialized or serialize_content(content)
         if nni_only and nni_interface(serialized, self.config.nni_metadata_key) is None:
             return None  # no NNI any more: nothing to say about it
         warnings = [*(warnings or []), *more_warnings]
@@ -149,7 +203,16 @@ class EventPipeline:
         return self.builder.build(
             event_name=name, event_class=event_class, event_id=event_id,
             event_timestamp=timestamp or dt.datetime.now(dt.UTC), content=serialized,
-            msg_type=msg_type, link_status=self.config.link_status_by_event.get(name))
+            msg_type=msg_type, link_status=self.config.link_status_by_event.get(name),
+            large=large)
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 async def _serialize_topology(switches: Mapping[Any, Any], links: Mapping[Any, Any],
@@ -159,6 +222,7 @@ async def _serialize_topology(switches: Mapping[Any, Any], links: Mapping[Any, A
     result: dict[str, dict[str, Any]] = {"switches": {}, "links": {}}
     for part, objects in (("switches", switches), ("links", links)):
         for key, obj in list(objects.items()):  # a copy: the topology may change meanwhile
+            serializer.new_piece()  # the serializer's bounds, per switch and per link
             result[part][serializer.key(key)] = serializer.value(obj, depth=3)
             await pacer.pause()
-    return Serialized(result), serializer.warnings
+    return Serialized(result), serializer.finish()

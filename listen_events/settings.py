@@ -5,10 +5,61 @@ NApp with an error that names the setting. Patterns are Python regular expressio
 against the whole event name (as ``@alisten_to`` does: ``re.match(pattern + "$", name)``).
 """
 
-# Events the NApp subscribes to. They are joined into ONE alternation for ``@alisten_to`` so that
-# an event matched by two patterns is still handled once. Defaults: the seed's ADMIN_EVENTS and
-# OPERATIONAL_EVENTS under the names kytos-ng core really emits, plus SDX's
-# ``version/control.initialize``, and the interface events that carry an NNI port's status
+# What the NApp listens to (issue 16, EP038/EP039):
+#   "topology": the events of SUBSCRIBED_EVENTS; an event no class of CLASSES matches is "not an
+#               action event" (counted, not handed on). The seed's behaviour.
+#   "all":      every event of the controller (``.*``), but BLOCKED_EVENTS; an event no class of
+#               CLASSES matches is handed on all the same, in the class UNCLASSIFIED_CLASS.
+#               SUBSCRIBED_EVENTS is not used.
+# In both, BLOCKED_EVENTS (and HANDOFF_EVENT, always) are never subscribed nor handed on.
+PROFILE = "topology"
+
+# The class of the events no class of CLASSES matches, in the "all" profile: a word (it becomes
+# the first word of the routing key), or None to count them as "not an action event" there too.
+# Not used in the "topology" profile, where they are not action events, as in the seed.
+UNCLASSIFIED_CLASS = "other_events"
+
+# Events never subscribed to nor handed on, in either profile: regexes matched against the whole
+# event name (as ``@alisten_to`` does). They leave the subscription (a negative lookahead in the
+# one ``@alisten_to`` pattern, so Kytos does not even start a handler for them), and an event
+# that reaches the pipeline anyway is counted as "blocked", never handed on. HANDOFF_EVENT is
+# blocked whatever this list says: what this NApp hands on is never broadcast again. Read from
+# kytos-ng 2025.2 (core, of_core, flow_manager, of_lldp, topology); kafka_events (EP039) blocks
+# the OpenFlow messages likewise.
+BLOCKED_EVENTS = [
+    # Every OpenFlow message of_core receives or sends, on the msg_in / msg_out buffers: echo,
+    # packet_in / packet_out, multipart (stats) replies, barrier, flow_mod, port_status... One
+    # event per message: thousands a second. (v0x01, v0x04, and the hello of any version.)
+    r"kytos/of_core\.v0x[0-9a-f]{2}\.messages\.(in|out)\..*",
+    # OpenFlow messages other NApps hand to core for sending: flow_manager's flow_mod and
+    # barrier_request (one per flow), of_lldp's LLDP packet_out (one per port every few
+    # seconds). What they mean is published by flow_manager's flow.* and of_lldp's events.
+    r"[^.]+\.messages\.(in|out)\..*",
+    # Core's internals: kytos/core.shutdown (and .shutdown.<napp>), the raw bytes of every TCP
+    # read (kytos/core.openflow.raw.in), connections, switch.new / reconnected, interface_tags
+    # (one per VLAN allocation). The switch and link changes they cause are published by
+    # of_core and topology.
+    r"kytos/core\..*",
+    # of_core: one event per packet_in that is not LLDP (a host's packets), and every switch's
+    # whole flow table every STATS_INTERVAL (60 s; flow_manager's flow.* say what changed).
+    r"kytos/of_core\.reachable\.mac",
+    r"kytos/of_core\.flow_stats\.received",
+    # of_lldp: one event per LLDP packet received (every port, every few seconds).
+    r"kytos/of_lldp\.interface\.is\.nni",
+    # topology's internal events, and kytos/topology.updated: the whole topology, emitted on
+    # almost every change (its changes are published one by one).
+    r"kytos/topology\.(notify_link_up_if_status|topo_controller\..*)",
+    r"kytos/topology\.updated",
+    # This project's own events: listen_events' hand-off events (HANDOFF_EVENT, always blocked
+    # anyway) and <napp>.loaded, mq_producer's. Never broadcast what we publish.
+    r"kytos/listen_events\..*",
+    r"kytos/mq_producer\..*",
+]
+
+# Events the NApp subscribes to in the "topology" profile. They are joined into ONE alternation
+# for ``@alisten_to`` so that an event matched by two patterns is still handled once. Defaults:
+# the seed's ADMIN_EVENTS and OPERATIONAL_EVENTS under the names kytos-ng core really emits, plus
+# SDX's ``version/control.initialize``, and the interface events that carry an NNI port's status
 # (see NNI_METADATA_KEY).
 SUBSCRIBED_EVENTS = [
     r"version/control\.initialize",
@@ -21,8 +72,9 @@ SUBSCRIBED_EVENTS = [
 ]
 
 # Classification (the seed's ``listen_event``): the first class whose patterns match the event
-# name wins; an event no class matches is "not an action event" and is not handed on. Classes in
-# OPERATIONAL_CLASSES are kept only when the event carries a timestamp, as in the seed.
+# name wins; an event no class matches is "not an action event" and is not handed on (in the
+# "all" profile: it is in UNCLASSIFIED_CLASS). Classes in OPERATIONAL_CLASSES are kept only when
+# the event carries a timestamp, as in the seed.
 CLASSES = {
     "administrative": [
         r"version/control\.initialize",
@@ -95,6 +147,8 @@ NNI_METADATA_KEY = "sdx_nni"
 
 # The KytosEvent that carries envelopes to the producer NApp(s), on the app buffer. Its content
 # is {"envelopes": [...]}: one or more envelopes (at most 100), in event order, and successive
-# hand-off events follow that order too. Each is its JSON encoding (bytes), a topology's a dict
-# (docs/design.rst, "The hand-off"). kytos/mq_producer listens to this name by default.
+# hand-off events follow that order too. Each is its JSON encoding (bytes), a topology's - or
+# a large content's, more than 5,000 values or 65,536 characters of text (serialize.py) - a
+# dict (docs/design.rst, "The hand-off"). kytos/mq_producer listens to this name by default.
+# Always blocked (BLOCKED_EVENTS): never taken in again.
 HANDOFF_EVENT = "kytos/listen_events.broadcast"

@@ -7,7 +7,8 @@ of order; and one hand-off event per envelope costs a KytosEvent, a trip through
 and a handler task each. Here the handler only appends to a deque (O(1), never awaits), a
 single task works through it strictly in order, pacing itself (pacing.Pacer) so the loop is
 never held much longer than its budget, and each hand-off event carries up to MAX_BATCH
-envelopes, in their hand-off form (envelope.hand_off_form: JSON bytes, a topology's a dict).
+envelopes, in their hand-off form (envelope.hand_off_form: JSON bytes; a topology's, or a
+large content's, a dict).
 """
 
 import asyncio

@@ -10,7 +10,12 @@ import sys
 from listen_events.envelope import Envelope
 from mq_producer import settings as producer_settings
 from mq_producer.checks import SettingsError
-from mq_producer.config import LINK_QUEUE_ARGUMENTS
+from mq_producer.config import (
+    LINK_QUEUE_ARGUMENTS,
+    napp_queues_from,
+    queue_type_of,
+    verbose_queue_from,
+)
 from mq_producer.transports.amqp.broker import broker_from_env
 
 from .consumer import Binding, ConsumerConnectionError, ConsumerOptions, EventConsumer
@@ -49,6 +54,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="consume this interdomain link's (or SDX NNI port's, e.g. "
                              "urn:sdx:port:zaoxi.ac.za:s1:50) own status queue, as SDX-LC "
                              "would, instead of binding a queue of ours")
+    parser.add_argument("--napp", metavar="NAPP",
+                        help="consume this NApp's own queue (e.g. kytos/mef_eline: its events "
+                             "only), one of mq_producer's NAPP_QUEUES, instead of binding a "
+                             "queue of ours")
+    parser.add_argument("--verbose", action="store_true",
+                        help="consume mq_producer's verbose queue (VERBOSE_QUEUE: every "
+                             "event), instead of binding a queue of ours")
     link_status = producer_settings.LINK_STATUS
     parser.add_argument("--link-queue-prefix", default=link_status["queue_prefix"],
                         help="prefix of the link status queues (default: %(default)s)")
@@ -58,19 +70,53 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _producer_queue(args: argparse.Namespace) -> ConsumerOptions:
+    """--napp / --verbose: a queue mq_producer declares, by name, declared here with the same
+    arguments (from mq_producer's settings) and bound to nothing more."""
+    if args.napp:
+        napp_queues = napp_queues_from(getattr(producer_settings, "NAPP_QUEUES", None))
+        if not napp_queues.enabled:
+            raise ValueError("--napp: mq_producer's NAPP_QUEUES is disabled: no NApp has a "
+                             "queue of its own (--verbose reads every event)")
+        if args.napp not in napp_queues.napps:
+            raise ValueError(f"--napp: {args.napp!r} has no queue of its own (not in "
+                             f"mq_producer's NAPP_QUEUES napps: "
+                             f"{', '.join(napp_queues.napps)}): its events are in the "
+                             "verbose queue (--verbose)")
+        name, arguments = napp_queues.queue(args.napp), napp_queues.arguments
+    else:
+        verbose = verbose_queue_from(getattr(producer_settings, "VERBOSE_QUEUE", None))
+        if not verbose.enabled:
+            raise ValueError("--verbose: mq_producer's VERBOSE_QUEUE is disabled")
+        name, arguments = verbose.queue, verbose.arguments
+    # No dead-letter exchange: the producer declares these queues without one.
+    return ConsumerOptions(bindings=[], queue=name, dead_letter="",
+                           queue_arguments=dict(arguments),
+                           queue_type=queue_type_of(producer_settings))
+
+
 def consumer_options(args: argparse.Namespace) -> ConsumerOptions:
+    chosen = [option for option, given in (("--napp", args.napp), ("--verbose", args.verbose),
+                                           ("--link-queue", args.link_queue)) if given]
+    if len(chosen) > 1:
+        raise ValueError(f"{' and '.join(chosen)}: give only one of --napp, --verbose and "
+                         "--link-queue")
+    if chosen and (args.bind or args.queue):
+        raise ValueError(f"{chosen[0]} goes without --bind and --queue")
+    if args.napp or args.verbose:
+        return _producer_queue(args)
     if args.link_queue:
-        if args.bind or args.queue:
-            raise ValueError("--link-queue goes without --bind and --queue")
         dead_letter = producer_settings.DEAD_LETTER
         # Not bound: mq_producer publishes a link's status straight to its queue.
         return ConsumerOptions(
             bindings=[],
             queue=f"{args.link_queue_prefix}{args.link_queue}", dead_letter=dead_letter,
-            queue_arguments={**LINK_QUEUE_ARGUMENTS, "x-dead-letter-exchange": dead_letter})
+            queue_arguments={**LINK_QUEUE_ARGUMENTS, "x-dead-letter-exchange": dead_letter},
+            queue_type=queue_type_of(producer_settings))
     return ConsumerOptions(bindings=[Binding.parse(text)
                                      for text in (args.bind or DEFAULT_BINDINGS)],
-                           queue=args.queue, dead_letter=producer_settings.DEAD_LETTER)
+                           queue=args.queue, dead_letter=producer_settings.DEAD_LETTER,
+                           queue_type=queue_type_of(producer_settings))
 
 
 async def consume(args: argparse.Namespace) -> int:

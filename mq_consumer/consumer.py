@@ -4,7 +4,11 @@
   (KYTOS_MQ_URL, or KYTOS_MQ_HOST / _PORT / _USERNAME / _PASSWORD / _VHOST / _TLS), and the
   same TLS files (KYTOS_MQ_CA_FILE, KYTOS_MQ_CERT_FILE, KYTOS_MQ_KEY_FILE).
 - Declares its queue (durable when named) with a dead-letter exchange, binds it, and consumes
-  with a robust connection that reconnects and restores the consumer.
+  with a robust connection that reconnects and restores the consumer. For a cluster (several
+  nodes in KYTOS_MQ_URL / KYTOS_MQ_HOST) it connects to the first node that answers and,
+  when that connection is lost, resumes on the next ones in turn (declaring and binding
+  again: a quorum queue is still there; a classic one that lived on the lost node is
+  declared afresh).
 - A message that does not validate against the envelope schema is rejected without requeue,
   so RabbitMQ dead-letters it (named queues: to the ``kytos_events.dead`` exchange and queue,
   as the producer declares them), and a line says why.
@@ -13,6 +17,7 @@
 """
 
 import asyncio
+import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
@@ -20,14 +25,19 @@ from dataclasses import dataclass, field
 
 import aio_pika
 import aiormq
-from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
+from aio_pika.abc import AbstractConnection, AbstractIncomingMessage, AbstractQueue
 from pydantic import ValidationError
 
 from listen_events.envelope import Envelope
+from mq_producer.config import typed
 from mq_producer.transports.amqp.broker import BrokerSettings, connection_error_text
-from mq_producer.transports.amqp.connection import robust_connection
+from mq_producer.transports.amqp.connection import robust_connection, single_connection
 
 log = logging.getLogger("mq_consumer")
+
+RESUME_DELAY = 1.0  # seconds between two rounds of a cluster's nodes, none answering
+_CONNECT_ERRORS = (aiormq.exceptions.AMQPError, aio_pika.exceptions.AMQPException, OSError,
+                   ValueError, TimeoutError)
 
 Handler = Callable[[Envelope], Awaitable[None]]
 
@@ -54,12 +64,17 @@ class Binding:
 class ConsumerOptions:
     bindings: Sequence[Binding]
     queue: str = ""  # "" = a private queue that disappears with the consumer
-    dead_letter: str = "kytos_events.dead"  # exchange and queue for invalid messages
+    # Exchange and queue for invalid messages (named queues); "": none, they are dropped
+    # (a queue declared by mq_producer without one, such as NAPP_QUEUES' and VERBOSE_QUEUE's).
+    dead_letter: str = "kytos_events.dead"
     prefetch: int = 64
     dedup_window: int = 100_000  # message ids remembered for de-duplication
     declare_exchanges: bool = True  # passive check only when False
     exchange_type: str = "topic"
     queue_arguments: dict[str, object] = field(default_factory=dict)
+    # mq_producer's QUEUE_TYPE: the named queue and the dead-letter queue are declared as it
+    # declares them (another type is refused by the broker); a private queue stays classic.
+    queue_type: str = "classic"
 
 
 class SeenIds:
@@ -90,34 +105,96 @@ class EventConsumer:
         self._options = options
         self._handler = handler
         self._seen = SeenIds(options.dedup_window)
-        self._connection: AbstractRobustConnection | None = None
+        self._connection: AbstractConnection | None = None
+        self._node = 0  # the cluster node in use (broker.node)
+        self._resuming: asyncio.Task[None] | None = None
+        self._closing = False
         self.queue: AbstractQueue | None = None
         self.connected = asyncio.Event()
         self.counters = {"handled": 0, "duplicates": 0, "invalid": 0, "handler_errors": 0}
 
     async def start(self) -> None:
         """Connect, declare and bind, and start consuming in the background."""
+        if self._broker.node_count == 1:
+            try:
+                self._connection = connection = robust_connection(self._broker,
+                                                                  "kytos mq_consumer")
+                await connection.connect()
+            except _CONNECT_ERRORS as exc:
+                await self.close()
+                raise ConsumerConnectionError(
+                    f"cannot connect to {self._broker.display}: "
+                    f"{connection_error_text(self._broker, exc)}") from None
+            await self._consume(connection)
+            return
+        failures = []
+        for _ in range(self._broker.node_count):
+            try:
+                await self._connect_node()
+                return
+            except _CONNECT_ERRORS as exc:
+                node = self._broker.node(self._node)
+                failures.append(f"{node.display}: {connection_error_text(node, exc)}")
+                self._node += 1
+        await self.close()
+        raise ConsumerConnectionError("cannot connect to any node: " + "; ".join(failures))
+
+    async def _connect_node(self) -> None:
+        """Connect to the cluster node in use, and consume there; raises what connecting
+        raised. When the connection is lost, ``_resume`` goes on with the next nodes."""
+        node = self._broker.node(self._node)
+        connection = single_connection(node, "kytos mq_consumer")
         try:
-            self._connection = connection = robust_connection(self._broker,
-                                                              "kytos mq_consumer")
-            await connection.connect()
-        except (aiormq.exceptions.AMQPError, aio_pika.exceptions.AMQPException, OSError,
-                ValueError) as exc:
-            await self.close()
-            raise ConsumerConnectionError(
-                f"cannot connect to {self._broker.display}: "
-                f"{connection_error_text(self._broker, exc)}") from None
-        channel = await self._connection.channel()
+            await connection.connect(timeout=10)
+        except BaseException:
+            with contextlib.suppress(*_CONNECT_ERRORS):
+                await connection.close()
+            raise
+        self._connection = connection
+        connection.close_callbacks.add(self._lost)
+        await self._consume(connection)
+
+    def _lost(self, connection: object, error: BaseException | None) -> None:
+        if connection is not self._connection or self._closing:
+            return
+        self.connected.clear()
+        log.warning("mq_consumer: connection to %s lost (%s): resuming on the next node",
+                    self._broker.node(self._node).display, type(error).__name__)
+        self._node += 1
+        self._resuming = asyncio.get_running_loop().create_task(self._resume(),
+                                                                name="mq_consumer.resume")
+
+    async def _resume(self) -> None:
+        """Try the nodes in turn, RESUME_DELAY apart after a whole round, until one takes us."""
+        while not self._closing:
+            for _ in range(self._broker.node_count):
+                try:
+                    await self._connect_node()
+                    return
+                except _CONNECT_ERRORS as exc:
+                    node = self._broker.node(self._node)
+                    log.debug("mq_consumer: %s: %s", node.display,
+                              connection_error_text(node, exc))
+                    self._node += 1
+            await asyncio.sleep(RESUME_DELAY)
+
+    async def _consume(self, connection: AbstractConnection) -> None:
+        channel = await connection.channel()
         await channel.set_qos(prefetch_count=self._options.prefetch)
         arguments = dict(self._options.queue_arguments)
         if self._options.queue:
-            dead = await channel.declare_exchange(self._options.dead_letter,
-                                                  aio_pika.ExchangeType.FANOUT, durable=True)
-            dead_queue = await channel.declare_queue(self._options.dead_letter, durable=True)
-            await dead_queue.bind(dead)
-            arguments.setdefault("x-dead-letter-exchange", dead.name)
-            self.queue = await channel.declare_queue(self._options.queue, durable=True,
-                                                     arguments=arguments)
+            if self._options.dead_letter:
+                dead = await channel.declare_exchange(self._options.dead_letter,
+                                                      aio_pika.ExchangeType.FANOUT,
+                                                      durable=True)
+                dead_queue = await channel.declare_queue(
+                    self._options.dead_letter, durable=True,
+                    arguments=typed({}, self._options.queue_type))
+                await dead_queue.bind(dead)
+                arguments.setdefault("x-dead-letter-exchange", dead.name)
+            self.queue = await channel.declare_queue(
+                self._options.queue, durable=True,
+                arguments=typed(arguments, self._options.queue_type))
         else:
             self.queue = await channel.declare_queue(exclusive=True, arguments=arguments)
         for binding in self._options.bindings:
@@ -129,7 +206,7 @@ class EventConsumer:
         await self.queue.consume(self._on_message)
         self.connected.set()
         log.info("mq_consumer: consuming queue %r from %s (%s)", self.queue.name,
-                 self._broker.display,
+                 self._broker.node(self._node).display,
                  ", ".join(f"{b.exchange}:{b.pattern}" for b in self._options.bindings)
                  or "no binding")
 
@@ -138,8 +215,9 @@ class EventConsumer:
             envelope = Envelope.model_validate_json(message.body)
         except ValidationError as exc:
             self.counters["invalid"] += 1
-            log.error("mq_consumer: dead-lettering invalid message %s (routing key %r): %s",
-                      message.message_id, message.routing_key,
+            log.error("mq_consumer: %s invalid message %s (routing key %r): %s",
+                      "dead-lettering" if self._options.dead_letter or not self._options.queue
+                      else "dropping", message.message_id, message.routing_key,
                       "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
                                 for e in exc.errors()[:5]))
             await message.reject(requeue=False)
@@ -162,6 +240,12 @@ class EventConsumer:
         await message.ack()
 
     async def close(self) -> None:
+        self._closing = True
+        if self._resuming is not None:  # our own task
+            self._resuming.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._resuming
+            self._resuming = None
         if self._connection is not None:
             await self._connection.close()
             self._connection = None

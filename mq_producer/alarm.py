@@ -53,13 +53,14 @@ class OutageAlarm:
                                f"{dropped - self.outage.dropped_at_start} dropped so far")
             log.error("mq_producer ALARM: %s", self.last_alarm)
 
-    def recovered(self, buffered: int, dropped: int) -> None:
+    def recovered(self, buffered: int, dropped: int, where: str = "") -> None:
+        """``where``: the broker (node) answering now, safe to log."""
         if self.outage is None:
             return
         duration = self._clock() - self.outage.started
         log.warning("mq_producer: broker reachable again after %.1fs outage; %d buffered "
-                    "messages to deliver, %d dropped during the outage", duration, buffered,
-                    dropped - self.outage.dropped_at_start)
+                    "messages to deliver, %d dropped during the outage%s", duration, buffered,
+                    dropped - self.outage.dropped_at_start, f" ({where})" if where else "")
         self.outage = None
 
     def block(self, reason: str, buffered: int, dropped: int) -> None:

@@ -6,8 +6,9 @@ each transport (``transports/amqp/broker.py``, ``transports/jetstream/settings.p
 
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+import string
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
@@ -65,8 +66,70 @@ class LinkStatusConfig:
         return self.copy_route.routing_key.format_map(template_fields(envelope))
 
 
+QUEUE_TYPES = ("classic", "quorum")
+
+
+def queue_type_of(settings: ModuleType) -> str:
+    """QUEUE_TYPE: the type of every durable queue the producer declares (and mq-consumer
+    declares the same way)."""
+    queue_type = getattr(settings, "QUEUE_TYPE", "classic")
+    if queue_type not in QUEUE_TYPES:
+        raise SettingsError(f"QUEUE_TYPE: expected one of {', '.join(QUEUE_TYPES)}, "
+                            f"got {queue_type!r}")
+    return queue_type
+
+
+def typed(arguments: Mapping[str, object], queue_type: str) -> dict[str, object]:
+    """A durable queue's arguments with its type: a classic queue is declared without
+    x-queue-type, as before the setting (RabbitMQ 3.10 refuses to redeclare a queue with an
+    x-queue-type it was not declared with)."""
+    if queue_type == "classic":
+        return dict(arguments)
+    return {**arguments, "x-queue-type": queue_type}
+
+
 # The per-link queue holds one message and refuses the next while it waits (see LINK_STATUS).
 LINK_QUEUE_ARGUMENTS: dict[str, object] = {"x-max-length": 1, "x-overflow": "reject-publish"}
+
+
+@dataclass(frozen=True)
+class NappQueuesConfig:
+    """NAPP_QUEUES: a durable queue per listed NApp, bound to every exchange of ROUTES."""
+
+    enabled: bool = False
+    prefix: str = "napp."
+    napps: tuple[str, ...] = ()
+    binding: str = "*.{napp}.#"  # a template: {napp} is the NApp
+    arguments: dict[str, object] = field(default_factory=dict)
+
+    def queue(self, napp: str) -> str:
+        return f"{self.prefix}{napp}"
+
+    def binding_for(self, napp: str) -> str:
+        return self.binding.format(napp=napp)
+
+    def specs(self, exchanges: Sequence[str]) -> tuple[QueueSpec, ...]:
+        """One QueueSpec per NApp and exchange (the same queue, bound to each exchange)."""
+        if not self.enabled:
+            return ()
+        return tuple(QueueSpec(self.queue(napp), exchange, self.binding_for(napp),
+                               dict(self.arguments))
+                     for napp in self.napps for exchange in exchanges)
+
+
+@dataclass(frozen=True)
+class VerboseQueueConfig:
+    """VERBOSE_QUEUE: one durable queue bound with "#" to every exchange of ROUTES."""
+
+    enabled: bool = False
+    queue: str = "verbose"
+    arguments: dict[str, object] = field(default_factory=dict)
+
+    def specs(self, exchanges: Sequence[str]) -> tuple[QueueSpec, ...]:
+        if not self.enabled:
+            return ()
+        return tuple(QueueSpec(self.queue, exchange, "#", dict(self.arguments))
+                     for exchange in exchanges)
 
 
 @dataclass(frozen=True)
@@ -88,6 +151,10 @@ class ProducerConfig:
     shutdown_flush_timeout: float
     max_message_bytes: int
     amqp_fast_path: bool = True
+    queue_type: str = "classic"  # QUEUE_TYPE
+    # Their QueueSpecs are in ``queues`` (after QUEUES'); these say what they came from.
+    napp_queues: NappQueuesConfig = NappQueuesConfig()
+    verbose_queue: VerboseQueueConfig = VerboseQueueConfig()
 
 
 def _positive(name: str, value: object, kind: type) -> float:
@@ -145,6 +212,122 @@ def _queues(setting: object) -> tuple[QueueSpec, ...]:
                                _name(f"{name}.exchange", item.get("exchange")), binding,
                                dict(arguments)))
     return tuple(specs)
+
+
+def _arguments(setting: str, value: object) -> dict[str, object]:
+    if not isinstance(value, Mapping) or not all(isinstance(key, str) for key in value):
+        raise SettingsError(f"{setting}: expected a dict of RabbitMQ queue arguments, "
+                            f"got {value!r}")
+    return dict(value)
+
+
+# A kytos-ng NApp id, "<username>/<name>": no "." (it ends the NApp's part of an event name
+# and splits topic routing keys into words), no "*" or "#" (binding wildcards).
+_NAPP = re.compile(r"[A-Za-z0-9_-]+/[A-Za-z0-9_-]+")
+_PREFIX = re.compile(r"[A-Za-z0-9_.:/-]{0,120}")
+_NAPP_QUEUES_KEYS = {"enabled", "prefix", "napps", "binding", "arguments"}
+
+
+def napp_queues_from(setting: object) -> NappQueuesConfig:
+    """NAPP_QUEUES, validated (also read by mq-consumer --napp)."""
+    if setting is None:  # a settings module of before NAPP_QUEUES: none
+        return NappQueuesConfig()
+    if not isinstance(setting, Mapping) or "enabled" not in setting \
+            or set(setting) - _NAPP_QUEUES_KEYS:
+        raise SettingsError(f"NAPP_QUEUES: expected a dict with {sorted(_NAPP_QUEUES_KEYS)}, "
+                            f"got {setting!r}")
+    enabled = _flag("NAPP_QUEUES.enabled", setting["enabled"])
+    if not enabled and set(setting) == {"enabled"}:
+        return NappQueuesConfig()
+    if set(setting) != _NAPP_QUEUES_KEYS:
+        raise SettingsError(f"NAPP_QUEUES: missing {sorted(_NAPP_QUEUES_KEYS - set(setting))}")
+    prefix = setting["prefix"]
+    if not isinstance(prefix, str) or not _PREFIX.fullmatch(prefix) \
+            or prefix.startswith("amq."):
+        raise SettingsError(f"NAPP_QUEUES.prefix: expected letters, digits and '_.:/-' (at most "
+                            f"120, not starting with 'amq.'), got {prefix!r}")
+    napps = setting["napps"]
+    if not isinstance(napps, list | tuple):
+        raise SettingsError(f"NAPP_QUEUES.napps: expected a list of NApps "
+                            f"('<username>/<name>'), got {napps!r}")
+    for index, napp in enumerate(napps):
+        if not isinstance(napp, str) or not _NAPP.fullmatch(napp):
+            raise SettingsError(f"NAPP_QUEUES.napps[{index}]: expected a NApp "
+                                f"'<username>/<name>' (letters, digits, '_', '-'), "
+                                f"got {napp!r}")
+        if napp in napps[:index]:
+            raise SettingsError(f"NAPP_QUEUES.napps[{index}]: {napp!r} is listed twice")
+        _name(f"NAPP_QUEUES.napps[{index}]: its queue", f"{prefix}{napp}")
+    binding = setting["binding"]
+    try:
+        used = {name for _, name, _, _ in string.Formatter().parse(binding)
+                if name is not None} if isinstance(binding, str) else None
+    except ValueError:
+        used = None
+    if used != {"napp"}:
+        raise SettingsError(f"NAPP_QUEUES.binding: expected a binding pattern using {{napp}} "
+                            f"and no other field, e.g. '*.{{napp}}.#', got {binding!r}")
+    config = NappQueuesConfig(enabled, prefix, tuple(napps), binding,
+                              _arguments("NAPP_QUEUES.arguments", setting["arguments"]))
+    for napp in napps:
+        try:
+            rendered = config.binding_for(napp)
+        except (ValueError, IndexError, KeyError, AttributeError) as exc:
+            raise SettingsError(f"NAPP_QUEUES.binding: cannot render {binding!r}: "
+                                f"{exc}") from None
+        if len(rendered.encode()) > 255:
+            raise SettingsError(f"NAPP_QUEUES.binding: over 255 bytes for {napp!r}")
+    return config
+
+
+_VERBOSE_QUEUE_KEYS = {"enabled", "queue", "arguments"}
+
+
+def verbose_queue_from(setting: object) -> VerboseQueueConfig:
+    """VERBOSE_QUEUE, validated (also read by mq-consumer --verbose)."""
+    if setting is None:  # a settings module of before VERBOSE_QUEUE: none
+        return VerboseQueueConfig()
+    if not isinstance(setting, Mapping) or "enabled" not in setting \
+            or set(setting) - _VERBOSE_QUEUE_KEYS:
+        raise SettingsError(f"VERBOSE_QUEUE: expected a dict with "
+                            f"{sorted(_VERBOSE_QUEUE_KEYS)}, got {setting!r}")
+    if not _flag("VERBOSE_QUEUE.enabled", setting["enabled"]) and set(setting) == {"enabled"}:
+        return VerboseQueueConfig()
+    if set(setting) != _VERBOSE_QUEUE_KEYS:
+        raise SettingsError(f"VERBOSE_QUEUE: missing "
+                            f"{sorted(_VERBOSE_QUEUE_KEYS - set(setting))}")
+    return VerboseQueueConfig(_flag("VERBOSE_QUEUE.enabled", setting["enabled"]),
+                              _name("VERBOSE_QUEUE.queue", setting["queue"]),
+                              _arguments("VERBOSE_QUEUE.arguments", setting["arguments"]))
+
+
+def _all_queues(queues: tuple[QueueSpec, ...], napp_queues: NappQueuesConfig,
+                verbose: VerboseQueueConfig, exchanges: Sequence[str], dead_letter: str,
+                link_status: LinkStatusConfig) -> tuple[QueueSpec, ...]:
+    """QUEUES' specs, then NAPP_QUEUES' and VERBOSE_QUEUE's; their names apart from the
+    others'."""
+    taken = {spec.name: "QUEUES" for spec in queues}
+    taken[dead_letter] = "DEAD_LETTER"
+    for spec in queues:  # one queue bound to several exchanges: declared with one set
+        first = next(other for other in queues if other.name == spec.name)
+        if first.arguments != spec.arguments:
+            raise SettingsError(f"QUEUES: queue {spec.name!r} is listed with different "
+                                "arguments")
+    own = [("NAPP_QUEUES", napp_queues.queue(napp))
+           for napp in (napp_queues.napps if napp_queues.enabled else ())]
+    if verbose.enabled:
+        own.append(("VERBOSE_QUEUE", verbose.queue))
+    for setting, name in own:
+        if name in taken:
+            raise SettingsError(f"{setting}: queue {name!r} is also {taken[name]}'s: "
+                                "choose another name")
+        if link_status.enabled and link_status.queue_prefix \
+                and name.startswith(link_status.queue_prefix):
+            raise SettingsError(f"{setting}: queue {name!r} starts with LINK_STATUS."
+                                "queue_prefix, as the links' status queues do: choose "
+                                "another name")
+        taken[name] = setting
+    return (*queues, *napp_queues.specs(exchanges), *verbose.specs(exchanges))
 
 
 _LINK_STATUS_KEYS = {"enabled", "exchange", "queue_prefix", "metadata", "link_ids"}
@@ -232,14 +415,19 @@ def load_config(settings: ModuleType, environ: Mapping[str, str] = os.environ) -
         raise SettingsError(f"BUFFER_SIZE: must be at least MAX_IN_FLIGHT ({max_in_flight}), "
                             f"got {buffer_size}")
     transport = transport_name(settings, environ)
+    link_status = _link_status(settings.LINK_STATUS)
+    dead_letter = _name("DEAD_LETTER", settings.DEAD_LETTER)
+    napp_queues = napp_queues_from(getattr(settings, "NAPP_QUEUES", None))
+    verbose_queue = verbose_queue_from(getattr(settings, "VERBOSE_QUEUE", None))
     return ProducerConfig(
         transport=transport,
         broker=broker_from_env(environ) if transport == "amqp" else None,
         source_events=source,
         router=router,
-        queues=_queues(settings.QUEUES),
-        link_status=_link_status(settings.LINK_STATUS),
-        dead_letter=_name("DEAD_LETTER", settings.DEAD_LETTER),
+        queues=_all_queues(_queues(settings.QUEUES), napp_queues, verbose_queue,
+                           router.exchanges, dead_letter, link_status),
+        link_status=link_status,
+        dead_letter=dead_letter,
         exchange_type=settings.EXCHANGE_TYPE,
         max_in_flight=max_in_flight,
         buffer_size=buffer_size,
@@ -252,4 +440,7 @@ def load_config(settings: ModuleType, environ: Mapping[str, str] = os.environ) -
                                          settings.SHUTDOWN_FLUSH_TIMEOUT, float),
         max_message_bytes=_message_bytes(settings.MAX_MESSAGE_BYTES),
         amqp_fast_path=_flag("AMQP_FAST_PATH", getattr(settings, "AMQP_FAST_PATH", True)),
+        queue_type=queue_type_of(settings),
+        napp_queues=napp_queues,
+        verbose_queue=verbose_queue,
     )

@@ -126,22 +126,6 @@ def status_copy_problem(message: OutboundMessage, link_status: LinkStatusConfig)
 SPLIT_ITEMS = 100  # a container with more items is encoded item by item (see body_pieces)
 
 
-def is_large(envelope: Any) -> bool:
-    """Whether the envelope's content holds, within two levels, a container of more than
-    SPLIT_ITEMS items - a topology's switches or links. Cheap for a link event's content."""
-    content = envelope.get("content") if type(envelope) is dict else None
-    if type(content) is not dict:
-        return False
-    for value in content.values():
-        if type(value) is list and len(value) > SPLIT_ITEMS:
-            return True
-        if type(value) is dict and (len(value) > SPLIT_ITEMS or any(
-                type(item) in (dict, list) and len(item) > SPLIT_ITEMS
-                for item in value.values())):
-            return True
-    return False
-
-
 def body_pieces(envelope: Any) -> Iterator[bytes]:
     """The envelope's JSON (orjson) in pieces whose concatenation is ``orjson.dumps(envelope)``
     byte for byte, so that the caller can give the event loop a turn between them: a

@@ -25,7 +25,6 @@ from .envelopes import (
     body_pieces,
     decode,
     envelopes_of,
-    is_large,
     status_copy_problem,
     to_messages,
 )
@@ -207,7 +206,8 @@ class HandOffIntake:
             body = None
             if type(envelope) is bytes:  # listen_events' hand-off form: published as it is
                 body, envelope = envelope, decode(envelope)
-            elif is_large(envelope):  # a topology: encoded in pieces, with the loop's turns
+            elif type(envelope) is dict:  # listen_events' large ones (a topology, contents
+                # of over 5,000 values or 64 K characters): in pieces, with the loop's turns
                 # Grown piece by piece: one join of a multi-MB body held the loop ~10 ms.
                 body = bytearray()
                 for piece in body_pieces(envelope):

@@ -134,8 +134,8 @@ class Publisher:
         while True:
             try:
                 await asyncio.wait_for(self.transport.connect(), self.config.publish_timeout)
-            except TransportError as exc:
-                self._fail(str(exc))
+            except TransportError as exc:  # outage False: a cluster's other nodes are left
+                self._fail(str(exc), outage=exc.outage)
                 await asyncio.sleep(self._retry_delay(exc.nobody_listening))
                 continue
             except TimeoutError:
@@ -150,7 +150,7 @@ class Publisher:
                          ", ".join(self.transport.destinations))
             if not self.outbox and not self.status_lanes:  # else the first answer from the
                 # broker ends the outage
-                self.alarm.recovered(0, self.counters.dropped)
+                self.alarm.recovered(0, self.counters.dropped, self.transport.description)
             await self._drain()
             await asyncio.sleep(self._retry_delay(False))
 
@@ -260,7 +260,8 @@ class Publisher:
             self._failures_in_a_row = 0
             outage = self.alarm.outage
             if outage is not None and message.sent_at >= outage.started:  # sent since: over
-                self.alarm.recovered(len(self.outbox), self.counters.dropped)
+                self.alarm.recovered(len(self.outbox), self.counters.dropped,
+                                     self.transport.description)
             if isinstance(outcome, Unpublishable):
                 self._unpublishable(message, outcome)
             elif outcome is PublishOutcome.REJECTED:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 TEMPLATE_FIELDS = ("event_class", "event_name", "msg_type", "domain", "controller", "key",
-                   "link_id", "dpid")
+                   "link_id", "dpid", "napp")
 _EXCHANGE_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,255}")
 _MISSING = "none"
 
@@ -16,8 +16,16 @@ class RoutingError(ValueError):
     """A route setting is invalid, or an envelope lacks what routing needs."""
 
 
+def event_napp(event_name: str) -> str:
+    """The NApp that emitted an event: its name up to the first "." (kytos-ng names events
+    "<username>/<napp>.<what>": ``kytos/topology.link_down`` -> ``kytos/topology``,
+    ``version/control.initialize`` -> ``version/control``); a name without "." is its own."""
+    return event_name.partition(".")[0]
+
+
 def template_fields(envelope: Mapping[str, Any]) -> dict[str, str]:
-    """The values a routing-key template may use; missing ones render as 'none'."""
+    """The values a routing-key template may use; missing ones render as 'none'. ``napp`` is
+    the envelope's "napp" when it has one, else the event name's NApp (``event_napp``)."""
     producer = envelope.get("producer") or {}
     link = envelope.get("link") or {}
     key = envelope.get("key") or ""
@@ -31,6 +39,7 @@ def template_fields(envelope: Mapping[str, Any]) -> dict[str, str]:
         "key": key or _MISSING,
         "link_id": str(link.get("id") or _MISSING),
         "dpid": dpid or _MISSING,
+        "napp": str(envelope.get("napp") or event_napp(str(envelope["event_name"]))),
     }
 
 

@@ -14,9 +14,12 @@ SOURCE_EVENTS = r"kytos/listen_events\.broadcast"
 # Where each envelope goes: the first route that matches wins. A route matches on
 # "event_class" (exact) and/or "events" (regex on the event name); a route with neither is a
 # catch-all. "routing_key" is a template over the envelope's fields: {event_class},
-# {event_name}, {msg_type}, {domain}, {controller}, {key}, {link_id}, {dpid}. A field the
-# envelope lacks renders as "none". Topic keys are split on ".": the default
-# "operational.kytos/topology.link_down" has three words.
+# {event_name}, {msg_type}, {domain}, {controller}, {key}, {link_id}, {dpid}, {napp}. A field
+# the envelope lacks renders as "none". {napp} is the NApp that emitted the event: the
+# envelope's "napp", or else the event name up to its first "." ("kytos/topology.link_down" ->
+# "kytos/topology", "version/control.initialize" -> "version/control"). Topic keys are split
+# on ".": the default "operational.kytos/topology.link_down" has three words, the second of
+# which is the NApp.
 # Defaults follow the seed's generate_topic_exchange / generate_routing_key.
 ROUTES = [
     {"event_class": "administrative", "exchange": "admin_events",
@@ -47,6 +50,40 @@ QUEUES = [
      "arguments": {"x-max-length": 100_000}}
     for exchange, (event_class, names) in _SEED_EVENTS.items() for name in names
 ]
+
+# Per-NApp queues (kytos/kytos PR #1267's blueprint: "one queue per napp"). Each NApp of
+# "napps" has a durable queue named "prefix" + NApp (e.g. "napp.kytos/mef_eline"), declared
+# at start like QUEUES and bound to every exchange of ROUTES with "binding", where {napp} is
+# the NApp ("*.{napp}.#" matches the default routing keys "<class>.<napp>.<event>": keep the
+# two in step when changing ROUTES). It receives each event of that NApp once. A NApp not
+# listed has no queue of its own: its events are in VERBOSE_QUEUE (and wherever else they are
+# bound). "arguments" are RabbitMQ queue arguments: the length caps keep a queue nobody reads
+# from growing forever - past them the broker drops the oldest messages, so such a queue
+# holds the latest events. No dead-letter exchange: what the caps drop is gone (it would
+# otherwise pile up in DEAD_LETTER's queue). `mq-consumer --napp kytos/mef_eline` reads one.
+NAPP_QUEUES = {
+    "enabled": True,
+    "prefix": "napp.",
+    "napps": [
+        # whose events the default listen_events profile publishes (kytos/listen_events:
+        # its link snapshots)
+        "kytos/topology", "kytos/of_core", "version/control", "kytos/listen_events",
+        # other common kytos-ng NApps
+        "kytos/mef_eline", "kytos/flow_manager", "kytos/of_lldp", "kytos/maintenance",
+    ],
+    "binding": "*.{napp}.#",
+    "arguments": {"x-max-length": 100_000, "x-max-length-bytes": 64 * 1024 * 1024},
+}
+
+# The verbose queue ("a queue for all napps"): one durable queue bound with "#" to every
+# exchange of ROUTES, so it receives every event published there exactly once (each message
+# goes to one exchange), whichever NApp emitted it. Capped as NAPP_QUEUES (the oldest dropped
+# past the caps, no dead-letter exchange). `mq-consumer --verbose` reads it.
+VERBOSE_QUEUE = {
+    "enabled": True,
+    "queue": "verbose",
+    "arguments": {"x-max-length": 100_000, "x-max-length-bytes": 64 * 1024 * 1024},
+}
 
 # Link status for SDX (the seed's "Interdomain Link Up/Down Monitoring"; docs/consuming.rst,
 # "Link status for SDX"). Every interdomain link - an SDX NNI port first: an interface whose
@@ -84,6 +121,14 @@ LINK_STATUS = {
 # Messages a consumer rejects (invalid envelopes) go to this fanout exchange and the queue of
 # the same name; link status queues and mq_consumer's named queues use it.
 DEAD_LETTER = "kytos_events.dead"
+
+# Type of every durable queue the producer declares - QUEUES, NAPP_QUEUES, VERBOSE_QUEUE, the
+# link status queues, the dead-letter queue: "classic" (one node holds it) or "quorum"
+# (replicated over a RabbitMQ cluster's nodes: it survives the loss of a minority of them).
+# mq-consumer declares its named queues the same way. A queue that exists with the other type
+# is reported in v1/status ("exists with other arguments"). See docs/operating.rst, "Running
+# on a RabbitMQ cluster".
+QUEUE_TYPE = "classic"
 
 # Type of the exchanges created when missing (they are always durable).
 EXCHANGE_TYPE = "topic"
@@ -135,9 +180,9 @@ SHUTDOWN_FLUSH_TIMEOUT = 2.0
 # limits in JETSTREAM: max_msgs / max_bytes per stream (-1 = unlimited; the oldest messages
 # are discarded past them), max_age in seconds (0 = none), duplicate_window in seconds (how
 # long a retried message id is recognised and stored once), storage "file" or "memory",
-# replicas (1 to 5, for clusters). QUEUES, DEAD_LETTER, EXCHANGE_TYPE and HEARTBEAT's AMQP
-# meaning do not apply there (HEARTBEAT is the NATS ping interval). See docs/operating.rst,
-# "Transports".
+# replicas (1 to 5, for clusters). QUEUES, NAPP_QUEUES, VERBOSE_QUEUE, DEAD_LETTER,
+# EXCHANGE_TYPE and HEARTBEAT's AMQP meaning do not apply there (HEARTBEAT is the NATS ping
+# interval). See docs/operating.rst, "Transports".
 TRANSPORT = "amqp"
 JETSTREAM = {
     "max_msgs": 100_000,

@@ -320,6 +320,8 @@ async def producer(harness, monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setattr(settings, "ROUTES", [{"exchange": exchange,
                                               "routing_key": "{event_class}.{event_name}"}])
     monkeypatch.setattr(settings, "QUEUES", [])
+    monkeypatch.setattr(settings, "NAPP_QUEUES", {"enabled": False})
+    monkeypatch.setattr(settings, "VERBOSE_QUEUE", {"enabled": False})
     monkeypatch.setattr(settings, "LINK_STATUS", {
         "enabled": True, "exchange": f"{prefix}.links", "queue_prefix": f"{prefix}.link.",
         "metadata": {"interdomain": True}, "link_ids": []})

@@ -63,6 +63,11 @@ def producer_settings(monkeypatch: pytest.MonkeyPatch, exchange_prefix: str):
     ]
     monkeypatch.setattr(settings, "ROUTES", routes)
     monkeypatch.setattr(settings, "QUEUES", [])
+    # None of the per-NApp queues and verbose queue (unprefixed names, left on the shared
+    # broker; the verbose queue takes what tests expect returned): test_napp_queues.py sets
+    # them, prefixed, and the controller fixture deletes them.
+    monkeypatch.setattr(settings, "NAPP_QUEUES", {"enabled": False})
+    monkeypatch.setattr(settings, "VERBOSE_QUEUE", {"enabled": False})
     monkeypatch.setattr(settings, "LINK_STATUS", {
         "enabled": True, "exchange": f"{exchange_prefix}.links",
         "queue_prefix": f"{exchange_prefix}.link.", "metadata": {"interdomain": True},

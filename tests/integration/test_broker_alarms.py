@@ -52,6 +52,8 @@ async def publisher(node: RabbitNode, monkeypatch: pytest.MonkeyPatch, publish_p
     await queue.bind(exchange, "#")
     await queue.purge()
     await connection.close()
+    monkeypatch.setattr(settings, "NAPP_QUEUES", {"enabled": False})
+    monkeypatch.setattr(settings, "VERBOSE_QUEUE", {"enabled": False})
     monkeypatch.setattr(settings, "ROUTES", [{"exchange": EXCHANGE,
                                               "routing_key": "{event_class}"}])
     monkeypatch.setattr(settings, "QUEUES", [])

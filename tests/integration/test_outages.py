@@ -61,6 +61,8 @@ async def running_node(node: RabbitNode) -> RabbitNode:
 def fast_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     from mq_producer import settings
 
+    monkeypatch.setattr(settings, "NAPP_QUEUES", {"enabled": False})
+    monkeypatch.setattr(settings, "VERBOSE_QUEUE", {"enabled": False})
     monkeypatch.setattr(settings, "ROUTES", [{"exchange": EXCHANGE,
                                               "routing_key": "{event_class}.{event_name}"}])
     monkeypatch.setattr(settings, "RETRY_INTERVAL", 0.25)

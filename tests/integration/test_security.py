@@ -134,6 +134,8 @@ async def _declare_topology(admin_url: str) -> None:
 def producer_settings(monkeypatch: pytest.MonkeyPatch):
     from mq_producer import settings
 
+    monkeypatch.setattr(settings, "NAPP_QUEUES", {"enabled": False})
+    monkeypatch.setattr(settings, "VERBOSE_QUEUE", {"enabled": False})
     monkeypatch.setattr(settings, "ROUTES", [
         {"event_class": "administrative", "exchange": "sec_admin",
          "routing_key": "{event_class}.{event_name}"},
@@ -282,6 +284,8 @@ async def test_users_cannot_go_beyond_their_permissions(node):
 
 async def test_missing_exchange_without_configure_permission_then_declared(
         node, stacks, producer_settings, monkeypatch, caplog):
+    monkeypatch.setattr(producer_settings, "NAPP_QUEUES", {"enabled": False})
+    monkeypatch.setattr(producer_settings, "VERBOSE_QUEUE", {"enabled": False})
     monkeypatch.setattr(producer_settings, "ROUTES", [
         {"exchange": LATE_EXCHANGE, "routing_key": "{event_class}.{event_name}"}])
     stack = stacks(node.env(PRODUCER_USER, PRODUCER_PW))

@@ -389,6 +389,8 @@ def test_the_panel_shows_an_outage_and_the_recovery(driver, tmp_path, monkeypatc
         node.rabbitmqctl("add_user", USER, PASSWORD)
         node.rabbitmqctl("set_permissions", "-p", "/", USER, ".*", ".*", ".*")
         monkeypatch.setenv("KYTOS_MQ_URL", f"amqp://{USER}:{PASSWORD}@127.0.0.1:{node.port}/")
+        monkeypatch.setattr(settings, "NAPP_QUEUES", {"enabled": False})
+        monkeypatch.setattr(settings, "VERBOSE_QUEUE", {"enabled": False})
         monkeypatch.setattr(settings, "ROUTES", [{"exchange": "ui_events",
                                                   "routing_key": "{event_class}.{event_name}"}])
         monkeypatch.setattr(settings, "QUEUES", [{"queue": "ui_all", "exchange": "ui_events",

@@ -62,6 +62,8 @@ def _settings(prefix: str) -> None:
         {"exchange": f"{prefix}.other_events", "routing_key": "{event_class}.{event_name}"},
     ]
     settings.QUEUES = []
+    settings.NAPP_QUEUES = {"enabled": False}
+    settings.VERBOSE_QUEUE = {"enabled": False}
     settings.LINK_STATUS = {"enabled": True, "exchange": f"{prefix}.links",
                             "queue_prefix": f"{prefix}.link.",
                             "metadata": {"interdomain": True}, "link_ids": []}

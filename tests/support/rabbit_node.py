@@ -120,9 +120,13 @@ class RabbitNode:
         dist_port: int | None = None,
         node_name: str | None = None,
         extra_config: str = "",
+        cookie: str | None = None,
     ) -> None:
         self.base_dir: Path = base_dir
         self.extra_config: str = extra_config  # appended to rabbitmq.conf (e.g. TLS listener)
+        # The Erlang cookie; nodes of one cluster (and their rabbitmqctl) must share it.
+        # None: a random one of this node's own.
+        self.cookie: str | None = cookie
         self._port: int = port if port is not None else free_port()
         self._dist_port: int = dist_port if dist_port is not None else free_port()
         while self._dist_port == self._port:
@@ -291,8 +295,11 @@ class RabbitNode:
         for directory in (self.home_dir, self.mnesia_dir, self.log_dir):
             directory.mkdir(parents=True, exist_ok=True)
         cookie = self.home_dir / ".erlang.cookie"
-        if not cookie.exists():  # node and rabbitmqctl both read $HOME/.erlang.cookie
-            cookie.write_text(secrets.token_hex(16).upper())
+        # node and rabbitmqctl both read $HOME/.erlang.cookie
+        if self.cookie is not None and cookie.exists() and cookie.read_text() != self.cookie:
+            cookie.unlink()
+        if not cookie.exists():
+            cookie.write_text(self.cookie or secrets.token_hex(16).upper())
             cookie.chmod(0o400)
         (self.base_dir / "enabled_plugins").write_text("[].\n")  # no management on 15672
         (self.base_dir / "rabbitmq.conf").write_text(

@@ -1,9 +1,11 @@
 import re
+import types
 
 import pytest
 
 from listen_events import settings
-from listen_events.classify import Classifier
+from listen_events.classify import MAX_CACHED_NAMES, Classifier
+from listen_events.config import load_config
 from listen_events.patterns import SettingsError, subscription_pattern
 
 DEFAULT = Classifier(settings.CLASSES, settings.OPERATIONAL_CLASSES)
@@ -119,3 +121,134 @@ def test_bad_classification_settings_name_the_setting(classes, timestamp_classes
 def test_empty_subscription_is_an_error():
     with pytest.raises(SettingsError, match="SUBSCRIBED_EVENTS"):
         subscription_pattern([])
+
+
+# -- the "all events" profile and its block-list (issue 16) -----------------------------------
+#
+# Names read from kytos-ng 2025.2 (core, of_core, flow_manager, of_lldp, topology, mef_eline,
+# maintenance).
+
+NOISY = [
+    # every OpenFlow message of_core receives or sends (msg_in / msg_out buffers)
+    "kytos/of_core.v0x04.messages.in.ofpt_echo_request",
+    "kytos/of_core.v0x04.messages.out.ofpt_echo_reply",
+    "kytos/of_core.v0x04.messages.in.ofpt_packet_in",
+    "kytos/of_core.v0x04.messages.out.ofpt_packet_out",
+    "kytos/of_core.v0x04.messages.in.ofpt_multipart_reply",
+    "kytos/of_core.v0x04.messages.out.ofpt_multipart_request",
+    "kytos/of_core.v0x04.messages.in.ofpt_barrier_reply",
+    "kytos/of_core.v0x04.messages.out.ofpt_flow_mod",
+    "kytos/of_core.v0x04.messages.in.ofpt_port_status",
+    "kytos/of_core.v0x04.messages.in.ofpt_features_reply",
+    "kytos/of_core.v0x01.messages.in.ofpt_hello",
+    "kytos/of_core.v0x06.messages.in.ofpt_hello",  # a switch of an unsupported version
+    "kytos/of_core.v0x04.messages.out.hello_failed",
+    # OpenFlow messages other NApps hand to core
+    "kytos/flow_manager.messages.out.ofpt_flow_mod",
+    "kytos/flow_manager.messages.out.ofpt_barrier_request",
+    "kytos/of_lldp.messages.out.ofpt_packet_out",
+    # core's internals
+    "kytos/core.openflow.raw.in",
+    "kytos/core.openflow.connection.new",
+    "kytos/core.openflow.connection.lost",
+    "kytos/core.openflow.connection.error",
+    "kytos/core.shutdown",
+    "kytos/core.shutdown.kytos/of_core",
+    "kytos/core.switch.new",
+    "kytos/core.switch.reconnected",
+    "kytos/core.interface_tags",
+    # per packet / per poll
+    "kytos/of_core.reachable.mac",
+    "kytos/of_core.flow_stats.received",
+    "kytos/of_lldp.interface.is.nni",
+    # topology's internals, and the whole topology on almost every change
+    "kytos/topology.notify_link_up_if_status",
+    "kytos/topology.topo_controller.upsert_switch",
+    "kytos/topology.updated",
+    # this project's own
+    "kytos/listen_events.broadcast",
+    "kytos/listen_events.loaded",
+    "kytos/listen_events.link_snapshot",
+    "kytos/mq_producer.loaded",
+]
+
+# (name, its class in the "all" profile)
+USEFUL = [
+    ("kytos/mef_eline.created", "other_events"),
+    ("kytos/mef_eline.deployed", "other_events"),
+    ("kytos/mef_eline.undeployed", "other_events"),
+    ("kytos/mef_eline.deleted", "other_events"),
+    ("kytos/mef_eline.redeployed_link_down", "other_events"),
+    ("kytos/mef_eline.failover_link_down", "other_events"),
+    ("kytos/mef_eline.uni_active_updated", "other_events"),
+    ("kytos/flow_manager.flow.added", "other_events"),
+    ("kytos/flow_manager.flow.removed", "other_events"),
+    ("kytos/flow_manager.flow.error", "other_events"),
+    ("kytos/of_lldp.liveness.up", "other_events"),
+    ("kytos/of_lldp.liveness.down", "other_events"),
+    ("kytos/of_lldp.loop.detected", "other_events"),
+    ("kytos/of_lldp.network_status.updated", "other_events"),
+    # kytos/maintenance's window start and end (its events are named topology.interruption.*)
+    ("topology.interruption.start", "other_events"),
+    ("topology.interruption.end", "other_events"),
+    ("kytos/of_core.handshake.completed", "other_events"),
+    ("kytos/of_core.port_stats", "other_events"),
+    ("kytos/of_core.table_stats.received", "other_events"),
+    ("kytos/of_core.switch.port.created", "other_events"),
+    ("kytos/of_core.hello_failed", "other_events"),
+    ("kytos/of_multi_table.enable_table", "other_events"),
+    ("kytos/topology.switch.deleted", "other_events"),
+    ("kytos/topology.link.disabled", "other_events"),
+    ("kytos/topology.port.created", "other_events"),
+    # the seed's classes where they apply
+    ("kytos/of_core.switch.interface.link_up", "operational"),
+    ("kytos/of_core.switch.interface.link_down", "operational"),
+    ("kytos/topology.link_up", "operational"),
+    ("kytos/topology.topology_loaded", "operational"),
+    ("kytos/topology.interface.down", "operational"),
+    ("kytos/topology.switch.enabled", "administrative"),
+    ("kytos/topology.links.metadata.added", "administrative"),
+    ("version/control.initialize", "administrative"),
+]
+
+
+def _config(profile: str):
+    values = {name: getattr(settings, name) for name in dir(settings) if name.isupper()}
+    return load_config(types.SimpleNamespace(**{**values, "PROFILE": profile}), {})
+
+
+@pytest.mark.parametrize("profile", ["topology", "all"])
+@pytest.mark.parametrize("name", NOISY)
+def test_noisy_events_are_blocked_in_both_profiles(profile, name):
+    config = _config(profile)
+    assert config.is_blocked(name)
+    assert not _matches(config.subscription, name)
+
+
+@pytest.mark.parametrize(("name", "expected"), USEFUL)
+def test_useful_events_are_subscribed_and_classified_in_the_all_profile(name, expected):
+    config = _config("all")
+    assert not config.is_blocked(name)
+    assert _matches(config.subscription, name)
+    assert config.classifier.classify(name, True) == expected
+
+
+@pytest.mark.parametrize(("name", "expected"), USEFUL)
+def test_the_topology_profile_is_unchanged_by_the_all_profiles_classes(name, expected):
+    config = _config("topology")
+    assert config.classifier.classify(name, True) == DEFAULT.classify(name, True)
+    assert _matches(config.subscription, name) == (DEFAULT.classify(name, True) is not None)
+
+
+def test_the_default_block_list_blocks_no_event_of_the_seed():
+    config = _config("topology")
+    for name, _, _ in SEED_TABLE + INTERFACE_TABLE:
+        if DEFAULT.classify(name, True) is not None:
+            assert not config.is_blocked(name), name
+
+
+def test_classification_caches_a_bounded_number_of_names():
+    classifier = Classifier(settings.CLASSES, settings.OPERATIONAL_CLASSES, "other_events")
+    for number in range(MAX_CACHED_NAMES * 3):
+        assert classifier.classify(f"acme/app.event_{number}", True) == "other_events"
+    assert len(classifier._cache) <= MAX_CACHED_NAMES

@@ -5,7 +5,13 @@ from pathlib import Path
 import orjson
 
 import listen_events
-from listen_events.envelope import Envelope, EnvelopeBuilder, hand_off_form
+from listen_events.envelope import (
+    Envelope,
+    EnvelopeBuilder,
+    LargeEnvelope,
+    hand_off_form,
+    napp_of,
+)
 from listen_events.serialize import serialize_content
 from tests.support.topology import make_link
 
@@ -97,3 +103,45 @@ def test_the_hand_off_form_is_the_json_bytes_except_for_a_topology():
     topology, _ = _build(EnvelopeBuilder("kytos", "test"), "kytos/topology.topology_loaded",
                          {"topology": {"switches": {}, "links": {}}})
     assert hand_off_form(topology) is topology
+
+
+# -- the emitting NApp (issue 16) --------------------------------------------------------------
+
+def test_every_envelope_names_the_napp_that_emitted_the_event():
+    builder = EnvelopeBuilder("c", "")
+    for name, napp in [("kytos/topology.link_down", "kytos/topology"),
+                       ("kytos/mef_eline.created", "kytos/mef_eline"),
+                       ("version/control.initialize", "version/control"),
+                       ("topology.interruption.start", "topology"),  # kytos/maintenance's
+                       ("kytos/of_core.v0x04.messages.in.ofpt_hello", "kytos/of_core"),
+                       ("no_dot_at_all", "no_dot_at_all"), ("", ""), (".leading", "")]:
+        envelope, _ = _build(builder, name)
+        assert envelope["napp"] == napp_of(name) == napp, name
+        assert Envelope.model_validate_json(json.dumps(envelope)).napp == napp
+    # in the routing key's place: "<event_class>.<event_name>" has it as its second word
+    envelope, _ = _build(builder, "kytos/mef_eline.created")
+    assert f"{envelope['event_class']}.{envelope['event_name']}".split(".")[1] == \
+        envelope["napp"]
+
+
+def test_the_schema_documents_napp_and_envelopes_without_it_still_validate():
+    schema = Envelope.model_json_schema()
+    assert "NApp that emitted the event" in schema["properties"]["napp"]["description"]
+    assert "napp" not in schema["required"]  # envelopes built before it stay valid
+    committed = json.loads((Path(listen_events.__file__).parent / "envelope.schema.json")
+                           .read_text())
+    assert committed["properties"]["napp"] == schema["properties"]["napp"]
+    envelope, _ = _build(EnvelopeBuilder("c", ""))
+    del envelope["napp"]
+    assert Envelope.model_validate_json(json.dumps(envelope)).napp is None
+
+
+def test_a_large_envelope_is_handed_on_as_a_plain_dict():
+    envelope = EnvelopeBuilder("c", "").build(
+        event_name="kytos/mef_eline.evcs_loaded", event_class="other_events", event_id=None,
+        event_timestamp=dt.datetime(2026, 5, 1, tzinfo=dt.UTC),
+        content={"evcs": {str(i): {"id": str(i)} for i in range(300)}}, large=True)
+    assert isinstance(envelope, LargeEnvelope)
+    handed = hand_off_form(envelope)
+    assert type(handed) is dict and handed == envelope
+    Envelope.model_validate_json(orjson.dumps(handed))

@@ -14,12 +14,10 @@ from listen_events.envelope import EnvelopeBuilder
 from mq_producer import settings as producer_settings
 from mq_producer.config import load_config
 from mq_producer.envelopes import (
-    SPLIT_ITEMS,
     InvalidEnvelope,
     body_pieces,
     decode,
     envelopes_of,
-    is_large,
     to_messages,
 )
 from mq_producer.main import Main as MqProducer
@@ -233,15 +231,6 @@ def test_a_body_that_orjson_refuses_is_refused_in_pieces_too(bad):
         b"".join(body_pieces(bad))
 
 
-def test_only_a_topology_sized_content_is_encoded_in_pieces():
-    links = {str(n): {"id": str(n)} for n in range(SPLIT_ITEMS + 1)}
-    assert is_large({"content": {"topology": {"switches": {}, "links": links}}})
-    assert is_large({"content": {"links": list(links)}})
-    assert not is_large(_envelope(1))
-    assert not is_large({"content": {"topology": {"links": dict(list(links.items())[:5])}}})
-    assert not is_large({"content": None}) and not is_large("not an envelope")
-
-
 async def test_a_topology_envelope_is_published_with_the_bytes_of_one_encoding(producer,
                                                                               monkeypatch):
     controller, napp = producer
@@ -252,7 +241,6 @@ async def test_a_topology_envelope_is_published_with_the_bytes_of_one_encoding(p
         event_id=None, event_timestamp=dt.datetime.now(dt.UTC),
         content={"topology": {"switches": {}, "links": {
             str(n): {"id": str(n), "metadata": {"n": n}} for n in range(3000)}}})
-    assert is_large(envelope)
     await controller.buffers.app.aput(KytosEvent(HANDOFF, {"envelopes": [envelope]}))
     await controller.settle()
     [message] = submitted

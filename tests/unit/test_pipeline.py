@@ -1,15 +1,19 @@
 import asyncio
 import datetime as dt
+import gc
 import json
 import time
+import types
 import uuid
+
+import orjson
 
 from listen_events import settings
 from listen_events.config import load_config
-from listen_events.envelope import Envelope
+from listen_events.envelope import Envelope, LargeEnvelope, hand_off_form
 from listen_events.pacing import Pacer
 from listen_events.pipeline import EventPipeline
-from listen_events.serialize import serialize_content
+from listen_events.serialize import LEFT_OUT_KEY, serialize_content
 from tests.support.topology import make_link, make_topology
 
 
@@ -152,3 +156,101 @@ async def test_link_event_with_no_status_of_its_own_takes_the_objects():
     assert {field: event["link"][field] for field in (
         "status", "status_source", "active", "enabled")} == {
         "status": "DISABLED", "status_source": "object", "active": True, "enabled": False}
+
+
+# -- the "all events" profile (issue 16) -----------------------------------------------------
+
+def _all_pipeline(pacer: Pacer | None = None, **overrides) -> EventPipeline:
+    values = {name: getattr(settings, name) for name in dir(settings) if name.isupper()}
+    values.update(PROFILE="all", **overrides)
+    return EventPipeline(load_config(types.SimpleNamespace(**values), {}), pacer)
+
+
+EVC = {"evc_id": "a2e6b8f4c3d14e", "id": "a2e6b8f4c3d14e", "name": "epl-ampath-sax",
+       "metadata": {"telemetry": {"enabled": False}}, "active": False, "enabled": True,
+       "uni_a": {"interface_id": "00:00:00:00:00:00:00:01:1",
+                 "tag": {"tag_type": "vlan", "value": 100}},
+       "uni_z": {"interface_id": "00:00:00:00:00:00:00:02:1",
+                 "tag": {"tag_type": "vlan", "value": 100}}}
+
+
+async def test_other_napps_events_are_published_under_the_unclassified_class():
+    pipeline = _all_pipeline()
+    now = dt.datetime.now(dt.UTC)
+    link = make_link(4)
+    [created] = await pipeline.process("kytos/mef_eline.created", uuid.uuid4(), now, EVC)
+    [flow] = await pipeline.process("kytos/flow_manager.flow.added", uuid.uuid4(), None, {
+        "datapath": link.endpoint_a.switch, "flow": {"id": "8b6e", "match": {"in_port": 5}}})
+    [window] = await pipeline.process("topology.interruption.start", uuid.uuid4(), now, {
+        "type": "maintenance", "switches": frozenset({"00:01"}), "interfaces": frozenset(),
+        "links": frozenset({link.id})})
+    [link_up] = await pipeline.process("kytos/topology.link_up", uuid.uuid4(), now,
+                                       {"link": link, "reason": "link up"})
+    for envelope in (created, flow, window, link_up):
+        Envelope.model_validate_json(json.dumps(envelope))
+    assert [(e["event_class"], e["napp"]) for e in (created, flow, window, link_up)] == [
+        ("other_events", "kytos/mef_eline"), ("other_events", "kytos/flow_manager"),
+        ("other_events", "topology"), ("operational", "kytos/topology")]
+    assert created["content"] == EVC and created["key"] is None and created["link"] is None
+    assert flow["content"]["datapath"]["dpid"] == link.endpoint_a.switch.dpid
+    assert flow["key"] is None  # flows of one switch do not supersede each other
+    assert window["content"]["links"] == [str(link.id)]
+    assert link_up["link"]["status"] == "UP"  # the seed's classes and link view, as before
+    # no timestamp: operational events are dropped as before, the others are not
+    assert await pipeline.process("kytos/topology.link_up", None, None, {"link": link}) == []
+    assert pipeline.counters.as_dict() == {
+        "received": 5, "classified": 4, "not_action": 1, "filtered_out": 0, "handed_on": 0,
+        "serialization_warnings": 0, "failed": 0, "hand_on_failed": 0}
+
+
+async def test_blocked_events_are_refused_and_counted_even_when_they_reach_the_pipeline():
+    pipeline = _all_pipeline()
+    now = dt.datetime.now(dt.UTC)
+    for name in ("kytos/of_core.v0x04.messages.in.ofpt_echo_request",
+                 "kytos/listen_events.broadcast", "kytos/core.shutdown",
+                 "kytos/topology.updated"):
+        assert await pipeline.process(name, None, now, {"message": b"\x04\x02"}) == [], name
+    assert pipeline.counters.as_dict()["blocked"] == 4
+    assert pipeline.counters.received == 4 and pipeline.counters.classified == 0
+    # the hand-off event whatever BLOCKED_EVENTS says
+    emptied = _all_pipeline(BLOCKED_EVENTS=[])
+    assert await emptied.process("kytos/listen_events.broadcast", None, now, {}) == []
+    assert await emptied.process("kytos/core.shutdown", None, now, {}) != []
+    assert emptied.counters.blocked == 1
+    # a NApp that never met one answers as before: no "blocked" counter
+    assert "blocked" not in _pipeline().counters.as_dict()
+
+
+async def test_a_large_content_is_bounded_paced_and_handed_on_as_a_dict():
+    content = {"flows": [make_link(index % 50 + 1) for index in range(2000)],
+               "table": {str(n): n for n in range(100_000)}}
+    pacer = Pacer(0.001)
+    pipeline = _all_pipeline(pacer)
+    await pipeline.process("acme/warm.up", None, None, {"flows": content["flows"][:5]})
+    turns, worst = 0, 0.0
+
+    async def tick() -> None:  # CPU time of this thread between two turns of the loop
+        nonlocal turns, worst
+        last = time.thread_time()
+        while True:
+            await asyncio.sleep(0)
+            now = time.thread_time()
+            turns, worst = turns + 1, max(worst, now - last)
+            last = now
+
+    gc.collect()
+    gc.disable()  # the collector's pauses are the process's, not this event's
+    try:
+        ticker = asyncio.create_task(tick())
+        await asyncio.sleep(0)
+        [envelope] = await pipeline.process(
+            "kytos/of_core.flow_stats.listed", uuid.uuid4(), dt.datetime.now(dt.UTC), content)
+        handed = hand_off_form(envelope)
+        ticker.cancel()
+    finally:
+        gc.enable()
+    assert type(envelope) is LargeEnvelope and type(handed) is dict  # the producer's pieces
+    Envelope.model_validate_json(orjson.dumps(handed))
+    assert envelope["content"]["table"][LEFT_OUT_KEY].startswith("<")  # MAX_VALUES
+    assert turns > 20
+    assert worst < 0.005, f"the loop was held {worst * 1e3:.1f} ms"

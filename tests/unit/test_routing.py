@@ -1,7 +1,7 @@
 import pytest
 
 from mq_producer import settings
-from mq_producer.routing import Route, Router, RoutingError
+from mq_producer.routing import Route, Router, RoutingError, event_napp, template_fields
 
 
 def _envelope(name, event_class, link_id=None, key=None):
@@ -65,3 +65,30 @@ def test_overlong_routing_key_is_an_error():
 def test_bad_routes_name_the_setting(setting, message):
     with pytest.raises(RoutingError, match=message):
         Route.from_setting(0, setting)
+
+
+@pytest.mark.parametrize(("name", "napp"), [
+    ("kytos/topology.link_down", "kytos/topology"),
+    ("kytos/topology.switch.enabled", "kytos/topology"),
+    ("version/control.initialize", "version/control"),
+    ("kytos/of_core.switch.interface.link_down", "kytos/of_core"),
+    ("kytos/mef_eline.created", "kytos/mef_eline"),
+    ("kytos/flow_manager.flow.added", "kytos/flow_manager"),
+    ("no_dot", "no_dot"),
+])
+def test_napp_is_the_event_name_up_to_its_first_dot(name, napp):
+    assert event_napp(name) == napp
+    assert template_fields(_envelope(name, "operational"))["napp"] == napp
+    # with the default routing keys the NApp is the second topic word
+    _, routing_key = DEFAULT.route(_envelope(name, "operational"))
+    assert routing_key.split(".")[1] == napp
+
+
+def test_napp_comes_from_the_envelope_when_it_has_one():
+    envelope = {**_envelope("kytos/topology.link_down", "operational"), "napp": "amlight/x"}
+    assert template_fields(envelope)["napp"] == "amlight/x"
+    empty = {**_envelope("kytos/topology.link_down", "operational"), "napp": None}
+    assert template_fields(empty)["napp"] == "kytos/topology"
+    router = Router([Route.from_setting(0, {"exchange": "e",
+                                            "routing_key": "{napp}.{event_class}"})])
+    assert router.route(envelope) == ("e", "amlight/x.operational")

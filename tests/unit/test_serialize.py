@@ -1,10 +1,26 @@
+import asyncio
+import dataclasses
 import datetime as dt
 import json
 import math
+import types
 import uuid
 from enum import Enum
 
-from listen_events.serialize import MAX_DEPTH, serialize_content
+from pydantic import BaseModel
+
+from listen_events.pacing import Pacer
+from listen_events.serialize import (
+    LEFT_OUT_KEY,
+    MAX_BINARY,
+    MAX_DEPTH,
+    MAX_STRING,
+    MAX_TEXT,
+    MAX_VALUES,
+    MAX_WARNINGS,
+    serialize_content,
+    serialize_content_paced,
+)
 from tests.support.topology import make_link, make_topology
 
 
@@ -95,3 +111,210 @@ def test_non_dict_content_is_wrapped_with_a_warning():
     content, warnings = serialize_content(["a"])
     assert content == {"value": ["a"]}
     assert warnings == ["content is a list, not a dict"]
+
+
+# -- any NApp's content, boundedly (issue 16) ------------------------------------------------
+
+class GenericType:
+    """Shaped like python-openflow's pyof.foundation.base.GenericType (UBInt32...)."""
+
+    def __init__(self, value=None, enum_ref=None):
+        self._value = value
+        self.enum_ref = enum_ref
+
+    @property
+    def value(self):
+        return self._value
+
+
+GenericType.__module__ = "pyof.foundation.base"
+
+
+class UBInt32(GenericType):
+    pass
+
+
+class HWAddress(GenericType):
+    pass
+
+
+class GenericStruct:
+    """Shaped like python-openflow's GenericStruct: its fields are instance attributes."""
+
+    def pack(self):
+        return b""
+
+
+GenericStruct.__module__ = "pyof.foundation.base"
+
+
+class PortStats(GenericStruct):
+    def __init__(self, port):
+        self.port_no = UBInt32(port)
+        self.rx_packets = UBInt32(1000 + port)
+        self.hw_addr = HWAddress("00:00:00:00:00:01")
+
+
+class Window(BaseModel):  # like kytos/maintenance's MaintenanceWindow
+    id: str
+    start: dt.datetime
+    switches: list[str]
+    status: Color
+
+
+@dataclasses.dataclass(slots=True)
+class Slotted:
+    port: int
+    name: str
+
+
+class Connection:  # like core's Connection: public attributes, and private ones
+    def __init__(self):
+        self.address = "127.0.0.1"
+        self.port = 6653
+        self._state = "ESTABLISHED"
+        self.on_close = print  # a callable: left out
+        self.remaining_data = b"\x01\x02"
+
+
+class DictRaises:
+    @property
+    def __dict__(self):
+        raise RuntimeError("no attributes")
+
+
+class StrRaises(Exception):
+    def __str__(self):
+        raise ValueError("no message")
+
+
+class BadZone(dt.tzinfo):
+    def utcoffset(self, _moment):
+        raise RuntimeError("zone")
+
+
+class Id(str):
+    def __str__(self):
+        raise RuntimeError("str")
+
+
+def test_objects_of_other_napps_are_serialized_by_their_shape():
+    start = dt.datetime(2026, 3, 1, 8, tzinfo=dt.UTC)
+    content, warnings = serialize_content({
+        "port_stats": [PortStats(1), PortStats(2)],
+        "window": Window(id="mw1", start=start, switches=["00:01"], status=Color.RED),
+        "slotted": Slotted(5, "eth5"),
+        "connection": Connection(),
+        "namespace": types.SimpleNamespace(a=1, b=[2]),
+        "uint": UBInt32(7),
+        "frozen": frozenset({"x"}),
+    })
+    assert warnings == []
+    assert content == {
+        "port_stats": [{"port_no": 1, "rx_packets": 1001, "hw_addr": "00:00:00:00:00:01"},
+                       {"port_no": 2, "rx_packets": 1002, "hw_addr": "00:00:00:00:00:01"}],
+        "window": {"id": "mw1", "start": "2026-03-01T08:00:00+00:00", "switches": ["00:01"],
+                   "status": "red"},
+        "slotted": {"port": 5, "name": "eth5"},
+        "connection": {"address": "127.0.0.1", "port": 6653, "remaining_data": "\x01\x02"},
+        "namespace": {"a": 1, "b": [2]},
+        "uint": 7,
+        "frozen": ["x"],
+    }
+    assert _json_roundtrip(content) == content
+
+
+def test_objects_whose_own_code_raises_degrade_with_a_warning():
+    content, warnings = serialize_content({
+        "attributes": DictRaises(), "message": StrRaises(), "zone": dt.datetime(
+            2026, 1, 1, tzinfo=BadZone()), "class": dict, "function": print, "module": math,
+        "no_attributes": object(), "id": Id("abc"), "huge": 10**5000})
+    assert content["attributes"].startswith("<unserializable DictRaises")
+    assert content["message"].startswith("<unserializable StrRaises")
+    assert content["zone"].startswith("<unserializable datetime")
+    assert content["class"] == "<unserializable type: <class 'dict'>>"
+    assert content["function"].startswith("<unserializable builtin_function_or_method")
+    assert content["module"].startswith("<unserializable module")
+    assert content["no_attributes"].startswith("<unserializable object")
+    assert content["id"] == "abc"  # a str subclass whose str() raises: its characters
+    assert content["huge"] == f"<int of {(10**5000).bit_length()} bits>"
+    assert len(warnings) == 8
+    assert "DictRaises reading its attributes raised RuntimeError: no attributes" in warnings
+    assert "StrRaises str() raised ValueError: no message" in warnings
+    _json_roundtrip(content)
+
+
+def test_values_are_bounded_and_what_is_left_out_is_said():
+    content, warnings = serialize_content({"items": list(range(MAX_VALUES * 2)),
+                                           "after": {"a": 1}})
+    items = content["items"]
+    assert items[:3] == [0, 1, 2] and items[-1].startswith("<") and "left out" in items[-1]
+    assert len(items) < MAX_VALUES
+    assert content["after"] == "<1 items left out>"  # the budget is spent
+    assert any(f"over its bounds ({MAX_VALUES} values" in warning for warning in warnings)
+    wide = {str(number): number for number in range(MAX_VALUES + 10)}
+    content, _ = serialize_content(wide)
+    assert LEFT_OUT_KEY in content and len(content) <= MAX_VALUES
+
+
+def test_strings_and_bytes_are_cut():
+    content, warnings = serialize_content({
+        "long": "x" * (MAX_STRING + 5), "binary": b"\xff" * (MAX_BINARY * 3),
+        "text": "é" * 10})
+    assert content["long"] == "x" * MAX_STRING + "...<5 characters cut>"
+    assert content["binary"].startswith("\\xff\\xff")
+    assert content["binary"].count("\\xff") == MAX_BINARY
+    assert content["binary"].endswith(f"...<{MAX_BINARY * 2} bytes cut>")
+    assert content["text"] == "é" * 10
+    assert any("strings cut" in warning for warning in warnings)
+    # MAX_TEXT per event: many strings, each within MAX_STRING
+    content, warnings = serialize_content({f"s{n}": "y" * MAX_STRING for n in range(40)})
+    assert sum(len(key) + len(value) for key, value in content.items()) < MAX_TEXT + 40 * 60
+    assert content["s15"].endswith("characters cut>")  # the one that reached the limit
+    assert content[LEFT_OUT_KEY] == "<24 more items left out: the event is over its bounds>"
+    assert any("strings cut" in w for w in warnings)
+    assert any("24 items left out" in w for w in warnings)
+
+
+def test_warnings_are_bounded():
+    content, warnings = serialize_content({"opaque": [Opaque() for _ in range(500)]})
+    assert len(content["opaque"]) == 500
+    assert len(warnings) == MAX_WARNINGS + 1
+    assert warnings[-1] == f"{500 - MAX_WARNINGS} more values degraded"
+
+
+async def test_paced_serialization_gives_the_same_result_and_the_loop_turns():
+    content = {"links": [make_link(index % 40 + 1) for index in range(300)],
+               "topology": make_topology(5, 8), "big": {str(n): [n] * 3 for n in range(2000)},
+               "deep": _nest(MAX_DEPTH + 5), "cycle": _cycle(), "set": set(range(500))}
+    expected = serialize_content(content)
+    turns = 0
+
+    async def tick() -> None:
+        nonlocal turns
+        while True:
+            await asyncio.sleep(0)
+            turns += 1
+
+    ticker = asyncio.create_task(tick())
+    await asyncio.sleep(0)
+    pacer = Pacer(0.0)  # due at every look at the clock
+    serialized, warnings, large = await serialize_content_paced(content, pacer)
+    ticker.cancel()
+    assert (serialized, warnings) == expected
+    assert large and pacer.pauses > 300 and turns >= pacer.pauses
+    small, _, large = await serialize_content_paced({"link": make_link(1)}, Pacer())
+    assert small == serialize_content({"link": make_link(1)})[0] and not large
+
+
+def _nest(depth):
+    value: object = 1
+    for _ in range(depth):
+        value = {"d": [value]}
+    return value
+
+
+def _cycle():
+    cycle: dict = {"name": "loop"}
+    cycle["self"] = cycle
+    return cycle

@@ -290,3 +290,41 @@ async def test_events_that_arrive_one_per_loop_turn_still_leave_in_one_batch():
     _push_link_events(worker, range(50, 51))
     await worker.drained()
     assert [len(batch) for batch in out.batches] == [50, 1]
+
+
+# -- the "all events" profile through the handler (issue 16) ----------------------------------
+
+async def test_the_all_profile_hands_on_every_napps_events_but_never_the_blocked_ones(
+        controller, monkeypatch):
+    monkeypatch.setattr(settings, "PROFILE", "all")
+    # the subscription is read when the NApp is imported, as @alisten_to does in Kytos
+    monkeypatch.setattr(ListenEvents.on_event, "events",
+                        [load_config(settings, {}).subscription])
+    napp = controller.load_napp(ListenEvents)
+    useful = [KytosEvent("kytos/mef_eline.created", {"evc_id": "e1", "name": "epl"}),
+              KytosEvent("kytos/of_lldp.liveness.up", {"interface_a": LINKS[0].endpoint_a,
+                                                       "interface_b": LINKS[0].endpoint_b}),
+              KytosEvent("topology.interruption.end", {"type": "maintenance",
+                                                       "switches": frozenset({"00:01"})}),
+              KytosEvent(LINK_DOWN, {"link": LINKS[1], "reason": "link down"})]
+    noisy = [KytosEvent("kytos/of_core.v0x04.messages.in.ofpt_echo_request",
+                        {"message": object(), "source": object()}),
+             KytosEvent("kytos/of_core.reachable.mac", {"reachable_mac": "aa"}),
+             KytosEvent("kytos/topology.updated", {"topology": make_topology(2, 1)}),
+             KytosEvent("kytos/mq_producer.loaded", {})]
+    for event in (*noisy[:2], *useful, *noisy[2:]):
+        await controller.buffers.app.aput(event)
+    await controller.settle()
+    handed = [envelope for handoff in _handoffs(controller)
+              for envelope in handed_envelopes(handoff.content)]
+    assert [(e["event_name"], e["event_class"], e["napp"]) for e in handed] == [
+        ("kytos/mef_eline.created", "other_events", "kytos/mef_eline"),
+        ("kytos/of_lldp.liveness.up", "other_events", "kytos/of_lldp"),
+        ("topology.interruption.end", "other_events", "topology"),
+        (LINK_DOWN, "operational", "kytos/topology")]
+    assert handed[1]["content"]["interface_a"]["id"] == str(LINKS[0].endpoint_a.id)
+    status = json.loads((await napp.status(None)).body)
+    assert status["profile"] == "all"
+    # the blocked events never reached the handler; its own hand-off events neither
+    assert status["counters"]["received"] == len(useful)
+    assert "blocked" not in status["counters"]

@@ -1,13 +1,20 @@
 """The AMQP broker's location, credentials and TLS, from the environment (KYTOS_MQ_URL, or
 KYTOS_MQ_HOST and its companions, and KYTOS_MQ_CA_FILE / _CERT_FILE / _KEY_FILE).
 
+A broker may be a cluster: KYTOS_MQ_URL takes a comma-separated list of URLs (one per node,
+the same user, password, vhost and scheme; split only where a comma is followed by a
+scheme), KYTOS_MQ_HOST a comma-separated list of ``host[:port]``. Connections go to the
+nodes in turn (``BrokerSettings.node``), starting with the first; TLS and credentials apply
+to all.
+
 Shared by the producer and mq-consumer; it imports no client library.
 """
 
 import os
+import re
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import quote, unquote, urlsplit
 
 from ...checks import Secret, SettingsError
@@ -34,6 +41,20 @@ class BrokerSettings:
     ca_file: str | None = None
     cert_file: str | None = None
     key_file: str | None = None
+    # Every node of the cluster, (host, port), the first being ``host`` and ``port``; empty
+    # for a single node.
+    nodes: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def node_count(self) -> int:
+        return max(len(self.nodes), 1)
+
+    def node(self, index: int) -> "BrokerSettings":
+        """The settings for node ``index`` (modulo the number of nodes): connect to it."""
+        if not self.nodes:
+            return self
+        host, port = self.nodes[index % len(self.nodes)]
+        return replace(self, host=host, port=port)
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """The TLS context of every connection (producer and consumer), None without TLS.
@@ -51,14 +72,18 @@ class BrokerSettings:
     def url(self) -> str:
         """The URL with the password: give it to the client library only, never log it."""
         return (f"{self.scheme}://{quote(self.username, safe='')}:"
-                f"{quote(self.password.reveal(), safe='')}@{self.host}:{self.port}/"
+                f"{quote(self.password.reveal(), safe='')}@{_host(self.host)}:{self.port}/"
                 f"{quote(self.vhost, safe='')}")
 
     @property
     def display(self) -> str:
-        """The URL as it may be logged or shown."""
-        return (f"{self.scheme}://{self.username}:***@{self.host}:{self.port}/"
+        """The URL as it may be logged or shown (the node in use, for a cluster)."""
+        return (f"{self.scheme}://{self.username}:***@{_host(self.host)}:{self.port}/"
                 f"{quote(self.vhost, safe='')}")
+
+
+def _host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -96,8 +121,7 @@ def _with_tls_files(broker: BrokerSettings, environ: Mapping[str, str]) -> Broke
     if "key_file" in files and "cert_file" not in files:
         raise SettingsError("KYTOS_MQ_KEY_FILE: given without KYTOS_MQ_CERT_FILE (the client "
                             "certificate it belongs to)")
-    broker = BrokerSettings(broker.scheme, broker.host, broker.port, broker.username,
-                            broker.password, broker.vhost, **files)
+    broker = replace(broker, **files)
     if "ca_file" in files:
         try:
             ssl.create_default_context(cafile=files["ca_file"])
@@ -150,37 +174,21 @@ def broker_from_env(environ: Mapping[str, str]) -> BrokerSettings:
 def _broker_location(environ: Mapping[str, str]) -> BrokerSettings:
     url = environ.get("KYTOS_MQ_URL", "").strip()
     if url:
-        try:
-            parts = urlsplit(url)
-        except ValueError:  # its text may quote a piece of an unescaped password
-            raise SettingsError("KYTOS_MQ_URL: malformed URL (an IPv6 host goes in brackets; "
-                                "escape special characters of the user and password as %XX)"
-                                ) from None
-        if parts.scheme not in ("amqp", "amqps"):
-            raise SettingsError("KYTOS_MQ_URL: expected amqp://user:password@host:port/vhost "
-                                f"or amqps://..., got scheme {parts.scheme!r}")
-        if "@" in parts.path + parts.query + parts.fragment:  # a password cut by '/', '?', '#'
-            raise SettingsError("KYTOS_MQ_URL: '@' after the host: escape '/', '?' and '#' in "
-                                "the user and password (and '@' in the vhost) as %XX")
-        try:
-            port = parts.port
-        except ValueError:  # its text may quote a piece of an unescaped password
-            port = 0
-        if port == 0:
-            raise SettingsError("KYTOS_MQ_URL: invalid port: expected a number 1-65535 after "
-                                "the host (escape '/', '?', '#', '@' and ':' in the user and "
-                                "password as %XX)")
-        if not parts.hostname:
-            raise SettingsError("KYTOS_MQ_URL: no host in the URL")
-        if parts.username is None or parts.password is None:
-            raise SettingsError("KYTOS_MQ_URL: give the user and password in the URL "
-                                "(amqp://user:password@host/...)")
-        vhost = unquote(parts.path[1:]) if len(parts.path) > 1 else "/"
-        return BrokerSettings(parts.scheme, parts.hostname,
-                              port or (5671 if parts.scheme == "amqps" else 5672),
-                              unquote(parts.username), Secret(unquote(parts.password)), vhost)
-    host = environ.get("KYTOS_MQ_HOST", "").strip()
-    if not host:
+        # Split only before a scheme: a comma may stand unescaped in a password.
+        entries = [entry.strip() for entry in re.split(r",\s*(?=amqps?://)", url)]
+        brokers = [_from_url(entry, f"KYTOS_MQ_URL entry {index}" if len(entries) > 1
+                             else "KYTOS_MQ_URL")
+                   for index, entry in enumerate(entries, 1)]
+        first = brokers[0]
+        for index, broker in enumerate(brokers[1:], 2):
+            if (broker.scheme, broker.username, broker.password.reveal(), broker.vhost) != \
+                    (first.scheme, first.username, first.password.reveal(), first.vhost):
+                raise SettingsError(f"KYTOS_MQ_URL entry {index} ({broker.display}): every "
+                                    "node takes the scheme, user, password and vhost of the "
+                                    "first")
+        return _cluster(first, [(broker.host, broker.port) for broker in brokers])
+    host_text = environ.get("KYTOS_MQ_HOST", "").strip()
+    if not host_text:
         raise SettingsError("KYTOS_MQ_URL or KYTOS_MQ_HOST: one must be set to locate the broker")
     tls_text = environ.get("KYTOS_MQ_TLS", "").strip().lower()
     if tls_text not in _TRUE | _FALSE:
@@ -193,5 +201,73 @@ def _broker_location(environ: Mapping[str, str]) -> BrokerSettings:
             raise SettingsError("KYTOS_MQ_PASSWORD: required when KYTOS_MQ_USERNAME is set")
         password = "guest"  # RabbitMQ's default user, accepted on loopback only
     port_text = environ.get("KYTOS_MQ_PORT", "5671" if scheme == "amqps" else "5672")
-    return BrokerSettings(scheme, host, _port("KYTOS_MQ_PORT", port_text.strip()), username,
-                          Secret(password), environ.get("KYTOS_MQ_VHOST", "/"))
+    port = _port("KYTOS_MQ_PORT", port_text.strip())
+    entries = [entry.strip() for entry in host_text.split(",")]
+    nodes = [_host_port(entry, port, f"KYTOS_MQ_HOST entry {index}" if len(entries) > 1
+                        else "KYTOS_MQ_HOST") for index, entry in enumerate(entries, 1)]
+    broker = BrokerSettings(scheme, nodes[0][0], nodes[0][1], username, Secret(password),
+                            environ.get("KYTOS_MQ_VHOST", "/"))
+    return _cluster(broker, nodes)
+
+
+def _cluster(broker: BrokerSettings, nodes: list[tuple[str, int]]) -> BrokerSettings:
+    if len(nodes) == 1:
+        return broker
+    seen: set[tuple[str, int]] = set()
+    for index, node in enumerate(nodes, 1):
+        if node in seen:
+            raise SettingsError(f"broker node {index} ({_host(node[0])}:{node[1]}) is listed "
+                                "twice")
+        seen.add(node)
+    return replace(broker, nodes=tuple(nodes))
+
+
+def _host_port(entry: str, default_port: int, name: str) -> tuple[str, int]:
+    """``host``, ``host:port``, ``[v6 address]`` or ``[v6 address]:port``."""
+    if not entry:
+        raise SettingsError(f"{name}: empty (a comma too many?)")
+    if entry.startswith("["):
+        host, bracket, rest = entry[1:].partition("]")
+        if not bracket or not host or (rest and not rest.startswith(":")):
+            raise SettingsError(f"{name}: expected [IPv6 address] or [IPv6 address]:port, "
+                                f"got {entry!r}")
+        return host, _port(name, rest[1:]) if rest else default_port
+    host, colon, port_text = entry.partition(":")
+    if ":" in port_text:
+        raise SettingsError(f"{name}: an IPv6 address goes in brackets, got {entry!r}")
+    if not host or any(char.isspace() for char in host):
+        raise SettingsError(f"{name}: expected host or host:port, got {entry!r}")
+    return host, _port(name, port_text) if colon else default_port
+
+
+def _from_url(url: str, name: str) -> BrokerSettings:
+    """One node's URL; errors name the entry and never quote the URL (it has a password)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # its text may quote a piece of an unescaped password
+        raise SettingsError(f"{name}: malformed URL (an IPv6 host goes in brackets; "
+                            "escape special characters of the user and password as %XX)"
+                            ) from None
+    if parts.scheme not in ("amqp", "amqps"):
+        raise SettingsError(f"{name}: expected amqp://user:password@host:port/vhost "
+                            f"or amqps://..., got scheme {parts.scheme!r}")
+    if "@" in parts.path + parts.query + parts.fragment:  # a password cut by '/', '?', '#'
+        raise SettingsError(f"{name}: '@' after the host: escape '/', '?' and '#' in "
+                            "the user and password (and '@' in the vhost) as %XX")
+    try:
+        port = parts.port
+    except ValueError:  # its text may quote a piece of an unescaped password
+        port = 0
+    if port == 0:
+        raise SettingsError(f"{name}: invalid port: expected a number 1-65535 after "
+                            "the host (escape '/', '?', '#', '@' and ':' in the user and "
+                            "password as %XX)")
+    if not parts.hostname:
+        raise SettingsError(f"{name}: no host in the URL")
+    if parts.username is None or parts.password is None:
+        raise SettingsError(f"{name}: give the user and password in the URL "
+                            "(amqp://user:password@host/...)")
+    vhost = unquote(parts.path[1:]) if len(parts.path) > 1 else "/"
+    return BrokerSettings(parts.scheme, parts.hostname,
+                          port or (5671 if parts.scheme == "amqps" else 5672),
+                          unquote(parts.username), Secret(unquote(parts.password)), vhost)

@@ -25,7 +25,7 @@ try:  # the fast path's frame carrier, an aiormq internal: without it, the publi
 except ImportError:  # pragma: no cover - only with an aiormq that moved it
     ChannelFrame = None
 
-from ...config import LINK_QUEUE_ARGUMENTS, ProducerConfig, QueueSpec
+from ...config import LINK_QUEUE_ARGUMENTS, ProducerConfig, QueueSpec, typed
 from ...outbox import OutboundMessage
 from ...tasks import cancel
 from ..base import ExchangeError, Outcome, PublishOutcome, Settle, TransportError, Unpublishable
@@ -99,7 +99,10 @@ class AmqpTransport:
     def __init__(self, config: ProducerConfig) -> None:
         self._config = config
         assert config.broker is not None, "load_config reads the broker for the amqp transport"
-        self._broker = config.broker
+        self._cluster = config.broker  # one node, or a cluster's (broker.py)
+        self._node = 0
+        self._failed_nodes = 0  # connections refused in a row (nodes of a cluster)
+        self._broker = config.broker.node(0)  # the node connected to, or tried next
         self._exchange_type = aio_pika.ExchangeType(config.exchange_type)
         self._close_timeout = min(config.publish_timeout, 2.0)
         self._connection: AbstractConnection | None = None
@@ -117,6 +120,8 @@ class AmqpTransport:
         self._fast_path_warned = False
         self._public_tasks: set[asyncio.Task[object]] = set()
         self._purge_refused: set[str] = set()  # status queues we may not purge (logged once)
+        self._purge_channel: AbstractChannel | None = None  # see purge_status
+        self._purge_channel_of: AbstractConnection | None = None
         self._watched_channel: aiormq.Channel | None = None  # _channel_closed is armed on it
         names = [*config.router.exchanges]
         if config.link_status.enabled:
@@ -165,26 +170,34 @@ class AmqpTransport:
         return self._config.link_status.queues_exchange, message.link_id
 
     async def purge_status(self, link_id: str) -> int | None:
-        if self._connection is None or not self._connection.connected.is_set():
+        """On a channel of its own, kept for the connection: never closed by us (a channel
+        closed as Kytos stops left aio-pika's and aiormq's close tasks pending), it goes with
+        the connection; one the broker closed (a refusal) is replaced next time."""
+        connection = self._connection
+        if connection is None or not connection.connected.is_set():
             raise TransportError(f"not connected to {self.description}")
         name = self._config.link_status.queue(link_id)
-        removed: list[int] = []
-
-        async def purge(channel: AbstractChannel) -> None:
+        try:
+            channel = self._purge_channel
+            if channel is None or channel.is_closed or self._purge_channel_of is not connection:
+                channel = await aio_pika.Channel(connection, publisher_confirms=False)
+                self._purge_channel, self._purge_channel_of = channel, connection
             queue = await channel.get_queue(name, ensure=False)
             answer = await queue.purge(timeout=self._close_timeout)
-            removed.append(answer.message_count or 0)
-
-        outcome = await self._on_throwaway_channel(f"purge queue {name!r}", purge)
-        if outcome != "ok":
-            if name not in self._purge_refused:
-                self._purge_refused.add(name)
-                log.warning("mq_producer: cannot purge the status queue %r (%s): its present "
-                            "status waits until the consumer has read the older one (retried "
-                            "every RETRY_INTERVAL; logged once per queue)", name,
-                            self._queue_state(outcome))
-            return None
-        return removed[0]
+            return answer.message_count or 0
+        except (aiormq.exceptions.ChannelNotFoundEntity,
+                aiormq.exceptions.ChannelAccessRefused) as exc:
+            outcome = "missing" if isinstance(exc, aiormq.exceptions.ChannelNotFoundEntity) \
+                else "refused"
+        except _BROKER_ERRORS as exc:
+            raise TransportError(f"cannot purge queue {name!r}: {self._scrub(exc)}") from None
+        if name not in self._purge_refused:
+            self._purge_refused.add(name)
+            log.warning("mq_producer: cannot purge the status queue %r (%s): its present "
+                        "status waits until the consumer has read the older one (retried "
+                        "every RETRY_INTERVAL; logged once per queue)", name,
+                        "no such queue" if outcome == "missing" else self._queue_state(outcome))
+        return None
 
     def ready(self, message: OutboundMessage) -> bool:
         """False while the queue of the message's link is not declared on this connection
@@ -211,8 +224,15 @@ class AmqpTransport:
     def _connection_closed(self, connection: object, error: BaseException | None) -> None:
         if connection is not self._connection or error is None:  # closed by us, or an old one
             return
+        reason = f"connection to {self.description} lost: {self._scrub(error)}"
+        self._next_node()
         for callback in self._lost_callbacks:
-            callback(f"connection to {self.description} lost: {self._scrub(error)}")
+            callback(reason)
+
+    def _next_node(self) -> None:
+        """A cluster's next node, for the next connection (in turn, round and round)."""
+        self._node += 1
+        self._broker = self._cluster.node(self._node)
 
     def _scrub(self, error: BaseException) -> str:
         """An error's text without the password, whatever the library put in it."""
@@ -228,10 +248,27 @@ class AmqpTransport:
                     heartbeat=config.heartbeat)
                 try:
                     await connection.connect(timeout=config.publish_timeout)
-                except _BROKER_ERRORS:  # the next attempt starts afresh
+                except (*_BROKER_ERRORS, ValueError) as exc:  # the next attempt starts afresh
                     self._connection = None
                     await self._close_quietly(connection)
+                    where = self.description
+                    self._next_node()
+                    self._failed_nodes += 1
+                    # A cluster's node that fails: the next one is tried at once; the alarm
+                    # is raised once every node has failed in a row (or a connection was lost).
+                    all_failed = self._failed_nodes >= self._cluster.node_count
+                    raise TransportError(f"cannot connect to {where}: {self._scrub(exc)}",
+                                         nobody_listening=_refused(exc) or not all_failed,
+                                         outage=all_failed) from None
+                except asyncio.CancelledError:  # no answer in time: the caller closes it
+                    self._next_node()
                     raise
+                if self._cluster.node_count > 1:
+                    log.info("mq_producer: connected to cluster node %s (%d of %d)%s",
+                             self.description, self._node % self._cluster.node_count + 1,
+                             self._cluster.node_count,
+                             f" after {self._failed_nodes} failed" if self._failed_nodes else "")
+                self._failed_nodes = 0
                 connection.close_callbacks.add(self._connection_closed)  # losses from now on
                 self._watch_blocked(connection)
             if self._channel is None or self._channel.is_closed:
@@ -247,8 +284,12 @@ class AmqpTransport:
         # Queues are checked after every (re)connection: a broker may have lost them.
         self._queue_states.clear()
         await self._ensure_dead_letter()
+        # A queue bound to several exchanges (NAPP_QUEUES, VERBOSE_QUEUE) is several specs.
+        by_name: dict[str, list[QueueSpec]] = {}
         for spec in config.queues:
-            await self._ensure_queue(spec)
+            by_name.setdefault(spec.name, []).append(spec)
+        for specs in by_name.values():
+            await self._ensure_queue(*specs)
         self._exchanges = set(self._exchange_names)
         # Every link queue ever needed, LINK_STATUS.link_ids' too, again, in the background.
         self._link_queues.restart(self._connection)
@@ -350,7 +391,8 @@ class AmqpTransport:
         async def declare(channel: AbstractChannel) -> None:
             exchange = await channel.declare_exchange(name, aio_pika.ExchangeType.FANOUT,
                                                       durable=True)
-            queue = await channel.declare_queue(name, durable=True)
+            queue = await channel.declare_queue(name, durable=True,
+                                                arguments=typed({}, self._config.queue_type))
             await queue.bind(exchange)
 
         self._record_queue(name, await self._on_throwaway_channel(
@@ -359,17 +401,20 @@ class AmqpTransport:
     def _link_queue(self, link_id: str) -> QueueSpec:
         link_status = self._config.link_status
         return QueueSpec(link_status.queue(link_id), link_status.queues_exchange, link_id,
-                         {**LINK_QUEUE_ARGUMENTS,
-                          "x-dead-letter-exchange": self._config.dead_letter})
+                         typed({**LINK_QUEUE_ARGUMENTS,
+                                "x-dead-letter-exchange": self._config.dead_letter},
+                               self._config.queue_type))
 
-    async def _ensure_queue(self, spec: QueueSpec) -> None:
-        """Declare a durable queue and bind it. Problems are logged, never fatal: events
-        still flow to everything else (and come back as 'returned' if nothing is bound)."""
+    async def _ensure_queue(self, spec: QueueSpec, *more: QueueSpec) -> None:
+        """Declare a durable queue and bind it (``more``: the same queue's other bindings, on
+        the same channel). Problems are logged, never fatal: events still flow to everything
+        else (and come back as 'returned' if nothing is bound)."""
 
         async def declare(channel: AbstractChannel) -> None:
-            queue = await channel.declare_queue(spec.name, durable=True,
-                                                arguments=spec.arguments)
-            await queue.bind(spec.exchange, spec.binding)
+            queue = await channel.declare_queue(
+                spec.name, durable=True, arguments=typed(spec.arguments, self._config.queue_type))
+            for binding in (spec, *more):
+                await queue.bind(binding.exchange, binding.binding)
 
         self._record_queue(spec.name, await self._on_throwaway_channel(
             f"declare queue {spec.name!r}", declare))
@@ -385,7 +430,8 @@ class AmqpTransport:
         return {"ok": "ok", "missing": "exchange missing",
                 "refused": f"refused: user {self._broker.username!r} lacks a permission "
                            "to declare or bind it (docs/operating.rst: Least privilege)",
-                "mismatch": "exists with other arguments (delete it or change the settings)"
+                "mismatch": "exists with other arguments or another type (delete it, or change "
+                            "the settings: its arguments, QUEUE_TYPE)"
                 }[outcome]
 
     async def publish(self, messages: Sequence[OutboundMessage], settle: Settle) -> None:
@@ -612,6 +658,7 @@ class AmqpTransport:
         for task in self._public_tasks:
             cancel(task, for_good=True)
         connection, self._connection, self._channel = self._connection, None, None
+        self._purge_channel = self._purge_channel_of = None  # closed with the connection
         self._exchanges.clear()
         underlay = getattr(getattr(connection, "transport", None), "connection", None)
         if underlay is None:
@@ -644,6 +691,7 @@ class AmqpTransport:
     async def close(self) -> None:
         """Drop the connection (bounded wait); the next connect() starts afresh."""
         connection, self._connection, self._channel = self._connection, None, None
+        self._purge_channel = self._purge_channel_of = None  # closed with the connection
         self._exchanges.clear()
         if connection is not None:
             await self._close_quietly(connection)
