@@ -127,17 +127,24 @@ class EventConsumer:
                     f"{connection_error_text(self._broker, exc)}") from None
             await self._consume(connection)
             return
+        failures = await self._round()
+        if failures:
+            await self.close()
+            raise ConsumerConnectionError("cannot connect to any node: " + "; ".join(failures))
+
+    async def _round(self) -> list[str]:
+        """The cluster's nodes in turn, from the one in use, until one takes us (then []);
+        else why each failed."""
         failures = []
         for _ in range(self._broker.node_count):
             try:
                 await self._connect_node()
-                return
+                return []
             except _CONNECT_ERRORS as exc:
                 node = self._broker.node(self._node)
                 failures.append(f"{node.display}: {connection_error_text(node, exc)}")
                 self._node += 1
-        await self.close()
-        raise ConsumerConnectionError("cannot connect to any node: " + "; ".join(failures))
+        return failures
 
     async def _connect_node(self) -> None:
         """Connect to the cluster node in use, and consume there; raises what connecting
@@ -167,15 +174,10 @@ class EventConsumer:
     async def _resume(self) -> None:
         """Try the nodes in turn, RESUME_DELAY apart after a whole round, until one takes us."""
         while not self._closing:
-            for _ in range(self._broker.node_count):
-                try:
-                    await self._connect_node()
-                    return
-                except _CONNECT_ERRORS as exc:
-                    node = self._broker.node(self._node)
-                    log.debug("mq_consumer: %s: %s", node.display,
-                              connection_error_text(node, exc))
-                    self._node += 1
+            failures = await self._round()
+            if not failures:
+                return
+            log.debug("mq_consumer: no node answers: %s", "; ".join(failures))
             await asyncio.sleep(RESUME_DELAY)
 
     async def _consume(self, connection: AbstractConnection) -> None:

@@ -15,6 +15,25 @@ def status(link_id: str, state: str) -> OutboundMessage:
                            b"{}", f"status:{link_id}", 1.0, link_id=link_id, status=state)
 
 
+def accepted(lanes: StatusLanes, link_id: str, state: str) -> OutboundMessage:
+    """A status offered, taken and accepted by the link's queue."""
+    message = status(link_id, state)
+    lanes.offer(message)
+    assert lanes.take(10)[0] == [message]
+    lanes.settled(message, accepted=True)
+    return message
+
+
+def refused_change(lanes: StatusLanes) -> OutboundMessage:
+    """L1: UP accepted, then DOWN taken and refused (the UP unread): waiting for the purge."""
+    accepted(lanes, "L1", "UP")
+    down = status("L1", "DOWN")
+    lanes.offer(down)
+    lanes.take(10)
+    assert lanes.refused(down) == (None, True)
+    return down
+
+
 def test_a_newer_status_replaces_the_pending_one():
     lanes = StatusLanes()
     first, second = status("L1", "DOWN"), status("L1", "UP")
@@ -40,10 +59,7 @@ def test_one_in_flight_per_link_and_links_are_independent():
 
 def test_the_status_the_queue_has_is_suppressed():
     lanes = StatusLanes()
-    up = status("L1", "UP")
-    lanes.offer(up)
-    lanes.take(10)
-    lanes.settled(up, accepted=True)
+    up = accepted(lanes, "L1", "UP")
     again = status("L1", "UP")
     lanes.offer(again)
     assert lanes.take(10) == ([], [again])
@@ -52,14 +68,7 @@ def test_the_status_the_queue_has_is_suppressed():
 
 def test_a_flap_back_while_a_change_is_pending_leaves_nothing_to_publish():
     lanes = StatusLanes()
-    up = status("L1", "UP")
-    lanes.offer(up)
-    lanes.take(10)
-    lanes.settled(up, accepted=True)
-    down = status("L1", "DOWN")
-    lanes.offer(down)
-    lanes.take(10)
-    assert lanes.refused(down) == (None, True)  # pending again, waiting for the purge
+    down = refused_change(lanes)  # pending again, waiting for the purge
     back_up = status("L1", "UP")
     assert lanes.offer(back_up) is down
     lanes.purged("L1", 0)  # the consumer read "UP" meanwhile
@@ -69,14 +78,7 @@ def test_a_flap_back_while_a_change_is_pending_leaves_nothing_to_publish():
 
 def test_a_purged_queue_takes_whatever_is_pending():
     lanes = StatusLanes()
-    up = status("L1", "UP")
-    lanes.offer(up)
-    lanes.take(10)
-    lanes.settled(up, accepted=True)
-    down = status("L1", "DOWN")
-    lanes.offer(down)
-    lanes.take(10)
-    lanes.refused(down)
+    refused_change(lanes)
     assert lanes.take(10) == ([], [])  # waits for the purge
     back_up = status("L1", "UP")
     lanes.offer(back_up)
