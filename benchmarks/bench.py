@@ -14,13 +14,19 @@ targets get an informational PASS / MISS.
   5. controller CPU per event (time.process_time, no consumer in this process) and the
      longest event-loop stall during a 10,000-event burst (1 ms ticker)
   6. topology_loaded of 1,000 switches / 5,000 links, put -> confirmed
+  7. paced CPU (issue 21): CPU per event at 500 and 1,000 ev/s, link events, beside raw
+     aio-pika's CPU per message at the same paces; p50 / p99 latency to a consumer at each
+  8. the all-events mix (issue 16): listen_events with PROFILE "all" fed what a 100-switch
+     network emits while a link flaps (topology, of_core, mef_eline, flow_manager events and
+     block-listed OpenFlow noise): CPU per event beside raw aio-pika's CPU per message for
+     the same messages, the noise's own CPU, and the longest loop stall
 
 Kytos-ng core is not on PyPI: the NApps run unchanged in tests/support/kytos_controller.py with
 tests/kytos_double, as the demo does. Exchanges and queues are named ``bench.<run id>.*`` and
 deleted at the end.
 
-    .venv/bin/python benchmarks/bench.py            # full run, under a minute
-    .venv/bin/python benchmarks/bench.py --quick    # smoke run, a few seconds
+    .venv/bin/python benchmarks/bench.py            # full run, about a minute
+    .venv/bin/python benchmarks/bench.py --quick    # smoke run, about 15 s
 """
 
 import argparse
@@ -28,6 +34,7 @@ import asyncio
 import contextlib
 import gc
 import inspect
+import itertools
 import json
 import logging
 import math
@@ -36,8 +43,9 @@ import platform
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -56,6 +64,8 @@ import aio_pika  # noqa: E402
 from aio_pika.abc import AbstractExchange, AbstractRobustConnection  # noqa: E402
 from aiormq.abc import DeliveredMessage  # noqa: E402
 from kytos.core import KytosEvent  # noqa: E402
+from kytos.core.interface import Interface  # noqa: E402
+from kytos.core.switch import Switch  # noqa: E402
 
 from listen_events import settings as listen_settings  # noqa: E402
 from listen_events.config import load_config as load_listen_config  # noqa: E402
@@ -69,7 +79,12 @@ from mq_producer.outbox import OutboundMessage  # noqa: E402
 from mq_producer.publisher import ProducerCounters, Publisher  # noqa: E402
 from mq_producer.transports.amqp.broker import broker_from_env  # noqa: E402
 from tests.support.kytos_controller import FakeController  # noqa: E402
-from tests.support.topology import make_link, make_topology  # noqa: E402
+from tests.support.topology import (  # noqa: E402
+    interface_event,
+    link_event,
+    make_link,
+    make_topology,
+)
 
 sys.argv = _argv
 
@@ -137,6 +152,35 @@ class Figures:
     topology_stall_without_gc_ms: float = 0.0
     topology_napp_step_max_ms: float = 0.0
     topology_cpu_s: float = 0.0
+    # 7. paced CPU, per pace (events/s, as a string): "events", "napps_cpu_us_per_event",
+    # "raw_cpu_us_per_msg", "ratio_cpu", "napps_p50_ms" / "napps_p99_ms", "raw_p50_ms" /
+    # "raw_p99_ms", "received" / "raw_received"
+    paced_seconds: float = 0.0
+    paced_idle_cpu_ms_per_s: float = 0.0
+    paced: dict[str, dict[str, float]] = field(default_factory=dict)
+    # 8. the all-events mix
+    mix_events: int = 0
+    mix_flaps: int = 0
+    mix_messages: int = 0
+    mix_cycle: dict[str, int] = field(default_factory=dict)  # events of each name per flap
+    mix_envelope_bytes: float = 0.0
+    mix_ev_s: float = 0.0
+    mix_cpu_us_per_event: float = 0.0
+    mix_cpu_us_per_message: float = 0.0
+    mix_raw_msg_s: float = 0.0
+    mix_raw_cpu_us_per_msg: float = 0.0
+    mix_ratio_cpu_per_event: float = 0.0
+    mix_ratio_cpu_per_message: float = 0.0
+    mix_ratio_rounds: list[float] = field(default_factory=list)  # per event, each round's
+    mix_lost: dict[str, int] = field(default_factory=dict)
+    mix_dispatch_cpu_us_per_event: float = 0.0
+    mix_noise_events: int = 0
+    mix_noise_cpu_us_per_event: float = 0.0
+    mix_noise_reached_pipeline: int = 0
+    mix_stall_max_ms: float = 0.0
+    mix_stall_without_gc_ms: float = 0.0
+    mix_stall_on_cpu_ms: float = 0.0
+    mix_napp_step_max_ms: float = 0.0
     verdicts: dict[str, str] = field(default_factory=dict)
 
 
@@ -399,13 +443,20 @@ def configure_producer(names: Names, *, basic_publish: bool = False) -> None:
          "routing_key": "{event_class}.{event_name}"},
         {"exchange": exchanges["other_events"], "routing_key": "{event_class}.{event_name}"},
     ]
+    # Bound to the exchange of every route (section 8's events of other NApps go to
+    # other_events), so that every message is routed, never returned.
     producer_settings.QUEUES = [
-        {"queue": names.sink, "exchange": names.operational, "binding": "#",
-         "arguments": {"x-max-length": SINK_MAX_LENGTH}}]
+        {"queue": names.sink, "exchange": exchanges[kind], "binding": "#",
+         "arguments": {"x-max-length": SINK_MAX_LENGTH}}
+        for kind in ("operational_events", "admin_events", "other_events")]
     producer_settings.LINK_STATUS = {
         **producer_settings.LINK_STATUS, "exchange": exchanges["interdomain_links"],
         "queue_prefix": f"{names.prefix}.interdomain_link."}
     producer_settings.DEAD_LETTER = names.dead_letter
+    # One queue per message, as raw aio-pika's: the per-NApp and verbose queues would make the
+    # broker route each message three times (and outlive the run).
+    producer_settings.NAPP_QUEUES = {"enabled": False}
+    producer_settings.VERBOSE_QUEUE = {"enabled": False}
     producer_settings.AMQP_FAST_PATH = not basic_publish
 
 
@@ -465,6 +516,180 @@ async def build_messages(events: Sequence[Any]) -> list[OutboundMessage]:
     return messages
 
 
+# ------------------------------------------------------------ the all-events mix (section 8)
+
+IF_LINK_DOWN = "kytos/of_core.switch.interface.link_down"
+IF_LINK_UP = "kytos/of_core.switch.interface.link_up"
+IF_DOWN = "kytos/topology.interface.down"
+IF_UP = "kytos/topology.interface.up"
+EVC_REDEPLOYED = "kytos/mef_eline.redeployed_link_down"
+EVC_CREATED = "kytos/mef_eline.created"
+EVC_DEPLOYED = "kytos/mef_eline.deployed"
+FLOW_ADDED = "kytos/flow_manager.flow.added"
+FLOW_REMOVED = "kytos/flow_manager.flow.removed"
+ECHO_REQUEST = "kytos/of_core.v0x04.messages.in.ofpt_echo_request"
+PACKET_IN = "kytos/of_core.v0x04.messages.in.ofpt_packet_in"
+NOISE = frozenset((ECHO_REQUEST, PACKET_IN))  # block-listed (BLOCKED_EVENTS' first pattern)
+
+# The network the mix stands for (docs/benchmarks.rst, "The all-events mix"): 100 switches of
+# 5 ports, 150 links (3 per switch), 300 EVCs whose paths are 3 links (4 switches) long, hence
+# 6 EVCs over each link, each with 2 flows (one per direction) on each switch of its path.
+MIX_EVCS_PER_LINK = 6
+MIX_PATH_LINKS = 3
+MIX_FLOWS_PER_PATH = 2 * (MIX_PATH_LINKS + 1)
+MIX_DATAPATHS, MIX_PORTS = 100, 5
+# Its OpenFlow background, per second: of_lldp's LLDP every 3 s out of both ends of 150 links
+# comes back as 100 packet_in/s; an echo request every 5 s from each switch, 20/s.
+MIX_PACKET_IN, MIX_ECHO = 100, 20
+MIX_WARM_UP_FLAPS = 4
+MIX_ROUNDS = 3  # the NApps' runs of the mix, each between two of raw aio-pika's
+
+MixStep = tuple[str, int, int]  # event name; endpoint (0 / 1) or EVC slot; flow number
+
+
+def spread(first: Sequence[MixStep], second: Sequence[MixStep]) -> list[MixStep]:
+    """Both, each in its own order, the items of ``second`` evenly among those of ``first``."""
+    keyed = [((index + 0.5) / len(items), rank, index, item)
+             for rank, items in enumerate((first, second)) for index, item in enumerate(items)]
+    return [item for *_, item in sorted(keyed, key=lambda entry: entry[:3])]
+
+
+def flap_cycle() -> list[MixStep]:
+    """The events of one link flap in the mix's network, in order, with a second of its
+    OpenFlow background spread among them: the link goes down (of_core's port status on both
+    ends, topology's interface and link events), each EVC over it moves to another path
+    (flow_manager removes its flows and installs the new ones, then mef_eline says it was
+    redeployed), the link comes back, and an operator creates and deploys one EVC meanwhile."""
+    published: list[MixStep] = [(IF_LINK_DOWN, 0, 0), (IF_LINK_DOWN, 1, 0), (IF_DOWN, 0, 0),
+                                (IF_DOWN, 1, 0), (LINK_DOWN, 0, 0)]
+    for evc in range(MIX_EVCS_PER_LINK):
+        published += [(FLOW_REMOVED, evc, flow) for flow in range(MIX_FLOWS_PER_PATH)]
+        published += [(FLOW_ADDED, evc, flow) for flow in range(MIX_FLOWS_PER_PATH)]
+        published.append((EVC_REDEPLOYED, evc, 0))
+    published += [(IF_LINK_UP, 0, 0), (IF_LINK_UP, 1, 0), (IF_UP, 0, 0), (IF_UP, 1, 0),
+                  (LINK_UP, 0, 0)]
+    new = MIX_EVCS_PER_LINK  # the operator's EVC
+    published += [(EVC_CREATED, new, 0),
+                  *[(FLOW_ADDED, new, flow) for flow in range(MIX_FLOWS_PER_PATH)],
+                  (EVC_DEPLOYED, new, 0)]
+    noise = spread([(PACKET_IN, index, 0) for index in range(MIX_PACKET_IN)],
+                   [(ECHO_REQUEST, index, 0) for index in range(MIX_ECHO)])
+    return spread(published, noise)
+
+
+def make_datapaths() -> list[Any]:
+    """The switches flows are installed on: MIX_DATAPATHS of MIX_PORTS ports each (a flow
+    event carries its switch, interfaces and all)."""
+    switches = []
+    for index in range(MIX_DATAPATHS):
+        switch = Switch(f"00:00:00:00:00:00:03:{index:02x}")
+        for port in range(1, MIX_PORTS + 1):
+            switch.interfaces[port] = Interface(f"s{index}-eth{port}", port, switch)
+        switches.append(switch)
+    return switches
+
+
+@dataclass(frozen=True)
+class MixWorld:
+    """What the mix's events are made of: flap ``n`` is of ``links[n % len(links)]``."""
+
+    links: Sequence[Any]
+    datapaths: Sequence[Any]
+    cycle: Sequence[MixStep]
+
+    def event(self, flap: int, name: str, slot: int, number: int) -> Any:
+        link = self.links[flap % len(self.links)]
+        if name in (LINK_UP, LINK_DOWN):
+            return kytos_event(*link_event(link, name == LINK_UP))
+        if name in (IF_LINK_DOWN, IF_LINK_UP, IF_DOWN, IF_UP):
+            return kytos_event(*interface_event((link.endpoint_a, link.endpoint_b)[slot], name))
+        if name in NOISE:
+            return kytos_event(name, self.noise(flap, name, slot))
+        if name.startswith("kytos/mef_eline."):
+            return kytos_event(name, self.evc(flap, slot))
+        return kytos_event(name, self.flow(flap, slot, number))
+
+    def evc(self, flap: int, slot: int) -> dict[str, Any]:
+        """mef_eline's event content (the EVC's id, name, UNIs, metadata and state), with its
+        current path: a few Link objects."""
+        links = self.links
+        path = [links[(flap + slot + hop) % len(links)] for hop in range(MIX_PATH_LINKS)]
+        evc_id = f"{flap:010x}{slot:04x}"
+        vlan = {"tag_type": "vlan", "value": 100 + slot}
+        return {"evc_id": evc_id, "id": evc_id, "name": f"bench-evc-{flap}-{slot}",
+                "metadata": {"owner": "bench", "sdx_service": f"L2VPN-{flap}-{slot}"},
+                "active": True, "enabled": True,
+                "uni_a": {"interface_id": path[0].endpoint_a.id, "tag": vlan},
+                "uni_z": {"interface_id": path[-1].endpoint_b.id, "tag": vlan},
+                "current_path": path}
+
+    def flow(self, flap: int, slot: int, number: int) -> dict[str, Any]:
+        """flow_manager's event content: the switch and the flow (a dict)."""
+        datapath = self.datapaths[(flap * 7 + slot * 3 + number // 2) % len(self.datapaths)]
+        vlan = 100 + slot
+        return {"datapath": datapath, "flow": {
+            "id": f"{flap:016x}{slot:08x}{number:08x}", "switch": datapath.dpid,
+            "table_id": 0, "priority": 20000, "cookie": 0xAA00000000000000 | flap << 8 | slot,
+            "cookie_mask": 0, "idle_timeout": 0, "hard_timeout": 0, "owner": "mef_eline",
+            "match": {"in_port": 1 + number % MIX_PORTS, "dl_vlan": vlan},
+            "instructions": [{"instruction_type": "apply_actions", "actions": [
+                {"action_type": "set_vlan", "vlan_id": vlan},
+                {"action_type": "output", "port": 1 + (number + 1) % MIX_PORTS}]}]}}
+
+    @staticmethod
+    def noise(flap: int, name: str, number: int) -> dict[str, Any]:
+        """of_core's message event content (never serialized: block-listed)."""
+        header = {"version": 4, "message_type": 10 if name == PACKET_IN else 2,
+                  "length": 102 if name == PACKET_IN else 8, "xid": flap * 1000 + number}
+        message: dict[str, Any] = {"header": header}
+        if name == PACKET_IN:
+            message.update(buffer_id=0xFFFFFFFF, total_len=60, reason=0, table_id=0, cookie=0,
+                           match={"in_port": 1 + number % MIX_PORTS}, data=bytes(60))
+        return {"message": message, "source": f"10.0.{flap % 100}.1:6653"}
+
+
+@dataclass(frozen=True)
+class MixEvents:
+    """``count`` events of the mix from event ``start`` on (flap after flap), each made when
+    iterated to, as LinkEvents."""
+
+    world: MixWorld
+    count: int
+    start: int = 0
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[Any]:
+        cycle = self.world.cycle
+        for index in range(self.start, self.start + self.count):
+            flap, position = divmod(index, len(cycle))
+            yield self.world.event(flap, *cycle[position])
+
+    @property
+    def published(self) -> int:
+        """Its events that are not block-listed noise: one message each."""
+        cycle = self.world.cycle
+        return sum(1 for index in range(self.start, self.start + self.count)
+                   if cycle[index % len(cycle)][0] not in NOISE)
+
+
+@contextlib.contextmanager
+def listen_profile(profile: str) -> Iterator[str]:
+    """listen_events' PROFILE for the NApps loaded and the pipelines built in the block, as
+    after a restart with it (the subscription is read when listen_events is imported, for
+    ``@alisten_to``). Yields the subscription."""
+    saved_profile, saved_events = listen_settings.PROFILE, ListenEvents.on_event.events
+    listen_settings.PROFILE = profile
+    try:
+        subscription = load_listen_config(listen_settings).subscription
+        ListenEvents.on_event.events = [subscription]
+        yield subscription
+    finally:
+        listen_settings.PROFILE = saved_profile
+        ListenEvents.on_event.events = saved_events
+
+
 # ----------------------------------------------------------------------- raw aio-pika paths
 
 
@@ -491,16 +716,20 @@ class RawResult:
 
 
 async def publish_pipelined(exchange: AbstractExchange, messages: Sequence[OutboundMessage],
-                            window: int = WINDOW) -> RawResult:
-    """``window`` coroutines publishing from one shared iterator: ``window`` in flight."""
+                            window: int = WINDOW,
+                            exchanges: Mapping[str, AbstractExchange] | None = None
+                            ) -> RawResult:
+    """``window`` coroutines publishing from one shared iterator: ``window`` in flight. With
+    ``exchanges`` (by name), each message goes to its own exchange, as mq_producer sends it."""
     source: Iterator[OutboundMessage] = iter(messages)
     returned = 0
 
     async def worker() -> None:
         nonlocal returned
         for message in source:
-            result = await exchange.publish(amqp_message(message), message.routing_key,
-                                            mandatory=True, timeout=PUBLISH_TIMEOUT)
+            target = exchange if exchanges is None else exchanges[message.exchange]
+            result = await target.publish(amqp_message(message), message.routing_key,
+                                          mandatory=True, timeout=PUBLISH_TIMEOUT)
             if isinstance(result, DeliveredMessage):
                 returned += 1
 
@@ -610,6 +839,76 @@ async def paced(rate: float, count: int, send: Callable[[int], Awaitable[None]])
         await send(index)
 
 
+def link_event_sender(app: Any, links: Sequence[Any]) -> Callable[[int], Awaitable[None]]:
+    """``send(i)`` for ``paced``: flips link ``i`` and puts its link_up / link_down event on
+    the app buffer, as topology does."""
+
+    async def send_event(index: int) -> None:
+        link = links[index % len(links)]
+        link.active = not link.active
+        await app.aput(kytos_event(LINK_UP if link.active else LINK_DOWN,
+                                   {"link": link,
+                                    "reason": "link up" if link.active else "link down"}))
+
+    return send_event
+
+
+@dataclass
+class PacedResult:
+    sent: int
+    cpu: float  # process CPU seconds from the first send until all confirmed
+    latencies: list[float]  # seconds, as the consumer process saw them
+
+    @property
+    def cpu_us(self) -> float:
+        return self.cpu / self.sent * 1e6
+
+    def ms(self, pct: float) -> float:
+        return percentile(self.latencies, pct) * 1000
+
+    def __add__(self, other: "PacedResult") -> "PacedResult":
+        return PacedResult(self.sent + other.sent, self.cpu + other.cpu,
+                           self.latencies + other.latencies)
+
+
+async def paced_production(run: "Run", rate: float, count: int, queue: str) -> PacedResult:
+    """``count`` link events through the NApps at ``rate``, a consumer process on its own
+    ``queue``: the process CPU until the producer has settled them all, and the latencies."""
+    wait = count / rate + 20
+    run.latency_queues.append(run.names.latency_queue(queue))
+    consumer = await start_consumer(run.names.operational, run.latency_queues[-1], count, wait)
+    counters = run.stack.publisher.counters
+    target = settled(counters) + count
+    cpu = time.process_time()
+    await paced(rate, count, link_event_sender(run.stack.controller.buffers.app, run.links))
+    await wait_until(lambda: settled(counters) >= target, wait, "paced production run")
+    cpu = time.process_time() - cpu
+    return PacedResult(count, cpu, await consumer_latencies(consumer, wait + 10))
+
+
+async def paced_raw(run: "Run", rate: float, count: int, queue: str) -> PacedResult:
+    """The same pace through raw aio-pika (the same envelope bytes, each publish in its own
+    task): what the broker and the consumer alone cost."""
+    wait = count / rate + 20
+    run.latency_queues.append(run.names.latency_queue(queue))
+    consumer = await start_consumer(run.names.operational, run.latency_queues[-1], count, wait)
+    publishes: set[asyncio.Task[Any]] = set()
+
+    async def send_raw(index: int) -> None:
+        message = run.raw_messages[index % len(run.raw_messages)]
+        task = asyncio.create_task(run.exchange.publish(
+            amqp_message(message, {"x-bench-sent-us": time.time_ns() // 1000}),
+            message.routing_key, mandatory=True, timeout=PUBLISH_TIMEOUT))
+        publishes.add(task)
+        task.add_done_callback(publishes.discard)
+
+    cpu = time.process_time()
+    await paced(rate, count, send_raw)
+    await asyncio.gather(*publishes)
+    cpu = time.process_time() - cpu
+    return PacedResult(count, cpu, await consumer_latencies(consumer, wait + 10))
+
+
 # -------------------------------------------------------------------------------- the run
 
 
@@ -627,13 +926,17 @@ class Options:
     production_only: bool = False
     gc_freeze: bool = False
     basic_publish: bool = False
+    paced_seconds: float = 4.0
+    mix_events: int = 10_000
+    mix_only: bool = False
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true",
-                        help="smoke run: small N, burst, latency window and topology")
+                        help="smoke run: small N, burst, latency window, topology, paced runs "
+                             "and mix")
     parser.add_argument("-n", "--events", type=int, help="events for throughput (20000)")
     parser.add_argument("--links", type=int, default=100, help="links the events cycle over")
     parser.add_argument("--burst", type=int, help="events of the loop-stall burst (10000)")
@@ -650,6 +953,13 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--basic-publish", action="store_true",
                         help="mq_producer publishes through aiormq's basic_publish "
                              "(AMQP_FAST_PATH off): the fast path's worth, in ratios")
+    parser.add_argument("--paced-seconds", type=float,
+                        help="section 7: seconds of each paced run, per pace and path (4)")
+    parser.add_argument("--mix-events", type=int,
+                        help="section 8: events of the all-events mix, rounded up to whole "
+                             "link flaps (10000)")
+    parser.add_argument("--mix-only", action="store_true",
+                        help="run only section 8, the all-events mix (e.g. for a profiler)")
     args = parser.parse_args(argv)
     quick = args.quick
     return Options(
@@ -659,7 +969,9 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         switches=100 if quick else 1000, topology_links=500 if quick else 5000,
         serial_budget=1.0 if quick else 4.0, json_path=args.json,
         production_only=args.production_only, gc_freeze=args.gc_freeze,
-        basic_publish=args.basic_publish)
+        basic_publish=args.basic_publish,
+        paced_seconds=args.paced_seconds or (1.0 if quick else 4.0),
+        mix_events=args.mix_events or (2000 if quick else 10_000), mix_only=args.mix_only)
 
 
 async def cleanup(url: str, names: Names, queues: Sequence[str]) -> tuple[int, int]:
@@ -695,7 +1007,8 @@ class Run:
     names: Names
     figures: Figures
     stack: Stack
-    exchange: AbstractExchange  # the operational exchange, on the baselines' own connection
+    channel: aio_pika.abc.AbstractChannel  # the baselines' own (confirms)
+    exchange: AbstractExchange  # the operational exchange, on that channel
     links: list[Any]
     raw_messages: list[OutboundMessage]
     latency_queues: list[str] = field(default_factory=list)
@@ -754,26 +1067,13 @@ def print_ratios(run: Run, production: RunResult, serial: RawResult) -> None:
 
 
 async def phase_latency(run: Run) -> None:
-    options, figures, names = run.options, run.figures, run.names
+    options, figures = run.options, run.figures
     out(f"\n4. latency, KytosEvent.timestamp -> consumer in a separate process, paced at "
         f"{options.rate:.0f}/s for {options.latency_seconds:g} s")
     await wait_until(run.stack.idle, 30, "idle before the latency run")
     count = int(options.rate * options.latency_seconds)
-    wait = options.latency_seconds + 20
-    app, links = run.stack.controller.buffers.app, run.links
-
-    async def send_event(index: int) -> None:
-        link = links[index % len(links)]
-        link.active = not link.active
-        await app.aput(kytos_event(LINK_UP if link.active else LINK_DOWN,
-                                   {"link": link,
-                                    "reason": "link up" if link.active else "link down"}))
-
-    run.latency_queues.append(names.latency_queue("production"))
-    consumer = await start_consumer(names.operational, run.latency_queues[-1], count, wait)
     with StallMeter() as steady:
-        await paced(options.rate, count, send_event)
-        latencies = await consumer_latencies(consumer, wait + 10)
+        latencies = (await paced_production(run, options.rate, count, "production")).latencies
     figures.latency_rate, figures.latency_sent = options.rate, count
     figures.latency_received = len(latencies)
     figures.latency_p50_ms = percentile(latencies, 50) * 1000
@@ -789,21 +1089,7 @@ async def phase_latency(run: Run) -> None:
     out(f"  {steady.gc.summary}")
 
     # The same pace through raw aio-pika: what the broker and the consumer alone cost.
-    run.latency_queues.append(names.latency_queue("raw"))
-    consumer = await start_consumer(names.operational, run.latency_queues[-1], count, wait)
-    publishes: set[asyncio.Task[Any]] = set()
-
-    async def send_raw(index: int) -> None:
-        message = run.raw_messages[index % len(run.raw_messages)]
-        task = asyncio.create_task(run.exchange.publish(
-            amqp_message(message, {"x-bench-sent-us": time.time_ns() // 1000}),
-            message.routing_key, mandatory=True, timeout=PUBLISH_TIMEOUT))
-        publishes.add(task)
-        task.add_done_callback(publishes.discard)
-
-    await paced(options.rate, count, send_raw)
-    raw_latencies = await consumer_latencies(consumer, wait + 10)
-    await asyncio.gather(*publishes)
+    raw_latencies = (await paced_raw(run, options.rate, count, "raw")).latencies
     figures.raw_latency_p50_ms = percentile(raw_latencies, 50) * 1000
     figures.raw_latency_p99_ms = percentile(raw_latencies, 99) * 1000
     row("baseline: raw aio-pika publish -> consumer",
@@ -877,10 +1163,12 @@ def napp_steps_row(steps: StepMeter) -> float:
     return max(own.values())
 
 
-async def dispatch_only(events: Sequence[Any]) -> tuple[StallMeter, float]:
+async def dispatch_only(events: Sequence[Any], pattern: str = r"kytos/topology\.link_(up|down)",
+                        expected: int | None = None) -> tuple[StallMeter, float]:
     """The loop stalls, and the process CPU seconds, when the same burst goes through a
-    stand-in controller whose only listener does nothing: core's own share (it starts a handler
-    task for every event it takes from the app buffer, one per turn of the loop)."""
+    stand-in controller whose only listener (subscribed to ``pattern``; ``expected`` of the
+    events match it, all by default) does nothing: core's own share (it starts a handler task
+    for every event it takes from the app buffer, one per turn of the loop)."""
     controller = FakeController()
     controller.seen = _NoLog()
     handled = 0
@@ -889,13 +1177,15 @@ async def dispatch_only(events: Sequence[Any]) -> tuple[StallMeter, float]:
         nonlocal handled
         handled += 1
 
-    controller.listeners[r"kytos/topology\.link_(up|down)"] = [no_op]
+    controller.listeners[pattern] = [no_op]
+    expected = len(events) if expected is None else expected
     try:
         with StallMeter() as meter:
             await asyncio.sleep(0.05)
             cpu = time.process_time()
             await feed(controller.buffers.app, events)
-            await wait_until(lambda: handled >= len(events), 60, "no-op listener")
+            await wait_until(lambda: handled >= expected
+                             and controller.buffers.app.queue.empty(), 60, "no-op listener")
             cpu = time.process_time() - cpu
     finally:
         await controller.stop()
@@ -960,6 +1250,215 @@ async def phase_topology(run: Run) -> None:
     out(f"  {meter.gc.summary}")
 
 
+PACED_RATES = (500.0, 1000.0)
+IDLE_SECONDS = 0.5
+
+
+async def phase_paced(run: Run) -> None:
+    options, figures = run.options, run.figures
+    out(f"\n7. paced CPU (no ticker): link events at a steady pace, topology profile, "
+        f"{options.paced_seconds:g} s per pace and path in two halves (NApps, raw, raw, NApps); "
+        "a consumer process on a queue of its own")
+    figures.paced_seconds = options.paced_seconds
+    await wait_until(run.stack.idle, 30, "idle before the paced runs")
+    cpu = time.process_time()
+    await asyncio.sleep(IDLE_SECONDS)
+    figures.paced_idle_cpu_ms_per_s = (time.process_time() - cpu) / IDLE_SECONDS * 1000
+    row("idle process, CPU per second", f"{figures.paced_idle_cpu_ms_per_s:.1f} ms",
+        "nothing sent: heartbeats, the NApps' timers; in every paced figure below, both paths'")
+    for rate in PACED_RATES:
+        count = max(2, int(rate * options.paced_seconds))
+        await wait_until(run.stack.idle, 30, "idle before a paced run")
+        # Two halves each, in the order NApps, raw, raw, NApps: a steady drift of the host's
+        # pace weighs on both alike.
+        half, name = count // 2, f"paced{rate:.0f}"
+        first = await paced_production(run, rate, half, f"{name}.production.1")
+        raw = await paced_raw(run, rate, half, f"{name}.raw.1")
+        raw = raw + await paced_raw(run, rate, count - half, f"{name}.raw.2")
+        napps = first + await paced_production(run, rate, count - half, f"{name}.production.2")
+        ratio = napps.cpu_us / raw.cpu_us
+        figures.paced[f"{rate:.0f}"] = {
+            "events": count, "napps_cpu_us_per_event": napps.cpu_us,
+            "raw_cpu_us_per_msg": raw.cpu_us, "ratio_cpu": ratio,
+            "napps_p50_ms": napps.ms(50), "napps_p99_ms": napps.ms(99),
+            "raw_p50_ms": raw.ms(50), "raw_p99_ms": raw.ms(99),
+            "received": len(napps.latencies), "raw_received": len(raw.latencies)}
+        row(f"{rate:,.0f} ev/s: CPU per event (raw per message)",
+            f"{napps.cpu_us:.0f} us ({raw.cpu_us:.0f} us)",
+            f"ratio {ratio:.2f}; {count} events and {count} raw messages, in halves")
+        row("  latency p50 / p99 (raw aio-pika's)",
+            f"{napps.ms(50):.2f} / {napps.ms(99):.2f} ms",
+            f"raw {raw.ms(50):.2f} / {raw.ms(99):.2f} ms; received {len(napps.latencies)} / "
+            f"{len(raw.latencies)} of {count}")
+
+
+def mix_groups(per_flap: Mapping[str, int]) -> dict[str, list[tuple[str, int]]]:
+    """The events of a flap by NApp, the block-listed noise apart."""
+    groups: dict[str, list[tuple[str, int]]] = {}
+    noise = "block-listed noise"
+    for name, count in sorted(per_flap.items(), key=lambda item: (item[0] in NOISE, item[0])):
+        napp, _, rest = name.partition(".")
+        groups.setdefault(noise if name in NOISE else napp, []).append(
+            (rest.removeprefix("v0x04.messages.in."), count))
+    return groups
+
+
+async def stop_stack(stack: Stack) -> None:
+    with contextlib.suppress(TimeoutError):
+        await wait_until(stack.idle, 30, "idle at the end")
+    await stack.controller.stop()
+    await stack.publisher.transport.close()
+
+
+async def phase_mix(run: Run) -> None:
+    options, figures = run.options, run.figures
+    world = MixWorld(run.links, make_datapaths(), flap_cycle())
+    cycle = len(world.cycle)
+    flaps = max(1, math.ceil(options.mix_events / cycle))
+    warm_up = MixEvents(world, MIX_WARM_UP_FLAPS * cycle)
+    events = MixEvents(world, flaps * cycle, warm_up.count)
+    per_flap = Counter(name for name, *_ in world.cycle)
+    figures.mix_cycle = dict(per_flap)
+    figures.mix_events, figures.mix_flaps = len(events), flaps
+    noise = sum(count for name, count in per_flap.items() if name in NOISE)
+    out(f'\n8. the all-events mix: listen_events PROFILE "all", {flaps} link flaps of {cycle} '
+        f"events = {len(events):,} events, each made just before it is put")
+    out(f"  a flap: {cycle - noise} events published ({(cycle - noise) / cycle:.0%}), {noise} "
+        f"block-listed ({noise / cycle:.0%}); docs/benchmarks.rst says why these numbers")
+    for group, names in mix_groups(per_flap).items():
+        total = sum(count for _, count in names)
+        out(f"    {group:<20} {total:>4} {total / cycle:>6.1%}  "
+            + ", ".join(f"{name} {count}" for name, count in names))
+    with listen_profile("all") as subscription:
+        stack = await start_stack()
+        try:
+            await mix_measure(run, stack, world, warm_up, events, subscription)
+        finally:
+            await stop_stack(stack)
+
+
+async def mix_measure(run: Run, stack: Stack, world: MixWorld, warm_up: MixEvents,
+                      events: MixEvents, subscription: str) -> None:
+    figures = run.figures
+    # Rounds of whole flaps, raw aio-pika before and after each round of the NApps: the host's
+    # pace drifts over seconds, and each round's ratio is to the raw runs on either side.
+    cycle = len(world.cycle)
+    flaps = len(events) // cycle
+    rounds = min(MIX_ROUNDS, flaps)
+    bounds = [round(index * flaps / rounds) for index in range(rounds + 1)]
+    chunks = [MixEvents(world, (end - begin) * cycle, events.start + begin * cycle)
+              for begin, end in itertools.pairwise(bounds)]
+    batches = [await build_messages(MixEvents(world, len(chunk), chunk.start))
+               for chunk in chunks]
+    messages = [message for batch in batches for message in batch]
+    figures.mix_messages = len(messages)
+    figures.mix_envelope_bytes = sum(len(m.body) for m in messages) / max(1, len(messages))
+    exchanges = {name: await run.channel.get_exchange(name, ensure=False)
+                 for name in sorted({message.exchange for message in messages})}
+    out(f"  envelopes: {len(messages):,}, {figures.mix_envelope_bytes:.0f} bytes on average, "
+        f"to {', '.join(name.rpartition('.')[2] for name in exchanges)} (the sink queue is "
+        "bound to each)")
+    if len(messages) != events.published:
+        out(f"  WARNING: {len(messages)} messages for {events.published} published events")
+    await run_production(stack, warm_up, warm_up.published, 60)  # warm-up
+    await publish_pipelined(run.exchange, messages[:1000], exchanges=exchanges)  # warm-up
+    raw_runs: list[RawResult] = []
+    napps_runs: list[RunResult] = []
+    collector = GcMeter()
+    for chunk, batch in zip(chunks, batches, strict=True):
+        raw_runs.append(await publish_pipelined(run.exchange, batch, exchanges=exchanges))
+        await wait_until(stack.idle, 30, "idle before a round of the mix")
+        with collector:
+            napps_runs.append(await run_production(stack, chunk, chunk.published, 120))
+    raw_runs.append(await publish_pipelined(run.exchange, batches[0], exchanges=exchanges))
+    raw_messages = sum(raw.messages for raw in raw_runs)
+    figures.mix_raw_msg_s = raw_messages / sum(raw.seconds for raw in raw_runs)
+    figures.mix_raw_cpu_us_per_msg = raw_us = sum(raw.cpu for raw in raw_runs) / raw_messages * 1e6
+    cpu, seconds = sum(n.cpu for n in napps_runs), sum(n.seconds for n in napps_runs)
+    figures.mix_ev_s = len(events) / seconds
+    figures.mix_cpu_us_per_event = per_event = cpu / len(events) * 1e6
+    figures.mix_cpu_us_per_message = per_message = cpu / events.published * 1e6
+    figures.mix_ratio_cpu_per_event = per_event / raw_us
+    figures.mix_ratio_cpu_per_message = per_message / raw_us
+    figures.mix_ratio_rounds = [
+        napps.cpu / napps.events / ((before.cpu + after.cpu) / (before.messages + after.messages))
+        for napps, (before, after) in zip(napps_runs, itertools.pairwise(raw_runs),
+                                          strict=True)]
+    counters: Counter[str] = Counter()
+    for napps in napps_runs:
+        counters.update(napps.counters)
+    figures.mix_lost = {name: value for name, value in counters.items()
+                        if name not in ("received", "published", "confirmed")}
+    returned = sum(raw.returned for raw in raw_runs)
+    row(f"raw aio-pika, same messages, {WINDOW} in flight", f"{figures.mix_raw_msg_s:,.0f} msg/s",
+        f"{len(raw_runs)} runs, {raw_messages:,} msgs in all; {raw_us:.0f} us CPU/msg"
+        + (f"; {returned} RETURNED" if returned else ""))
+    row("NApps: events -> confirmed", f"{figures.mix_ev_s:,.0f} ev/s",
+        f"{len(events):,} events ({events.published:,} messages) in {rounds} rounds between "
+        f"them, {seconds:.2f} s")
+    out(f"  {collector.summary}")
+    if figures.mix_lost:
+        out(f"  WARNING: not all confirmed: {figures.mix_lost}")
+    spread_note = "" if rounds < 2 else (
+        f" (rounds {min(figures.mix_ratio_rounds):.2f}-{max(figures.mix_ratio_rounds):.2f})")
+    row("CPU per event (raw aio-pika's per message)", f"{per_event:.0f} us ({raw_us:.0f} us)",
+        f"ratio {figures.mix_ratio_cpu_per_event:.2f}{spread_note}, target <= 1.0: "
+        + verdict(figures, "mix: CPU per event / raw CPU per message <= 1.0",
+                  figures.mix_ratio_cpu_per_event <= 1.0))
+    row("  per published message, the noise's CPU included", f"{per_message:.0f} us",
+        f"ratio {figures.mix_ratio_cpu_per_message:.2f} to raw's per message (no target: the "
+        "stricter reading)")
+
+    # The noise alone: what a block-listed event costs (no handler is started for it).
+    noise_world = replace(world, cycle=[step for step in world.cycle if step[0] in NOISE])
+    noise = MixEvents(noise_world, len(events) - events.published)
+    await wait_until(stack.idle, 30, "idle before the noise")
+    received = stack.pipeline.counters.received
+    cpu = time.process_time()
+    await feed(stack.controller.buffers.app, noise)
+    await wait_until(stack.idle, 30, "noise dispatched")
+    cpu = time.process_time() - cpu
+    figures.mix_noise_events = len(noise)
+    figures.mix_noise_cpu_us_per_event = cpu / len(noise) * 1e6
+    figures.mix_noise_reached_pipeline = stack.pipeline.counters.received - received
+    row("block-listed noise alone, CPU per event", f"{figures.mix_noise_cpu_us_per_event:.0f} us",
+        f"{len(noise):,} events; {figures.mix_noise_reached_pipeline} reached listen_events: "
+        + verdict(figures, "mix: no block-listed event reaches listen_events",
+                  figures.mix_noise_reached_pipeline == 0))
+
+    # Core's share: the same events through a stand-in controller with a no-op listener
+    # subscribed as listen_events is.
+    dispatched = MixEvents(world, len(events), events.start + len(events))
+    _, dispatch_cpu = await dispatch_only(dispatched, subscription, dispatched.published)
+    figures.mix_dispatch_cpu_us_per_event = dispatch_cpu / len(dispatched) * 1e6
+    row("  CPU per event of the stand-in dispatch only",
+        f"{figures.mix_dispatch_cpu_us_per_event:.0f} us",
+        "a no-op listener with listen_events' subscription: core's share, events made "
+        "and fed")
+    row("  the NApps' own CPU per event",
+        f"{per_event - figures.mix_dispatch_cpu_us_per_event:.0f} us")
+
+    await wait_until(stack.idle, 30, "idle before the mix's stall run")
+    burst = MixEvents(world, len(events), events.start + 2 * len(events))
+    with StallMeter() as meter, StepMeter() as steps:
+        await asyncio.sleep(0.05)
+        stalled = await run_production(stack, burst, burst.published, 120)
+    figures.mix_stall_max_ms = meter.max_ms
+    figures.mix_stall_without_gc_ms = meter.max_without_gc_ms
+    figures.mix_stall_on_cpu_ms = meter.max_on_cpu_ms
+    row(f"longest loop stall, {len(burst):,}-event mix burst", f"{meter.max_ms:.1f} ms",
+        "target < 5 ms: " + verdict(figures, "mix: longest loop stall < 5 ms",
+                                    meter.max_ms < 5))
+    row("  less GC / only the time this thread ran",
+        f"{meter.max_without_gc_ms:.1f} / {meter.max_on_cpu_ms:.1f} ms",
+        f"{meter.over(0.005)} of {len(meter.lateness)} ticks > 5 ms late; burst at "
+        f"{stalled.rate:,.0f} ev/s")
+    out(f"  {meter.gc.summary}")
+    figures.mix_napp_step_max_ms = napp_steps_row(steps)
+    row("  ", "", "< 5 ms: " + verdict(figures, "mix: NApps' own longest step < 5 ms",
+                                       figures.mix_napp_step_max_ms < 5))
+
+
 async def bench(options: Options) -> Figures:
     url = os.environ["KYTOS_MQ_URL"]
     names = Names(f"bench.{uuid.uuid4().hex[:8]}")
@@ -974,7 +1473,8 @@ async def bench(options: Options) -> Figures:
     out(f"N={options.events} events over {options.links} links (make_link, not interdomain: "
         f"one message each), burst {options.burst}, latency {options.rate:.0f} ev/s x "
         f"{options.latency_seconds:g} s, topology {options.switches} switches / "
-        f"{options.topology_links} links")
+        f"{options.topology_links} links, paced CPU {', '.join(f'{r:.0f}' for r in PACED_RATES)}"
+        f" ev/s x {options.paced_seconds:g} s, all-events mix {options.mix_events} events")
     out("everything runs on this process's loop (the stand-in controller) except the latency "
         "consumer, a separate process")
     out(f"mq_producer BUFFER_SIZE {figures.buffer_size} (the default): events come faster than "
@@ -986,14 +1486,16 @@ async def bench(options: Options) -> Figures:
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.get_exchange(names.operational, ensure=False)
         links = [make_link(index) for index in range(1, options.links + 1)]
-        raw_messages = [] if options.production_only else await build_messages(
-            LinkEvents(links, options.events))
-        run = Run(options, names, figures, stack, exchange, links, raw_messages,
-                  latency_queues)
+        raw_messages = [] if options.production_only or options.mix_only else \
+            await build_messages(LinkEvents(links, options.events))
+        run = Run(options=options, names=names, figures=figures, stack=stack, channel=channel,
+                  exchange=exchange, links=links, raw_messages=raw_messages,
+                  latency_queues=latency_queues)
         figures.envelope_bytes = sum(len(m.body) for m in raw_messages) / max(1, len(raw_messages))
         out(f"envelopes: {figures.envelope_bytes:.0f} bytes on average, persistent, "
             f"mandatory, to {names.operational} (topic) with one queue bound '#' "
-            f"(x-max-length {SINK_MAX_LENGTH}, no consumer)")
+            f"(x-max-length {SINK_MAX_LENGTH}, no consumer; bound to the admin and other "
+            "exchanges too)")
         if options.gc_freeze:
             gc.collect()
             gc.freeze()
@@ -1001,6 +1503,9 @@ async def bench(options: Options) -> Figures:
 
         if options.production_only:
             await phase_production(run)
+            return figures
+        if options.mix_only:
+            await phase_mix(run)
             return figures
         pipelined, serial = await phase_baselines(run)
         production = await phase_production(run)
@@ -1014,12 +1519,11 @@ async def bench(options: Options) -> Figures:
         await phase_latency(run)
         await phase_cpu_and_stall(run)
         await phase_topology(run)
+        await phase_paced(run)
+        await phase_mix(run)
     finally:
-        with contextlib.suppress(TimeoutError):
-            await wait_until(stack.idle, 30, "idle at the end")
         queues = [*stack.publisher.transport.queues, *latency_queues]
-        await stack.controller.stop()
-        await stack.publisher.transport.close()
+        await stop_stack(stack)
         await connection.close()
         deleted = await cleanup(url, names, queues)
         out(f"\ncleanup: deleted {deleted[0]} queues and {deleted[1]} exchanges named "
