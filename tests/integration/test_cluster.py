@@ -34,6 +34,7 @@ from listen_events.envelope import Envelope
 from mq_consumer.consumer import ConsumerOptions, EventConsumer
 from mq_producer.outbox import OutboundMessage
 from mq_producer.transports.amqp.broker import broker_from_env
+from tests.support.delivery import first_copies_in_order
 from tests.support.handoff import handed_envelopes
 from tests.support.napp_stack import Stack
 from tests.support.rabbit_cluster import RabbitCluster, private_cluster, rabbitmq_available
@@ -238,14 +239,7 @@ def check_delivery(events: int, sent: list[dict], confirmed: Confirmed, confirme
                    received: list[dict]) -> Delivery:
     """What arrived against what was confirmed and handed on; order per key (first copy of
     each message) kept."""
-    first_seen: dict[str, dict] = {}
-    for body in received:
-        first_seen.setdefault(body["message_id"], body)
-    per_key: dict[str, list[int]] = {}
-    for body in first_seen.values():
-        per_key.setdefault(body["key"], []).append(body["producer"]["sequence"])
-    for key, sequences in per_key.items():
-        assert sequences == sorted(sequences), f"order broken for {key}"
+    first_seen = first_copies_in_order(received)
     return Delivery(events, len(sent), confirmed_count, len(received), len(first_seen),
                     len(confirmed.ids - first_seen.keys()),
                     len({envelope["message_id"] for envelope in sent} - first_seen.keys()))

@@ -17,6 +17,7 @@ import orjson
 import pytest
 from kytos.core import KytosEvent
 
+from tests.support.delivery import first_copies_in_order
 from tests.support.handoff import handed_envelopes
 from tests.support.kytos_controller import FakeController
 from tests.support.napp_stack import Stack
@@ -145,18 +146,9 @@ class Delivery:
 
 def check_delivery(sent: list[dict], received: list[dict]) -> Delivery:
     """Every sent envelope arrived; order per key holds after de-duplication."""
-    received_ids = [body["message_id"] for body in received]
-    unique = dict.fromkeys(received_ids)
-    missing = {envelope["message_id"] for envelope in sent} - set(unique)
-    first_seen: dict[str, dict] = {}
-    for body in received:
-        first_seen.setdefault(body["message_id"], body)
-    per_key: dict[str, list[int]] = {}
-    for body in first_seen.values():
-        per_key.setdefault(body["key"], []).append(body["producer"]["sequence"])
-    for key, sequences in per_key.items():
-        assert sequences == sorted(sequences), f"order broken for {key}: {sequences}"
-    return Delivery(len(sent), len(unique), len(missing), len(received_ids) - len(unique))
+    unique = first_copies_in_order(received)
+    missing = {envelope["message_id"] for envelope in sent} - unique.keys()
+    return Delivery(len(sent), len(unique), len(missing), len(received) - len(unique))
 
 
 def alarm_lines(caplog: pytest.LogCaptureFixture) -> tuple[list[str], list[str], list[str]]:
