@@ -12,15 +12,17 @@ from mq_producer import settings as producer_settings
 from mq_producer.checks import SettingsError
 from mq_producer.config import (
     LINK_QUEUE_ARGUMENTS,
+    checked_scope,
     napp_queues_from,
     queue_type_of,
     verbose_queue_from,
 )
+from mq_producer.routing import scoped
 from mq_producer.transports.amqp.broker import broker_from_env
 
 from .consumer import Binding, ConsumerConnectionError, ConsumerOptions, EventConsumer
 
-DEFAULT_BINDINGS = ["admin_events:#", "operational_events:#", "other_events:#"]
+DEFAULT_EXCHANGES = ("admin_events", "operational_events", "other_events")
 
 
 def describe(envelope: Envelope) -> str:
@@ -44,7 +46,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         epilog="Broker: KYTOS_MQ_URL, or KYTOS_MQ_HOST/_PORT/_USERNAME/_PASSWORD/_VHOST/_TLS; "
                "TLS files: KYTOS_MQ_CA_FILE, KYTOS_MQ_CERT_FILE, KYTOS_MQ_KEY_FILE.")
     parser.add_argument("--bind", action="append", metavar="EXCHANGE:PATTERN",
-                        help="bind the queue (repeatable); default: every default exchange, '#'")
+                        help="bind the queue (repeatable); default: every default exchange, '#' "
+                             "('DOMAIN.#' with --domain)")
     parser.add_argument("--queue", default="",
                         help="durable queue to consume (kept while you are away); "
                              "default: a private queue")
@@ -61,6 +64,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--verbose", action="store_true",
                         help="consume mq_producer's verbose queue (VERBOSE_QUEUE: every "
                              "event), instead of binding a queue of ours")
+    parser.add_argument("--domain", default="", metavar="DOMAIN",
+                        help="one domain's messages, of producers with DOMAIN_SCOPE set: the "
+                             "default binding is 'DOMAIN.#' instead of '#' (a --bind pattern "
+                             "is taken as given), and --napp / --verbose / --link-queue read "
+                             "that domain's queue ('DOMAIN.' + its name)")
     link_status = producer_settings.LINK_STATUS
     parser.add_argument("--link-queue-prefix", default=link_status["queue_prefix"],
                         help="prefix of the link status queues (default: %(default)s)")
@@ -90,12 +98,13 @@ def _producer_queue(args: argparse.Namespace) -> ConsumerOptions:
             raise ValueError("--verbose: mq_producer's VERBOSE_QUEUE is disabled")
         name, arguments = verbose.queue, verbose.arguments
     # No dead-letter exchange: the producer declares these queues without one.
-    return ConsumerOptions(bindings=[], queue=name, dead_letter="",
+    return ConsumerOptions(bindings=[], queue=scoped(args.domain, name), dead_letter="",
                            queue_arguments=dict(arguments),
                            queue_type=queue_type_of(producer_settings))
 
 
 def consumer_options(args: argparse.Namespace) -> ConsumerOptions:
+    checked_scope("--domain", args.domain)
     chosen = [option for option, given in (("--napp", args.napp), ("--verbose", args.verbose),
                                            ("--link-queue", args.link_queue)) if given]
     if len(chosen) > 1:
@@ -110,11 +119,13 @@ def consumer_options(args: argparse.Namespace) -> ConsumerOptions:
         # Not bound: mq_producer publishes a link's status straight to its queue.
         return ConsumerOptions(
             bindings=[],
-            queue=f"{args.link_queue_prefix}{args.link_queue}", dead_letter=dead_letter,
+            queue=scoped(args.domain, f"{args.link_queue_prefix}{args.link_queue}"),
+            dead_letter=dead_letter,
             queue_arguments={**LINK_QUEUE_ARGUMENTS, "x-dead-letter-exchange": dead_letter},
             queue_type=queue_type_of(producer_settings))
-    return ConsumerOptions(bindings=[Binding.parse(text)
-                                     for text in (args.bind or DEFAULT_BINDINGS)],
+    bindings = args.bind or [f"{exchange}:{scoped(args.domain, '#')}"
+                             for exchange in DEFAULT_EXCHANGES]
+    return ConsumerOptions(bindings=[Binding.parse(text) for text in bindings],
                            queue=args.queue, dead_letter=producer_settings.DEAD_LETTER,
                            queue_type=queue_type_of(producer_settings))
 

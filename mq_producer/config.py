@@ -13,7 +13,7 @@ from types import ModuleType
 from typing import Any
 
 from .checks import SettingsError
-from .routing import Route, Router, RoutingError, template_fields
+from .routing import Route, Router, RoutingError, scoped, template_fields
 from .transports.amqp.broker import BrokerSettings, broker_from_env
 
 
@@ -37,6 +37,7 @@ class LinkStatusConfig:
     nni: bool = True  # SDX NNI ports (envelope link "kind": "nni") have a status queue
     copy_route: Route | None = None  # the routing key of an accepted status's one copy
     refresh_after: float = 240.0  # seconds; 0: a status unread in its queue is never renewed
+    scope: str = ""  # DOMAIN_SCOPE: "<scope>." starts the queues' names and the copies' keys
 
     def is_interdomain(self, link: Mapping[str, object]) -> bool:
         """Whether a link (as in envelope["link"]) gets a status queue."""
@@ -51,19 +52,26 @@ class LinkStatusConfig:
                                            for key, value in self.metadata.items())
 
     def queue(self, link_id: str) -> str:
-        return f"{self.queue_prefix}{link_id}"
+        return scoped(self.scope, f"{self.queue_prefix}{link_id}")
+
+    def is_status_queue(self, name: str) -> bool:
+        """Whether a queue name is one of the link status queues' (none without a prefix)."""
+        return self.enabled and bool(self.queue_prefix) \
+            and name.startswith(scoped(self.scope, self.queue_prefix))
 
     @property
     def queues_exchange(self) -> str:
         """Where status messages are published (AMQP): each link's queue is bound to it with
-        the link id. Named after the queues, so that their permissions cover it."""
-        return f"{self.queue_prefix}queues"
+        the link id. Named after the queues, so that their permissions cover it (and one per
+        domain scope: link ids may be the same in two domains)."""
+        return scoped(self.scope, f"{self.queue_prefix}queues")
 
     def copy_key(self, envelope: Mapping[str, Any]) -> str | None:
         """The routing key of the status's copy on EXCHANGE (copy_routing_key rendered)."""
         if self.copy_route is None:
             return None
-        return self.copy_route.routing_key.format_map(template_fields(envelope))
+        return scoped(self.scope,
+                      self.copy_route.routing_key.format_map(template_fields(envelope)))
 
 
 QUEUE_TYPES = ("classic", "quorum")
@@ -155,6 +163,7 @@ class ProducerConfig:
     # Their QueueSpecs are in ``queues`` (after QUEUES'); these say what they came from.
     napp_queues: NappQueuesConfig = NappQueuesConfig()
     verbose_queue: VerboseQueueConfig = VerboseQueueConfig()
+    domain_scope: str = ""  # DOMAIN_SCOPE; "" for none
 
 
 def _positive(name: str, value: object, kind: type) -> float:
@@ -304,8 +313,8 @@ def verbose_queue_from(setting: object) -> VerboseQueueConfig:
 def _all_queues(queues: tuple[QueueSpec, ...], napp_queues: NappQueuesConfig,
                 verbose: VerboseQueueConfig, exchanges: Sequence[str], dead_letter: str,
                 link_status: LinkStatusConfig) -> tuple[QueueSpec, ...]:
-    """QUEUES' specs, then NAPP_QUEUES' and VERBOSE_QUEUE's; their names apart from the
-    others'."""
+    """QUEUES' specs, then NAPP_QUEUES' and VERBOSE_QUEUE's, in the domain scope; their names
+    apart from the others'."""
     taken = {spec.name: "QUEUES" for spec in queues}
     taken[dead_letter] = "DEAD_LETTER"
     for spec in queues:  # one queue bound to several exchanges: declared with one set
@@ -321,20 +330,53 @@ def _all_queues(queues: tuple[QueueSpec, ...], napp_queues: NappQueuesConfig,
         if name in taken:
             raise SettingsError(f"{setting}: queue {name!r} is also {taken[name]}'s: "
                                 "choose another name")
-        if link_status.enabled and link_status.queue_prefix \
-                and name.startswith(link_status.queue_prefix):
+        if link_status.is_status_queue(scoped(link_status.scope, name)):
             raise SettingsError(f"{setting}: queue {name!r} starts with LINK_STATUS."
                                 "queue_prefix, as the links' status queues do: choose "
                                 "another name")
         taken[name] = setting
-    return (*queues, *napp_queues.specs(exchanges), *verbose.specs(exchanges))
+    return tuple(_in_scope(spec, link_status.scope)
+                 for spec in (*queues, *napp_queues.specs(exchanges), *verbose.specs(exchanges)))
+
+
+def _in_scope(spec: QueueSpec, scope: str) -> QueueSpec:
+    """A queue of this domain: named and bound within DOMAIN_SCOPE (bound with the scope's
+    first word(s) before its binding, it gets this domain's messages only)."""
+    if not scope:
+        return spec
+    return QueueSpec(scoped(scope, spec.name), spec.exchange, scoped(scope, spec.binding),
+                     spec.arguments)
+
+
+# A domain as a topic routing key's first word(s): no wildcard, no empty word; a queue
+# name's characters. Dots are allowed (SDX domains are DNS names, "amlight.net").
+_SCOPE = re.compile(r"[A-Za-z0-9_:/-]+(\.[A-Za-z0-9_:/-]+)*")
+
+
+def domain_scope_of(settings: ModuleType, environ: Mapping[str, str]) -> str:
+    """KYTOS_MQ_DOMAIN_SCOPE when set, else DOMAIN_SCOPE (default "": none)."""
+    if "KYTOS_MQ_DOMAIN_SCOPE" in environ:
+        return checked_scope("KYTOS_MQ_DOMAIN_SCOPE", environ["KYTOS_MQ_DOMAIN_SCOPE"].strip())
+    return checked_scope("DOMAIN_SCOPE", getattr(settings, "DOMAIN_SCOPE", ""))
+
+
+def checked_scope(name: str, scope: object) -> str:
+    """A domain scope, validated ("" for none); a bad one raises SettingsError naming it."""
+    if scope == "":
+        return ""
+    if not isinstance(scope, str) or len(scope) > 100 or not _SCOPE.fullmatch(scope) \
+            or scope.startswith("amq."):
+        raise SettingsError(f"{name}: expected a domain (at most 100 letters, digits and "
+                            f"'_:/-', words joined by '.', not starting with 'amq.'; \"\" for "
+                            f"none), got {scope!r}")
+    return scope
 
 
 _LINK_STATUS_KEYS = {"enabled", "exchange", "queue_prefix", "metadata", "link_ids"}
 _LINK_STATUS_OPTIONAL = {"nni": True, "copy_routing_key": "{link_id}", "refresh_after": 240.0}
 
 
-def _link_status(setting: object) -> LinkStatusConfig:
+def _link_status(setting: object, scope: str = "") -> LinkStatusConfig:
     keys = _LINK_STATUS_KEYS
     if not isinstance(setting, Mapping) or not keys <= set(setting) \
             or set(setting) - keys - set(_LINK_STATUS_OPTIONAL):
@@ -356,7 +398,7 @@ def _link_status(setting: object) -> LinkStatusConfig:
     if prefix:
         _name("LINK_STATUS.queue_prefix", prefix)
     for link_id in link_ids:  # its queue's name and the routing key: AMQP short strings
-        if len(f"{prefix}{link_id}".encode(errors="surrogatepass")) > 255:
+        if len(scoped(scope, f"{prefix}{link_id}").encode(errors="surrogatepass")) > 255:
             raise SettingsError(f"LINK_STATUS.link_ids: {link_id[:60]!r}...: with queue_prefix "
                                 "its queue's name is over the 255-byte limit of AMQP names")
     exchange = _name("LINK_STATUS.exchange", setting["exchange"])
@@ -374,7 +416,7 @@ def _link_status(setting: object) -> LinkStatusConfig:
         raise SettingsError(f"LINK_STATUS.refresh_after: expected seconds (0: never), "
                             f"got {refresh_after!r}")
     return LinkStatusConfig(setting["enabled"], exchange, prefix, dict(metadata),
-                            frozenset(link_ids), nni, copy_route, float(refresh_after))
+                            frozenset(link_ids), nni, copy_route, float(refresh_after), scope)
 
 
 TRANSPORTS = ("amqp", "jetstream")
@@ -405,8 +447,10 @@ def load_config(settings: ModuleType, environ: Mapping[str, str] = os.environ) -
     if settings.EXCHANGE_TYPE not in _EXCHANGE_TYPES:
         raise SettingsError(f"EXCHANGE_TYPE: expected one of {', '.join(_EXCHANGE_TYPES)}, "
                             f"got {settings.EXCHANGE_TYPE!r}")
+    scope = domain_scope_of(settings, environ)
     try:
-        router = Router([Route.from_setting(i, r) for i, r in enumerate(settings.ROUTES)])
+        router = Router([Route.from_setting(i, r) for i, r in enumerate(settings.ROUTES)],
+                        scope)
     except RoutingError as exc:
         raise SettingsError(str(exc)) from None
     max_in_flight = int(_positive("MAX_IN_FLIGHT", settings.MAX_IN_FLIGHT, int))
@@ -415,7 +459,7 @@ def load_config(settings: ModuleType, environ: Mapping[str, str] = os.environ) -
         raise SettingsError(f"BUFFER_SIZE: must be at least MAX_IN_FLIGHT ({max_in_flight}), "
                             f"got {buffer_size}")
     transport = transport_name(settings, environ)
-    link_status = _link_status(settings.LINK_STATUS)
+    link_status = _link_status(settings.LINK_STATUS, scope)
     dead_letter = _name("DEAD_LETTER", settings.DEAD_LETTER)
     napp_queues = napp_queues_from(getattr(settings, "NAPP_QUEUES", None))
     verbose_queue = verbose_queue_from(getattr(settings, "VERBOSE_QUEUE", None))
@@ -443,4 +487,5 @@ def load_config(settings: ModuleType, environ: Mapping[str, str] = os.environ) -
         queue_type=queue_type_of(settings),
         napp_queues=napp_queues,
         verbose_queue=verbose_queue,
+        domain_scope=scope,
     )

@@ -15,7 +15,7 @@ import orjson
 
 from .config import LinkStatusConfig
 from .outbox import OutboundMessage
-from .routing import Router, RoutingError
+from .routing import Router, RoutingError, scoped
 
 _REQUIRED = ("message_id", "event_name", "event_class")
 _SHORT = ("message_id", "event_name")  # message properties: at most 255 bytes (AMQP)
@@ -85,7 +85,8 @@ def to_messages(envelope: Any, router: Router, link_status: LinkStatusConfig,
         # Its own message id: aiormq matches returns by id, and both may be in flight.
         messages.append(OutboundMessage(
             message_id=f"{envelope['message_id']}:status", event_name=envelope["event_name"],
-            exchange=link_status.exchange, routing_key=link["id"], body=body,
+            exchange=link_status.exchange, routing_key=scoped(link_status.scope, link["id"]),
+            body=body,
             key=f"status:{link['id']}", timestamp=now, link_id=link["id"],
             status=link["status"], envelope=dict(envelope),
             copy_key=link_status.copy_key(envelope)))

@@ -58,6 +58,10 @@ class Main(KytosNApp):
         self.worker = HandOffIntake(self.publisher)
         self.controller.loop.call_soon_threadsafe(self.publisher.start)
         log.info("mq_producer: publishing to %s in the background", transport.description)
+        if config.domain_scope:
+            log.info("mq_producer: domain scope %r: routing keys start with %r, queues are "
+                     "named %r + their name", config.domain_scope, f"{config.domain_scope}.",
+                     f"{config.domain_scope}.")
 
     def execute(self) -> None:
         """Nothing to run periodically: the publisher task does the work."""

@@ -82,8 +82,6 @@ class OutcomeLog:
         counts = self._queues.get(name)
         if counts is not None:
             return dict(counts)
-        link_status = self._link_status
-        if link_status.enabled and link_status.queue_prefix \
-                and name.startswith(link_status.queue_prefix):
+        if self._link_status.is_status_queue(name):
             return dict.fromkeys(QUEUE_OUTCOMES, 0)
         return None

@@ -16,6 +16,14 @@ class RoutingError(ValueError):
     """A route setting is invalid, or an envelope lacks what routing needs."""
 
 
+def scoped(scope: str, name: str) -> str:
+    """A name or routing key within a domain scope (DOMAIN_SCOPE): "<scope>." before it; an
+    empty key is the scope alone (SDX-LC binds its queue with its bare domain)."""
+    if not scope:
+        return name
+    return f"{scope}.{name}" if name else scope
+
+
 def event_napp(event_name: str) -> str:
     """The NApp that emitted an event: its name up to the first "." (kytos-ng names events
     "<username>/<napp>.<what>": ``kytos/topology.link_down`` -> ``kytos/topology``,
@@ -94,19 +102,21 @@ class Route:
 
 
 class Router:
-    """Picks the first matching route and renders its routing key."""
+    """Picks the first matching route and renders its routing key (within ``scope``, the
+    DOMAIN_SCOPE, when there is one)."""
 
-    def __init__(self, routes: Sequence[Route]) -> None:
+    def __init__(self, routes: Sequence[Route], scope: str = "") -> None:
         if not routes:
             raise RoutingError("ROUTES: at least one route is required")
         self.routes = tuple(routes)
+        self.scope = scope
         self.exchanges = tuple(dict.fromkeys(route.exchange for route in self.routes))
 
     def route(self, envelope: Mapping[str, Any]) -> tuple[str, str]:
         fields = template_fields(envelope)
         for route in self.routes:
             if route.matches(fields["event_name"], fields["event_class"]):
-                routing_key = route.routing_key.format_map(fields)
+                routing_key = scoped(self.scope, route.routing_key.format_map(fields))
                 if len(routing_key.encode()) > 255:
                     raise RoutingError(f"routing key longer than 255 bytes for event "
                                        f"{fields['event_name']!r}: {routing_key[:80]}...")

@@ -130,6 +130,21 @@ DEAD_LETTER = "kytos_events.dead"
 # on a RabbitMQ cluster".
 QUEUE_TYPE = "classic"
 
+# Many controllers, one broker (docs/operating.rst, "Many controllers, one broker"): the
+# domain this producer's routing keys and queues belong to. "" (the default): none, every
+# name as above. With a domain D (e.g. "ampath" or "amlight.net", set it to listen_events'
+# DOMAIN), or the environment variable KYTOS_MQ_DOMAIN_SCOPE (which wins when set):
+# - every routing key starts with "D." (ROUTES' and LINK_STATUS' copies'): bind "D.#" for
+#   D's messages, "#" for every domain's, "*.operational.#" for every domain's operational;
+#   an empty key is "D" alone (COPY_ROUTING_KEY "" for SDX-LC, which binds its bare domain);
+# - every queue the producer declares is "D." + its name, bound with "D." + its binding, so
+#   it holds D's messages only: "D.kytos/topology_link_down", "D.napp.kytos/mef_eline",
+#   "D.verbose", link status queues "D.interdomain_link.<link id>" (two domains may have
+#   the same link id), their exchange "D.interdomain_link.queues"; the dead-letter queue is
+#   shared (each message names its producer).
+# Exchanges are shared: every domain publishes to the same ones.
+DOMAIN_SCOPE = ""
+
 # Type of the exchanges created when missing (they are always durable).
 EXCHANGE_TYPE = "topic"
 

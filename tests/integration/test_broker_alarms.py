@@ -3,7 +3,6 @@ RabbitMQ node (issue #14's fault matrix, cases 7 and 9)."""
 
 import asyncio
 import dataclasses
-import gc
 import logging
 import threading
 import time
@@ -18,6 +17,7 @@ from mq_producer.publisher import PROMPT_RETRY, Publisher
 from mq_producer.transports.factory import make_transport
 from tests.integration.conftest import assert_publish_path
 from tests.support.rabbit_node import RabbitNode, port_open, private_node, rabbitmq_available
+from tests.support.stall_meter import StallMeter
 from tests.support.waiting import wait_until
 
 pytestmark = [
@@ -98,38 +98,6 @@ async def received_ids(url: str, count: int, timeout: float = 30) -> list[str]:
     finally:
         await connection.close()
     return ids
-
-
-class StallMeter:
-    """The longest gap between the turns of a 1 ms ticker: how long the loop was held, in
-    wall-clock time (``longest``, which a busy host stretches: the broker and this process
-    share two CPUs) and in the time this thread ran (``longest_cpu``, what our code held)."""
-
-    def __init__(self) -> None:
-        self.longest = self.longest_cpu = 0.0
-        self._task: asyncio.Task[None] | None = None
-
-    async def _tick(self) -> None:
-        last, last_cpu = time.perf_counter(), time.thread_time()
-        while True:
-            await asyncio.sleep(0.001)
-            now, now_cpu = time.perf_counter(), time.thread_time()
-            self.longest = max(self.longest, now - last - 0.001)
-            self.longest_cpu = max(self.longest_cpu, now_cpu - last_cpu)
-            last, last_cpu = now, now_cpu
-
-    def __enter__(self) -> "StallMeter":
-        # What earlier tests of this process left on the heap is frozen: a full collection
-        # of it (over 100 ms in a whole-suite run) is not the code under test holding the loop.
-        gc.collect()
-        gc.freeze()
-        self._task = asyncio.get_running_loop().create_task(self._tick())
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        assert self._task is not None
-        self._task.cancel()
-        gc.unfreeze()
 
 
 async def test_a_memory_alarm_is_waited_out_without_reconnects_or_duplicates(
