@@ -208,6 +208,16 @@ async def emit_stream(stack: Stack, count: int, rate: float, seed: int) -> float
     return time.monotonic() - began
 
 
+async def quarter_confirmed(stack: Stack, seed: int) -> asyncio.Task[float]:
+    """A STREAM of events started, once a quarter of it is confirmed (the task emitting it
+    goes on)."""
+    publisher = stack.producer.publisher
+    stream = asyncio.create_task(emit_stream(stack, STREAM, RATE, seed))
+    await wait_until(lambda: publisher.counters.confirmed >= STREAM // 4, timeout=60,
+                     what="a quarter of the stream confirmed")
+    return stream
+
+
 async def drain(url: str, queue_name: str, timeout: float = 90) -> list[dict]:
     """Everything in a queue, read by a consumer (prefetch 2,000, no ack) until it is empty."""
     connection = await aio_pika.connect(url)
@@ -357,9 +367,7 @@ async def test_kill_9_of_the_producers_node_mid_stream(
 
     with StallMeter() as meter:
         began = time.monotonic()
-        stream = asyncio.create_task(emit_stream(stack, STREAM, RATE, seed=17))
-        await wait_until(lambda: publisher.counters.confirmed >= STREAM // 4, timeout=60,
-                         what="a quarter of the stream confirmed")
+        stream = await quarter_confirmed(stack, seed=17)
         killed_at = time.monotonic()
         confirmed_before = publisher.counters.confirmed
         switch = asyncio.create_task(watch_switch(stack, cluster, victim, killed_at))
@@ -408,9 +416,7 @@ async def test_a_follower_stopped_and_started_loses_nothing_and_raises_no_alarm(
 
     with StallMeter() as meter:
         began = time.monotonic()
-        stream = asyncio.create_task(emit_stream(stack, STREAM, RATE, seed=18))
-        await wait_until(lambda: publisher.counters.confirmed >= STREAM // 4, timeout=60,
-                         what="a quarter of the stream confirmed")
+        stream = await quarter_confirmed(stack, seed=18)
         stopped_at = time.monotonic()
         await asyncio.to_thread(cluster.stop, follower)
         stop_seconds = time.monotonic() - stopped_at
