@@ -1,5 +1,8 @@
 """The hand-off intake: hand-off events are queued by the event handler and turned into
-messages by one task, in order, giving the event loop a turn every WORK_SLICE.
+messages by one task, in order, giving the event loop a turn every WORK_SLICE. A small one
+(SMALL_HAND_OFF envelopes in their bytes form, an event that came alone) with nothing waiting
+before it is taken in the handler's own step instead: a few microseconds of work, where a
+wake-up of the task costs a step and a turn of the loop.
 
 Messages go to the publisher's buffer while it has room (``Publisher.has_room``). While it is
 full and the broker keeps confirming, they wait here, in order - already encoded: one object
@@ -94,7 +97,14 @@ class HandOffIntake:
                          "stopping): their envelopes are discarded, counted as "
                          "after_shutdown in v1/status (logged once)")
             return
-        self._queue.append((name, event_id, content))
+        if not (self._queue or self._busy or self._ready) and _small(content):
+            # Nothing waits before it, and its work is a few microseconds: done in this step,
+            # which saves the intake task a wake-up (a step and a turn of the loop).
+            self._take_now(name, event_id, content)
+            if not self._ready:
+                return
+        else:
+            self._queue.append((name, event_id, content))
         self._idle.clear()
         self._wake.set()
         if self._task is None or self._task.done():  # started on first use, on the loop
@@ -194,31 +204,57 @@ class HandOffIntake:
         finally:
             self._left = 0
 
+    def _take_now(self, name: str, event_id: Any, content: Any) -> None:
+        """``_take`` for a ``_small`` hand-off event, in the caller's step (never awaits)."""
+        now = time.time()
+        envelopes = content["envelopes"]
+        for position, envelope in enumerate(envelopes, 1):
+            self.publisher.counters.received += 1
+            self._route(envelope, envelope, f"{position} of {len(envelopes)}", name,
+                        event_id, now)
+        self._submit_ready()
+
     async def _convert(self, envelope: Any, position: str, name: str, event_id: Any,
                        now: float) -> None:
         """Check, encode and route one envelope; queue its messages for submission
         (``position``: which envelope of the hand-off event, for the log)."""
-        publisher = self.publisher
-        counters, config = publisher.counters, publisher.config
         await self._pause_if_due()
-        counters.received += 1
-        try:
-            body = None
-            if type(envelope) is bytes:  # listen_events' hand-off form: published as it is
-                body, envelope = envelope, decode(envelope)
-            elif type(envelope) is dict:  # listen_events' large ones (a topology, contents
-                # of over 5,000 values or 64 K characters): in pieces, with the loop's turns
-                # Grown piece by piece: one join of a multi-MB body held the loop ~10 ms.
+        self.publisher.counters.received += 1
+        body = None
+        if type(envelope) is bytes:  # listen_events' hand-off form: published as it is
+            body = envelope
+        elif type(envelope) is dict:  # listen_events' large ones (a topology, contents
+            # of over 5,000 values or 64 K characters): in pieces, with the loop's turns
+            # Grown piece by piece: one join of a multi-MB body held the loop ~10 ms.
+            try:
                 body = bytearray()
                 for piece in body_pieces(envelope):
                     body += piece
                     await self._pause_if_due()
+            except InvalidEnvelope as exc:
+                self._rejected(envelope, position, name, event_id, exc)
+                return
+        self._route(envelope, body, position, name, event_id, now)
+
+    def _rejected(self, envelope: Any, position: str, name: str, event_id: Any,
+                  exc: InvalidEnvelope) -> None:
+        self.publisher.counters.rejected += 1
+        log.error("mq_producer: cannot publish event %s (id %s), envelope %s%s: %s", name,
+                  event_id, position, _message_id_note(envelope), exc)
+
+    def _route(self, envelope: Any, body: bytes | bytearray | None, position: str, name: str,
+               event_id: Any, now: float) -> None:
+        """Check and route one envelope (``body``: its encoding, when it has one; bytes:
+        the envelope is that JSON); queue its messages for submission."""
+        publisher = self.publisher
+        counters, config = publisher.counters, publisher.config
+        try:
+            if type(envelope) is bytes:
+                envelope = decode(envelope)
             messages = to_messages(envelope, config.router, config.link_status, now,
                                    config.max_message_bytes, body)
         except InvalidEnvelope as exc:
-            counters.rejected += 1
-            log.error("mq_producer: cannot publish event %s (id %s), envelope %s%s: %s", name,
-                      event_id, position, _message_id_note(envelope), exc)
+            self._rejected(envelope, position, name, event_id, exc)
             return
         for message in messages:
             problem = message.link_id is not None \
@@ -235,6 +271,19 @@ class HandOffIntake:
 
 def _has_list(content: Any) -> bool:
     return isinstance(content, Mapping) and isinstance(content.get("envelopes"), list)
+
+
+# The most envelopes of a hand-off event taken in the handler's step (``push``): listen_events
+# hands a lone event on alone; a batch of a burst goes to the task, paced.
+SMALL_HAND_OFF = 4
+
+
+def _small(content: Any) -> bool:
+    """A hand-off event of at most SMALL_HAND_OFF envelopes, each in its JSON bytes form
+    (decoding and routing one takes microseconds; a dict one is encoded in paced pieces)."""
+    envelopes = content.get("envelopes") if type(content) is dict else None
+    return type(envelopes) is list and 0 < len(envelopes) <= SMALL_HAND_OFF \
+        and all(type(envelope) is bytes for envelope in envelopes)
 
 
 def _envelope_count(content: Any) -> int:

@@ -1,9 +1,10 @@
 """kytos/mq_producer: publish the envelopes handed on by listen_events to the broker (RabbitMQ,
 or NATS JetStream with TRANSPORT "jetstream").
 
-A hand-off event carries ``{"envelopes": [...]}``. The handler only queues it; the intake task
-(intake.py) checks, counts (``received``; ``rejected`` when it cannot be published) and submits
-each envelope on its own, so one bad envelope costs only itself. A hand-off event without that
+A hand-off event carries ``{"envelopes": [...]}``. The handler queues it, or, when it is small
+and nothing waits before it, takes it at once; the intake (intake.py) checks, counts
+(``received``; ``rejected`` when it cannot be published) and submits each envelope on its own,
+so one bad envelope costs only itself. A hand-off event without that
 list counts as one received and one rejected.
 
 setup() returns at once: connecting, checking exchanges and publishing run in a task on the
@@ -106,7 +107,8 @@ class Main(KytosNApp):
 
     @alisten_to(SOURCE_EVENTS)
     async def on_envelopes(self, event: KytosEvent) -> None:
-        """Queue the hand-off event for the intake and return at once (never awaits)."""
+        """Hand the event to the intake and return at once (never awaits): a small one is
+        taken in this step, any other queued for the intake's task (HandOffIntake.push)."""
         if self.worker is not None:
             self.worker.push(event.name, event.id, event.content)
 

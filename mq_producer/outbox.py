@@ -68,6 +68,12 @@ class Outbox:
     def in_flight(self) -> int:
         return len(self._in_flight)
 
+    @property
+    def has_ready(self) -> bool:
+        """Whether ``take`` may hand out a message now (a lane whose head is not held back by
+        its twin in flight; one that is makes ``take`` return nothing)."""
+        return bool(self._ready)
+
     def is_in_flight(self, message: OutboundMessage) -> bool:
         return self._in_flight.get(message.lane) is message
 

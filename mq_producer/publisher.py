@@ -197,7 +197,8 @@ class Publisher:
                     log.exception("mq_producer: internal error while publishing %d messages "
                                   "(first %s)", len(batch), batch[0].message_id)
                     self._not_sent(batch, f"internal error: {type(exc).__name__}")
-                await asyncio.sleep(0)  # the loop's turn before the next batch
+                if self._has_work():  # the loop's turn before the next batch
+                    await asyncio.sleep(0)
         finally:
             self._watchdog.cancel()
         if self._stalled:  # its answers will not come: closing fails them at once
@@ -212,6 +213,12 @@ class Publisher:
 
     def _in_flight(self) -> int:
         return self.outbox.in_flight + self.status_lanes.in_flight
+
+    def _has_work(self) -> bool:
+        """Whether ``_take`` may find something: a buffered lane ready to go, or a link
+        status pending. When not, the publishing task is not woken (a wake-up costs a step
+        and a turn of the loop): whatever makes a message takeable wakes it."""
+        return self.outbox.has_ready or self.status_lanes.pending > 0
 
     def _take(self, room: int) -> list[OutboundMessage]:
         """Link statuses first (one per link at most: few), then the firehose."""
@@ -278,7 +285,8 @@ class Publisher:
                         self._status_accepted(message)
                     else:
                         self.outbox.confirm(message)
-        self._wake.set()
+        if self._has_work():  # an answer frees a slot in flight, or the next of a lane
+            self._wake.set()
         self._settled.set()
 
     def _not_sent(self, batch: list[OutboundMessage], reason: str) -> None:

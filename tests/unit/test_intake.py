@@ -159,3 +159,32 @@ async def test_a_status_message_within_the_limits_is_published_beside_its_event(
     await wait_until(lambda: publisher.counters.confirmed == 2, what="2 confirms")
     assert sorted(a.message_id for a in transport.delivered) == ["e0", "e0:status"]
     assert publisher.counters.rejected == 0
+
+
+def encoded(numbers: range) -> dict[str, object]:
+    """``envelopes(numbers)`` in listen_events' hand-off form: each envelope its JSON bytes."""
+    return {"envelopes": [orjson.dumps(envelope) for envelope in envelopes(numbers)["envelopes"]]}
+
+
+async def test_a_small_hand_off_is_taken_in_the_handlers_step(intake: HandOffIntake):
+    """A few envelopes in their bytes form, nothing waiting before them: checked, routed and
+    submitted before push() returns - no task step of the intake's own (issue 21)."""
+    publisher = intake.publisher
+    intake.push(HANDOFF, "h1", encoded(range(2)))
+    assert publisher.counters.received == 2 and len(publisher.outbox) == 2
+    assert intake._task is None and intake.idle
+    # A bad one is rejected on its own there too, the others still go.
+    intake.push(HANDOFF, "h2", {"envelopes": [b"[1]", *encoded(range(2, 3))["envelopes"]]})
+    assert (publisher.counters.received, publisher.counters.rejected) == (4, 1)
+    assert len(publisher.outbox) == 3
+
+
+async def test_a_small_hand_off_behind_a_queued_one_keeps_its_place(transport: MemoryTransport,
+                                                                    intake: HandOffIntake):
+    publisher = intake.publisher
+    intake.push(HANDOFF, "h1", envelopes(range(3)))  # dicts: the task's paced work
+    intake.push(HANDOFF, "h2", encoded(range(3, 4)))  # small, but the first is not taken yet
+    assert publisher.counters.received == 0 and intake.backlog == 2
+    transport.hold.set()
+    await wait_until(lambda: publisher.counters.confirmed == 4, what="4 confirms")
+    assert [a.message_id for a in transport.delivered] == [f"e{n}" for n in range(4)]

@@ -107,6 +107,27 @@ async def test_order_per_key_holds_through_random_failures(publisher: Publisher,
     assert publisher.counters.published == len(transport.attempts)
 
 
+async def test_an_answer_wakes_the_publishing_task_only_when_it_frees_something_to_send(
+        publisher: Publisher, transport: MemoryTransport, monkeypatch):
+    """Issue 21: a wake-up costs a step and a turn of the loop. The answer to the only
+    message buffered wakes nobody; one that frees the next message of its key does."""
+    await wait_until(lambda: transport.connected, what="connected")
+    wakes: list[int] = []
+    wake = publisher._wake.set
+    monkeypatch.setattr(publisher._wake, "set", lambda: (wakes.append(1), wake())[1])
+    publisher.submit(message(1, key="link:1"))
+    await wait_until(lambda: publisher.counters.confirmed == 1, what="1 confirm")
+    assert len(wakes) == 1  # the submit's
+    transport.hold.clear()
+    publisher.submit(message(2, key="link:1"))
+    publisher.submit(message(3, key="link:1"))  # waits for 2's answer
+    await wait_until(lambda: publisher.outbox.in_flight == 1, what="2 in flight")
+    transport.hold.set()
+    await wait_until(lambda: publisher.counters.confirmed == 3, what="3 confirms")
+    assert len(wakes) == 4  # two submits, and 2's answer (3 may go); not 3's
+    assert [a.message_id for a in transport.delivered][-2:] == ["m2", "m3"]
+
+
 async def test_keys_are_pipelined_with_one_publish_in_flight_per_key(
         publisher: Publisher, transport: MemoryTransport):
     transport.hold.clear()

@@ -16,7 +16,14 @@ from listen_events.config import load_config
 from listen_events.main import Main as ListenEvents
 from listen_events.pacing import WORK_SLICE, Pacer
 from listen_events.pipeline import TOPOLOGY_LOADED, EventPipeline
-from listen_events.worker import LINGER_TURNS, MAX_BATCH, Discarded, HandOffWorker, Snapshotted
+from listen_events.worker import (
+    BURST_GAP,
+    LINGER_TURNS,
+    MAX_BATCH,
+    Discarded,
+    HandOffWorker,
+    Snapshotted,
+)
 from tests.support.handoff import decoded, handed_envelopes
 from tests.support.hostile import BrokenMapping
 from tests.support.kytos_controller import FakeController
@@ -290,6 +297,20 @@ async def test_events_that_arrive_one_per_loop_turn_still_leave_in_one_batch():
     _push_link_events(worker, range(50, 51))
     await worker.drained()
     assert [len(batch) for batch in out.batches] == [50, 1]
+
+
+async def test_an_event_that_comes_alone_waits_one_idle_turn_only():
+    """Events paced apart (not a burst: more than BURST_GAP between them) each go one turn
+    after they are processed, not LINGER_TURNS (issue 21: wake-ups per event)."""
+    worker, out = _worker(budget=60.0)
+    for number in range(3):
+        await asyncio.sleep(2 * BURST_GAP)
+        _push_link_events(worker, range(number, number + 1))
+        await asyncio.sleep(0)  # the worker processes it, and lingers one turn
+        assert len(out.batches) == number
+        await asyncio.sleep(0)
+        assert len(out.batches) == number + 1
+    assert _reasons(out.envelopes) == [0, 1, 2]
 
 
 # -- the "all events" profile through the handler (issue 16) ----------------------------------
