@@ -2,13 +2,15 @@
 
 import datetime as dt
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import orjson
+
 from .classify import MAX_CACHED_NAMES
 from .config import ListenConfig
-from .envelope import EnvelopeBuilder, nni_interface, nni_value
+from .envelope import EnvelopeBuilder, hand_off_form, nni_interface, nni_value
 from .pacing import Pacer
 from .serialize import (
     Serialized,
@@ -70,9 +72,10 @@ class EventPipeline:
             return blocked
 
     async def process(self, name: str, event_id: Any, timestamp: dt.datetime | None,
-                      content: Any) -> list[dict[str, Any]]:
+                      content: Any) -> list[dict[str, Any] | bytes]:
         """The envelopes to hand on for one event: none, its own, and for topology_loaded
-        (when configured) a snapshot of every link and every NNI port after it. None for an
+        (when configured) a snapshot of every link and every NNI port after it, those already
+        in their hand-off form (``hand_off_form``). None for an
         event no class matches (not_action), a blocked one (blocked: BLOCKED_EVENTS and the
         hand-off event, whatever let it in), one the filters drop (filtered_out) or whose
         name cannot be JSON (failed).
@@ -108,8 +111,9 @@ class EventPipeline:
         warnings: list[str] = []
         serialized_topology = None
         if parts is not None:
-            serialized_topology, warnings = await _serialize_topology(*parts, self.pacer)
-            content = {**content, "topology": serialized_topology}
+            serialized_topology, warnings = await _serialize_topology(
+                *parts, self.pacer, self.config.nni_metadata_key)
+            content = {**content, "topology": serialized_topology.value}
         # Any NApp's content, of any size: paced, and bounded (serialize.py).
         serialized, more_warnings, large = await serialize_content_paced(content, self.pacer)
         envelope = self._envelope(name, event_class, event_id, timestamp, content, "event",
@@ -121,10 +125,12 @@ class EventPipeline:
             # The links and NNI ports as the topology's own serialization saw them: the same
             # instant, and not serialized a second time (half the work of a large
             # topology_loaded).
-            topology_value = serialized_topology.value
-            envelopes.extend(await self.snapshot(
-                (Serialized(link) for link in topology_value["links"].values()),
-                topology_value["switches"].values()))
+            # Each in its hand-off form as soon as it is built: a topology's 5,000 snapshots
+            # held as dicts until all were built were 100,000 objects that the collector
+            # walked meanwhile (and a full collection of them came due).
+            envelopes.extend([hand_off_form(envelope) async for envelope in self._snapshots(
+                (Serialized(orjson.loads(link)) for link in serialized_topology.links),
+                serialized_topology.nni_switches)])
         await self.pacer.pause()  # encoding the envelope (worker) starts a fresh slice
         return envelopes
 
@@ -135,18 +141,21 @@ class EventPipeline:
         ``Serialized``; switches: Switch objects, or switches as serialized (their interfaces
         are then taken as they are). A port that is no NNI any more by the time it is
         serialized gives none."""
+        return [envelope async for envelope in self._snapshots(links, switches)]
+
+    async def _snapshots(self, links: Iterable[Any],
+                         switches: Iterable[Any]) -> AsyncIterator[dict[str, Any]]:
+        """``snapshot``'s envelopes, one at a time."""
         config = self.config
         now = dt.datetime.now(dt.UTC)
-        envelopes = []
         for field, objects in (("link", links), ("interface", await self.nni_ports(switches))):
             for obj in objects:
                 envelope = self._envelope(config.snapshot_event, config.snapshot_class, None,
                                           now, {field: obj, "reason": "snapshot"}, "snapshot",
                                           nni_only=field == "interface")
                 if envelope is not None:
-                    envelopes.append(envelope)
+                    yield envelope
                 await self.pacer.pause()
-        return envelopes
 
     async def nni_ports(self, switches: Iterable[Any]) -> list[Any]:
         """The interfaces of ``switches`` that are NNI ports (NNI_METADATA_KEY in their
@@ -215,14 +224,49 @@ def _utf8(text: str) -> bool:
     return True
 
 
+@dataclass(frozen=True, slots=True)
+class SerializedTopology:
+    """A Topology serialized for its envelope and its snapshots. Each switch and link is kept
+    as its JSON (an ``orjson.Fragment``, which orjson writes as it is): a dict of those is
+    not tracked by the garbage collector, where the same topology as dicts is hundreds of
+    thousands of objects that every collection walks while it waits to be published - and
+    that made a full collection of 60-100 ms come due during topology_loaded."""
+
+    value: Serialized  # {"switches": {id: Fragment}, "links": {id: Fragment}}
+    links: list[bytes]  # each link's JSON, in the topology's order, for its snapshot
+    nni_switches: list[dict[str, Any]]  # each switch with NNI ports, as {"interfaces": those}
+
+
 async def _serialize_topology(switches: Mapping[Any, Any], links: Mapping[Any, Any],
-                              pacer: Pacer) -> tuple[Serialized, list[str]]:
+                              pacer: Pacer, nni_key: str | None
+                              ) -> tuple[SerializedTopology, list[str]]:
     """A Topology as {"switches": {...}, "links": {...}}, pausing as the pacer says."""
     serializer = Serializer()
     result: dict[str, dict[str, Any]] = {"switches": {}, "links": {}}
+    link_json: list[bytes] = []
+    nni_switches: list[dict[str, Any]] = []
     for part, objects in (("switches", switches), ("links", links)):
         for key, obj in list(objects.items()):  # a copy: the topology may change meanwhile
             serializer.new_piece()  # the serializer's bounds, per switch and per link
-            result[part][serializer.key(key)] = serializer.value(obj, depth=3)
+            value = serializer.value(obj, depth=3)
+            encoded = orjson.dumps(value)  # the serializer's values are JSON
+            result[part][serializer.key(key)] = orjson.Fragment(encoded)
+            if part == "links":
+                link_json.append(encoded)
+            else:
+                ports = _nni_ports_of(value, nni_key)
+                if ports:
+                    nni_switches.append({"interfaces": ports})
             await pacer.pause()
-    return Serialized(result), serializer.finish()
+    return (SerializedTopology(Serialized(result), link_json, nni_switches),
+            serializer.finish())
+
+
+def _nni_ports_of(switch: Any, key: str | None) -> dict[str, Any]:
+    """The NNI ports among a serialized switch's interfaces."""
+    interfaces = switch.get("interfaces") if isinstance(switch, Mapping) else None
+    if key is None or not isinstance(interfaces, Mapping):
+        return {}
+    return {name: interface for name, interface in interfaces.items()
+            if isinstance(interface, Mapping)
+            and nni_value(interface.get("metadata"), key) is not None}

@@ -99,7 +99,8 @@ DENY_EVENTS: list[str] = []
 # Content rules: for events whose name matches "events", the serialized content must satisfy the
 # rule or the event is dropped. "path" is a dotted path into the serialized content
 # (e.g. "link.metadata.interdomain"); give exactly one of "equals", "in" (a list) or "exists"
-# (true/false). Example, only interdomain links:
+# (true/false); a path into a topology's switches or links (topology_loaded) finds nothing: they
+# are kept as JSON. Example, only interdomain links:
 #   {"events": r"kytos/topology\.link_(up|down)", "path": "link.metadata.interdomain",
 #    "equals": True}
 CONTENT_RULES: list[dict] = []

@@ -1,5 +1,5 @@
 """Reading hand-off events in tests: listen_events hands most envelopes on as their JSON bytes
-(``listen_events.envelope.hand_off_form``), a topology's as a dict."""
+(``listen_events.envelope.hand_off_form``), a topology's as a dict (of JSON fragments)."""
 
 from collections.abc import Mapping
 from typing import Any
@@ -8,8 +8,9 @@ import orjson
 
 
 def decoded(item: Any) -> Any:
-    """One envelope of a hand-off event, as a dict."""
-    return orjson.loads(item) if isinstance(item, bytes) else item
+    """One envelope of a hand-off event (or of ``EventPipeline.process``), as plain JSON
+    values: a topology's switches and links are JSON fragments in it."""
+    return orjson.loads(item if isinstance(item, bytes) else orjson.dumps(item))
 
 
 def handed_envelopes(content: Mapping[str, Any]) -> list[Any]:

@@ -334,8 +334,8 @@ async def test_topology_loaded_snapshots_its_nni_ports_from_its_own_serializatio
     topology = make_topology(4, 6)
     switches, nnis = _switches_with_ports()
     topology.switches.update({switch.id: switch for switch in switches})
-    envelopes = await _pipeline().process(TOPOLOGY_LOADED, uuid.uuid4(), NOW,
-                                          {"topology": topology})
+    envelopes = [decoded(item) for item in await _pipeline().process(
+        TOPOLOGY_LOADED, uuid.uuid4(), NOW, {"topology": topology})]
     for envelope in envelopes:
         _valid(envelope)
     assert [e["msg_type"] for e in envelopes] == ["event"] + ["snapshot"] * (6 + 2)
@@ -343,7 +343,7 @@ async def test_topology_loaded_snapshots_its_nni_ports_from_its_own_serializatio
     assert [e["link"]["id"] for e in envelopes[7:]] == [NNI, "urn:sdx:port:ampath.net:s2:9"]
     serialized = envelopes[0]["content"]["topology"]["switches"]
     for envelope, nni in zip(envelopes[7:], nnis, strict=True):
-        # the very dict of the topology's serialization: the same instant, serialized once
+        # what the topology's serialization said of it: the same instant, serialized once
         assert envelope["content"]["interface"] == \
             serialized[nni.switch.id]["interfaces"][str(nni.port_number)]
         assert envelope["key"] == f"interface:{nni.id}"

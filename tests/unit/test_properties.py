@@ -37,7 +37,7 @@ from mq_producer.config import load_config
 from mq_producer.envelopes import InvalidEnvelope, envelopes_of, to_messages
 from mq_producer.main import Main as MqProducer
 from mq_producer.outbox import OutboundMessage
-from tests.support.handoff import handed_envelopes
+from tests.support.handoff import decoded, handed_envelopes
 from tests.support.hostile import BrokenMapping
 from tests.support.kytos_controller import FakeController
 from tests.support.rabbit_node import free_port
@@ -327,7 +327,10 @@ def test_every_envelope_built_validates_against_the_model_and_the_json_schema(
     counters = pipeline.counters
     assert counters.received == 1
     assert counters.not_action + counters.classified == 1
-    for envelope in envelopes:
+    for item in envelopes:
+        # plain JSON values (a topology's switches and links are JSON fragments), but what
+        # only the standard library's json can write
+        envelope = item if _has_surrogate_or_big_int(item) else decoded(item)
         Envelope.model_validate_json(json.dumps(envelope))
         SCHEMA.validate(json.loads(json.dumps(envelope)))
         if not _has_surrogate_or_big_int(envelope):
