@@ -959,6 +959,7 @@ class Options:
     gc_freeze: bool = False
     basic_publish: bool = False
     paced_seconds: float = 4.0
+    linger_ms: float = 5.0  # section 7: the NApps with LINGER_MS at this too (0: not)
     mix_events: int = 10_000
     mix_only: bool = False
     cluster: bool = False  # section 9 after the others (or alone, with cluster_only)
@@ -989,6 +990,9 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
                              "(AMQP_FAST_PATH off): the fast path's worth, in ratios")
     parser.add_argument("--paced-seconds", type=float,
                         help="section 7: seconds of each paced run, per pace and path (4)")
+    parser.add_argument("--linger-ms", type=float, default=5.0,
+                        help="section 7: also the NApps with listen_events' LINGER_MS at this "
+                             "(milliseconds; 0: not) (5)")
     parser.add_argument("--mix-events", type=int,
                         help="section 8: events of the all-events mix, rounded up to whole "
                              "link flaps (10000)")
@@ -1010,7 +1014,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         serial_budget=1.0 if quick else 4.0, json_path=args.json,
         production_only=args.production_only, gc_freeze=args.gc_freeze,
         basic_publish=args.basic_publish,
-        paced_seconds=args.paced_seconds or (1.0 if quick else 4.0),
+        paced_seconds=args.paced_seconds or (1.0 if quick else 4.0), linger_ms=args.linger_ms,
         mix_events=args.mix_events or (2000 if quick else 10_000), mix_only=args.mix_only,
         cluster=args.cluster or args.cluster_only, cluster_only=args.cluster_only)
 
@@ -1427,6 +1431,22 @@ async def phase_paced(run: Run) -> None:
             f"{napps.ms(50):.2f} / {napps.ms(99):.2f} ms",
             f"raw {raw.ms(50):.2f} / {raw.ms(99):.2f} ms; received {len(napps.latencies)} / "
             f"{len(raw.latencies)} of {count}")
+        if options.linger_ms:
+            worker = run.stack.listen.worker
+            assert worker is not None
+            worker.linger = options.linger_ms / 1000
+            try:
+                lingered = await paced_production(run, rate, count, f"{name}.linger")
+            finally:
+                worker.linger = 0.0
+            figures.paced[f"{rate:.0f}"].update({
+                "linger_ms": options.linger_ms, "linger_cpu_us_per_event": lingered.cpu_us,
+                "linger_ratio_cpu": lingered.cpu_us / raw.cpu_us,
+                "linger_p50_ms": lingered.ms(50), "linger_p99_ms": lingered.ms(99)})
+            row(f"  with LINGER_MS = {options.linger_ms:g}: CPU per event",
+                f"{lingered.cpu_us:.0f} us",
+                f"ratio {lingered.cpu_us / raw.cpu_us:.2f} to raw's above; p50 / p99 "
+                f"{lingered.ms(50):.2f} / {lingered.ms(99):.2f} ms; {count} events, after")
         # Wake-ups, apart: counting costs about 1 us per callback, kept out of the CPU above.
         counted = max(2, int(rate * min(options.paced_seconds / 2, 1.0)))
         with LoopCounter() as napps_loop:

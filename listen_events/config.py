@@ -30,6 +30,7 @@ class ListenConfig:
     link_status_by_event: dict[str, str]
     nni_metadata_key: str | None  # None: NNI handling disabled
     profile: str = "topology"
+    linger: float = 0.0  # LINGER_MS, in seconds
     # BLOCKED_EVENTS and HANDOFF_EVENT: never subscribed nor handed on (``.match(name)``)
     blocked: re.Pattern[str] = re.compile("(?!)")
 
@@ -126,5 +127,14 @@ def load_config(settings: ModuleType, environ: Mapping[str, str] = os.environ) -
         link_status_by_event=_link_status_by_event(settings.LINK_STATUS_BY_EVENT),
         nni_metadata_key=_nni_metadata_key(settings.NNI_METADATA_KEY),
         profile=profile,
+        linger=_linger(getattr(settings, "LINGER_MS", 0)),
         blocked=blocked,
     )
+
+
+def _linger(value: object) -> float:
+    """LINGER_MS, in seconds."""
+    if isinstance(value, bool) or not isinstance(value, int | float) \
+            or not 0 <= value <= 1000:
+        raise SettingsError(f"LINGER_MS: expected milliseconds from 0 to 1000, got {value!r}")
+    return value / 1000

@@ -46,7 +46,8 @@ class Main(KytosNApp):
             log.error("listen_events DISABLED, no event will be handed on: %s. Fix "
                       "listen_events/settings.py or the environment and restart Kytos.", exc)
             return
-        self.worker = HandOffWorker(self.pipeline, self._hand_on)
+        self.worker = HandOffWorker(self.pipeline, self._hand_on,
+                                    linger=self.pipeline.config.linger)
         log.info("listen_events: instance %s, profile %s, subscribed to %s, handing on as %s",
                  self.pipeline.builder.instance, self.pipeline.config.profile, SUBSCRIPTION,
                  self.pipeline.config.handoff_event)

@@ -153,3 +153,11 @@ NNI_METADATA_KEY = "sdx_nni"
 # dict (docs/design.rst, "The hand-off"). kytos/mq_producer listens to this name by default.
 # Always blocked (BLOCKED_EVENTS): never taken in again.
 HANDOFF_EVENT = "kytos/listen_events.broadcast"
+
+# Milliseconds an envelope may wait for others to be handed on with it (like Kafka's
+# linger.ms). 0 (the default): handed on in the turn of the loop after its event, or a few
+# turns later in a burst - the lowest latency. At a steady pace every event then costs its own
+# hand-off event, publish, socket write and confirm; a linger lets several share them: at
+# 1,000 events/s, LINGER_MS = 5 hands on about five at a time, for a fraction of the CPU per
+# event and up to 5 ms more latency (docs/benchmarks.rst, section 7). At most 1000.
+LINGER_MS = 0

@@ -71,11 +71,16 @@ class HandOffWorker:
     """
 
     def __init__(self, pipeline: EventPipeline, hand_on: HandOn,
-                 max_batch: int = MAX_BATCH) -> None:
+                 max_batch: int = MAX_BATCH, linger: float = 0.0) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+        if linger < 0:
+            raise ValueError(f"linger must be >= 0 seconds, got {linger}")
         self.pipeline = pipeline
         self.max_batch = max_batch
+        # Seconds a partial batch waits for more envelopes (LINGER_MS); 0: loop turns only.
+        self.linger = linger
+        self._lingering = False  # the task waits for the linger's end
         self._hand_on = hand_on
         self._intake: deque[_Event | _SnapshotRequest] = deque()
         self._batch: list[Handed] = []
@@ -160,6 +165,8 @@ class HandOffWorker:
 
     def _kick(self) -> None:
         self._idle.clear()
+        if self._lingering and len(self._intake) + len(self._batch) < self.max_batch:
+            return  # taken in when the linger ends: one step for all, not one per event
         self._wake.set()
         if self._task is None or self._task.done():
             # Started on first use: setup() may run off the loop's thread; push() does not.
@@ -172,7 +179,22 @@ class HandOffWorker:
         lingered = 0
         while True:
             if not self._intake:
-                if self._batch and lingered < (LINGER_TURNS if self._burst else 1) \
+                if self._batch and self.linger and not self._batch_is_due():
+                    # Wait for more until the first envelope has lingered (a timer wakes the
+                    # task, or events enough to fill a batch).
+                    self._wake.clear()
+                    timer = asyncio.get_running_loop().call_later(
+                        self._batch_since + self.linger - time.perf_counter(), self._wake.set)
+                    self._lingering = True
+                    try:
+                        await self._wake.wait()
+                    finally:
+                        self._lingering = False
+                        timer.cancel()
+                    self.pacer.restart()
+                    continue
+                if self._batch and not self.linger \
+                        and lingered < (LINGER_TURNS if self._burst else 1) \
                         and not self._batch_is_due():
                     # Core hands out one event per turn of the loop: a burst arrives one
                     # event at a time, and a batch handed on now would hold just one.
@@ -196,14 +218,17 @@ class HandOffWorker:
             finally:
                 self._busy = False
             # Full batches go at once; a partial one when the loop is due a turn anyway, or
-            # when its first envelope has waited a work slice.
-            await self._hand_on_batches(everything=self.pacer.due or self._batch_is_due())
+            # when its first envelope has waited a work slice - with a linger, once what
+            # came meanwhile is in it too.
+            await self._hand_on_batches(everything=self.pacer.due or (
+                self._batch_is_due() and not (self.linger and self._intake)))
             await self.pacer.pause()
 
     def _batch_is_due(self) -> bool:
-        """The batch's first envelope has waited longer than the pacer's budget."""
-        return bool(self._batch) and \
-            time.perf_counter() - self._batch_since > self.pacer.budget
+        """The batch's first envelope has waited longer than the pacer's budget, or than the
+        linger when that is longer."""
+        return bool(self._batch) and time.perf_counter() - self._batch_since \
+            > max(self.pacer.budget, self.linger)
 
     async def _add(self, envelopes: list[dict[str, Any] | bytes]) -> None:
         """Move envelopes into the batch in their hand-off form (bytes are already), giving the

@@ -1,5 +1,6 @@
 """Kytos events in through listen_events' listener, out of a queue bound to the exchange."""
 
+import asyncio
 import json
 
 import aio_pika
@@ -197,3 +198,31 @@ async def test_a_message_of_megabytes_arrives_whole_between_the_events_around_it
     # A consumer may get a persistent message before its publisher gets the confirm.
     await wait_until(lambda: producer.publisher.counters.confirmed == 3, what="3 confirms")
     assert producer.publisher.counters.failed == 0
+
+
+@pytest.mark.usefixtures("producer_settings", "cleanup_exchanges")
+async def test_with_a_linger_paced_events_share_hand_offs_and_all_arrive_in_order(
+        controller, amqp, exchange_prefix, monkeypatch):
+    """LINGER_MS = 20: 60 events 2 ms apart leave listen_events in hand-offs of several,
+    each event's message arrives, in order."""
+    from listen_events import settings as listen_settings
+
+    monkeypatch.setattr(listen_settings, "LINGER_MS", 20)
+    listen, producer, queues = await _start(controller, amqp, exchange_prefix)
+    assert listen.worker.linger == 0.02
+    link = make_link(7)
+    count = 60
+    for index in range(count):
+        name = "kytos/topology.link_down" if index % 2 else "kytos/topology.link_up"
+        await controller.buffers.app.aput(KytosEvent(name, {"link": link, "reason": str(index)}))
+        await asyncio.sleep(0.002)
+    await controller.settle()
+    messages = await receive(queues["operational_events"], count)
+    assert [int(body(message)["link"]["reason"]) for message in messages] == list(range(count))
+    hand_offs = [event for event in controller.seen
+                 if event.name == "kytos/listen_events.broadcast"]
+    sizes = [len(event.content["envelopes"]) for event in hand_offs]
+    print(f"\n{count} events 2 ms apart, LINGER_MS 20: hand-offs of {sizes}")
+    assert sum(sizes) == count and len(hand_offs) <= count // 4
+    await wait_until(lambda: producer.publisher.counters.confirmed == count,
+                     what=f"{count} confirms")

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import orjson
 import pytest
 
-from mq_producer.intake import HandOffIntake
+from mq_producer.intake import SMALL_HAND_OFF, HandOffIntake
 from mq_producer.publisher import Publisher
 from tests.support.memory_transport import MemoryTransport
 from tests.support.waiting import wait_until
@@ -188,3 +188,11 @@ async def test_a_small_hand_off_behind_a_queued_one_keeps_its_place(transport: M
     transport.hold.set()
     await wait_until(lambda: publisher.counters.confirmed == 4, what="4 confirms")
     assert [a.message_id for a in transport.delivered] == [f"e{n}" for n in range(4)]
+
+
+async def test_a_hand_off_of_more_than_small_goes_to_the_task(intake: HandOffIntake):
+    publisher = intake.publisher
+    intake.push(HANDOFF, "h1", encoded(range(SMALL_HAND_OFF + 1)))
+    assert publisher.counters.received == 0 and intake.backlog == 1  # not in push()'s step
+    await wait_until(lambda: publisher.counters.received == SMALL_HAND_OFF + 1,
+                     what="taken by the task")

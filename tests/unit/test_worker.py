@@ -15,6 +15,7 @@ from listen_events import settings
 from listen_events.config import load_config
 from listen_events.main import Main as ListenEvents
 from listen_events.pacing import WORK_SLICE, Pacer
+from listen_events.patterns import SettingsError
 from listen_events.pipeline import TOPOLOGY_LOADED, EventPipeline
 from listen_events.worker import (
     BURST_GAP,
@@ -28,7 +29,7 @@ from tests.support.handoff import decoded, handed_envelopes
 from tests.support.hostile import BrokenMapping
 from tests.support.kytos_controller import FakeController
 from tests.support.topology import make_link, make_topology
-from tests.support.waiting import loop_turns
+from tests.support.waiting import loop_turns, wait_until
 
 LINK_DOWN = "kytos/topology.link_down"
 HANDOFF = "kytos/listen_events.broadcast"
@@ -54,11 +55,11 @@ class Recorder:
         return [decoded(envelope) for batch in self.batches for envelope in batch]
 
 
-def _worker(budget: float = WORK_SLICE, hand_on: Recorder | None = None
+def _worker(budget: float = WORK_SLICE, hand_on: Recorder | None = None, linger: float = 0.0
             ) -> tuple[HandOffWorker, Recorder]:
     recorder = hand_on or Recorder()
     pipeline = EventPipeline(load_config(settings, {}), Pacer(budget))
-    return HandOffWorker(pipeline, recorder), recorder
+    return HandOffWorker(pipeline, recorder, linger=linger), recorder
 
 
 def _push_link_events(worker: HandOffWorker, numbers: range) -> None:
@@ -311,6 +312,48 @@ async def test_an_event_that_comes_alone_waits_one_idle_turn_only():
         await asyncio.sleep(0)
         assert len(out.batches) == number + 1
     assert _reasons(out.envelopes) == [0, 1, 2]
+
+
+async def test_a_linger_hands_paced_events_on_together_once_the_first_has_waited_it():
+    """LINGER_MS: events 10 ms apart, a linger of 80 ms: one hand-off of all that came within
+    the linger of the first, none before; then, with nothing more, the rest at the end of
+    its own linger. Order kept."""
+    linger = 0.08
+    worker, out = _worker(linger=linger)
+    began = asyncio.get_running_loop().time()
+    for number in range(5):
+        _push_link_events(worker, range(number, number + 1))
+        await asyncio.sleep(0.01)
+    assert out.batches == []  # 50 ms: still lingering
+    await worker.drained()
+    first_after = asyncio.get_running_loop().time() - began
+    assert [len(batch) for batch in out.batches] == [5]
+    assert linger <= first_after < linger + 0.05
+    _push_link_events(worker, range(5, 7))
+    await worker.drained()
+    assert [len(batch) for batch in out.batches] == [5, 2]
+    assert _reasons(out.envelopes) == list(range(7))
+
+
+async def test_a_linger_never_holds_a_full_batch():
+    worker, out = _worker(linger=10.0)
+    _push_link_events(worker, range(MAX_BATCH + 3))
+    await wait_until(lambda: worker.backlog == 0, timeout=10, what="every event processed")
+    assert [len(batch) for batch in out.batches] == [MAX_BATCH]  # the other 3 linger
+    worker.stop()
+
+
+@pytest.mark.parametrize("value", [-1, 1001, "5", True, None])
+def test_a_bad_linger_setting_names_it(monkeypatch, value):
+    monkeypatch.setattr(settings, "LINGER_MS", value)
+    with pytest.raises(SettingsError, match=r"^LINGER_MS: expected milliseconds"):
+        load_config(settings, {})
+
+
+def test_the_linger_setting_is_in_seconds_and_off_by_default(monkeypatch):
+    assert load_config(settings, {}).linger == 0
+    monkeypatch.setattr(settings, "LINGER_MS", 5)
+    assert load_config(settings, {}).linger == 0.005
 
 
 # -- the "all events" profile through the handler (issue 16) ----------------------------------
