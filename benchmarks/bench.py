@@ -1273,27 +1273,48 @@ async def dispatch_only(events: Sequence[Any], pattern: str = r"kytos/topology\.
     stand-in controller whose only listener (subscribed to ``pattern``; ``expected`` of the
     events match it, all by default) does nothing: core's own share (it starts a handler task
     for every event it takes from the app buffer, one per turn of the loop)."""
-    controller = FakeController()
-    controller.seen = _NoLog()
-    handled = 0
-
-    async def no_op(_event: Any) -> None:
-        nonlocal handled
-        handled += 1
-
-    controller.listeners[pattern] = [no_op]
+    controller, handled = no_op_controller(pattern)
     expected = len(events) if expected is None else expected
     try:
         with StallMeter() as meter:
             await asyncio.sleep(0.05)
             cpu = time.process_time()
             await feed(controller.buffers.app, events)
-            await wait_until(lambda: handled >= expected
+            await wait_until(lambda: handled[0] >= expected
                              and controller.buffers.app.queue.empty(), 60, "no-op listener")
             cpu = time.process_time() - cpu
     finally:
         await controller.stop()
     return meter, cpu
+
+
+def no_op_controller(pattern: str) -> tuple[FakeController, list[int]]:
+    """A stand-in controller whose only listener (on ``pattern``) does nothing but count the
+    events it gets (``[count]``)."""
+    controller = FakeController()
+    controller.seen = _NoLog()
+    handled = [0]
+
+    async def no_op(_event: Any) -> None:
+        handled[0] += 1
+
+    controller.listeners[pattern] = [no_op]
+    return controller, handled
+
+
+async def paced_dispatch_only(run: Run, rate: float, count: int) -> float:
+    """CPU per event (us) of section 7's paced link events through a stand-in controller whose
+    only listener does nothing: core's own dispatch at that pace (a loop turn, a handler
+    task for each event), the NApps' stack idle beside it."""
+    controller, handled = no_op_controller(r"kytos/topology\.link_(up|down)")
+    try:
+        cpu = time.process_time()
+        await paced(rate, count, link_event_sender(controller.buffers.app, run.links))
+        await wait_until(lambda: handled[0] >= count, 30, "no-op listener, paced")
+        cpu = time.process_time() - cpu
+    finally:
+        await controller.stop()
+    return cpu / count * 1e6
 
 
 @dataclass
@@ -1431,6 +1452,15 @@ async def phase_paced(run: Run) -> None:
             f"{napps.ms(50):.2f} / {napps.ms(99):.2f} ms",
             f"raw {raw.ms(50):.2f} / {raw.ms(99):.2f} ms; received {len(napps.latencies)} / "
             f"{len(raw.latencies)} of {count}")
+        dispatch_us = await paced_dispatch_only(run, rate, half)
+        figures.paced[f"{rate:.0f}"].update({
+            "dispatch_cpu_us_per_event": dispatch_us,
+            "napps_own_cpu_us_per_event": napps.cpu_us - dispatch_us,
+            "ratio_own_cpu": (napps.cpu_us - dispatch_us) / raw.cpu_us})
+        row("  the stand-in core's dispatch alone", f"{dispatch_us:.0f} us",
+            f"a no-op listener, same pace, {half} events: the NApps' own "
+            f"{napps.cpu_us - dispatch_us:.0f} us, ratio "
+            f"{(napps.cpu_us - dispatch_us) / raw.cpu_us:.2f} to raw's")
         if options.linger_ms:
             worker = run.stack.listen.worker
             assert worker is not None
