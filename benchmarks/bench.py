@@ -1410,6 +1410,8 @@ async def phase_topology(run: Run) -> None:
     row("  the same, topology just built (not collected)",
         f"{fresh.all_confirmed_s:.2f} s", f"longest stall {fresh.stall.max_ms:.1f} ms")
     out(f"  {fresh.stall.gc.summary}")
+    # The two topologies are garbage now: collected here, not in a later section's figures.
+    gc.collect()
 
 
 PACED_RATES = (500.0, 1000.0)
