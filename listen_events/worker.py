@@ -81,6 +81,7 @@ class HandOffWorker:
         # Seconds a partial batch waits for more envelopes (LINGER_MS); 0: loop turns only.
         self.linger = linger
         self._lingering = False  # the task waits for the linger's end
+        self._linger_timer: asyncio.TimerHandle | None = None  # ends it
         self._hand_on = hand_on
         self._intake: deque[_Event | _SnapshotRequest] = deque()
         self._batch: list[Handed] = []
@@ -154,6 +155,8 @@ class HandOffWorker:
         if task is not None and not task.done():
             task.cancel()
             task._log_destroy_pending = False  # asyncio's own switch (base_events, gather)
+        if self._linger_timer is not None:  # ours too: the loop may stop before the task ends
+            self._linger_timer.cancel()
         discarded = Discarded(self.backlog, len(self._batch))
         for item in self._intake:
             if isinstance(item, _SnapshotRequest):
@@ -183,14 +186,14 @@ class HandOffWorker:
                     # Wait for more until the first envelope has lingered (a timer wakes the
                     # task, or events enough to fill a batch).
                     self._wake.clear()
-                    timer = asyncio.get_running_loop().call_later(
+                    self._linger_timer = asyncio.get_running_loop().call_later(
                         self._batch_since + self.linger - time.perf_counter(), self._wake.set)
                     self._lingering = True
                     try:
                         await self._wake.wait()
                     finally:
                         self._lingering = False
-                        timer.cancel()
+                        self._linger_timer.cancel()
                     self.pacer.restart()
                     continue
                 if self._batch and not self.linger \

@@ -335,6 +335,20 @@ async def test_a_linger_hands_paced_events_on_together_once_the_first_has_waited
     assert _reasons(out.envelopes) == list(range(7))
 
 
+async def test_stop_while_lingering_drops_what_waits_and_cancels_the_timer():
+    worker, out = _worker(linger=10.0)
+    _push_link_events(worker, range(1))
+    await wait_until(lambda: worker._lingering, timeout=10, what="lingering")
+    _push_link_events(worker, range(1, 3))  # taken in at the linger's end: not yet
+    await asyncio.sleep(0.01)
+    timer = worker._linger_timer
+    assert timer is not None and not timer.cancelled()
+    assert worker.stop() == Discarded(events=2, envelopes=1)  # 2 wait, 1 built
+    assert timer.cancelled() and out.batches == []
+    await asyncio.sleep(0.01)
+    assert out.batches == [] and worker.idle
+
+
 async def test_a_linger_never_holds_a_full_batch():
     worker, out = _worker(linger=10.0)
     _push_link_events(worker, range(MAX_BATCH + 3))
