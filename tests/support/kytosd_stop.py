@@ -90,11 +90,15 @@ async def _start(mode: str) -> FakeController:
             await controller.buffers.app.aput(KytosEvent(
                 "kytos/topology.link_down" if index % 2 else "kytos/topology.link_up",
                 {"link": link, "reason": "link down"}))
-        counters = producer.publisher.counters
-        # Each event's own message (returned: no queue is bound) and its link status message
-        # (confirmed into the link's queue).
-        await _until(lambda: counters.confirmed + counters.returned >= 2 * EVENTS,
-                     "the broker to answer every message")
+        publisher = producer.publisher
+        counters = publisher.counters
+        # Each event's own message (returned: no queue is bound), its link status message
+        # (confirmed into the link's queue) and that status's copy (returned), which goes
+        # into the buffer once the status is confirmed: nothing left in the buffer.
+        await _until(lambda: counters.confirmed + counters.returned >= 2 * EVENTS
+                     and len(publisher.outbox) == 0
+                     and publisher.status_lanes.pending == publisher.status_lanes.in_flight
+                     == 0, "the broker to answer every message")
     return controller
 
 
