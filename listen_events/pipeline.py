@@ -166,19 +166,16 @@ class EventPipeline:
         key = self.config.nni_metadata_key
         if key is None:
             return []
-        ports = []
+        ports: list[Any] = []
         for switch in switches:
-            serialized = isinstance(switch, Mapping)
-            interfaces = switch.get("interfaces") if serialized \
-                else getattr(switch, "interfaces", None)
-            if isinstance(interfaces, Mapping):
-                for interface in list(interfaces.values()):  # a copy: Kytos may add some
-                    if serialized:
-                        if isinstance(interface, Mapping) \
-                                and nni_value(interface.get("metadata"), key) is not None:
-                            ports.append(Serialized(interface))
-                    elif nni_value(getattr(interface, "metadata", None), key) is not None:
-                        ports.append(interface)
+            if isinstance(switch, Mapping):
+                ports.extend(Serialized(port) for port in _nni_ports_of(switch, key).values())
+            else:
+                interfaces = getattr(switch, "interfaces", None)
+                if isinstance(interfaces, Mapping):
+                    ports.extend(  # a copy of the values: Kytos may add some meanwhile
+                        interface for interface in list(interfaces.values())
+                        if nni_value(getattr(interface, "metadata", None), key) is not None)
             await self.pacer.pause()
         return ports
 

@@ -3,7 +3,6 @@ and queues in its domain, so that two domains' messages can be told apart by bin
 and their queues never share a name. No broker here (tests/integration/test_cluster.py runs
 two domains on a cluster)."""
 
-import types
 
 import pytest
 
@@ -13,15 +12,14 @@ from mq_producer.checks import SettingsError
 from mq_producer.config import load_config
 from mq_producer.envelopes import status_copy, to_messages
 from mq_producer.recent import OutcomeLog
+from tests.support.settings import settings_with
 
 ENV = {"KYTOS_MQ_URL": "amqp://guest:guest@127.0.0.1/"}
 LINK_ID = "4d42dc0852278accac7d9df15418f6d921db160b13d674029a87cef1b5f67f30"
 
 
 def _settings(**overrides):
-    values = {name: getattr(settings, name) for name in dir(settings) if name.isupper()}
-    values.update(overrides)
-    return types.SimpleNamespace(**values)
+    return settings_with(settings, **overrides)
 
 
 def _link_down(domain: str) -> dict:

@@ -1,17 +1,15 @@
 import re
-import types
 
 import pytest
 
 from listen_events import settings
 from listen_events.config import load_config
 from listen_events.patterns import SettingsError
+from tests.support.settings import settings_with
 
 
 def _settings(**overrides):
-    values = {name: getattr(settings, name) for name in dir(settings) if name.isupper()}
-    values.update(overrides)
-    return types.SimpleNamespace(**values)
+    return settings_with(settings, **overrides)
 
 
 def test_environment_overrides_identity():

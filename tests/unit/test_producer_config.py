@@ -6,6 +6,7 @@ from mq_producer import settings
 from mq_producer.checks import SettingsError
 from mq_producer.config import QueueSpec, load_config
 from mq_producer.transports.amqp.broker import broker_from_env
+from tests.support.settings import settings_with
 
 
 def test_url_with_tls_and_vhost():
@@ -45,9 +46,7 @@ def test_bad_environment_names_the_variable(environ, message):
 
 
 def _settings(**overrides):
-    values = {name: getattr(settings, name) for name in dir(settings) if name.isupper()}
-    values.update(overrides)
-    return types.SimpleNamespace(**values)
+    return settings_with(settings, **overrides)
 
 
 ENV = {"KYTOS_MQ_URL": "amqp://guest:guest@127.0.0.1/"}
