@@ -962,6 +962,7 @@ class Options:
     linger_ms: float = 5.0  # section 7: the NApps with LINGER_MS at this too (0: not)
     mix_events: int = 10_000
     mix_only: bool = False
+    paced_only: bool = False
     cluster: bool = False  # section 9 after the others (or alone, with cluster_only)
     cluster_only: bool = False
 
@@ -998,6 +999,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
                              "link flaps (10000)")
     parser.add_argument("--mix-only", action="store_true",
                         help="run only section 8, the all-events mix (e.g. for a profiler)")
+    parser.add_argument("--paced-only", action="store_true",
+                        help="run only section 7, the paced runs (e.g. for a profiler)")
     parser.add_argument("--cluster", action="store_true",
                         help="then section 9: sections 1 and 2 on a private three-node "
                              "RabbitMQ cluster with quorum queues beside the single broker "
@@ -1016,7 +1019,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         basic_publish=args.basic_publish,
         paced_seconds=args.paced_seconds or (1.0 if quick else 4.0), linger_ms=args.linger_ms,
         mix_events=args.mix_events or (2000 if quick else 10_000), mix_only=args.mix_only,
-        cluster=args.cluster or args.cluster_only, cluster_only=args.cluster_only)
+        paced_only=args.paced_only, cluster=args.cluster or args.cluster_only,
+        cluster_only=args.cluster_only)
 
 
 async def cleanup(url: str, names: Names, queues: Sequence[str]) -> tuple[int, int]:
@@ -1833,6 +1837,9 @@ async def bench(options: Options) -> Figures:
             return figures
         if options.mix_only:
             await phase_mix(run)
+            return figures
+        if options.paced_only:
+            await phase_paced(run)
             return figures
         production, serial = await measure_burst(run)
         print_ratios(run, production, serial)

@@ -1,12 +1,14 @@
 """kytos/listen_events: classify, filter and serialize Kytos events, and hand them on.
 
-The event handler only queues the event (it returns at once); one worker task (worker.py)
-turns events into envelopes in arrival order, giving the loop a turn every WORK_SLICE
-(pacing.py). Envelopes go out in order, up to MAX_BATCH at a time, as KytosEvents
-(``settings.HANDOFF_EVENT``, content ``{"envelopes": [...]}``: each envelope its JSON bytes,
-a topology's or a large content's a dict) on the app buffer, so any producer NApp can publish
-them; this NApp knows nothing about brokers. It never takes in what it hands on: the hand-off
-event is always blocked (settings.BLOCKED_EVENTS).
+The event handler queues the event; one worker task (worker.py) turns events into envelopes
+in arrival order, giving the loop a turn every WORK_SLICE (pacing.py). An event that comes
+alone to an idle worker is processed and handed on by the handler itself, in its own step
+(HandOffWorker.take): at a steady pace that saves the worker task's wake-ups. Envelopes go
+out in order, up to MAX_BATCH at a time, as KytosEvents (``settings.HANDOFF_EVENT``, content
+``{"envelopes": [...]}``: each envelope its JSON bytes, a topology's or a large content's a
+dict) on the app buffer, so any producer NApp can publish them; this NApp knows nothing about
+brokers. It never takes in what it hands on: the hand-off event is always blocked
+(settings.BLOCKED_EVENTS).
 """
 
 from pathlib import Path
@@ -74,9 +76,10 @@ class Main(KytosNApp):
 
     @alisten_to(SUBSCRIPTION)
     async def on_event(self, event: KytosEvent) -> None:
-        """Queue the event for the worker and return at once (never awaits)."""
+        """Queue the event for the worker; one that came alone is processed here instead
+        (HandOffWorker.take)."""
         if self.worker is not None:
-            self.worker.push(event.name, event.id, event.timestamp, event.content)
+            await self.worker.take(event.name, event.id, event.timestamp, event.content)
 
     async def _hand_on(self, envelopes: list[Handed]) -> None:
         """One hand-off event for a batch of envelopes, in order (the worker counts them)."""

@@ -4,11 +4,13 @@ them on in batches. No Kytos import: handing on is a coroutine function given by
 Why one worker instead of the work in each event handler: core starts every handler as its own
 task, so handlers that await interleave and their envelopes could be numbered and handed on out
 of order; and one hand-off event per envelope costs a KytosEvent, a trip through the app buffer
-and a handler task each. Here the handler only appends to a deque (O(1), never awaits), a
+and a handler task each. Here the handler appends to a deque (O(1), never awaits), a
 single task works through it strictly in order, pacing itself (pacing.Pacer) so the loop is
 never held much longer than its budget, and each hand-off event carries up to MAX_BATCH
 envelopes, in their hand-off form (envelope.hand_off_form: JSON bytes; a topology's, or a
-large content's, a dict).
+large content's, a dict). The exception is an event that comes alone to an idle worker
+(``take``): the handler does the worker's work for it in its own step, since there is no
+batch to make and waking the task would cost a step and a turn of the loop.
 """
 
 import asyncio
@@ -93,8 +95,9 @@ class HandOffWorker:
         self._task: asyncio.Task[None] | None = None
         self._stopped = False
         self.after_stop = 0  # events pushed after stop(): discarded
-        self._pushed_at = 0.0  # time.perf_counter() of the last push()
+        self._pushed_at = 0.0  # time.perf_counter() of the last push() or take()
         self._burst = False  # the last event came within BURST_GAP of the one before
+        self._inline = False  # take() is doing the worker's work in its caller's step
 
     @property
     def pacer(self) -> Pacer:
@@ -125,6 +128,39 @@ class HandOffWorker:
         self._burst, self._pushed_at = now - self._pushed_at < BURST_GAP, now
         self._intake.append((name, event_id, timestamp, content))
         self._kick()
+
+    async def take(self, name: str, event_id: Any, timestamp: dt.datetime | None,
+                   content: Any) -> None:
+        """``push()``; but an event that came alone (none for BURST_GAP before it) to an idle
+        worker without a linger is processed and handed on here, in the caller's step (the
+        event handler's): at a steady pace, where events come one by one, waking the worker
+        task cost a step and a turn of the loop each, and its one turn of lingering another.
+
+        Order holds: the worker task is not woken while this runs, events pushed meanwhile
+        (this awaits only when the content is large, or the app buffer full) wait in the
+        intake behind it, and the task takes them once this one is handed on."""
+        now = time.perf_counter()
+        if self._stopped or self.linger or self._inline or not self._idle.is_set() \
+                or now - self._pushed_at < BURST_GAP:
+            self.push(name, event_id, timestamp, content)
+            return
+        self._burst, self._pushed_at = False, now
+        self._inline = True
+        self._idle.clear()
+        self.pacer.restart()  # this step is a turn of the loop of its own
+        try:
+            await self._work((name, event_id, timestamp, content))
+            if not self._stopped:  # stop() discarded the batch: nothing more goes
+                await self._hand_on_batches(everything=True)
+        finally:
+            self._inline = False
+            if self._stopped:  # what stop() did not see goes the way of what it discarded
+                self._batch = []
+                self._idle.set()
+            elif self._intake or self._batch:
+                self._kick()
+            else:
+                self._idle.set()
 
     async def snapshot(self, links: Sequence[Any],
                        switches: Sequence[Any] = ()) -> Snapshotted:
@@ -168,6 +204,8 @@ class HandOffWorker:
 
     def _kick(self) -> None:
         self._idle.clear()
+        if self._inline:
+            return  # take() kicks the task once its event is handed on
         if self._lingering and len(self._intake) + len(self._batch) < self.max_batch:
             return  # taken in when the linger ends: one step for all, not one per event
         self._wake.set()

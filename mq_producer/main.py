@@ -2,10 +2,11 @@
 or NATS JetStream with TRANSPORT "jetstream").
 
 A hand-off event carries ``{"envelopes": [...]}``. The handler queues it, or, when it is small
-and nothing waits before it, takes it at once; the intake (intake.py) checks, counts
-(``received``; ``rejected`` when it cannot be published) and submits each envelope on its own,
-so one bad envelope costs only itself. A hand-off event without that
-list counts as one received and one rejected.
+and nothing waits before it, takes it at once - and publishes it too, when the publisher is
+idle and the transport can write without awaiting (Publisher.publish_now). The intake
+(intake.py) checks, counts (``received``; ``rejected`` when it cannot be published) and
+submits each envelope on its own, so one bad envelope costs only itself. A hand-off event
+without that list counts as one received and one rejected.
 
 setup() returns at once: connecting, checking exchanges and publishing run in a task on the
 controller's loop. The broker's location and credentials come from the environment.
@@ -108,7 +109,8 @@ class Main(KytosNApp):
     @alisten_to(SOURCE_EVENTS)
     async def on_envelopes(self, event: KytosEvent) -> None:
         """Hand the event to the intake and return at once (never awaits): a small one is
-        taken in this step, any other queued for the intake's task (HandOffIntake.push)."""
+        taken (and, when the publisher can, published) in this step, any other queued for the
+        intake's task (HandOffIntake.push)."""
         if self.worker is not None:
             self.worker.push(event.name, event.id, event.content)
 

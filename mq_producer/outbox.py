@@ -119,16 +119,25 @@ class Outbox:
             del self._lanes[message.lane]
             self._ready.pop(message.lane, None)
 
-    def take(self, limit: int) -> list[OutboundMessage]:
-        """Up to ``limit`` messages to publish now, at most one per lane, oldest lanes first."""
+    def take(self, limit: int, max_bytes: int | None = None) -> list[OutboundMessage]:
+        """Up to ``limit`` messages to publish now, at most one per lane, oldest lanes first;
+        with ``max_bytes``, no more than that many bytes of bodies (the next message that
+        would go over stays first in line)."""
         taken = []
         ids = self._ids_in_flight
+        room = max_bytes
         while self._ready and len(taken) < limit:
             lane_name, _ = self._ready.popitem(last=False)
             message = self._lanes[lane_name][0]
             if message.message_id in ids:  # its twin is in flight: wait for its answer
                 self._held.setdefault(message.message_id, []).append(lane_name)
                 continue
+            if room is not None:
+                room -= len(message.body)
+                if room < 0:
+                    self._ready[lane_name] = None
+                    self._ready.move_to_end(lane_name, last=False)
+                    break
             self._remove_head(message)
             self._in_flight[lane_name] = message
             ids.add(message.message_id)

@@ -16,7 +16,14 @@ from .outbox import OutboundMessage, Outbox
 from .recent import OutcomeLog
 from .status_lanes import StatusLanes
 from .tasks import cancel
-from .transports.base import Outcome, PublishOutcome, Transport, TransportError, Unpublishable
+from .transports.base import (
+    SYNC_PUBLISH_BYTES,
+    Outcome,
+    PublishOutcome,
+    Transport,
+    TransportError,
+    Unpublishable,
+)
 
 log = logging.getLogger("kytos.napps.kytos/mq_producer")
 
@@ -70,12 +77,14 @@ class Publisher:
         self._wake = asyncio.Event()  # work to do: new message, free slot, or a failure
         self._settled = asyncio.Event()  # an answer came (waits after a failure, shutdown flush)
         self._failed = asyncio.Event()
+        self._waiting_for_work = False  # the publishing task waits for _wake in _drain
         self._stalled = False  # the broker stopped answering: drop the connection
         # time.monotonic() of the last confirm, of connecting, or of the first message after
         # the buffer was empty: has_room() judges the broker silent PUBLISH_TIMEOUT after it
         self._progress_at = 0.0
         self._watch_period = min(1.0, config.publish_timeout / 4)
         self._watchdog: asyncio.TimerHandle | None = None
+        self._unblocked_at = 0.0  # time.monotonic() when the broker last lifted a block
         self._returned_keys: set[str] = set()
         self._runner: asyncio.Task[None] | None = None
         self._failures_in_a_row = 0  # failed cycles since the broker last answered
@@ -90,11 +99,13 @@ class Publisher:
         self._runner = asyncio.get_running_loop().create_task(self.run(),
                                                               name="mq_producer.publisher")
 
-    def submit(self, message: OutboundMessage) -> None:
-        """Queue a message for publishing; never blocks."""
+    def submit(self, message: OutboundMessage, *, wake: bool = True) -> None:
+        """Queue a message for publishing; never blocks. ``wake`` False: the caller calls
+        ``publish_now()`` next, which wakes the publishing task only if it must."""
         if not self.outbox and not self.status_lanes:  # the broker owes nothing yet: a
             self._progress_at = time.monotonic()  # quiet spell is no silence
-        self._wake.set()
+        if wake:
+            self._wake.set()
         if message.link_id is not None:
             replaced = self.status_lanes.offer(message)
             if replaced is not None:
@@ -175,28 +186,23 @@ class Publisher:
                 batch = self._take(room) if room > 0 else []
                 if not batch:
                     self._wake.clear()
-                    await self._wake.wait()
+                    self._waiting_for_work = True
+                    try:
+                        await self._wake.wait()
+                    finally:
+                        self._waiting_for_work = False
                     continue
-                now, sent_time = time.monotonic(), int(time.time())
-                for message in batch:
-                    message.sent_at = now
-                    if message.envelope is not None:  # a status: sent_time is when it goes
-                        message.body = stamped(message.envelope, sent_time)
-                self.counters.published += len(batch)
+                self._stamp(batch)
                 try:
                     async with asyncio.timeout(self.config.publish_timeout):  # a stalled link
                         await self.transport.publish(batch, self._settle)
-                except TransportError as exc:
-                    self._not_sent(batch, str(exc))
                 except TimeoutError:
                     self._stalled = True
                     self._not_sent(batch, f"{self.transport.description} did not take "
                                           f"messages in {self.config.publish_timeout}s; "
                                           "reconnecting")
-                except Exception as exc:  # a bug: the publisher must live on, and say so
-                    log.exception("mq_producer: internal error while publishing %d messages "
-                                  "(first %s)", len(batch), batch[0].message_id)
-                    self._not_sent(batch, f"internal error: {type(exc).__name__}")
+                except Exception as exc:
+                    self._publish_failed(batch, exc)
                 if self._has_work():  # the loop's turn before the next batch
                     await asyncio.sleep(0)
         finally:
@@ -211,6 +217,44 @@ class Publisher:
                         *self.status_lanes.in_flight_messages()]:  # no answer: later again
             self._put_back(message)
 
+    def publish_now(self) -> None:
+        """Publish what was just submitted in the caller's step, when the publishing task
+        waits for work (connected, nothing failing) and the transport can send at once
+        (``Transport.publish_now``): at a steady pace, waking the task for each event cost
+        a step and a turn of the loop. What is left - no room in flight, more than
+        SYNC_PUBLISH_BYTES, a transport that cannot - wakes the task as ``submit`` does."""
+        if self._waiting_for_work and not self._failed.is_set() \
+                and self.alarm.blocked is None and self.transport.can_publish_now():
+            room = min(self.config.max_in_flight - self._in_flight(), WRITE_BATCH)
+            batch = self._take(room, SYNC_PUBLISH_BYTES) if room > 0 else []
+            if batch:
+                self._stamp(batch)
+                try:
+                    self.transport.publish_now(batch, self._settle)
+                except Exception as exc:
+                    self._publish_failed(batch, exc)
+        if self._has_work():
+            self._wake.set()
+
+    def _stamp(self, batch: list[OutboundMessage]) -> None:
+        """An attempt begins: its time, a status's sent_time, the count."""
+        now, sent_time = time.monotonic(), int(time.time())
+        for message in batch:
+            message.sent_at = now
+            if message.envelope is not None:  # a status: sent_time is when it goes
+                message.body = stamped(message.envelope, sent_time)
+        self.counters.published += len(batch)
+
+    def _publish_failed(self, batch: list[OutboundMessage], error: Exception) -> None:
+        """Publishing ``batch`` raised: back to its lanes, and the connection is retried."""
+        if isinstance(error, TransportError):
+            self._not_sent(batch, str(error))
+            return
+        # A bug: the publisher must live on, and say so.
+        log.error("mq_producer: internal error while publishing %d messages (first %s)",
+                  len(batch), batch[0].message_id, exc_info=error)
+        self._not_sent(batch, f"internal error: {type(error).__name__}")
+
     def _in_flight(self) -> int:
         return self.outbox.in_flight + self.status_lanes.in_flight
 
@@ -220,14 +264,15 @@ class Publisher:
         and a turn of the loop): whatever makes a message takeable wakes it."""
         return self.outbox.has_ready or self.status_lanes.pending > 0
 
-    def _take(self, room: int) -> list[OutboundMessage]:
-        """Link statuses first (one per link at most: few), then the firehose."""
+    def _take(self, room: int, max_bytes: int | None = None) -> list[OutboundMessage]:
+        """Link statuses first (one per link at most: few, small), then the firehose
+        (``max_bytes``: of its bodies at most)."""
         statuses, suppressed = self.status_lanes.take(room)
         for message in suppressed:
             self._suppressed(message)
         # A link whose queue is not declared yet waits (see _ready).
         statuses = [message for message in statuses if self._ready(message)]
-        return statuses + self.outbox.take(room - len(statuses))
+        return statuses + self.outbox.take(room - len(statuses), max_bytes)
 
     async def _until(self, done: Callable[[], bool]) -> None:
         """Wait until ``done()``, looking again after every answer from the broker."""
@@ -244,8 +289,8 @@ class Publisher:
                      key=lambda message: message.sent_at, default=None)
         if self.alarm.blocked is not None:
             self.alarm.still_blocked(len(self.outbox), self.counters.dropped)
-        elif oldest is not None \
-                and time.monotonic() - oldest.sent_at > self.config.publish_timeout:
+        elif oldest is not None and time.monotonic() - max(
+                oldest.sent_at, self._unblocked_at) > self.config.publish_timeout:
             self._stalled = True
             self._fail(f"no answer from {self.transport.description} to message "
                        f"{oldest.message_id} in {self.config.publish_timeout}s; reconnecting")
@@ -460,7 +505,9 @@ class Publisher:
         """The transport's report: the broker blocks publishing (``reason``) or lifts it."""
         if reason is None:
             self.alarm.unblock(len(self.outbox), self.counters.dropped)
-            self._progress_at = time.monotonic()  # its silence while blocked is no stall
+            # Its silence while blocked is no stall: what was sent meanwhile has a whole
+            # PUBLISH_TIMEOUT from now (a loaded broker confirmed its backlog too late once).
+            self._progress_at = self._unblocked_at = time.monotonic()
         elif self.alarm.blocked is None:
             self.alarm.block(reason, len(self.outbox), self.counters.dropped)
         self._wake.set()

@@ -56,6 +56,11 @@ attempt can be told apart. A TransportError means no answer came: the message ma
 Unpublishable, that it never can be."""
 
 
+# The most body bytes ``Transport.publish_now`` is given at once: well under a millisecond of
+# framing and copying (a larger batch goes through ``publish``, which gives the loop turns).
+SYNC_PUBLISH_BYTES = 64 * 1024
+
+
 class Transport(Protocol):
     """A broker connection that publishes with confirmation."""
 
@@ -133,6 +138,18 @@ class Transport(Protocol):
 
         Raises TransportError when nothing could be sent (settle is not called then).
         """
+        ...
+
+    def can_publish_now(self) -> bool:
+        """Whether ``publish_now`` may be called in this step of the loop (nothing awaited
+        in between): connected, and able to send without awaiting."""
+        ...
+
+    def publish_now(self, messages: Sequence[OutboundMessage], settle: Settle) -> None:
+        """``publish`` done in the caller's step, for small messages (their bodies at most
+        SYNC_PUBLISH_BYTES in all), right after ``can_publish_now`` said True: the step that
+        took an event in publishes it, where waking the publishing task cost a step and a
+        turn of the loop. Raises TransportError as ``publish`` does."""
         ...
 
     async def close(self) -> None:

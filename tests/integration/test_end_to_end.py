@@ -226,3 +226,30 @@ async def test_with_a_linger_paced_events_share_hand_offs_and_all_arrive_in_orde
     assert sum(sizes) == count and len(hand_offs) <= count // 4
     await wait_until(lambda: producer.publisher.counters.confirmed == count,
                      what=f"{count} confirms")
+
+
+@pytest.mark.usefixtures("producer_settings", "cleanup_exchanges")
+async def test_a_lone_event_is_published_in_the_handlers_steps(controller, amqp,
+                                                               exchange_prefix):
+    """Issue 21: an event that comes alone is handed on by listen_events' handler and
+    written to RabbitMQ by mq_producer's, neither NApp's task woken for it; the broker
+    confirms it and the consumer gets it, as any other."""
+    listen, producer, queues = await _start(controller, amqp, exchange_prefix)
+    publisher = producer.publisher
+    await wait_until(lambda: publisher._waiting_for_work, what="the publisher idle")
+    assert publisher.transport.can_publish_now()
+    event = KytosEvent("kytos/topology.link_up", {"link": make_link(4), "reason": "link up"})
+    await listen.on_event(event)
+    assert listen.pipeline.counters.handed_on == 1 and listen.worker._task is None
+    # Not dispatched yet (no turn of the loop since): the test hands it to mq_producer's
+    # handler itself, as core would.
+    handoff = controller.buffers.app.queue.get_nowait()
+    controller.buffers.app.queue.task_done()
+    assert handoff.name == "kytos/listen_events.broadcast"
+    await producer.on_envelopes(handoff)
+    assert publisher.counters.published == 1 and publisher.outbox.in_flight == 1
+    assert not publisher._wake.is_set()  # the publishing task was not woken
+    await wait_until(lambda: publisher.counters.confirmed == 1, what="the confirm")
+    [message] = await receive(queues["operational_events"], 1)
+    assert body(message)["event_id"] == str(event.id)
+    assert message.message_id == body(message)["message_id"]

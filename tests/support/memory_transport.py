@@ -67,6 +67,7 @@ class MemoryTransport:
         self.ready_checks: Counter[str] = Counter()  # link id -> ready() calls answered False
         self._ready_callbacks: list[Callable[[str], None]] = []
         self.status_copies = False
+        self.sync = True  # can_publish_now: as the AMQP fast path, once connected
         # What purge_status answers (None: "cannot purge", the lane retries later), and the
         # link ids it was asked for.
         self.purge_answer: int | None = None
@@ -112,6 +113,12 @@ class MemoryTransport:
         self._connected = True
 
     async def publish(self, messages: Sequence[OutboundMessage], settle: Settle) -> None:
+        self.publish_now(messages, settle)
+
+    def can_publish_now(self) -> bool:
+        return self.connected and self.sync
+
+    def publish_now(self, messages: Sequence[OutboundMessage], settle: Settle) -> None:
         if not self.connected:
             raise TransportError("memory transport is not connected")
         for message in messages:

@@ -150,7 +150,8 @@ async def test_the_handler_submits_every_good_envelope_and_logs_each_bad_one(pro
                                                                              monkeypatch):
     controller, napp = producer
     submitted: list = []
-    monkeypatch.setattr(napp.publisher, "submit", submitted.append)  # the publisher's API
+    monkeypatch.setattr(napp.publisher, "submit",  # the publisher's API
+                        lambda message, **_: submitted.append(message))
     good = [_envelope(n) for n in (1, 2, 3)]
     event = KytosEvent(HANDOFF, {"envelopes": [
         good[0], "junk", good[1], {**good[2], "message_id": "m-x", "event_class": 7}, good[2]]})
@@ -172,7 +173,8 @@ async def test_json_bytes_and_dicts_mix_in_one_hand_off_event_each_bad_one_logge
         producer, caplog, monkeypatch):
     controller, napp = producer
     submitted: list = []
-    monkeypatch.setattr(napp.publisher, "submit", submitted.append)
+    monkeypatch.setattr(napp.publisher, "submit",
+                        lambda message, **_: submitted.append(message))
     good = [_envelope(n) for n in (1, 2, 3)]
     event = KytosEvent(HANDOFF, {"envelopes": [
         orjson.dumps(good[0]), b"{not json", good[1], b"[]", orjson.dumps(good[2])]})
@@ -195,7 +197,8 @@ async def test_a_malformed_container_counts_as_one_received_and_one_rejected(pro
                                                                              monkeypatch):
     controller, napp = producer
     submitted: list = []
-    monkeypatch.setattr(napp.publisher, "submit", submitted.append)
+    monkeypatch.setattr(napp.publisher, "submit",
+                        lambda message, **_: submitted.append(message))
     event = KytosEvent(HANDOFF, {"envelopes": None})
     await controller.buffers.app.aput(event)
     await controller.buffers.app.aput(KytosEvent(HANDOFF, {"envelopes": []}))  # nothing
@@ -235,7 +238,8 @@ async def test_a_topology_envelope_is_published_with_the_bytes_of_one_encoding(p
                                                                               monkeypatch):
     controller, napp = producer
     submitted: list = []
-    monkeypatch.setattr(napp.publisher, "submit", submitted.append)
+    monkeypatch.setattr(napp.publisher, "submit",
+                        lambda message, **_: submitted.append(message))
     envelope = BUILDER.build(
         event_name="kytos/topology.topology_loaded", event_class="operational",
         event_id=None, event_timestamp=dt.datetime.now(dt.UTC),

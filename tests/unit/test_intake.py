@@ -4,12 +4,14 @@ buffer while the broker confirms, and what a stop in the middle of a hand-off ev
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import orjson
 import pytest
 
 from mq_producer.intake import SMALL_HAND_OFF, HandOffIntake
 from mq_producer.publisher import Publisher
+from mq_producer.transports.base import TransportError
 from tests.support.memory_transport import MemoryTransport
 from tests.support.waiting import wait_until
 from tests.unit.test_publisher_memory import make_config
@@ -177,6 +179,62 @@ async def test_a_small_hand_off_is_taken_in_the_handlers_step(intake: HandOffInt
     intake.push(HANDOFF, "h2", {"envelopes": [b"[1]", *encoded(range(2, 3))["envelopes"]]})
     assert (publisher.counters.received, publisher.counters.rejected) == (4, 1)
     assert len(publisher.outbox) == 3
+
+
+async def test_a_small_hand_off_is_published_in_the_handlers_step(transport: MemoryTransport,
+                                                                   intake: HandOffIntake):
+    """The publisher waits for work and the transport can send at once: the messages are
+    sent before push() returns, and the publishing task is not woken for them (issue 21)."""
+    publisher = intake.publisher
+    await wait_until(lambda: publisher._waiting_for_work, what="the publisher idle")
+    intake.push(HANDOFF, "h1", encoded(range(2)))
+    assert publisher.counters.published == 2 and publisher.outbox.in_flight == 2
+    assert not publisher._wake.is_set()
+    transport.hold.set()
+    await wait_until(lambda: publisher.counters.confirmed == 2, what="2 confirms")
+    assert [a.message_id for a in transport.delivered] == ["e0", "e1"]
+
+
+@pytest.mark.parametrize("why", ["transport", "in flight", "bytes"])
+async def test_what_cannot_be_published_in_the_step_wakes_the_publishing_task(
+        transport: MemoryTransport, intake: HandOffIntake, monkeypatch, why: str):
+    """A transport that cannot send without awaiting, no room in flight, or more than
+    SYNC_PUBLISH_BYTES of bodies: the task publishes what is left, in order."""
+    publisher = intake.publisher
+    await wait_until(lambda: publisher._waiting_for_work, what="the publisher idle")
+    if why == "transport":
+        transport.sync = False
+    elif why == "in flight":
+        monkeypatch.setattr(publisher, "config", replace(publisher.config, max_in_flight=1))
+    else:
+        monkeypatch.setattr("mq_producer.publisher.SYNC_PUBLISH_BYTES", 1)
+    intake.push(HANDOFF, "h1", encoded(range(3)))
+    in_step = publisher.counters.published
+    assert in_step == {"transport": 0, "in flight": 1, "bytes": 0}[why]
+    assert publisher._wake.is_set()
+    transport.hold.set()
+    await wait_until(lambda: publisher.counters.confirmed == 3, what="3 confirms")
+    assert [a.message_id for a in transport.delivered] == ["e0", "e1", "e2"]
+
+
+async def test_a_publish_that_fails_in_the_step_is_retried(transport: MemoryTransport,
+                                                           intake: HandOffIntake, monkeypatch):
+    publisher = intake.publisher
+    await wait_until(lambda: publisher._waiting_for_work, what="the publisher idle")
+    calls = []
+
+    def fail_once(messages, settle):
+        calls.append([m.message_id for m in messages])
+        monkeypatch.undo()
+        raise TransportError("the socket went away")
+
+    monkeypatch.setattr(transport, "publish_now", fail_once)
+    intake.push(HANDOFF, "h1", encoded(range(1)))
+    assert calls == [["e0"]] and publisher.counters.failed == 1
+    assert publisher.last_error == "the socket went away"
+    transport.hold.set()
+    await wait_until(lambda: publisher.counters.confirmed == 1, what="the retry confirmed")
+    assert [a.message_id for a in transport.delivered] == ["e0"]
 
 
 async def test_a_small_hand_off_behind_a_queued_one_keeps_its_place(transport: MemoryTransport,

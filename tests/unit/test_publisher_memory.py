@@ -418,6 +418,33 @@ async def test_a_blocked_broker_is_waited_for_without_reconnects_or_duplicates(
     assert lines[1].endswith("; 4 buffered messages to deliver, 2 dropped meanwhile")
 
 
+async def test_what_was_sent_while_blocked_has_a_whole_publish_timeout_after_the_block(
+        transport: MemoryTransport):
+    """Messages sent while the broker blocked publishing wait longer than PUBLISH_TIMEOUT
+    by the time it lifts the block. A broker that then takes a while (under the timeout) to
+    confirm its backlog is no stalled one: no reconnect, nothing sent twice (seen once with a
+    loaded RabbitMQ: a reconnect, and 47 duplicates)."""
+    running = Publisher(transport, make_config(publish_timeout=0.4, max_in_flight=2))
+    running.start()
+    try:
+        await wait_until(lambda: transport.connected, what="connected")
+        transport.block("low on memory")
+        for number in range(2):
+            running.submit(message(number))
+        await asyncio.sleep(1.0)  # both in flight since well over PUBLISH_TIMEOUT
+        assert running.outbox.in_flight == 2
+        for callback in transport._blocked_callbacks:  # lifted; its backlog's answers
+            callback(None)  # come 0.25 s later: more than a watch period (0.1 s), less
+        await asyncio.sleep(0.25)  # than the timeout
+        transport.hold.set()
+        await wait_until(lambda: running.counters.confirmed == 2, what="2 confirms")
+        assert transport.connects == 1 and running.counters.failed == 0
+        assert all(attempt.attempt == 1 for attempt in transport.attempts)
+    finally:
+        running.abandon()
+        await transport.close()
+
+
 async def test_the_outage_ends_with_the_first_answer_after_reconnecting(
         transport: MemoryTransport, caplog):
     """Connecting is not recovery: a broker that accepts the connection but answers nothing

@@ -5,6 +5,8 @@ import asyncio
 import datetime as dt
 import json
 import logging
+import math
+import time
 import uuid
 from typing import Any
 
@@ -223,18 +225,90 @@ def _handoffs(controller: FakeController) -> list[Any]:
     return [event for event in controller.seen if event.name == HANDOFF]
 
 
-async def test_the_handler_only_queues_the_event_and_returns_at_once(controller):
+async def test_the_handler_hands_a_lone_event_on_in_its_own_step(controller):
+    """An event that came alone to an idle worker is processed and handed on by the handler
+    itself (HandOffWorker.take, issue 21): no wake-up of the worker task for it."""
     napp = controller.load_napp(ListenEvents)
     event = KytosEvent(LINK_DOWN, {"link": LINKS[0], "reason": "link down"})
     await napp.on_event(event)
-    assert napp.worker.backlog == 1
-    assert json.loads((await napp.status(None)).body)["backlog"] == 1
+    assert napp.pipeline.counters.handed_on == 1 and napp.worker.backlog == 0
+    assert napp.worker._task is None  # never started
     await controller.settle()
     [handoff] = _handoffs(controller)
     [handed] = handoff.content["envelopes"]
     assert type(handed) is bytes  # JSON, encoded once (hand_off_form)
     assert decoded(handed)["event_id"] == str(event.id)
+
+
+async def test_the_handler_queues_an_event_that_comes_right_behind_another(
+        controller, monkeypatch):
+    """Within BURST_GAP of the one before (a burst), the event is queued for the worker
+    task, which hands it on in a batch: the handler returns at once."""
+    monkeypatch.setattr("listen_events.worker.BURST_GAP", 60.0)  # every gap is a burst's
+    napp = controller.load_napp(ListenEvents)
+    first, second = (KytosEvent(LINK_DOWN, {"link": LINKS[n], "reason": str(n)})
+                     for n in range(2))
+    napp.worker._pushed_at = -math.inf  # the first comes alone
+    await napp.on_event(first)
+    await napp.on_event(second)
+    assert napp.pipeline.counters.handed_on == 1 and napp.worker.backlog == 1
+    assert json.loads((await napp.status(None)).body)["backlog"] == 1
+    await controller.settle()
+    handed = [envelope for handoff in _handoffs(controller)
+              for envelope in handed_envelopes(handoff.content)]
+    assert _reasons(handed) == [0, 1]
     assert json.loads((await napp.status(None)).body)["backlog"] == 0
+
+
+async def test_events_pushed_while_the_handler_works_wait_behind_its_event(controller):
+    """take() may await (a large content, a full app buffer): events that come meanwhile
+    are queued, the worker task is not woken before the handler's event is handed on, and
+    everything leaves in arrival order."""
+    napp = controller.load_napp(ListenEvents)
+    worker = napp.worker
+    gate = asyncio.Event()
+    hand_on = worker._hand_on
+
+    async def slow_hand_on(batch):
+        await gate.wait()
+        await hand_on(batch)
+
+    worker._hand_on = slow_hand_on
+    worker._pushed_at = -math.inf
+    first = asyncio.create_task(napp.on_event(
+        KytosEvent(LINK_DOWN, {"link": LINKS[0], "reason": "0"})))
+    await wait_until(lambda: worker._inline, timeout=10, what="the handler at work")
+    for number in range(1, 4):
+        worker.push(LINK_DOWN, uuid.uuid4(), NOW, {"link": LINKS[number], "reason": str(number)})
+    await asyncio.sleep(0.05)
+    assert worker._task is None and worker.backlog == 3  # the task waits for the handler
+    gate.set()
+    await first
+    await worker.drained()
+    await controller.settle()
+    handed = [envelope for handoff in _handoffs(controller)
+              for envelope in handed_envelopes(handoff.content)]
+    assert _reasons(handed) == [0, 1, 2, 3]
+
+
+async def test_stop_while_the_handler_works_discards_its_event(controller):
+    napp = controller.load_napp(ListenEvents)
+    worker = napp.worker
+    gate = asyncio.Event()
+
+    async def held_hand_on(batch):
+        await gate.wait()
+
+    worker._hand_on = held_hand_on
+    worker._pushed_at = -math.inf
+    worker.linger = 0.0
+    task = asyncio.create_task(napp.on_event(
+        KytosEvent(LINK_DOWN, {"link": LINKS[0], "reason": "0"})))
+    await wait_until(lambda: worker._inline, timeout=10, what="the handler at work")
+    worker.stop()
+    gate.set()
+    await task
+    assert worker.idle and worker._task is None and worker._batch == []
 
 
 async def test_a_burst_through_the_app_buffer_is_handed_on_in_batches_in_order(controller):
@@ -267,8 +341,10 @@ async def test_the_snapshot_route_hands_on_in_batches_of_max_batch(controller):
 
 
 async def test_shutdown_cancels_the_worker_and_says_how_many_events_waited(controller,
-                                                                          caplog):
+                                                                          caplog, monkeypatch):
+    monkeypatch.setattr("listen_events.worker.BURST_GAP", 60.0)  # all three queued
     napp = controller.load_napp(ListenEvents)
+    napp.worker._pushed_at = time.perf_counter()
     for number in range(3):
         await napp.on_event(KytosEvent(LINK_DOWN, {"link": LINKS[0], "reason": str(number)}))
     task = napp.worker._task

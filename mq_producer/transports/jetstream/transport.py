@@ -268,6 +268,12 @@ class JetStreamTransport:
     async def publish(self, messages: Sequence[OutboundMessage], settle: Settle) -> None:
         """One task per message awaits its JetStream ack (the client has no pipelined
         publish with acks); each ends by settling its message."""
+        self.publish_now(messages, settle)
+
+    def can_publish_now(self) -> bool:
+        return self.connected  # publish() never awaits
+
+    def publish_now(self, messages: Sequence[OutboundMessage], settle: Settle) -> None:
         if not self.connected:
             raise TransportError(f"not connected to {self.description}")
         for message in messages:
