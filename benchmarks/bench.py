@@ -144,6 +144,7 @@ class Figures:
     burst_dispatch_stall_max_ms: float = 0.0
     burst_dispatch_stall_without_gc_ms: float = 0.0
     dispatch_cpu_us_per_event: float = 0.0
+    burst_own_ratio: float = 0.0  # the NApps' own CPU per event / raw's per message
     latency_rate: float = 0.0
     latency_received: int = 0
     latency_sent: int = 0
@@ -959,7 +960,7 @@ class Options:
     gc_freeze: bool = False
     basic_publish: bool = False
     paced_seconds: float = 4.0
-    linger_ms: float = 5.0  # section 7: the NApps with LINGER_MS at this too (0: not)
+    linger_ms: float = 10.0  # section 7: the NApps with LINGER_MS at this too (0: not)
     mix_events: int = 10_000
     mix_only: bool = False
     paced_only: bool = False
@@ -991,9 +992,9 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
                              "(AMQP_FAST_PATH off): the fast path's worth, in ratios")
     parser.add_argument("--paced-seconds", type=float,
                         help="section 7: seconds of each paced run, per pace and path (4)")
-    parser.add_argument("--linger-ms", type=float, default=5.0,
+    parser.add_argument("--linger-ms", type=float, default=10.0,
                         help="section 7: also the NApps with listen_events' LINGER_MS at this "
-                             "(milliseconds; 0: not) (5)")
+                             "(milliseconds; 0: not) (10)")
     parser.add_argument("--mix-events", type=int,
                         help="section 8: events of the all-events mix, rounded up to whole "
                              "link flaps (10000)")
@@ -1258,9 +1259,15 @@ async def phase_cpu_and_stall(run: Run) -> None:
     figures.dispatch_cpu_us_per_event = dispatch_cpu / len(events) * 1e6
     row("  CPU per event of that dispatch only", f"{figures.dispatch_cpu_us_per_event:.0f} us",
         "feeding the app buffer, a loop turn and a handler task per event: core's share")
-    row("  the NApps' own CPU per event",
-        f"{figures.production_cpu_us_per_event - figures.dispatch_cpu_us_per_event:.0f} us",
+    own = figures.production_cpu_us_per_event - figures.dispatch_cpu_us_per_event
+    row("  the NApps' own CPU per event", f"{own:.0f} us",
         "section 2's CPU per event less that: listen_events, mq_producer, aiormq, socket")
+    figures.burst_own_ratio = own / figures.raw_cpu_us_per_msg
+    with_dispatch = figures.production_cpu_us_per_event / figures.raw_cpu_us_per_msg
+    row("  the NApps' own / raw aio-pika's per message", f"{figures.burst_own_ratio:.2f}",
+        f"with core's dispatch {with_dispatch:.2f}; issue 21 target <= 0.7: " + verdict(
+            figures, "burst: the NApps' own CPU per event <= 0.7 x raw's per message (issue 21)",
+            figures.burst_own_ratio <= 0.7))
 
 
 def napp_steps_row(steps: StepMeter) -> float:
@@ -1463,10 +1470,17 @@ async def phase_paced(run: Run) -> None:
             "dispatch_cpu_us_per_event": dispatch_us,
             "napps_own_cpu_us_per_event": napps.cpu_us - dispatch_us,
             "ratio_own_cpu": (napps.cpu_us - dispatch_us) / raw.cpu_us})
+        own_ratio = (napps.cpu_us - dispatch_us) / raw.cpu_us
         row("  the stand-in core's dispatch alone", f"{dispatch_us:.0f} us",
             f"a no-op listener, same pace, {half} events: the NApps' own "
-            f"{napps.cpu_us - dispatch_us:.0f} us, ratio "
-            f"{(napps.cpu_us - dispatch_us) / raw.cpu_us:.2f} to raw's")
+            f"{napps.cpu_us - dispatch_us:.0f} us, ratio {own_ratio:.2f} to raw's; issue 21 "
+            "target <= 0.5: " + verdict(
+                figures, f"paced {rate:,.0f}/s: the NApps' own CPU per event <= 0.5 x raw's "
+                         "per message (issue 21)", own_ratio <= 0.5))
+        row("  p99 latency over raw aio-pika's", f"{napps.ms(99) - raw.ms(99):+.2f} ms",
+            "issue 21 target <= +0.5 ms: " + verdict(
+                figures, f"paced {rate:,.0f}/s: p99 latency <= raw's + 0.5 ms (issue 21)",
+                napps.ms(99) - raw.ms(99) <= 0.5))
         if options.linger_ms:
             worker = run.stack.listen.worker
             assert worker is not None
@@ -1475,14 +1489,22 @@ async def phase_paced(run: Run) -> None:
                 lingered = await paced_production(run, rate, count, f"{name}.linger")
             finally:
                 worker.linger = 0.0
+            linger_own_ratio = (lingered.cpu_us - dispatch_us) / raw.cpu_us
             figures.paced[f"{rate:.0f}"].update({
                 "linger_ms": options.linger_ms, "linger_cpu_us_per_event": lingered.cpu_us,
                 "linger_ratio_cpu": lingered.cpu_us / raw.cpu_us,
+                "linger_ratio_own_cpu": linger_own_ratio,
                 "linger_p50_ms": lingered.ms(50), "linger_p99_ms": lingered.ms(99)})
             row(f"  with LINGER_MS = {options.linger_ms:g}: CPU per event",
                 f"{lingered.cpu_us:.0f} us",
                 f"ratio {lingered.cpu_us / raw.cpu_us:.2f} to raw's above; p50 / p99 "
                 f"{lingered.ms(50):.2f} / {lingered.ms(99):.2f} ms; {count} events, after")
+            row("    the NApps' own (less the dispatch above)",
+                f"{lingered.cpu_us - dispatch_us:.0f} us",
+                f"ratio {linger_own_ratio:.2f} to raw's; issue 21 target <= 0.5: " + verdict(
+                    figures, f"paced {rate:,.0f}/s with LINGER_MS = {options.linger_ms:g}: the "
+                             "NApps' own CPU per event <= 0.5 x raw's (issue 21)",
+                    linger_own_ratio <= 0.5))
         # Wake-ups, apart: counting costs about 1 us per callback, kept out of the CPU above.
         counted = max(2, int(rate * min(options.paced_seconds / 2, 1.0)))
         with LoopCounter() as napps_loop:

@@ -10,6 +10,7 @@ from kytos.core import KytosEvent
 from listen_events.envelope import Envelope
 from listen_events.main import Main as ListenEvents
 from mq_producer.main import Main as MqProducer
+from mq_producer.transports.amqp import transport as amqp_transport
 from tests.integration.conftest import body, bound_queue, receive
 from tests.support.topology import make_link
 from tests.support.waiting import wait_until
@@ -229,11 +230,16 @@ async def test_with_a_linger_paced_events_share_hand_offs_and_all_arrive_in_orde
 
 
 @pytest.mark.usefixtures("producer_settings", "cleanup_exchanges")
+@pytest.mark.parametrize("socket_writer", ["found", "missing"])
 async def test_a_lone_event_is_published_in_the_handlers_steps(controller, amqp,
-                                                               exchange_prefix):
+                                                               exchange_prefix, monkeypatch,
+                                                               socket_writer):
     """Issue 21: an event that comes alone is handed on by listen_events' handler and
     written to RabbitMQ by mq_producer's, neither NApp's task woken for it; the broker
-    confirms it and the consumer gets it, as any other."""
+    confirms it and the consumer gets it, as any other. Without aiormq's socket writer (an
+    aiormq that keeps it elsewhere) the frames go through aiormq's write queue instead."""
+    if socket_writer == "missing":
+        monkeypatch.setattr(amqp_transport, "_stream_writer", lambda connection: None)
     listen, producer, queues = await _start(controller, amqp, exchange_prefix)
     publisher = producer.publisher
     await wait_until(lambda: publisher._waiting_for_work, what="the publisher idle")
@@ -249,6 +255,9 @@ async def test_a_lone_event_is_published_in_the_handlers_steps(controller, amqp,
     await producer.on_envelopes(handoff)
     assert publisher.counters.published == 1 and publisher.outbox.in_flight == 1
     assert not publisher._wake.is_set()  # the publishing task was not woken
+    # Written to the socket in this step, or queued for aiormq's writer task.
+    queued = publisher.transport._underlay.write_queue.qsize()
+    assert queued == {"found": 0, "missing": 1}[socket_writer]
     await wait_until(lambda: publisher.counters.confirmed == 1, what="the confirm")
     [message] = await receive(queues["operational_events"], 1)
     assert body(message)["event_id"] == str(event.id)

@@ -35,6 +35,20 @@ def test_the_fast_path_finds_what_it_needs_in_the_installed_aiormq():
     assert isinstance(aiormq.Channel.closing, property)  # public: aiormq.abc.AbstractBase
 
 
+def test_the_writer_writes_each_frame_in_the_step_that_takes_it_from_the_queue():
+    """AmqpTransport.publish_now writes to the socket itself when the write queue is empty:
+    sound only while aiormq's writer awaits nothing between taking a frame from the queue and
+    writing it (an empty queue then means every frame queued before is on the socket)."""
+    from aiormq.connection import FrameGenerator
+
+    anext_source = inspect.getsource(FrameGenerator.__anext__)
+    assert "frame: ChannelFrame = await self.queue.get()" in anext_source
+    assert anext_source.count("await") == 1
+    writer = inspect.getsource(aiormq.Connection._Connection__writer)
+    loop = writer[writer.index("async for channel_frame in frame_iterator:"):]
+    assert loop.index("writer.write(channel_frame.payload)") < loop.index("await")
+
+
 def test_a_channel_without_an_internal_the_fast_path_needs_turns_it_off_with_a_warning(caplog):
     """Each internal is checked: a channel lacking any one of them means basic_publish, and
     the WARNING names what is missing (once per transport)."""

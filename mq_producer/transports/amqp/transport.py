@@ -132,6 +132,8 @@ class AmqpTransport:
         self._purge_channel_of: AbstractConnection | None = None
         self._watched_channel: aiormq.Channel | None = None  # _channel_closed is armed on it
         self._underlay: aiormq.abc.AbstractChannel | None = None  # the channel's, for publish_now
+        self._writer_of: object = None  # the aiormq connection whose socket writer is _writer
+        self._writer: asyncio.StreamWriter | None = None
         names = [*config.router.exchanges]
         if config.link_status.enabled:
             names += [config.link_status.exchange, config.link_status.queues_exchange]
@@ -494,13 +496,30 @@ class AmqpTransport:
                 and _has_room(channel.write_queue))
 
     def publish_now(self, messages: Sequence[OutboundMessage], settle: Settle) -> None:
-        """``publish``'s fast path in one step: the frames of small messages go to aiormq's
-        writer in one piece."""
+        """``publish``'s fast path in one step: the frames of small messages in one piece,
+        written to the socket here when aiormq's write queue is empty - aiormq's writer
+        writes each frame in the step that takes it from the queue, so an empty queue means
+        everything queued before is on the socket, and the frames keep their order - else
+        queued behind the rest (the writer task's wake-up is what this saves)."""
         channel = self._underlay
         if not self.can_publish_now() or channel is None:
             raise TransportError(f"not connected to {self.description}")
+        queue, writer = channel.write_queue, self._socket_writer(channel)
         for payload in self._framed(channel, messages, settle, chunk_size=None):
-            channel.write_queue.put_nowait(ChannelFrame(payload=payload, should_close=False))
+            if writer is not None and queue.empty():
+                writer.write(payload)
+            else:
+                queue.put_nowait(ChannelFrame(payload=payload, should_close=False))
+
+    def _socket_writer(self, channel: aiormq.abc.AbstractChannel
+                       ) -> asyncio.StreamWriter | None:
+        """The StreamWriter of the channel's connection (``_stream_writer``), found once per
+        connection; None when it cannot be found or is closing."""
+        connection = channel.connection
+        if self._writer_of is not connection or self._writer is None:
+            self._writer_of, self._writer = connection, _stream_writer(connection)
+        writer = self._writer
+        return None if writer is None or writer.is_closing() else writer
 
     def _framed(self, channel: aiormq.abc.AbstractChannel, messages: Sequence[OutboundMessage],
                 settle: Settle, chunk_size: int | None = WRITE_CHUNK) -> Iterator[bytearray]:
@@ -693,13 +712,8 @@ class AmqpTransport:
         underlay = getattr(getattr(connection, "transport", None), "connection", None)
         if underlay is None:
             return
-        writer_task = getattr(underlay, "_writer_task", None)  # an aiormq TaskWrapper
-        writer_task = getattr(writer_task, "task", writer_task)
-        frame = None
-        if isinstance(writer_task, asyncio.Task) and not writer_task.done():
-            frame = getattr(writer_task.get_coro(), "cr_frame", None)
-        writer = frame.f_locals.get("writer") if frame is not None else None
-        if isinstance(writer, asyncio.StreamWriter) and not writer.is_closing():
+        writer = _stream_writer(underlay)
+        if writer is not None:
             close = Connection.Close(reply_code=200, reply_text="Kytos is stopping",
                                               class_id=0, method_id=0)
             with contextlib.suppress(*_BROKER_ERRORS):
@@ -733,6 +747,21 @@ class AmqpTransport:
             return
         with contextlib.suppress(*_BROKER_ERRORS):
             await asyncio.wait_for(closable.close(), self._close_timeout)
+
+
+def _stream_writer(connection: object) -> asyncio.StreamWriter | None:
+    """aiormq's StreamWriter of ``connection`` (an aiormq Connection): the ``writer`` local of
+    its writer task's coroutine (``Connection._writer_task``), which aiormq keeps nowhere
+    else; None where that is missing, or the task has ended. The internals are pinned by
+    tests/unit/test_kytosd_stop_contract.py."""
+    writer_task = getattr(connection, "_writer_task", None)  # an aiormq TaskWrapper
+    writer_task = getattr(writer_task, "task", writer_task)
+    frame = None
+    if isinstance(writer_task, asyncio.Task) and not writer_task.done():
+        frame = getattr(writer_task.get_coro(), "cr_frame", None)
+    writer = frame.f_locals.get("writer") if frame is not None else None
+    return writer if isinstance(writer, asyncio.StreamWriter) and not writer.is_closing() \
+        else None
 
 
 class _Confirmation:
