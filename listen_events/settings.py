@@ -158,6 +158,6 @@ HANDOFF_EVENT = "kytos/listen_events.broadcast"
 # linger.ms). 0 (the default): handed on in the turn of the loop after its event, or a few
 # turns later in a burst - the lowest latency. At a steady pace every event then costs its own
 # hand-off event, publish, socket write and confirm; a linger lets several share them: at
-# 1,000 events/s, LINGER_MS = 5 hands on about five at a time, for a fraction of the CPU per
-# event and up to 5 ms more latency (docs/benchmarks.rst, section 7). At most 1000.
+# 1,000 events/s, LINGER_MS = 10 hands on about ten at a time, for about half the NApps' own
+# CPU per event and up to 10 ms more latency (docs/benchmarks.rst, section 7). At most 1000.
 LINGER_MS = 0
