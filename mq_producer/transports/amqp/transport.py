@@ -753,7 +753,8 @@ def _stream_writer(connection: object) -> asyncio.StreamWriter | None:
     """aiormq's StreamWriter of ``connection`` (an aiormq Connection): the ``writer`` local of
     its writer task's coroutine (``Connection._writer_task``), which aiormq keeps nowhere
     else; None where that is missing, or the task has ended. The internals are pinned by
-    tests/unit/test_kytosd_stop_contract.py."""
+    tests/unit/test_kytosd_stop_contract.py, and the writer's take-then-write, which
+    ``publish_now`` relies on, by tests/unit/test_aiormq_contract.py."""
     writer_task = getattr(connection, "_writer_task", None)  # an aiormq TaskWrapper
     writer_task = getattr(writer_task, "task", writer_task)
     frame = None
