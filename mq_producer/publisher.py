@@ -182,8 +182,7 @@ class Publisher:
                                                                self._watch)
         try:
             while not self._failed.is_set():
-                room = min(self.config.max_in_flight - self._in_flight(), WRITE_BATCH)
-                batch = self._take(room) if room > 0 else []
+                batch = self._take()
                 if not batch:
                     self._wake.clear()
                     self._waiting_for_work = True
@@ -225,8 +224,7 @@ class Publisher:
         SYNC_PUBLISH_BYTES, a transport that cannot - wakes the task as ``submit`` does."""
         if self._waiting_for_work and not self._failed.is_set() \
                 and self.alarm.blocked is None and self.transport.can_publish_now():
-            room = min(self.config.max_in_flight - self._in_flight(), WRITE_BATCH)
-            batch = self._take(room, SYNC_PUBLISH_BYTES) if room > 0 else []
+            batch = self._take(SYNC_PUBLISH_BYTES)
             if batch:
                 self._stamp(batch)
                 try:
@@ -264,9 +262,13 @@ class Publisher:
         and a turn of the loop): whatever makes a message takeable wakes it."""
         return self.outbox.has_ready or self.status_lanes.pending > 0
 
-    def _take(self, room: int, max_bytes: int | None = None) -> list[OutboundMessage]:
-        """Link statuses first (one per link at most: few, small), then the firehose
-        (``max_bytes``: of its bodies at most)."""
+    def _take(self, max_bytes: int | None = None) -> list[OutboundMessage]:
+        """What the window in flight has room for, WRITE_BATCH at most: link statuses first
+        (one per link at most: few, small), then the firehose (``max_bytes``: of its bodies
+        at most)."""
+        room = min(self.config.max_in_flight - self._in_flight(), WRITE_BATCH)
+        if room <= 0:
+            return []
         statuses, suppressed = self.status_lanes.take(room)
         for message in suppressed:
             self._suppressed(message)

@@ -301,7 +301,6 @@ async def test_stop_while_the_handler_works_discards_its_event(controller):
 
     worker._hand_on = held_hand_on
     worker._pushed_at = -math.inf
-    worker.linger = 0.0
     task = asyncio.create_task(napp.on_event(
         KytosEvent(LINK_DOWN, {"link": LINKS[0], "reason": "0"})))
     await wait_until(lambda: worker._inline, timeout=10, what="the handler at work")
