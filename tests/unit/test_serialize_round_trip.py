@@ -1,0 +1,211 @@
+"""An as_dict()'s dict checked by an orjson round trip (``Serializer._round_trip``) gives the
+walk's result, warnings included, or is left to the walk."""
+
+import datetime as dt
+import enum
+import math
+import random
+import re
+import uuid
+
+import orjson
+import pytest
+
+from listen_events import serialize
+from listen_events.serialize import MAX_DEPTH, MAX_TEXT, Serializer, serialize_content
+from tests.support.topology import make_link
+
+
+class AsDict:
+    """Another NApp's object: its as_dict() returns ``data`` itself (not a copy)."""
+
+    def __init__(self, data):
+        self.data = data
+
+    def as_dict(self):
+        return self.data
+
+
+class Name(str):
+    pass
+
+
+class Renamed(str):
+    def __str__(self):
+        return "renamed"
+
+
+class BrokenStr(str):
+    def __str__(self):
+        raise RuntimeError("no str")
+
+
+class Count(int):
+    pass
+
+
+class Ratio(float):
+    pass
+
+
+class Mapping(dict):
+    pass
+
+
+class Items(list):
+    pass
+
+
+class Level(enum.IntEnum):
+    HIGH = 3
+
+
+class Color(enum.Enum):
+    RED = "red"
+
+
+class Mode(enum.StrEnum):
+    FAST = "fast"
+
+
+def nested(levels):
+    value = {}
+    for _ in range(levels - 1):
+        value = {"a": value}
+    return value
+
+
+def cyclic():
+    value = {"a": 1}
+    value["self"] = value
+    return value
+
+
+# (case, data, whether the round trip takes it)
+CASES = [
+    ("plain", {"id": "x", "port": 1, "speed": None, "up": True, "rate": 1.5,
+               "tags": [[1, 4095]], "metadata": {"k": "v"}}, True),
+    ("non-ASCII text", {"name": "porta São Paulo ✓"}, True),
+    ("empty containers", {"a": {}, "b": []}, True),
+    ("str subclass", {"id": Name("00:01:1")}, True),
+    ("str subclass whose str() raises", {"id": BrokenStr("x")}, True),
+    ("int subclass", {"port": Count(7)}, True),
+    ("IntEnum", {"level": Level.HIGH}, True),
+    ("StrEnum", {"mode": Mode.FAST}, True),
+    ("int at the 64-bit bounds", {"a": -(2**63), "b": 2**64 - 1}, True),
+    ("nested to the last level", nested(MAX_DEPTH - 2), True),
+    ("str subclass with its own str()", {"id": Renamed("x")}, False),
+    ("NaN", {"speed": math.nan}, False),
+    ("infinity", {"speed": -math.inf}, False),
+    ("tuple", {"range": (1, 2)}, False),
+    ("Enum", {"color": Color.RED}, False),
+    ("UUID", {"id": uuid.UUID(int=5)}, False),
+    ("datetime", {"at": dt.datetime(2026, 1, 2, tzinfo=dt.UTC)}, False),
+    ("date", {"on": dt.date(2026, 1, 2)}, False),
+    ("int beyond 64 bits", {"a": 2**64}, False),
+    ("float subclass", {"a": Ratio(0.5)}, False),
+    ("dict subclass", {"a": Mapping(b=1)}, False),
+    ("list subclass", {"a": Items([1])}, False),
+    ("int key", {1: "a"}, False),
+    ("str subclass key", {Name("k"): 1}, False),
+    ("lone surrogate", {"a": "\ud800"}, False),
+    ("bytes", {"a": b"raw"}, False),
+    ("object with as_dict", {"a": AsDict({"b": 1})}, False),
+    ("JSON fragment", {"a": orjson.Fragment(b'{"b":1}')}, False),
+    ("fragment that is not JSON", {"a": orjson.Fragment(b"{")}, False),
+    ("nested one level too deep", nested(MAX_DEPTH - 1), False),
+    ("cycle", cyclic(), False),
+    ("longer than ROUND_TRIP_BYTES", {"a": "x" * serialize.ROUND_TRIP_BYTES}, False),
+    ("string over MAX_STRING", {"a": "x" * (serialize.MAX_STRING + 1)}, False),
+]
+
+
+def walked(content, monkeypatch):
+    """serialize_content(content) with the round trip off: the walk alone."""
+    with monkeypatch.context() as patch:
+        patch.setattr(serialize, "ROUND_TRIP_BYTES", -1)
+        return serialize_content(content)
+
+
+@pytest.mark.parametrize(("data", "taken"), [case[1:] for case in CASES],
+                         ids=[case[0] for case in CASES])
+def test_the_round_trip_takes_only_what_the_walk_keeps_as_it_is(data, taken):
+    # An as_dict() at depth 1 of the content: its dict at 2.
+    assert (Serializer()._round_trip(data, 2) is not None) is taken
+
+
+@pytest.mark.parametrize("data", [case[1] for case in CASES], ids=[case[0] for case in CASES])
+def test_an_as_dict_gives_the_walks_result_and_warnings(data, monkeypatch):
+    content = {"object": AsDict(data), "reason": "test"}
+    assert serialize_content(content) == walked(content, monkeypatch)
+
+
+def test_a_link_is_taken_by_the_round_trip_and_gives_the_walks_result(monkeypatch):
+    link = make_link(1, interdomain=True)
+    link.metadata["sdx_nni"] = Name("zaoxi.ac.za:s1:50")
+    serializer = Serializer()
+    assert serializer._round_trip(link.as_dict(), 2) is not None
+    content = {"link": link, "reason": "link down"}
+    assert serialize_content(content) == walked(content, monkeypatch)
+
+
+def test_the_result_is_a_copy_of_what_as_dict_returned():
+    metadata = {"owner": "a"}
+    result, warnings = serialize_content({"object": AsDict({"metadata": metadata})})
+    metadata["owner"] = "b"
+    metadata["speed"] = math.nan
+    assert warnings == [] and result == {"object": {"metadata": {"owner": "a"}}}
+
+
+def test_what_it_takes_counts_against_the_events_bounds():
+    serializer = Serializer()
+    data = {"text": "x" * 1000, "items": list(range(100))}
+    encoded = orjson.dumps(data)
+    assert serializer._round_trip(data, 2) == data
+    assert MAX_TEXT - serializer._text_left == len(encoded)  # at least the walk's count
+    # Short of budget, the walk goes on and cuts exactly.
+    serializer._text_left = len(encoded) - 1
+    assert serializer._round_trip(data, 2) is None
+
+
+def test_an_event_over_its_bounds_is_cut_with_the_round_trip_as_without(monkeypatch):
+    # 1,100 as_dict()s of 1,000 characters each: past MAX_TEXT either way.
+    content = {"objects": [AsDict({"text": f"{index:04}" + "x" * 996})
+                           for index in range(1_100)]}
+    result, warnings = serialize_content(content)
+    walked_result, walked_warnings = walked(content, monkeypatch)
+    # The same cuts, said the same way; where they fall differs a little (the round trip
+    # counts an as_dict's JSON, at least what the walk counts).
+    assert [re.sub(r"\d+", "N", warning) for warning in warnings] \
+        == [re.sub(r"\d+", "N", warning) for warning in walked_warnings]
+    assert warnings[0].startswith("content over its bounds")
+    kept = [item for item in result["objects"] if isinstance(item, dict)]
+    assert 0 < len(kept) <= len([item for item in walked_result["objects"]
+                                 if isinstance(item, dict)])
+    assert sum(len(item.get("text", "")) for item in kept) <= MAX_TEXT
+
+
+LEAVES = [None, True, False, 0, -1, 2**63 - 1, 2**64, -(2**63) - 1, 1.25, math.nan, math.inf,
+          "", "text", "São", "\ud800", Name("id"), Renamed("r"), Count(3), Ratio(1.0),
+          Level.HIGH, Color.RED, Mode.FAST, uuid.UUID(int=1), dt.date(2026, 1, 1), b"\xff",
+          (1, "a")]
+KEYS = ["a", "b", "São", "", 1, Name("k"), "\ud800"]
+
+
+def random_value(rng, depth):
+    if depth > 3 or rng.random() < 0.5:
+        return rng.choice(LEAVES)
+    if rng.random() < 0.5:
+        return [random_value(rng, depth + 1) for _ in range(rng.randrange(4))]
+    return {rng.choice(KEYS): random_value(rng, depth + 1) for _ in range(rng.randrange(4))}
+
+
+def test_random_as_dicts_give_the_walks_result(monkeypatch):
+    rng = random.Random(21)
+    taken = 0
+    for _ in range(2_000):
+        data = {rng.choice(KEYS): random_value(rng, 0) for _ in range(rng.randrange(1, 5))}
+        taken += Serializer()._round_trip(data, 2) is not None
+        content = {"object": AsDict(data)}
+        assert serialize_content(content) == walked(content, monkeypatch), data
+    assert 100 < taken < 1_900  # both ways were exercised
