@@ -519,11 +519,11 @@ class Serializer:
         The walk costs a Python step per value (14 against 6 us for a link's dict): this is
         the same check in C. orjson refuses what the walk changes or cuts - a key that is not
         a str, an int beyond 64 bits, lone surrogates, cycles, any other type (float, dict and
-        list subclasses, datetimes, dataclasses: passed through to ``_as_walked``, which
-        refuses them) - and what it writes otherwise is compared with ``data``: NaN and the
+        list subclasses, datetimes, dataclasses: handed to ``_as_walked``, which refuses
+        them) - and what it writes otherwise is compared with ``data``: NaN and the
         infinities (written null), tuples (lists), enums and UUIDs other than an IntEnum or a
         StrEnum (their value, their text) compare unequal. A JSON of at most ROUND_TRIP_BYTES
-        (so no string over MAX_STRING) with fewer "{" and "[" than the levels left to
+        (so no string over MAX_STRING) with no more "{" and "[" than the levels left to
         MAX_DEPTH cannot be cut nor be too deep. Counted against the event's bounds by its
         JSON: its length for MAX_TEXT, commas and twice its brackets for MAX_VALUES (both at
         least what the walk counts); when either is short the walk goes on, to cut exactly.
