@@ -310,6 +310,12 @@ class Serializer:
             return self._plain_container(obj, depth)
         if kind is Serialized:
             return obj.value
+        if isinstance(obj, enum.Enum):  # before str and int: a (str, Enum)'s str() is its name
+            try:
+                member = obj.value
+            except Exception as exc:
+                return self._degrade(obj, f"value raised {_error(exc)}")
+            return self.value(member, depth + 1)
         if isinstance(obj, str):  # str subclasses (Link.id, Interface.id): common, so early
             try:
                 text = str(obj)
@@ -321,7 +327,7 @@ class Serializer:
             if math.isfinite(number):
                 return number
             return self._degrade(obj, "not a finite number", text=str(number))
-        if isinstance(obj, int):  # IntEnum, other int subclasses: the int itself
+        if isinstance(obj, int):  # int subclasses: the int itself
             return self.value(int.__index__(obj), depth)
         if isinstance(obj, dt.date | dt.time):
             try:
@@ -332,12 +338,6 @@ class Serializer:
                 return self._degrade(obj, f"isoformat() raised {_error(exc)}")
         if isinstance(obj, uuid.UUID):
             return str(obj)
-        if isinstance(obj, enum.Enum):
-            try:
-                member = obj.value
-            except Exception as exc:
-                return self._degrade(obj, f"value raised {_error(exc)}")
-            return self.value(member, depth + 1)
         if isinstance(obj, BaseException):
             try:
                 message = str(obj)
@@ -518,16 +518,18 @@ class Serializer:
 
         The walk costs a Python step per value (14 against 6 us for a link's dict): this is
         the same check in C. orjson refuses what the walk changes or cuts - a key that is not
-        a str, an int beyond 64 bits, lone surrogates, cycles, any other type (float, dict and
-        list subclasses, datetimes, dataclasses: handed to ``_as_walked``, which refuses
-        them) - and what it writes otherwise is compared with ``data``: NaN and the
-        infinities (written null), tuples (lists), enums and UUIDs other than an IntEnum or a
-        StrEnum (their value, their text) compare unequal. A JSON of at most ROUND_TRIP_BYTES
-        (so no string over MAX_STRING) with no more "{" and "[" than the levels left to
-        MAX_DEPTH cannot be cut nor be too deep. Counted against the event's bounds by its
-        JSON: its length for MAX_TEXT, commas and twice its brackets for MAX_VALUES (both at
-        least what the walk counts); when either is short the walk goes on, to cut exactly.
-        An as_dict() holds the loop longer making a dict than orjson takes writing it."""
+        exactly a str (so a core Switch's, keyed by InterfaceID, is walked), an int beyond 64
+        bits, lone surrogates, cycles, any other type (float, dict and list subclasses,
+        datetimes, dataclasses: handed to ``_as_walked``, which refuses them) - and what it
+        writes otherwise is compared with ``data``: NaN and the infinities (written null),
+        tuples (lists), UUIDs (their text) and enums that are not also a str, int or float
+        (their value) compare unequal; an enum that is one equals its value, which is what
+        both send. A JSON of at most ROUND_TRIP_BYTES (so no string over MAX_STRING) with no
+        more "{" and "[" than the levels left to MAX_DEPTH cannot be cut nor be too deep.
+        Counted against the event's bounds by its JSON: its length for MAX_TEXT, commas and
+        twice its brackets for MAX_VALUES (both at least what the walk counts); when either is
+        short the walk goes on, to cut exactly. An as_dict() holds the loop longer making a
+        dict than orjson takes writing it."""
         if type(data) is not dict:
             return None
         try:

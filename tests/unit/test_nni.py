@@ -345,7 +345,7 @@ async def test_topology_loaded_snapshots_its_nni_ports_from_its_own_serializatio
     for envelope, nni in zip(envelopes[7:], nnis, strict=True):
         # what the topology's serialization said of it: the same instant, serialized once
         assert envelope["content"]["interface"] == \
-            serialized[nni.switch.id]["interfaces"][str(nni.port_number)]
+            serialized[nni.switch.id]["interfaces"][nni.id]
         assert envelope["key"] == f"interface:{nni.id}"
 
 

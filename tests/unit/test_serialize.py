@@ -54,15 +54,20 @@ class Color(Enum):
     RED = "red"
 
 
+class Shade(str, Enum):  # noqa: UP042 (a mixin: str() "Shade.DARK", sent as its value)
+    DARK = "dark"
+
+
 def test_scalars_uuid_datetime_enum_bytes():
     event_id = uuid.uuid4()
     moment = dt.datetime(2026, 1, 2, 3, 4, 5, 6789, tzinfo=dt.timezone(dt.timedelta(hours=-3)))
     content, warnings = serialize_content({
         "id": event_id, "at": moment, "color": Color.RED, "raw": b"\xffok", "n": 1.5,
-        "set": {1}, 7: "int key"})
+        "set": {1}, 7: "int key", "shade": Shade.DARK, Shade.DARK: "key"})
     assert warnings == []
     assert content == {"id": str(event_id), "at": "2026-01-02T06:04:05.006789+00:00",
-                       "color": "red", "raw": "\\xffok", "n": 1.5, "set": [1], "7": "int key"}
+                       "color": "red", "raw": "\\xffok", "n": 1.5, "set": [1], "7": "int key",
+                       "shade": "dark", "dark": "key"}
 
 
 class Opaque:

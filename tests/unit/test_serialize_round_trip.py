@@ -68,6 +68,14 @@ class Mode(enum.StrEnum):
     FAST = "fast"
 
 
+class Shade(str, enum.Enum):  # noqa: UP042 (a mixin: str() "Shade.DARK", value "dark")
+    DARK = "dark"
+
+
+class Weight(float, enum.Enum):
+    HEAVY = 2.5
+
+
 def nested(levels):
     value = {}
     for _ in range(levels - 1):
@@ -92,6 +100,9 @@ CASES = [
     ("int subclass", {"port": Count(7)}, True),
     ("IntEnum", {"level": Level.HIGH}, True),
     ("StrEnum", {"mode": Mode.FAST}, True),
+    ("(str, Enum)", {"shade": Shade.DARK}, True),
+    ("(float, Enum)", {"weight": Weight.HEAVY}, True),
+    ("(str, Enum) key", {Shade.DARK: 1}, False),
     ("int at the 64-bit bounds", {"a": -(2**63), "b": 2**64 - 1}, True),
     ("nested to the last level", nested(MAX_DEPTH - 2), True),
     ("str subclass with its own str()", {"id": Renamed("x")}, False),
@@ -187,9 +198,9 @@ def test_an_event_over_its_bounds_is_cut_with_the_round_trip_as_without(monkeypa
 
 LEAVES = [None, True, False, 0, -1, 2**63 - 1, 2**64, -(2**63) - 1, 1.25, math.nan, math.inf,
           "", "text", "São", "\ud800", Name("id"), Renamed("r"), Count(3), Ratio(1.0),
-          Level.HIGH, Color.RED, Mode.FAST, uuid.UUID(int=1), dt.date(2026, 1, 1), b"\xff",
-          (1, "a")]
-KEYS = ["a", "b", "São", "", 1, Name("k"), "\ud800"]
+          Level.HIGH, Color.RED, Mode.FAST, Shade.DARK, Weight.HEAVY, uuid.UUID(int=1),
+          dt.date(2026, 1, 1), b"\xff", (1, "a")]
+KEYS = ["a", "b", "São", "", 1, Name("k"), Shade.DARK, "\ud800"]
 
 
 def random_value(rng, depth):

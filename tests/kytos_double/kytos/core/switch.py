@@ -24,6 +24,6 @@ class Switch:
         return {"id": self.id, "name": self.id, "dpid": self.dpid, "connection": "",
                 "ofp_version": "0x04", "type": "switch", "manufacturer": "", "serial": "",
                 "hardware": "", "software": None, "data_path": "",
-                "interfaces": {port: iface.as_dict() for port, iface in self.interfaces.items()},
+                "interfaces": {iface.id: iface.as_dict() for iface in self.interfaces.values()},
                 "metadata": self.metadata, "active": self.active, "enabled": self.enabled,
                 "status": self.status.value, "status_reason": sorted(self.status_reason)}
