@@ -2,7 +2,7 @@
 in CPU microseconds per event, beside raw aio-pika's CPU per message published to the
 broker, same run.
 
-    .venv/bin/python benchmarks/stages.py              # about 30 s
+    .venv/bin/python benchmarks/stages.py              # about 20 s
     .venv/bin/python benchmarks/stages.py --rounds 3 -n 5000   # quicker, noisier
 
 Each step runs alone over N events (the best of ``--rounds`` rounds, ``time.process_time``),

@@ -317,11 +317,7 @@ class Serializer:
                 return self._degrade(obj, f"value raised {_error(exc)}")
             return self.value(member, depth + 1)
         if isinstance(obj, str):  # str subclasses (Link.id, Interface.id): common, so early
-            try:
-                text = str(obj)
-            except Exception:  # a __str__ that raises: the characters themselves
-                text = str.__str__(obj)
-            return self.value(text if type(text) is str else str.__str__(obj), depth)
+            return self.value(_subclass_text(obj), depth)
         if isinstance(obj, float):  # float subclasses: the float itself (orjson takes no
             number = float.__float__(obj)  # subclass), whatever their __float__ says
             if math.isfinite(number):
@@ -645,15 +641,22 @@ class Serializer:
             shown = shown[:MAX_REPR] + "..."
         return self._string(f"<unserializable {name}: {shown}>")
 
+
+def _subclass_text(text: str) -> str:
+    """A str subclass's text: its str(), else (a __str__ that raises or gives no str) its
+    characters."""
+    try:
+        shown = str(text)
+    except Exception:
+        return str.__str__(text)
+    return shown if type(shown) is str else str.__str__(text)
+
+
 def _as_walked(obj: Any) -> Any:
     """orjson's ``default`` in ``Serializer._round_trip``: a str or int subclass as the walk
-    sends it (its str(), else its characters; its int); anything else ends the round trip."""
+    sends it (``_subclass_text``; its int); anything else ends the round trip."""
     if isinstance(obj, str):
-        try:
-            text = str(obj)
-        except Exception:
-            return str.__str__(obj)
-        return text if type(text) is str else str.__str__(obj)
+        return _subclass_text(obj)
     if isinstance(obj, int):
         return int.__index__(obj)
     raise TypeError(type(obj).__name__)
