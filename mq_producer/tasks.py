@@ -6,9 +6,13 @@ asyncio would report it as "destroyed but pending" when the garbage collector ta
 ``_log_destroy_pending`` is asyncio's own switch for that (base_events, gather set it), pinned
 by tests/unit/test_kytosd_stop_contract.py. What the task awaits is cancelled with it, so its
 ``finally`` clauses, run when the coroutine is closed after loop.close(), need no loop.
+A task whose coroutine has not started yet (created in the turn Kytos stops, such as the task
+aiormq creates for each channel RPC) would never start: its coroutine is closed now, or Python
+reports it as "never awaited" when it is collected.
 """
 
 import asyncio
+import inspect
 
 
 def cancel(task: asyncio.Task[object] | None, *, for_good: bool) -> None:
@@ -19,3 +23,7 @@ def cancel(task: asyncio.Task[object] | None, *, for_good: bool) -> None:
     task.cancel()
     if for_good:
         task._log_destroy_pending = False  # type: ignore[attr-defined]
+        coroutine = task.get_coro()
+        if inspect.iscoroutine(coroutine) \
+                and inspect.getcoroutinestate(coroutine) == inspect.CORO_CREATED:
+            coroutine.close()

@@ -18,6 +18,10 @@ MODE:
   hand-off event of LATE_ENVELOPES envelopes (mq_producer) reach the NApps after their
   ``shutdown()``. The NApps' status answers are then printed, one ``STATUS <napp> <json>``
   line each.
+- ``rpc``: as ``events``, then the stop runs in the turn in which the producer's link queue
+  task sends a channel RPC for a new link's queue: aiormq's task for that RPC is created in
+  that turn and never starts. ``RPC NOT STARTED <n>`` says how many such tasks the
+  connection held when the stop began (the case happened only if n > 0).
 
 Everything the process prints goes to stdout/stderr for the test to read; the logging goes to
 stderr at INFO.
@@ -25,6 +29,7 @@ stderr at INFO.
 
 import asyncio
 import gc
+import inspect
 import json
 import logging
 import os
@@ -84,7 +89,7 @@ async def _start(mode: str) -> FakeController:
     controller.load_napp(ListenEvents)
     producer = controller.load_napp(MqProducer)
     await _until(lambda: producer.publisher.transport.connected, "the producer to connect")
-    if mode in ("events", "late"):
+    if mode in ("events", "late", "rpc"):
         for index in range(EVENTS):
             link = make_link(index + 1, interdomain=True)
             await controller.buffers.app.aput(KytosEvent(
@@ -111,6 +116,25 @@ def _late(controller: FakeController, stop) -> None:
     controller.notify_listeners(KytosEvent(
         settings.SOURCE_EVENTS.replace("\\", ""),
         {"envelopes": [b"{}"] * LATE_ENVELOPES}))
+
+
+def _rpc(controller: FakeController, stop) -> None:
+    """A new link's queue to declare: the link queue task starts in the next turn and, in
+    its first step, sends Queue.Declare, for which aiormq creates a task; the stop runs right
+    after that step, in the same turn."""
+    transport = controller.napps[("kytos", "mq_producer")].publisher.transport
+    transport._link_queues.add("link-rpc")
+
+    def stop_now() -> None:
+        connection = transport._connection.transport.connection
+        store = connection._Base__future_store.futures
+        waiting = [item for item in store if isinstance(getattr(item, "task", item), asyncio.Task)
+                   and inspect.getcoroutinestate(getattr(item, "task", item).get_coro())
+                   == inspect.CORO_CREATED]
+        print("RPC NOT STARTED", len(waiting), flush=True)
+        stop()
+
+    controller.loop.call_soon(stop_now)
 
 
 def _status(napp) -> dict:
@@ -147,6 +171,8 @@ def main() -> None:
         loop.add_signal_handler(signal.SIGTERM, kill_handler)
         if mode == "late":
             loop.call_soon(_late, napps[0], kill_handler)
+        elif mode == "rpc":
+            loop.call_soon(_rpc, napps[0], kill_handler)
         else:
             loop.call_soon(os.kill, os.getpid(), signal.SIGTERM)
         loop.run_forever()

@@ -690,7 +690,8 @@ class AmqpTransport:
           socket itself goes with the process.
         - What aiormq keeps for the connection and its channels (its future store: reader,
           writer and heartbeat tasks, each channel's reader, RPCs waiting) is cancelled, and
-          asyncio told not to report those tasks as destroyed while pending. With the
+          asyncio told not to report those tasks as destroyed while pending; an RPC's task
+          created in this turn never starts, and its coroutine is closed (tasks.cancel). With the
           connection and channels closed (their ``closing`` futures cancelled), the writer's
           transport closed and what each task awaits cancelled, their ``finally`` clauses,
           run when the garbage collector closes them after loop.close(), need no loop (they
