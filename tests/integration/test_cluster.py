@@ -136,6 +136,8 @@ async def stack(whole_cluster: RabbitCluster, events_queue: str,
     configure(monkeypatch, events_queue)
     started = await start_stack(monkeypatch, whole_cluster.url_list)
     try:
+        # The tests kill one node: the events queue must keep a majority of its members.
+        await asyncio.to_thread(whole_cluster.wait_quorum_online, events_queue)
         yield started
     finally:
         await started.stop()

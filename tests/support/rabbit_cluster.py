@@ -227,6 +227,27 @@ class RabbitCluster:
                                       f"{timeout}s: {last}")
             time.sleep(0.3)
 
+    def wait_quorum_online(self, queue: str, timeout: float = 60) -> None:
+        """Until quorum queue ``queue`` has a member on every node and all of them online:
+        a member on a node that has just rejoined may take a while to start, and a kill
+        meanwhile would leave the queue without a majority (its publishes nacked)."""
+        deadline = time.monotonic() + timeout
+        last: object = None
+        while True:
+            try:
+                rows = [row for row in self.queue_info("name", "members", "online")
+                        if row.get("name") == queue]
+                last = rows
+                if rows and sorted(rows[0].get("members") or []) == sorted(self.names) \
+                        and sorted(rows[0].get("online") or []) == sorted(self.names):
+                    return
+            except (RabbitNodeError, subprocess.TimeoutExpired, ValueError) as exc:
+                last = exc
+            if time.monotonic() > deadline:
+                raise RabbitNodeError(f"quorum queue {queue!r} has not every member online "
+                                      f"after {timeout}s: {last}")
+            time.sleep(0.3)
+
     def quorum_status(self, queue: str) -> str:
         """``rabbitmq-queues quorum_status QUEUE`` (the Raft members and their state)."""
         index = (self.running() or [0])[0]
