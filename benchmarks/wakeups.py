@@ -3,6 +3,7 @@ paced through both NApps, beside raw aio-pika's per message at the same pace, sa
 
     .venv/bin/python benchmarks/wakeups.py                 # 500 and 1,000 ev/s, 2 s each
     .venv/bin/python benchmarks/wakeups.py --seconds 4 --rounds 3 --paced
+    .venv/bin/python benchmarks/wakeups.py --linger-ms 10   # listen_events' LINGER_MS set
 
 Counted in a paced window (bench.py's ``paced_production`` / ``paced_raw``, consumer process
 included), while in the block of ``LoopCounter``:
@@ -134,7 +135,10 @@ async def main_async(args: argparse.Namespace) -> None:
         run = bench.Run(options=options, names=names, figures=bench.Figures(), stack=stack,
                         channel=channel, exchange=exchange, links=links,
                         raw_messages=raw_messages, latency_queues=latency_queues)
-        print(f"load {os.getloadavg()[0]:.2f}; names {names.prefix}.*")
+        print(f"load {os.getloadavg()[0]:.2f}; names {names.prefix}.*; the NApps with "
+              f"LINGER_MS = {args.linger_ms:g}")
+        assert stack.listen.worker is not None
+        stack.listen.worker.linger = args.linger_ms / 1000
         for round_ in range(1, args.rounds + 1):
             print(f"\n-- round {round_} --")
             for rate in bench.PACED_RATES:
@@ -160,6 +164,8 @@ def main() -> None:
     parser.add_argument("--paced", action="store_true",
                         help="also bench.py's section 7 (CPU per event, latency), uncounted, "
                              "after each round's counts")
+    parser.add_argument("--linger-ms", type=float, default=0.0,
+                        help="listen_events' LINGER_MS for the counted NApps' windows (0)")
     parser.add_argument("--napps-only", action="store_true",
                         help="no raw aio-pika window (for a profiler: py-spy record -- ...)")
     args = parser.parse_args()
