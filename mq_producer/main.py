@@ -95,7 +95,8 @@ class Main(KytosNApp):
         assert self.publisher is not None and self.worker is not None
         timeout = self.publisher.config.shutdown_flush_timeout
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.worker.drained(), timeout)
+            async with asyncio.timeout(timeout):
+                await self.worker.drained()
         waiting = self.worker.stop()
         self.publisher.counters.discarded += waiting
         self._stopped(waiting, await self.publisher.stop(timeout))

@@ -144,7 +144,8 @@ class Publisher:
         """Publish until cancelled; every failure leads to a retry (``_retry_delay``)."""
         while True:
             try:
-                await asyncio.wait_for(self.transport.connect(), self.config.publish_timeout)
+                async with asyncio.timeout(self.config.publish_timeout):
+                    await self.transport.connect()
             except TransportError as exc:  # outage False: a cluster's other nodes are left
                 self._fail(str(exc), outage=exc.outage)
                 await asyncio.sleep(self._retry_delay(exc.nobody_listening))
@@ -210,8 +211,8 @@ class Publisher:
             self._stalled = False
             await self.transport.close()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._until(lambda: self._in_flight() == 0),
-                                   self.config.publish_timeout)
+            async with asyncio.timeout(self.config.publish_timeout):
+                await self._until(lambda: self._in_flight() == 0)
         for message in [*self.outbox.in_flight_messages(),
                         *self.status_lanes.in_flight_messages()]:  # no answer: later again
             self._put_back(message)
@@ -558,8 +559,8 @@ class Publisher:
         how many messages were discarded. For an unload: the loop goes on."""
         if self.transport.connected:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._until(
-                    lambda: not self.outbox and not self.status_lanes), flush_timeout)
+                async with asyncio.timeout(flush_timeout):
+                    await self._until(lambda: not self.outbox and not self.status_lanes)
         discarded = self.abandon(for_good=False)
         if self._runner is not None:
             await asyncio.gather(self._runner, return_exceptions=True)

@@ -10,8 +10,11 @@ whatever the NApps leave behind shows in its output, as it did in kytosd's ("Tas
 destroyed but it is pending!", "Exception ignored in ... RuntimeError: Event loop is closed").
 """
 
+import asyncio
+import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -20,6 +23,9 @@ from pathlib import Path
 
 import pytest
 
+from mq_producer.transports.amqp.broker import broker_from_env
+from mq_producer.transports.amqp.connection import StopSafeWriter, single_connection
+from mq_producer.transports.amqp.transport import _stream_writer
 from tests.support.kytosd_stop import EVENTS, LATE_ENVELOPES
 from tests.support.rabbit_node import RabbitNode, rabbitmq_available
 
@@ -119,3 +125,69 @@ def test_a_channel_rpc_sent_in_the_turn_kytos_stops_leaves_nothing_behind(rabbit
                if line.startswith("RPC NOT STARTED ")]
     assert waiting and waiting[0] >= 1, result.stdout  # the case really happened
     _once(result.stderr, PRODUCER_STOPPED)
+
+
+@pytest.fixture
+def silent_broker():
+    """A TCP port that never answers AMQP, in two ways: ``unreachable``, its accept queue full
+    (the kernel drops further SYNs: the connection attempt waits in connect()); ``unanswered``,
+    connections accepted and never answered (the attempt waits for Connection.Start)."""
+    opened: list[socket.socket] = []
+
+    def make(kind: str) -> str:
+        server = socket.socket()
+        opened.append(server)
+        server.bind(("127.0.0.1", 0))
+        server.listen(0 if kind == "unreachable" else 16)
+        port = server.getsockname()[1]
+        if kind == "unreachable":
+            for _ in range(3):
+                filler = socket.socket()
+                opened.append(filler)
+                filler.setblocking(False)
+                with contextlib.suppress(BlockingIOError):
+                    filler.connect(("127.0.0.1", port))
+        return f"amqp://guest:guest@127.0.0.1:{port}/"
+
+    yield make
+    for item in opened:
+        item.close()
+
+
+@pytest.mark.parametrize("kind", ["unreachable", "unanswered"])
+def test_kytosd_stop_while_a_connection_attempt_waits_leaves_nothing_behind(silent_broker, kind):
+    """The stop comes while mq_producer's connection attempt waits for a broker that does not
+    answer: the attempt's tasks (aiormq's, for our connection), and its socket, are ended
+    with ours. Printed at exit before: "Task was destroyed but it is pending!" (unreachable);
+    "Exception ignored in: <coroutine object Connection.connect>" ... "Event loop is closed"
+    (unanswered: aiormq's handshake closes its writer when its coroutine is collected)."""
+    env = {**os.environ, "KYTOS_MQ_URL": silent_broker(kind)}
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.support.kytosd_stop", "connecting",
+         f"test-{uuid.uuid4().hex[:8]}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "LOOP CLOSED" in result.stdout and "EXIT" in result.stdout, output
+    awaited = [int(line.split()[-1]) for line in result.stdout.splitlines()
+               if line.startswith("AWAITED TASKS ")]
+    assert awaited and awaited[0] >= 1, output  # the attempt was in flight
+    for noise in NOISE:
+        assert noise not in output, output
+    assert _once(result.stderr, PRODUCER_STOPPED).endswith(
+        "discarded 0 envelopes handed on but not taken in yet and 0 undelivered messages "
+        "from the buffer (a restart resumes from the real-time point)")
+
+
+def test_the_producers_connection_writes_through_a_stop_safe_writer(rabbit):
+    """single_connection's socket comes from SocketFactory (through aio-pika's kwargs, which
+    an upgrade could stop passing on: the stop mid-handshake would print again)."""
+    async def writer_kind() -> type:
+        connection = single_connection(broker_from_env({"KYTOS_MQ_URL": rabbit.url}), "kytos/test")
+        await connection.connect()
+        try:
+            return type(_stream_writer(connection.transport.connection))
+        finally:
+            await connection.close()
+
+    assert asyncio.run(writer_kind()) is StopSafeWriter

@@ -22,6 +22,10 @@ MODE:
   task sends a channel RPC for a new link's queue: aiormq's task for that RPC is created in
   that turn and never starts. ``RPC NOT STARTED <n>`` says how many such tasks the
   connection held when the stop began (the case happened only if n > 0).
+- ``connecting``: the broker at KYTOS_MQ_URL never completes a connection (the test's
+  socket: SYNs dropped, or accepted and never answered); the stop comes while mq_producer's
+  attempt waits. ``AWAITED TASKS <n>`` says how many tasks the publishing task was waiting
+  on, down the chain, when the stop began (the attempt was in flight only if n > 0).
 
 Everything the process prints goes to stdout/stderr for the test to read; the logging goes to
 stderr at INFO.
@@ -88,6 +92,9 @@ async def _start(mode: str) -> FakeController:
     controller = FakeController()
     controller.load_napp(ListenEvents)
     producer = controller.load_napp(MqProducer)
+    if mode == "connecting":
+        await asyncio.sleep(0.5)  # the first attempt is under way (PUBLISH_TIMEOUT is 10 s)
+        return controller
     await _until(lambda: producer.publisher.transport.connected, "the producer to connect")
     if mode in ("events", "late", "rpc"):
         for index in range(EVENTS):
@@ -137,6 +144,16 @@ def _rpc(controller: FakeController, stop) -> None:
     controller.loop.call_soon(stop_now)
 
 
+def _awaited_tasks(controller: FakeController) -> int:
+    """The tasks the publishing task waits on, down the chain (Task._fut_waiter)."""
+    awaited = controller.napps[("kytos", "mq_producer")].publisher._runner
+    count = -1
+    while isinstance(awaited, asyncio.Task):
+        count += 1
+        awaited = awaited._fut_waiter
+    return count
+
+
 def _status(napp) -> dict:
     """The NApp's v1/status answer. Its handler never awaits: run to its end right here,
     on no loop (this one is closed)."""
@@ -173,6 +190,9 @@ def main() -> None:
             loop.call_soon(_late, napps[0], kill_handler)
         elif mode == "rpc":
             loop.call_soon(_rpc, napps[0], kill_handler)
+        elif mode == "connecting":
+            print("AWAITED TASKS", _awaited_tasks(napps[0]), flush=True)
+            loop.call_soon(os.kill, os.getpid(), signal.SIGTERM)
         else:
             loop.call_soon(os.kill, os.getpid(), signal.SIGTERM)
         loop.run_forever()

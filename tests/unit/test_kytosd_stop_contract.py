@@ -39,3 +39,36 @@ def test_asyncio_lets_a_pending_task_be_destroyed_quietly():
     assert task._log_destroy_pending is False
     task.get_coro().close()
     loop.close()
+
+
+def test_a_task_shows_the_task_it_awaits():
+    """mq_producer.tasks follows Task._fut_waiter down to the library tasks our task awaits."""
+    loop = asyncio.new_event_loop()
+    inner: list[asyncio.Task[None]] = []
+
+    async def forever() -> None:
+        await asyncio.Event().wait()
+
+    async def outer() -> None:
+        inner.append(loop.create_task(forever()))
+        await inner[0]
+
+    task = loop.create_task(outer())
+    loop.run_until_complete(asyncio.sleep(0.01))
+    assert task._fut_waiter is inner[0]
+    task.cancel()
+    loop.run_until_complete(asyncio.gather(task, return_exceptions=True))
+    assert task._fut_waiter is None and inner[0].cancelled()
+    loop.close()
+
+
+def test_aio_pika_hands_its_kwargs_to_aiormq_which_takes_a_transport_factory():
+    """connection.py's SocketFactory reaches aiormq.Connection through aio-pika's
+    ``Connection.kwargs`` (its constructor keeps only the parameters it knows);
+    test_kytosd_stop.py checks, against the broker, that a connection uses it."""
+    import aio_pika
+
+    assert "transport_factory" in inspect.signature(aiormq.Connection.__init__).parameters
+    assert "**self.kwargs" in inspect.getsource(aio_pika.Connection.connect)
+    source = inspect.getsource(aio_pika.abc.UnderlayConnection.make_connection)
+    assert "aiormq.connect(" in source and "**kwargs" in source

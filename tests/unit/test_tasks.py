@@ -56,6 +56,72 @@ def test_without_cancel_both_are_reported():
     assert reported.count("Task was destroyed but it is pending!") == 3, reported
 
 
+def test_the_tasks_a_task_awaits_are_ended_quietly_with_it():
+    """The library tasks our tasks wait on (a connection attempt, an RPC), down the chain:
+    one waiting, one that failed in the turn of the stop (nobody has seen its exception),
+    one created in that turn (not started yet)."""
+    loop = asyncio.new_event_loop()
+    answer: asyncio.Future[None] = loop.create_future()
+    inner: list[asyncio.Task[None]] = []
+
+    async def innermost(kind: str) -> None:
+        if kind == "fails":
+            await answer
+        else:
+            await _forever()
+
+    async def middle(kind: str) -> None:
+        task = loop.create_task(innermost(kind))
+        inner.append(task)
+        await task
+
+    async def outer(kind: str) -> None:
+        task = loop.create_task(middle(kind))
+        inner.append(task)
+        await task
+
+    waiting, failing = loop.create_task(outer("waits")), loop.create_task(outer("fails"))
+    loop.run_until_complete(asyncio.sleep(0.01))  # both chains built
+    late: list[asyncio.Task[None]] = []
+
+    def stop() -> None:  # as Kytos stops: our tasks cancelled for good, then loop.stop()
+        for task in (waiting, failing, *late):
+            cancel(task, for_good=True)
+        loop.stop()
+
+    def turn_before() -> None:
+        answer.set_exception(ConnectionError("refused"))  # the innermost fails next turn
+        late.append(loop.create_task(outer("waits")))  # its first step: next turn too
+        loop.call_soon(stop)  # after both
+
+    loop.call_soon(turn_before)
+    loop.run_forever()
+    assert inner[3].done() and not inner[3].cancelled()  # the failure
+    assert not inner[4].done()  # created in the turn of the stop, never started
+    tasks = [waiting, failing, *late, *inner]
+    inner.clear()
+    late.clear()
+    reported: list[str] = []
+    assert _collected_warnings(loop, tasks, reported) == []
+    assert reported == []
+
+
+def test_without_the_chain_the_awaited_tasks_are_reported():
+    """The control: cancelling only the outer task leaves the inner one to asyncio's report."""
+    loop = asyncio.new_event_loop()
+
+    async def outer() -> None:
+        await loop.create_task(_forever())
+
+    tasks = [loop.create_task(outer())]
+    loop.run_until_complete(asyncio.sleep(0.01))
+    tasks[0].cancel()
+    tasks[0]._log_destroy_pending = False
+    reported: list[str] = []
+    _collected_warnings(loop, tasks, reported)
+    assert reported == ["Task was destroyed but it is pending!"], reported
+
+
 def test_a_task_cancelled_not_for_good_still_runs_its_cancellation():
     """An unload (the loop goes on): the task is only cancelled, and sees it."""
     loop = asyncio.new_event_loop()

@@ -1,12 +1,16 @@
-"""The robust AMQP connection of the producer and of mq-consumer, and the filter that keeps
-the client library's reconnection chatter out of the log."""
+"""The robust AMQP connection of the producer and of mq-consumer, the filter that keeps
+the client library's reconnection chatter out of the log, and the sockets they open."""
 
+import asyncio
 import logging
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import aio_pika
 from aio_pika.connection import make_url
+from aiormq.connection import TransportFactory
+from aiormq.exceptions import AMQPConnectionError
+from yarl import URL
 
 from .broker import BrokerSettings
 
@@ -118,6 +122,50 @@ for _logger in _library_loggers():
     logging.getLogger(_logger).addFilter(_FILTER)
 
 
+class StopSafeWriter(asyncio.StreamWriter):
+    """A connection's StreamWriter that can be closed once its loop is closed.
+
+    aiormq closes the writer when its handshake fails, in an ``except BaseException`` clause:
+    also when the garbage collector closes the handshake's coroutine, after Kytos stopped
+    while a connection attempt waited for the broker's answer (kytosd closes the loop right
+    after the NApps' shutdown()). Closing a socket transport then schedules a callback on the
+    closed loop, and the RuntimeError was printed at Kytos' exit ("Exception ignored in:
+    <coroutine object Connection.connect>"). With the loop closed nothing can run: the
+    socket goes with the process."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: asyncio.StreamReaderProtocol,
+                 reader: asyncio.StreamReader, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(transport, protocol, reader, loop)
+        self._owner_loop = loop
+
+    def close(self) -> None:
+        if not self._owner_loop.is_closed():
+            super().close()
+
+    async def wait_closed(self) -> None:
+        if not self._owner_loop.is_closed():
+            await super().wait_closed()
+
+
+class SocketFactory(TransportFactory):
+    """aiormq's TCP and TLS transport factories (``transport_factory``, a parameter of
+    aiormq.Connection), as asyncio.open_connection builds a stream, with a StopSafeWriter."""
+
+    async def create(self, url: URL, **kwargs: Any
+                     ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        provider = kwargs.pop("ssl_context_provider", None)
+        ssl = await provider.get_context() if url.scheme == "amqps" and provider else None
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(loop=loop)
+        protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+        try:
+            transport, _ = await loop.create_connection(lambda: protocol, url.host, url.port,
+                                                        ssl=ssl, **kwargs)
+        except OSError as exc:  # as aiormq's own factories
+            raise AMQPConnectionError(*exc.args) from exc
+        return reader, StopSafeWriter(transport, protocol, reader, loop)  # type: ignore[arg-type]
+
+
 _C = TypeVar("_C", bound=aio_pika.Connection)
 
 
@@ -149,5 +197,12 @@ def _unconnected(kind: type[_C], broker: BrokerSettings, name: str, reports_loss
         _FILTER.secrets.update({password, quote(password, safe=""), quote(password)})
     if reports_losses:
         _FILTER.losses_reported = True
-    return kind(make_url(broker.url, **options), ssl_context=broker.ssl_context(),
-                client_properties={"connection_name": name}, **options)
+    connection = kind(make_url(broker.url, **options), ssl_context=broker.ssl_context(),
+                      client_properties={"connection_name": name}, **options)
+    # aio-pika keeps only the parameters it knows from its constructor's; what is in
+    # ``kwargs`` goes to aiormq.Connection (tests/unit/test_kytosd_stop_contract.py pins it).
+    # Without it, aiormq's own factory: a stop mid-handshake then prints that RuntimeError.
+    kwargs = getattr(connection, "kwargs", None)
+    if isinstance(kwargs, dict):
+        kwargs["transport_factory"] = SocketFactory()
+    return connection

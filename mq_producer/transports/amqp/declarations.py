@@ -239,7 +239,8 @@ class LinkQueues:
         if self._channel is channel:
             self._channel = self._channel_of = None
         with contextlib.suppress(*_ERRORS):
-            await asyncio.wait_for(channel.close(), 2.0)
+            async with asyncio.timeout(2.0):
+                await channel.close()
 
     async def _declare(self, connection: AbstractConnection, channel: AbstractChannel,
                        links: list[str]) -> BaseException | None:

@@ -50,7 +50,8 @@ async def queue_depths(broker: BrokerSettings, names: Sequence[str],
         return answers
     finally:
         with contextlib.suppress(*_BROKER_ERRORS, TimeoutError):
-            await asyncio.wait_for(connection.close(), CLOSE_TIMEOUT)
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                await connection.close()
 
 
 async def _ask_each(connection: AbstractRobustConnection, broker: BrokerSettings,
@@ -85,7 +86,8 @@ async def _ask_each(connection: AbstractRobustConnection, broker: BrokerSettings
     finally:
         if channel is not None and not channel.is_closed:
             with contextlib.suppress(*_BROKER_ERRORS, TimeoutError):
-                await asyncio.wait_for(channel.close(), CLOSE_TIMEOUT)
+                async with asyncio.timeout(CLOSE_TIMEOUT):
+                    await channel.close()
 
 
 def _unknown(reason: str) -> dict[str, object]:

@@ -258,7 +258,10 @@ class AmqpTransport:
                     self._broker, "kytos/mq_producer", reports_losses=True,  # the alarm
                     heartbeat=config.heartbeat)
                 try:
-                    await connection.connect(timeout=config.publish_timeout)
+                    # Bounded here, not by aio-pika's timeout: its wait_for runs the attempt in
+                    # a task of its own, which a stop of Kytos mid-attempt could not reach.
+                    async with asyncio.timeout(config.publish_timeout):
+                        await connection.connect()
                 except (*_BROKER_ERRORS, ValueError) as exc:  # the next attempt starts afresh
                     self._connection = None
                     await self._close_quietly(connection)
@@ -747,7 +750,8 @@ class AmqpTransport:
         if closable.is_closed:
             return
         with contextlib.suppress(*_BROKER_ERRORS):
-            await asyncio.wait_for(closable.close(), self._close_timeout)
+            async with asyncio.timeout(self._close_timeout):
+                await closable.close()
 
 
 def _stream_writer(connection: object) -> asyncio.StreamWriter | None:

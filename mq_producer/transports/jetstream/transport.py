@@ -185,7 +185,8 @@ class JetStreamTransport:
         if nc.is_closed:
             return
         with contextlib.suppress(*_NATS_ERRORS, RuntimeError):
-            await asyncio.wait_for(nc.close(), self._close_timeout)
+            async with asyncio.timeout(self._close_timeout):
+                await nc.close()
 
     # -- streams ---------------------------------------------------------------------------
 
