@@ -27,6 +27,7 @@ from mq_producer.transports.amqp.broker import broker_from_env
 from mq_producer.transports.amqp.connection import StopSafeWriter, single_connection
 from mq_producer.transports.amqp.transport import _stream_writer
 from tests.support.kytosd_stop import EVENTS, LATE_ENVELOPES
+from tests.support.nats_node import NatsNode, nats_available
 from tests.support.rabbit_node import RabbitNode, rabbitmq_available
 
 pytestmark = [pytest.mark.broker,
@@ -134,7 +135,7 @@ def silent_broker():
     connections accepted and never answered (the attempt waits for Connection.Start)."""
     opened: list[socket.socket] = []
 
-    def make(kind: str) -> str:
+    def make(kind: str) -> tuple[str, socket.socket]:
         server = socket.socket()
         opened.append(server)
         server.bind(("127.0.0.1", 0))
@@ -147,7 +148,7 @@ def silent_broker():
                 filler.setblocking(False)
                 with contextlib.suppress(BlockingIOError):
                     filler.connect(("127.0.0.1", port))
-        return f"amqp://guest:guest@127.0.0.1:{port}/"
+        return f"amqp://guest:guest@127.0.0.1:{port}/", server
 
     yield make
     for item in opened:
@@ -161,7 +162,7 @@ def test_kytosd_stop_while_a_connection_attempt_waits_leaves_nothing_behind(sile
     with ours. Printed at exit before: "Task was destroyed but it is pending!" (unreachable);
     "Exception ignored in: <coroutine object Connection.connect>" ... "Event loop is closed"
     (unanswered: aiormq's handshake closes its writer when its coroutine is collected)."""
-    env = {**os.environ, "KYTOS_MQ_URL": silent_broker(kind)}
+    env = {**os.environ, "KYTOS_MQ_URL": silent_broker(kind)[0]}
     result = subprocess.run(
         [sys.executable, "-m", "tests.support.kytosd_stop", "connecting",
          f"test-{uuid.uuid4().hex[:8]}"],
@@ -191,3 +192,37 @@ def test_the_producers_connection_writes_through_a_stop_safe_writer(rabbit):
             await connection.close()
 
     assert asyncio.run(writer_kind()) is StopSafeWriter
+
+
+@pytest.mark.skipif(not nats_available(), reason="nats-server not installed")
+@pytest.mark.parametrize("mode", ["idle", "events", "connecting"])
+def test_kytosd_stop_with_the_jetstream_transport_leaves_nothing_behind(
+        tmp_path, silent_broker, mode):
+    """The same stop with KYTOS_MQ_TRANSPORT=jetstream: nats-py's tasks for the connection
+    (reader, pinger, flusher, the publish acks' subscription) are ended with ours. Printed at
+    exit before: "Task was destroyed but it is pending!" and "Exception ignored in: <coroutine
+    object Client._flusher>" ... "Event loop is closed", at every stop. ``connecting``: a
+    server that accepts the connection and never sends its INFO (the handshake's read had a
+    task of nats-py's own)."""
+    server = NatsNode(tmp_path)
+    server.start()
+    silent = silent_broker("unanswered")
+    url = server.url if mode != "connecting" else \
+        silent[0].replace("amqp://guest:guest@", "nats://").rstrip("/")
+    try:
+        env = {**os.environ, "KYTOS_MQ_TRANSPORT": "jetstream", "KYTOS_NATS_URL": url}
+        result = subprocess.run(
+            [sys.executable, "-m", "tests.support.kytosd_stop", mode,
+             f"test-{uuid.uuid4().hex[:8]}"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=90, check=False)
+    finally:
+        server.stop()
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "LOOP CLOSED" in result.stdout and "EXIT" in result.stdout, output
+    for noise in NOISE:
+        assert noise not in output, output
+    _once(result.stderr, PRODUCER_STOPPED)
+    if mode == "connecting":  # the client did connect, and waited for the server's INFO
+        silent[1].setblocking(False)
+        silent[1].accept()[0].close()

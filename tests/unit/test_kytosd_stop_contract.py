@@ -72,3 +72,15 @@ def test_aio_pika_hands_its_kwargs_to_aiormq_which_takes_a_transport_factory():
     assert "**self.kwargs" in inspect.getsource(aio_pika.Connection.connect)
     source = inspect.getsource(aio_pika.abc.UnderlayConnection.make_connection)
     assert "aiormq.connect(" in source and "**kwargs" in source
+
+
+def test_nats_py_keeps_the_tasks_and_transport_of_a_connection():
+    """JetStreamTransport.abandon ends these when Kytos stops."""
+    import nats.aio.client
+    import nats.aio.subscription
+
+    source = inspect.getsource(nats.aio.client.Client.__init__)
+    for name in ("_reading_task", "_ping_interval_task", "_flusher_task", "_subs",
+                 "_transport"):
+        assert f"self.{name}" in source, name
+    assert "self._wait_for_msgs_task" in inspect.getsource(nats.aio.subscription.Subscription)

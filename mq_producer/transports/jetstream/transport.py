@@ -30,6 +30,7 @@ from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfi
 
 from ...config import ProducerConfig
 from ...outbox import OutboundMessage
+from ...tasks import cancel
 from ..base import ExchangeError, PublishOutcome, Settle, TransportError
 from .settings import JetStreamOptions, NatsSettings
 from .subjects import Destination, destinations_for, subject
@@ -148,7 +149,10 @@ class JetStreamTransport:
                 user=server.username,
                 password=server.password.reveal() if server.password else None,
                 token=server.token.reveal() if server.token else None,
-                allow_reconnect=False, connect_timeout=self._config.publish_timeout / 2,
+                # No timeout of its own: nats-py's wait_for would run the handshake's reads in
+                # tasks that a stop of Kytos mid-attempt could not reach; the publisher bounds
+                # the whole connect() by PUBLISH_TIMEOUT.
+                allow_reconnect=False, connect_timeout=None,
                 ping_interval=self._config.heartbeat, max_outstanding_pings=2,
                 error_cb=on_error, disconnected_cb=on_disconnected, closed_cb=on_disconnected)
         except _NATS_ERRORS as exc:
@@ -299,9 +303,33 @@ class JetStreamTransport:
             settle(message, attempt, task.result())
 
     def abandon(self) -> None:
-        """Cancel the publishes still awaiting an ack (our own tasks)."""
+        """Sync, when Kytos stops: its loop stops in this same turn and is then closed, so
+        nothing scheduled from here would run, nats-py's own close included. So: our
+        publishes still awaiting an ack are cancelled for good (mq_producer.tasks), and so
+        are the client's tasks for this connection - its reader, pinger and flusher, and each
+        subscription's (the publish acks') - whose coroutines, closed by the garbage collector
+        after loop.close(), printed "Event loop is closed" at Kytos' exit; then the socket is
+        closed. nats-py internals used (tests/unit/test_kytosd_stop_contract.py pins them):
+        ``Client._reading_task``, ``_ping_interval_task``, ``_flusher_task``, ``_subs``,
+        ``Subscription._wait_for_msgs_task`` and ``Client._transport``; one that is missing
+        is left to the garbage collector."""
         for task in list(self._publishes):
-            task.cancel()
+            cancel(task, for_good=True)
+        nc, self._nc, self._js = self._nc, None, None
+        self._verified = False
+        if nc is None:
+            return
+        subscriptions = getattr(nc, "_subs", {})
+        tasks = [getattr(nc, name, None)
+                 for name in ("_reading_task", "_ping_interval_task", "_flusher_task")]
+        tasks += [getattr(sub, "_wait_for_msgs_task", None) for sub in subscriptions.values()]
+        for task in tasks:
+            if isinstance(task, asyncio.Task):
+                cancel(task, for_good=True)
+        transport = getattr(nc, "_transport", None)
+        if transport is not None:
+            with contextlib.suppress(*_NATS_ERRORS, RuntimeError):
+                transport.close()
 
     async def _publish_one(self, message: OutboundMessage) -> PublishOutcome:
         dest = self._destinations.get(message.exchange)
