@@ -5,12 +5,19 @@ controller the tests use (tests/support/kytos_controller.py with tests/kytos_dou
 real kytosd they run unchanged. The ``mq-consumer`` command runs as a separate process and
 prints every event it receives: one process reads the firehose exchanges, a second one
 reads one interdomain link's own status queue, as SDX-LC does.
+
+The firehose gets every event. The link's queue keeps the link's present status: a status
+its consumer has not read yet when the link changes again is replaced by the new one (the
+consumer needs the present status, not the history), so the demo checks that the link
+consumer ends with the link's last change, in order, rather than a count.
 """
 
 import asyncio
+import datetime as dt
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,13 +38,17 @@ FLAPS = 12
 LINKS = 3
 
 
-async def relay(tag: str, stream: asyncio.StreamReader) -> None:
-    """Print a consumer's lines, tagged with which consumer it is."""
+_LINK_LINE = re.compile(r"^(?P<time>\S+) .* link=\S+ (?P<status>UP|DOWN) .*#(?P<seq>\d+)\]$")
+
+
+async def relay(tag: str, stream: asyncio.StreamReader, lines: list[str]) -> None:
+    """Print a consumer's lines, tagged with which consumer it is; keep them in ``lines``."""
     while line := await stream.readline():
-        print(f"[{tag}] {line.decode().rstrip()}", flush=True)
+        lines.append(line.decode().rstrip())
+        print(f"[{tag}] {lines[-1]}", flush=True)
 
 
-async def start_consumer(tag: str, expected: int,
+async def start_consumer(tag: str, expected: int, lines: list[str],
                          *options: str) -> tuple[asyncio.subprocess.Process, asyncio.Task]:
     consumer = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "mq_consumer.cli", "--count", str(expected), *options,
@@ -49,7 +60,7 @@ async def start_consumer(tag: str, expected: int,
             raise SystemExit("mq-consumer exited before consuming")
         sys.stderr.write(line)
         if "consuming queue" in line:
-            return consumer, asyncio.create_task(relay(tag, consumer.stdout))
+            return consumer, asyncio.create_task(relay(tag, consumer.stdout, lines))
 
 
 async def main() -> int:
@@ -58,12 +69,13 @@ async def main() -> int:
     flaps = [rng.choice(links) for _ in range(FLAPS)]
     topology = make_topology(4, 4)
     # The firehose: topology_loaded, its 4 link snapshots, switch.enabled, the flaps.
-    everything = await start_consumer("firehose", 1 + 4 + 1 + FLAPS,
+    everything = await start_consumer("firehose", 1 + 4 + 1 + FLAPS, [],
                                       "--bind", "operational_events:#",
                                       "--bind", "admin_events:#")
-    # What SDX-LC reads: one interdomain link's own status queue (every change, in order).
+    # What SDX-LC reads: one interdomain link's own status queue (its present status).
     watched = links[0]
-    one_link = await start_consumer(f"link {str(watched.id)[:12]} queue", flaps.count(watched),
+    link_lines: list[str] = []
+    one_link = await start_consumer(f"link {str(watched.id)[:12]} queue", 0, link_lines,
                                     "--link-queue", str(watched.id))
     controller = FakeController()
     listen = controller.load_napp(ListenEvents)
@@ -73,25 +85,30 @@ async def main() -> int:
         "topology": topology, "failed_switches": {}, "failed_links": {}}))
     await controller.buffers.app.aput(KytosEvent("kytos/topology.switch.enabled",
                                                  {"dpid": "00:00:00:00:00:00:00:01"}))
+    last_change = dt.datetime.min.replace(tzinfo=dt.UTC)
     for link in flaps:
         link.active = not link.active
         name = "kytos/topology.link_up" if link.active else "kytos/topology.link_down"
-        await controller.buffers.app.aput(KytosEvent(name, {
-            "link": link, "reason": "link up" if link.active else "link down"}))
+        event = KytosEvent(name, {"link": link, "reason": "link up" if link.active
+                                  else "link down"})
+        if link is watched:
+            last_change = event.timestamp
+        await controller.buffers.app.aput(event)
         await asyncio.sleep(0.05)
     await controller.settle()
 
     code = 0
-    for name, (consumer, relaying) in (("firehose", everything),
-                                       (f"link {watched.id}", one_link)):
-        try:
-            code |= await asyncio.wait_for(consumer.wait(), 30)
-            await relaying
-        except TimeoutError:
-            consumer.kill()
-            code = 1
-            print(f"demo: the {name} consumer did not receive every event in 30 s",
-                  file=sys.stderr)
+    consumer, relaying = everything
+    try:
+        code |= await asyncio.wait_for(consumer.wait(), 30)
+        await relaying
+    except TimeoutError:
+        consumer.kill()
+        code = 1
+        print("demo: the firehose consumer did not receive every event in 30 s",
+              file=sys.stderr)
+    code |= await check_link_queue(one_link, link_lines, last_change,
+                                   "UP" if watched.active else "DOWN", flaps.count(watched))
     print("\nlisten_events status:", json.dumps(json.loads(
         (await listen.status(None)).body)["counters"]))
     status = json.loads((await producer.status(None)).body)
@@ -100,6 +117,37 @@ async def main() -> int:
     await controller.stop()
     await producer.publisher.transport.close()
     return code
+
+
+async def check_link_queue(consumer: tuple[asyncio.subprocess.Process, asyncio.Task],
+                           lines: list[str], last_change: dt.datetime, status: str,
+                           changes: int) -> int:
+    """The link consumer read the link's last change (its present status), and what it read
+    came in order; then it is stopped. 0 if so, else 1."""
+    process, relaying = consumer
+    last = last_change.isoformat(timespec="milliseconds")
+    read: list[re.Match[str]] = []
+    for _ in range(300):  # 30 s
+        read = [match for match in map(_LINK_LINE.match, lines) if match]
+        if any(match["time"] >= last for match in read):
+            break
+        await asyncio.sleep(0.1)
+    process.terminate()
+    await process.wait()
+    await relaying
+    sequences = [int(match["seq"]) for match in read]
+    if not read or read[-1]["time"] != last or read[-1]["status"] != status:
+        print(f"demo: the link consumer did not read the link's last change ({status} at "
+              f"{last}) in 30 s", file=sys.stderr)
+        return 1
+    if sequences != sorted(sequences):
+        print(f"demo: the link consumer read its statuses out of order: {sequences}",
+              file=sys.stderr)
+        return 1
+    print(f"\ndemo: the link queue gave {len(read)} of the link's {changes} changes, in order, "
+          f"the last one its present status ({status}); a change not read yet when the next "
+          "one came was replaced by it")
+    return 0
 
 
 if __name__ == "__main__":
