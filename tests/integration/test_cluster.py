@@ -41,7 +41,7 @@ from tests.support.delivery import first_copies_in_order
 from tests.support.handoff import handed_envelopes
 from tests.support.napp_stack import Stack
 from tests.support.rabbit_cluster import RabbitCluster, private_cluster, rabbitmq_available
-from tests.support.stall_meter import StallMeter
+from tests.support.stall_meter import BLOCKED_LOOP, StallMeter
 from tests.support.topology import make_link
 from tests.support.waiting import wait_until
 
@@ -65,7 +65,7 @@ LINKS = [make_link(index) for index in range(1, 17)]
 # The longest the controller's loop may be held during a fault: this thread's CPU time
 # between two turns of the loop (tests/support/stall_meter.py; wall-clock time on two CPUs
 # shared with three broker nodes is printed, not asserted).
-STALL_LIMIT = 0.010
+STALL_LIMIT = BLOCKED_LOOP
 
 
 @pytest.fixture(scope="module")
