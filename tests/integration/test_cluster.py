@@ -62,10 +62,6 @@ RETRY_INTERVAL = 1.0
 STREAM = 20_000  # events per stream (test a and b)
 RATE = 2_000  # events per second offered (the broker's confirms set the real pace)
 LINKS = [make_link(index) for index in range(1, 17)]
-# The longest the controller's loop may be held during a fault: this thread's CPU time
-# between two turns of the loop (tests/support/stall_meter.py; wall-clock time on two CPUs
-# shared with three broker nodes is printed, not asserted).
-STALL_LIMIT = BLOCKED_LOOP
 
 
 @pytest.fixture(scope="module")
@@ -398,7 +394,7 @@ async def test_kill_9_of_the_producers_node_mid_stream(
     for line in alarms + recoveries:
         print(f"  {line}")
     assert switch_seconds <= RETRY_INTERVAL + 1.0
-    assert meter.longest_cpu < STALL_LIMIT, meter
+    assert meter.longest_cpu < BLOCKED_LOOP, meter
     assert new_node != victim
     assert delivery.missing_confirmed == 0 and delivery.missing_handed_on == 0
     assert delivery.handed_on == STREAM and publisher.counters.dropped == 0
@@ -442,7 +438,7 @@ async def test_a_follower_stopped_and_started_loses_nothing_and_raises_no_alarm(
           f"alarm lines={len(alarms)} recovery lines={len(recoveries)}; {meter}")
     assert delivery.missing_confirmed == 0 and delivery.missing_handed_on == 0
     assert delivery.handed_on == STREAM and delivery.duplicates == 0
-    assert meter.longest_cpu < STALL_LIMIT, meter
+    assert meter.longest_cpu < BLOCKED_LOOP, meter
     assert publisher.counters.dropped == publisher.counters.failed == 0
     assert alarms == [] and recoveries == []
     assert node_in_use(stack, cluster) == in_use
@@ -567,7 +563,7 @@ async def test_kill_of_a_status_queues_leader_keeps_the_present_status(
             await asyncio.to_thread(cluster.start, leader)
             await _delete_queue(cluster, queue_name)
     print(f"status queue leader kill: {meter}")
-    assert meter.longest_cpu < STALL_LIMIT, meter
+    assert meter.longest_cpu < BLOCKED_LOOP, meter
 
 
 async def test_mq_consumer_resumes_on_another_node(
