@@ -569,7 +569,13 @@ async def test_kill_of_a_status_queues_leader_keeps_the_present_status(
 async def test_mq_consumer_resumes_on_another_node(
         whole_cluster: RabbitCluster, stack: Stack, events_queue: str):
     """The consumer library with the cluster's node list: its node killed mid-stream, it
-    resumes on the next one and reads every event of the quorum queue (de-duplicated)."""
+    resumes on the next one and reads every event of the quorum queue (de-duplicated).
+
+    The consumer starts on a node that is neither the producer's nor the queue's leader, so
+    that the kill is the consumer's fault alone: the producer's node and a queue leader
+    killed have tests of their own. (With all three on node 1, RabbitMQ 3.10.8 nacked the
+    producer's publishes on its new node for the 120 s the test waited, in 2 of about 10
+    whole-suite runs; not investigated further.)"""
     cluster = whole_cluster
     publisher = stack.producer.publisher
     handled: set[str] = set()
@@ -577,28 +583,36 @@ async def test_mq_consumer_resumes_on_another_node(
     async def handler(envelope: Envelope) -> None:
         handled.add(envelope.message_id)
 
-    consumer = EventConsumer(broker_from_env({"KYTOS_MQ_URL": cluster.url_list}),
+    leader = await asyncio.to_thread(cluster.quorum_leader, events_queue)
+    first = next(index for index in range(len(cluster))
+                 if index not in (node_in_use(stack, cluster), leader))
+    nodes = cluster.urls[first:] + cluster.urls[:first]
+    consumer = EventConsumer(broker_from_env({"KYTOS_MQ_URL": ",".join(nodes)}),
                              ConsumerOptions(bindings=[], queue=events_queue, dead_letter="",
                                              queue_arguments={"x-max-length": 100_000},
                                              queue_type="quorum"), handler)
     await consumer.start()
     try:
-        victim = cluster.index_of(consumer._broker.node(consumer._node).display)
+        def consumers_node() -> int:
+            return cluster.index_of(consumer._broker.node(consumer._node).display)
+
+        victim = consumers_node()
+        assert victim == first
         count = 4_000
         stream = asyncio.create_task(emit_stream(stack, count, RATE, seed=23))
         await wait_until(lambda: len(handled) >= count // 4, timeout=60,
                          what="a quarter read")
         killed_at = time.monotonic()
         await asyncio.to_thread(cluster.kill, victim)
-        await wait_until(lambda: consumer.connected.is_set() and consumer._node % len(cluster)
-                         != victim, timeout=30, what="the consumer on another node")
+        await wait_until(lambda: consumer.connected.is_set() and consumers_node() != victim,
+                         timeout=30, what="the consumer on another node")
         resumed_in = time.monotonic() - killed_at
         await stream
         await settled(stack)
         await wait_until(lambda: len(handled) == publisher.counters.confirmed, timeout=60,
                          what="every confirmed event read")
         print(f"\nmq_consumer: node {cluster.names[victim]} killed, resumed on node "
-              f"{consumer._node % len(cluster) + 1} in {resumed_in:.2f}s; {len(handled)} "
+              f"{cluster.names[consumers_node()]} in {resumed_in:.2f}s; {len(handled)} "
               f"events read, {consumer.counters['duplicates']} duplicates dropped")
         assert len(handled) == count
     finally:
