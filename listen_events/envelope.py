@@ -9,6 +9,7 @@ tests check that everything built validates against the model.
 import datetime as dt
 import itertools
 import json
+import time
 import uuid
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -156,20 +157,22 @@ class EnvelopeBuilder:
         link = link_state(content, event_status=link_status,
                           event_enabled=ENABLED_BY_EVENT.get(event_name),
                           nni_metadata_key=self.nni_metadata_key)
-        timestamp = event_timestamp.astimezone(dt.UTC) if event_timestamp.tzinfo \
-            else event_timestamp.replace(tzinfo=dt.UTC)
+        tzinfo = event_timestamp.tzinfo
+        if tzinfo is not dt.UTC:  # core's are UTC already (datetime.now(timezone.utc))
+            event_timestamp = event_timestamp.astimezone(dt.UTC) if tzinfo \
+                else event_timestamp.replace(tzinfo=dt.UTC)
         sequence = next(self._sequence)
         return (LargeEnvelope if large else dict)({
             "schema_version": SCHEMA_VERSION,
             # Unique without a random draw per message: the instance id is random per start.
             "message_id": f"{self._producer['instance']}-{sequence}",
             "msg_type": msg_type,
-            "sent_time": int(dt.datetime.now(dt.UTC).timestamp()),
+            "sent_time": int(time.time()),
             "event_name": event_name,
             "napp": napp_of(event_name),
             "event_class": event_class,
             "event_id": None if event_id is None else str(event_id),
-            "event_timestamp": timestamp.isoformat(timespec="microseconds"),
+            "event_timestamp": event_timestamp.isoformat(timespec="microseconds"),
             "producer": {**self._producer, "sequence": sequence},
             "key": subject_key(content, link),
             "link": link,
@@ -205,7 +208,7 @@ def hand_off_form(envelope: dict[str, Any]) -> dict[str, Any] | bytes:
 
 
 def _endpoint(interface: Any) -> dict[str, Any]:
-    if not isinstance(interface, Mapping):
+    if type(interface) is not dict and not isinstance(interface, Mapping):
         interface = {"id": "" if interface is None else str(interface)}
     interface_id = str(interface.get("id", ""))
     dpid = interface.get("switch")
@@ -228,7 +231,7 @@ def nni_id(value: str) -> str:
 def nni_value(metadata: Any, key: str | None) -> str | None:
     """The remote port id under the NNI key of interface ``metadata``, or None when the
     interface is no NNI (no key, NNI handling off, or not a non-empty string)."""
-    if key is None or not isinstance(metadata, Mapping):
+    if key is None or (type(metadata) is not dict and not isinstance(metadata, Mapping)):
         return None
     value = metadata.get(key)
     return value if isinstance(value, str) and value else None
@@ -237,7 +240,7 @@ def nni_value(metadata: Any, key: str | None) -> str | None:
 def nni_interface(content: Mapping[str, Any], key: str | None) -> Mapping[str, Any] | None:
     """The serialized ``interface`` of ``content`` when it is an NNI port, else None."""
     interface = content.get("interface")
-    if isinstance(interface, Mapping) and interface.get("id") \
+    if (type(interface) is dict or isinstance(interface, Mapping)) and interface.get("id") \
             and nni_value(interface.get("metadata"), key) is not None:
         return interface
     return None
@@ -252,7 +255,7 @@ def link_state(content: Mapping[str, Any], *, event_status: str | None = None,
     ``event_status`` (the status the event stands for) and ``event_enabled`` win over what
     the object said when serialized; ``active`` is made to agree with the status."""
     link = content.get("link")
-    if isinstance(link, Mapping) and link.get("id"):
+    if (type(link) is dict or isinstance(link, Mapping)) and link.get("id"):
         return _state(content, link, str(link["id"]), "link", _endpoint(link.get("endpoint_a")),
                       _endpoint(link.get("endpoint_b")), event_status, event_enabled)
     interface = nni_interface(content, nni_metadata_key)

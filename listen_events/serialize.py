@@ -67,6 +67,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import islice
+from operator import attrgetter
 from time import perf_counter
 from typing import Any
 
@@ -671,10 +672,14 @@ def _as_walked(obj: Any) -> Any:
 # virtual port, every switch that reports no speed. Interface.as_dict() reads it (:812), Link's
 # through both endpoints (link.py:231-232), Switch's through every interface (switch.py:398-401).
 #
-# So interfaces are serialized through a twin whose speed is worked out quietly, and links and
-# switches by their class's own as_dict() run against a stand-in ``self`` whose endpoints or
-# interfaces are such twins. Same dict, field for field, as as_dict(); no warning. Nothing is
-# changed on the objects themselves (other threads read them) and no logger is touched.
+# So each is serialized by its class's own as_dict() run on a twin: an instance of a subclass
+# that shares the object's ``__dict__`` (the "Borg" idiom), so that every attribute, property
+# and method is the object's own, at the speed of the object's own, but for a few members: an
+# interface's speed, worked out quietly; a link's endpoints and a switch's interfaces, which
+# are such interface twins (made once per as_dict(), kept in the twin's slots). Same dict,
+# field for field, as as_dict(); no warning. Nothing is changed on the objects themselves
+# (other threads read them) and no logger is touched. An object not shaped like core's (no
+# ``__dict__``, or not these attributes in it) makes the twin raise: its own as_dict() runs.
 
 _OFPP_LOCAL_V0X01, _OFPP_LOCAL_V0X04 = 0xFFFE, 0xFFFFFFFE  # python-openflow's PortNo values
 
@@ -694,59 +699,51 @@ def quiet_speed(interface: Any) -> Any:
     return speed
 
 
+# The members a twin replaces, per kind of object; a twin's own values are in its slots.
+_QUIET_MEMBERS: dict[str, dict[str, Any]] = {
+    "interface": {"speed": property(quiet_speed)},
+    "link": {"__slots__": ("_quiet_a", "_quiet_b"),
+             "endpoint_a": property(attrgetter("_quiet_a")),
+             "endpoint_b": property(attrgetter("_quiet_b"))},
+    "switch": {"__slots__": ("_quiet_interfaces",),
+               "interfaces": property(attrgetter("_quiet_interfaces"))},
+}
+
+
 @lru_cache(maxsize=64)
-def _quiet_class(cls: type) -> type:
-    return type(f"Quiet{cls.__name__}", (cls,), {"speed": property(quiet_speed)})
+def _quiet_class(cls: type, kind: str) -> type:
+    return type(f"Quiet{cls.__name__}", (cls,), dict(_QUIET_MEMBERS[kind]))
 
 
-def _twin(interface: Any) -> Any:
-    """The interface, but for its speed, which is quiet: an instance of a subclass that shares
-    the interface's ``__dict__`` (the "Borg" idiom), so that every attribute, property and
-    method is the interface's own - cheaper than a proxy, which pays for each attribute."""
-    twin = object.__new__(_quiet_class(type(interface)))
-    twin.__dict__ = interface.__dict__
+def _twin(obj: Any, kind: str) -> Any:
+    """``obj``, but for its ``_QUIET_MEMBERS[kind]`` (their slots, if any, still to fill)."""
+    twin = object.__new__(_quiet_class(type(obj), kind))
+    twin.__dict__ = obj.__dict__
     return twin
 
 
 def _quiet_endpoint(interface: Any) -> Any:
-    return _twin(interface) if _quiet_kind(type(interface)) is _interface_dict else interface
-
-
-_slot = object.__getattribute__
-
-
-class _StandIn:
-    """``self`` for a Link's or Switch's own as_dict(): the object, but for the attributes
-    replaced. Everything else - properties, methods - is the object's, run with the object."""
-
-    __slots__ = ("_obj", "_replaced")
-
-    def __init__(self, obj: Any, replaced: dict[str, Any]) -> None:
-        self._obj = obj
-        self._replaced = replaced
-
-    def __getattribute__(self, name: str) -> Any:
-        # Not __getattr__: on Python 3.11 each miss that reaches it costs an AttributeError.
-        replaced = _slot(self, "_replaced")
-        if name in replaced:
-            return replaced[name]
-        return getattr(_slot(self, "_obj"), name)
+    return _twin(interface, "interface") if _quiet_kind(type(interface)) is _interface_dict \
+        else interface
 
 
 def _interface_dict(interface: Any) -> Any:
-    return _twin(interface).as_dict()
+    return _twin(interface, "interface").as_dict()
 
 
 def _link_dict(link: Any) -> Any:
-    return type(link).as_dict(_StandIn(link, {
-        "endpoint_a": _quiet_endpoint(link.endpoint_a),
-        "endpoint_b": _quiet_endpoint(link.endpoint_b)}))
+    twin = _twin(link, "link")
+    state = link.__dict__
+    twin._quiet_a = _quiet_endpoint(state["endpoint_a"])
+    twin._quiet_b = _quiet_endpoint(state["endpoint_b"])
+    return twin.as_dict()
 
 
 def _switch_dict(switch: Any) -> Any:
-    interfaces = {key: _quiet_endpoint(interface)
-                  for key, interface in switch.interfaces.items()}
-    return type(switch).as_dict(_StandIn(switch, {"interfaces": interfaces}))
+    twin = _twin(switch, "switch")
+    twin._quiet_interfaces = {key: _quiet_endpoint(interface)
+                              for key, interface in switch.__dict__["interfaces"].items()}
+    return twin.as_dict()
 
 
 _QUIET_BY_CLASS = {"kytos.core.interface.Interface": _interface_dict,

@@ -45,11 +45,12 @@ class LinkStatusConfig:
             return False
         if link["id"] in self.link_ids or (self.nni and link.get("kind") == "nni"):
             return True
+        if not self.metadata:
+            return False
         metadata = link.get("metadata") or {}
         if not isinstance(metadata, Mapping):
             return False
-        return bool(self.metadata) and all(metadata.get(key) == value
-                                           for key, value in self.metadata.items())
+        return all(metadata.get(key) == value for key, value in self.metadata.items())
 
     def queue(self, link_id: str) -> str:
         return scoped(self.scope, f"{self.queue_prefix}{link_id}")

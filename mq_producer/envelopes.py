@@ -49,20 +49,23 @@ def to_messages(envelope: Any, router: Router, link_status: LinkStatusConfig,
     envelope already encoded (handed on as JSON bytes, see ``decode``, or from
     ``body_pieces``), published as it is; else it is encoded here.
     """
-    if not isinstance(envelope, Mapping):
+    if type(envelope) is not dict and not isinstance(envelope, Mapping):
         raise InvalidEnvelope(f"envelope is not an object (got {type(envelope).__name__})")
     for field in _REQUIRED:
         if not isinstance(envelope.get(field), str) or not envelope[field]:
             raise InvalidEnvelope(f"envelope field {field!r} must be a non-empty string")
     for field in _SHORT:
-        if len(envelope[field].encode(errors="surrogatepass")) > 255:
+        text = envelope[field]  # 63 characters of a str are 252 bytes at the most
+        if (type(text) is not str or len(text) > 63) \
+                and len(text.encode(errors="surrogatepass")) > 255:
             raise InvalidEnvelope(f"envelope field {field!r} is longer than 255 bytes (it goes "
                                   "in a message property, an AMQP short string)")
     key = envelope.get("key")
     if key is not None and not isinstance(key, str):
         raise InvalidEnvelope("envelope field 'key' must be a string or null")
     for field in ("producer", "link"):  # routing reads them
-        if envelope.get(field) is not None and not isinstance(envelope[field], Mapping):
+        value = envelope.get(field)
+        if value is not None and type(value) is not dict and not isinstance(value, Mapping):
             raise InvalidEnvelope(f"envelope field {field!r} must be an object or null")
     if body is None:  # first: routing then sees JSON values only
         body = _encode(envelope)
@@ -80,7 +83,8 @@ def to_messages(envelope: Any, router: Router, link_status: LinkStatusConfig,
                                 event_name=envelope["event_name"], exchange=exchange,
                                 routing_key=routing_key, body=body, key=key, timestamp=now)]
     link = envelope.get("link")
-    if isinstance(link, Mapping) and isinstance(link.get("id"), str) and link["id"] \
+    if (type(link) is dict or isinstance(link, Mapping)) and isinstance(link.get("id"), str) \
+            and link["id"] \
             and isinstance(link.get("status"), str) and link_status.is_interdomain(link):
         # Its own message id: aiormq matches returns by id, and both may be in flight.
         messages.append(OutboundMessage(

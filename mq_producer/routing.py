@@ -51,6 +51,17 @@ def template_fields(envelope: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
+def template_fields_used(template: str) -> list[str]:
+    """The fields a routing-key template uses. Raises ValueError when it is malformed."""
+    return [field for _, field, _, _ in string.Formatter().parse(template) if field is not None]
+
+
+# Fields that, with the scope, make the whole routing key of a template that uses no other:
+# such keys are cached per event name and class (``Router.route``).
+_PER_EVENT = frozenset({"event_class", "event_name"})
+MAX_CACHED_ROUTES = 4096  # event names are not a closed set
+
+
 @dataclass(frozen=True, slots=True)
 class Route:
     exchange: str
@@ -76,8 +87,7 @@ class Route:
             raise RoutingError(f"{name}.routing_key: expected a template string, "
                                f"got {template!r}")
         try:
-            used = [field for _, field, _, _ in string.Formatter().parse(template)
-                    if field is not None]
+            used = template_fields_used(template)
         except ValueError as exc:
             raise RoutingError(f"{name}.routing_key: malformed template {template!r}: "
                                f"{exc}") from None
@@ -111,15 +121,30 @@ class Router:
         self.routes = tuple(routes)
         self.scope = scope
         self.exchanges = tuple(dict.fromkeys(route.exchange for route in self.routes))
+        # (exchange, routing key) per (event name, event class), for the routes whose keys
+        # depend on those alone: routing a burst's envelope is then one lookup.
+        self._per_event: dict[tuple[str, str], tuple[str, str]] = {}
+        self._keyed_per_event = tuple(_PER_EVENT.issuperset(template_fields_used(
+            route.routing_key)) for route in self.routes)
 
     def route(self, envelope: Mapping[str, Any]) -> tuple[str, str]:
+        name, event_class = envelope["event_name"], envelope["event_class"]
+        plain = type(name) is str and type(event_class) is str  # a subclass may misbehave
+        if plain:
+            cached = self._per_event.get((name, event_class))
+            if cached is not None:
+                return cached
         fields = template_fields(envelope)
-        for route in self.routes:
+        for route, keyed_per_event in zip(self.routes, self._keyed_per_event, strict=True):
             if route.matches(fields["event_name"], fields["event_class"]):
                 routing_key = scoped(self.scope, route.routing_key.format_map(fields))
                 if len(routing_key.encode()) > 255:
                     raise RoutingError(f"routing key longer than 255 bytes for event "
                                        f"{fields['event_name']!r}: {routing_key[:80]}...")
+                if plain and keyed_per_event:
+                    if len(self._per_event) >= MAX_CACHED_ROUTES:
+                        self._per_event.clear()
+                    self._per_event[name, event_class] = route.exchange, routing_key
                 return route.exchange, routing_key
         raise RoutingError(f"no route for event {fields['event_name']!r} of class "
                            f"{fields['event_class']!r}: add a catch-all route to ROUTES")

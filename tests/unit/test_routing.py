@@ -1,7 +1,14 @@
 import pytest
 
 from mq_producer import settings
-from mq_producer.routing import Route, Router, RoutingError, event_napp, template_fields
+from mq_producer.routing import (
+    MAX_CACHED_ROUTES,
+    Route,
+    Router,
+    RoutingError,
+    event_napp,
+    template_fields,
+)
 
 
 def _envelope(name, event_class, link_id=None, key=None):
@@ -38,6 +45,32 @@ def test_per_link_template_and_event_regex():
     assert router.route(_envelope("kytos/topology.switch.enabled", "administrative",
                                   key="switch:00:01")) == ("rest", "00:01")
     assert router.route(_envelope("kytos/topology.link_upX", "x")) == ("rest", "none")
+
+
+def test_keys_kept_per_event_are_only_those_of_templates_of_the_event_alone():
+    """Router.route keeps the keys of templates of event name and class per event (a burst's
+    envelope is routed by one lookup); a template with per-message fields renders each time."""
+    router = Router([
+        Route.from_setting(0, {"events": r"kytos/topology\.link_up", "exchange": "links",
+                               "routing_key": "{event_class}.{link_id}"}),
+        Route.from_setting(1, {"exchange": "rest", "routing_key": "{event_class}.{event_name}"}),
+    ])
+    for _ in range(2):  # the second time from what the first kept
+        for link_id in ("ab12", "cd34"):
+            assert router.route(_envelope("kytos/topology.link_up", "operational", link_id)) \
+                == ("links", f"operational.{link_id}")
+        assert router.route(_envelope("kytos/topology.link_down", "operational", "ab12")) \
+            == ("rest", "operational.kytos/topology.link_down")
+        assert router.route(_envelope("kytos/topology.link_down", "other")) \
+            == ("rest", "other.kytos/topology.link_down")
+
+
+def test_the_keys_kept_per_event_are_bounded():
+    router = Router([Route.from_setting(0, {"exchange": "e", "routing_key": "{event_name}"})])
+    names = [f"kytos/x.e{index}" for index in range(MAX_CACHED_ROUTES + 10)]
+    for name in names + names[:5]:
+        assert router.route(_envelope(name, "a")) == ("e", name)
+    assert len(router._per_event) <= MAX_CACHED_ROUTES
 
 
 def test_no_matching_route_is_an_error():
