@@ -80,3 +80,61 @@ def test_a_channel_without_an_internal_the_fast_path_needs_turns_it_off_with_a_w
             assert len(warnings) == 1 and "basic_publish" in warnings[0], (name, warnings)
     finally:
         loop.close()
+
+
+def test_the_reader_calls_the_confirm_frame_handler_by_attribute():
+    """transport._settle_multiple_acks_at_once puts its handler on the channel instance: the
+    reader must look it up on self for each Basic.Ack / Basic.Nack, and aiormq's own must do
+    what ours does at once - _confirm_delivery(tag, frame) for every waiting tag up to the
+    frame's, later, by a loop callback each - and go straight to it for a single one."""
+    reader = inspect.getsource(aiormq.Channel._reader)
+    assert "case spec.Basic.Ack() | spec.Basic.Nack():" in reader
+    assert "await self._on_confirm_frame(frame)" in reader
+    own = inspect.getsource(aiormq.Channel._on_confirm_frame)
+    assert "for delivery_tag in self.confirmations.keys():" in own
+    assert "if frame.delivery_tag >= delivery_tag:" in own
+    assert "self._confirm_delivery, delivery_tag, frame," in own
+    assert "self._confirm_delivery(frame.delivery_tag, frame)" in own
+    assert list(inspect.signature(aiormq.Channel._confirm_delivery).parameters) == [
+        "self", "delivery_tag", "frame"]
+
+
+def test_multiple_acks_are_settled_in_tag_order_and_other_frames_go_to_aiormq():
+    """The handler on a stand-in channel: a multiple ack confirms every waiting tag up to its
+    own, in order, at once; a single ack, or a multiple one whose tag is not waiting, goes to
+    the channel's own handler; a channel without the internals keeps its own."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from pamqp.commands import Basic
+
+    from mq_producer.transports.amqp.transport import _settle_multiple_acks_at_once
+
+    calls: list[tuple[str, int, bool]] = []
+
+    async def own(frame):
+        calls.append(("own", frame.delivery_tag, frame.multiple))
+
+    def confirm(tag, frame):
+        calls.append(("confirm", tag, frame.multiple))
+        del channel.confirmations[tag]
+
+    channel = SimpleNamespace(_on_confirm_frame=own, _confirm_delivery=confirm,
+                              confirmations=dict.fromkeys(range(1, 9)))
+    _settle_multiple_acks_at_once(channel)
+    assert channel._on_confirm_frame is not own
+
+    async def frames() -> None:
+        await channel._on_confirm_frame(Basic.Ack(delivery_tag=5, multiple=True))
+        await channel._on_confirm_frame(Basic.Ack(delivery_tag=6, multiple=False))
+        await channel._on_confirm_frame(Basic.Nack(delivery_tag=3, multiple=True))
+        await channel._on_confirm_frame(Basic.Nack(delivery_tag=8, multiple=True))
+
+    asyncio.run(frames())
+    assert calls == [("confirm", tag, True) for tag in range(1, 6)] + [
+        ("own", 6, False), ("own", 3, True), ("confirm", 6, True), ("confirm", 7, True),
+        ("confirm", 8, True)]
+
+    bare = SimpleNamespace(_on_confirm_frame=own, confirmations={})
+    _settle_multiple_acks_at_once(bare)
+    assert bare._on_confirm_frame is own
