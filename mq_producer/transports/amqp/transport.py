@@ -10,6 +10,7 @@ import contextlib
 import datetime as dt
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from functools import partial
 
@@ -131,6 +132,11 @@ class AmqpTransport:
         self._purge_channel: AbstractChannel | None = None  # see purge_status
         self._purge_channel_of: AbstractConnection | None = None
         self._watched_channel: aiormq.Channel | None = None  # _channel_closed is armed on it
+        # Refusals (nacks) with no confirm between them, since when (see _note_refused).
+        self._refused_since: float | None = None
+        self._renewed = False  # a new channel was opened for the refusals since then
+        self._renew = False  # publish() opens a new channel before it sends
+        self._retired: aiormq.abc.AbstractChannel | None = None  # the channel renew left
         self._underlay: aiormq.abc.AbstractChannel | None = None  # the channel's, for publish_now
         self._writer_of: object = None  # the aiormq connection whose socket writer is _writer
         self._writer: asyncio.StreamWriter | None = None
@@ -286,9 +292,8 @@ class AmqpTransport:
                 connection.close_callbacks.add(self._connection_closed)  # losses from now on
                 self._watch_blocked(connection)
             if self._channel is None or self._channel.is_closed:
-                self._channel = await self._connection.channel(publisher_confirms=True)
-                self._underlay = await self._channel.get_underlay_channel()
-                self._fast = self._fast_path_usable(self._underlay)
+                await self._open_channel()
+                self._refused_since, self._renewed = None, False  # counted afresh on it
         except (*_BROKER_ERRORS, ValueError) as exc:  # ValueError: TLS key changed since load
             raise TransportError(f"cannot connect to {self.description}: {self._scrub(exc)}",
                                  nobody_listening=_refused(exc)) from None
@@ -465,6 +470,8 @@ class AmqpTransport:
         """
         if not self.connected:
             raise TransportError(f"not connected to {self.description}")
+        if self._renew:
+            await self._renew_channel()
         assert self._channel is not None
         try:
             channel = self._underlay = await self._channel.get_underlay_channel()
@@ -494,7 +501,7 @@ class AmqpTransport:
     def can_publish_now(self) -> bool:
         """The fast path, on a channel open on the broker whose writer has room."""
         channel = self._underlay
-        return (self._fast and self.connected and channel is not None
+        return (self._fast and self.connected and channel is not None and not self._renew
                 and channel.publisher_confirms and _open_on_broker(channel)
                 and _has_room(channel.write_queue))
 
@@ -600,17 +607,20 @@ class AmqpTransport:
                 properties=properties, mandatory=True, wait=False))
             self._public_tasks.add(task)
             task.add_done_callback(partial(self._public_answer, message, message.attempts,
-                                           settle))
+                                           settle, channel))
 
     def _public_answer(self, message: OutboundMessage, attempt: int, settle: Settle,
-                       task: asyncio.Task[object]) -> None:
+                       channel: aiormq.abc.AbstractChannel, task: asyncio.Task[object]) -> None:
         self._public_tasks.discard(task)
         if task.cancelled():
             outcome: Outcome = TransportError(f"publish of {message.message_id} cancelled")
         else:
             error = task.exception()
-            outcome = self._refused_as_too_large(message, error) \
-                or self._outcome(message, error if error is not None else task.result())
+            if error is not None and channel is self._retired:  # as in _channel_closed
+                outcome = PublishOutcome.REJECTED
+            else:
+                outcome = self._refused_as_too_large(message, error) \
+                    or self._outcome(message, error if error is not None else task.result())
         settle(message, attempt, outcome)
 
     def _refused_as_too_large(self, message: OutboundMessage, error: BaseException | None
@@ -662,8 +672,10 @@ class AmqpTransport:
         the broker closed it over one message too large for its max_message_size (406), that
         one is Unpublishable and the limit is remembered; the others are retried."""
         error = None if closing.cancelled() else closing.exception()
-        reason = TransportError(f"the channel to {self.description} closed" + (
+        reason: Outcome = TransportError(f"the channel to {self.description} closed" + (
             f": {self._scrub(error)}" if error is not None else ""))
+        if channel is self._retired:  # _renew_channel's: it refused all, the rest is retried
+            reason = PublishOutcome.REJECTED
         waiting = [confirmation for confirmation in channel.confirmations.values()
                    if isinstance(confirmation, _Confirmation) and not confirmation.done()]
         channel.confirmations.clear()
@@ -674,13 +686,54 @@ class AmqpTransport:
     def _outcome(self, message: OutboundMessage, result: object) -> Outcome:
         """What aiormq's reader set on a confirmation, as an outcome for the publisher."""
         if isinstance(result, aiormq.exceptions.DeliveryError):  # a nack, or a return raised
+            self._note_refused()
             return PublishOutcome.REJECTED
         if isinstance(result, BaseException):
             return TransportError(f"publish to {message.exchange!r} failed: "
                                   f"{self._scrub(result)}")
+        self._refused_since, self._renewed = None, False  # the broker takes them again
         if isinstance(result, DeliveredMessage):
             return PublishOutcome.RETURNED
         return PublishOutcome.CONFIRMED
+
+    def _note_refused(self) -> None:
+        """A nack. Once the broker has refused every publish for RETRY_INTERVAL (retries
+        included), publishing goes on a new channel, once for such a spell: RabbitMQ 3.10
+        refuses for good on a channel whose first publish to a quorum queue came while the
+        queue's leader was lost (its node had just died: after a kill of the node the producer
+        and the leader shared, its new connection's first channel), and takes them at once
+        on a new channel of the same connection (measured on 3.10.8, docs/operating.rst). A
+        queue of the operator's that refuses (full, reject-publish) goes on refusing: nothing
+        more is done for it until the broker confirms again."""
+        now = time.monotonic()
+        if self._refused_since is None:
+            self._refused_since = now
+        elif not self._renewed and now - self._refused_since >= self._config.retry_interval:
+            self._renewed = self._renew = True
+            log.warning("mq_producer: %s has refused every message for %.0fs: publishing on a "
+                        "new channel (RabbitMQ refuses for good on a channel that first "
+                        "published to a quorum queue while the queue's leader was lost)",
+                        self.description, now - self._refused_since)
+
+    async def _open_channel(self) -> None:
+        """The channel to publish on, with publisher confirms; no refusal seen on it yet."""
+        assert self._connection is not None
+        self._channel = await self._connection.channel(publisher_confirms=True)
+        self._underlay = await self._channel.get_underlay_channel()
+        self._fast = self._fast_path_usable(self._underlay)
+        self._renew = False
+
+    async def _renew_channel(self) -> None:
+        """Publish on a new channel of the same connection from now on (``_note_refused``);
+        the old one is closed, and what still waited on it counts as refused (retried)."""
+        old, self._retired = self._channel, self._underlay
+        try:
+            await self._open_channel()
+        except _BROKER_ERRORS as exc:
+            raise TransportError(f"cannot open a channel to {self.description}: "
+                                 f"{self._scrub(exc)}") from None
+        if old is not None:
+            await self._close_quietly(old)
 
     def abandon(self) -> None:
         """Sync, when Kytos stops. Core stops its loop in this same turn of the loop, right
@@ -837,7 +890,7 @@ class _Confirmation:
         tags = self._channel.message_id_delivery_tag
         if tags.get(message.message_id) == self._tag:
             del tags[message.message_id]
-        outcome = result if isinstance(result, TransportError | Unpublishable) \
+        outcome = result if isinstance(result, TransportError | Unpublishable | PublishOutcome) \
             else transport._outcome(message, result)
         try:
             self._settle(message, self._attempt, outcome)
