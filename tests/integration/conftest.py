@@ -1,15 +1,20 @@
 """Fixtures for tests against a real RabbitMQ: the broker named by KYTOS_MQ_URL."""
 
 import asyncio
+import dataclasses
 import json
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aio_pika
 import pytest
 
+from mq_producer.config import load_config
+from mq_producer.publisher import Publisher
+from mq_producer.transports.factory import make_transport
 from tests.support.kytos_controller import FakeController
+from tests.support.waiting import wait_until
 
 
 @pytest.fixture(params=["fast", "public"])
@@ -94,6 +99,31 @@ async def cleanup_exchanges(broker_url: str, exchange_prefix: str) -> AsyncItera
                  "dead"):
         await channel.exchange_delete(f"{exchange_prefix}.{kind}")
     await connection.close()
+
+
+@pytest.fixture
+async def start_publisher(producer_settings, broker_url: str, cleanup_exchanges: set[str]
+                          ) -> AsyncIterator[Callable[..., Awaitable[Publisher]]]:
+    """``await start_publisher(**config_changes)``: a Publisher of the test's settings on the
+    real transport, started and connected. After the test each is abandoned, its transport
+    closed and its queues deleted."""
+    started: list[Publisher] = []
+
+    async def start(**changes: object) -> Publisher:
+        environ = {"KYTOS_MQ_URL": broker_url}
+        config = dataclasses.replace(load_config(producer_settings, environ), **changes)
+        publisher = Publisher(make_transport(config, environ, settings=producer_settings),
+                              config)
+        publisher.start()
+        started.append(publisher)
+        await wait_until(lambda: publisher.transport.connected, what="connected")
+        return publisher
+
+    yield start
+    for publisher in started:
+        cleanup_exchanges.update(publisher.transport.queues)
+        publisher.abandon()
+        await publisher.transport.close()
 
 
 @pytest.fixture

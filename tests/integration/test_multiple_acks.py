@@ -10,11 +10,8 @@ from collections import Counter
 import aiormq
 import pytest
 
-from mq_producer.config import load_config
 from mq_producer.outbox import OutboundMessage
-from mq_producer.publisher import Publisher
 from mq_producer.transports.amqp import transport as amqp_transport
-from mq_producer.transports.factory import make_transport
 from tests.integration.conftest import bound_queue
 from tests.support.waiting import wait_until
 
@@ -25,8 +22,8 @@ COUNT = 3_000
 
 @pytest.mark.parametrize("at_once", [True, False], ids=["at-once", "aiormq's-way"])
 async def test_a_multiple_ack_settles_its_publishes_in_the_step_that_reads_it(
-        at_once: bool, producer_settings, broker_url: str, cleanup_exchanges: set[str],
-        amqp, exchange_prefix: str, monkeypatch: pytest.MonkeyPatch):
+        at_once: bool, start_publisher, amqp, exchange_prefix: str,
+        monkeypatch: pytest.MonkeyPatch):
     if not at_once:  # the control: aiormq's own way, which this test tells apart
         monkeypatch.setattr(amqp_transport, "_settle_multiple_acks_at_once", lambda _: None)
     frames: Counter[str] = Counter()
@@ -45,29 +42,20 @@ async def test_a_multiple_ack_settles_its_publishes_in_the_step_that_reads_it(
         callbacks[getattr(callback, "__name__", "")] += 1
         return call_soon(callback, *args, **kwargs)
 
-    environ = {"KYTOS_MQ_URL": broker_url}
-    config = load_config(producer_settings, environ)
-    publisher = Publisher(make_transport(config, environ, settings=producer_settings), config)
-    publisher.start()
-    try:
-        await wait_until(lambda: publisher.transport.connected, what="connected")
-        assert publisher.transport.publish_path == "fast"
-        exchange = f"{exchange_prefix}.operational_events"
-        queue = await bound_queue(amqp, exchange, "#")
-        monkeypatch.setattr(loop, "call_soon", counting_call_soon)
-        for number in range(COUNT):
-            publisher.submit(OutboundMessage(f"burst-{number}", "kytos/topology.link_down",
-                                             exchange, "operational.x", b'{"n":%d}' % number,
-                                             f"link:{number % 7}", 1.0))
-        await wait_until(lambda: publisher.counters.confirmed == COUNT, timeout=60,
-                         what="every message confirmed")
-        monkeypatch.setattr(loop, "call_soon", call_soon)
-        declared = await amqp.declare_queue(queue.name, passive=True)
-        assert declared.declaration_result.message_count == COUNT
-    finally:
-        cleanup_exchanges.update(publisher.transport.queues)
-        publisher.abandon()
-        await publisher.transport.close()
+    publisher = await start_publisher()
+    assert publisher.transport.publish_path == "fast"
+    exchange = f"{exchange_prefix}.operational_events"
+    queue = await bound_queue(amqp, exchange, "#")
+    monkeypatch.setattr(loop, "call_soon", counting_call_soon)
+    for number in range(COUNT):
+        publisher.submit(OutboundMessage(f"burst-{number}", "kytos/topology.link_down",
+                                         exchange, "operational.x", b'{"n":%d}' % number,
+                                         f"link:{number % 7}", 1.0))
+    await wait_until(lambda: publisher.counters.confirmed == COUNT, timeout=60,
+                     what="every message confirmed")
+    monkeypatch.setattr(loop, "call_soon", call_soon)
+    declared = await amqp.declare_queue(queue.name, passive=True)
+    assert declared.declaration_result.message_count == COUNT
     print(f"\n{'at once' if at_once else 'aiormq'}: confirms {dict(frames)}, loop callbacks "
           f"for them {callbacks['counted']}")
     assert frames["multiple"] > 0  # the broker did confirm many at once: the case tested

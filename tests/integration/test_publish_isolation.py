@@ -3,17 +3,14 @@ matrix, cases 1, 6 and 8): a status message over the AMQP name limits, twin mess
 flight, and a burst after a quiet spell."""
 
 import asyncio
-import dataclasses
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 
 import pytest
 
-from mq_producer.config import ProducerConfig, load_config
 from mq_producer.intake import HandOffIntake
 from mq_producer.outbox import OutboundMessage
 from mq_producer.publisher import Publisher
-from mq_producer.transports.factory import make_transport
 from tests.integration.conftest import assert_publish_path, bound_queue, receive
 from tests.support.waiting import wait_until
 
@@ -23,28 +20,16 @@ HANDOFF = "kytos/listen_events.broadcast"
 
 
 @pytest.fixture
-async def running(producer_settings, broker_url: str, cleanup_exchanges: set[str],
-                  publish_path: str) -> AsyncIterator[Publisher]:
-    """A Publisher on the real transport; the test sets the config through ``start``."""
-    started: list[Publisher] = []
+def running(start_publisher, publish_path: str) -> Callable[..., Awaitable[Publisher]]:
+    """A Publisher on the real transport, through the test's publish path; the test sets the
+    config through ``start``."""
 
     async def start(**changes: object) -> Publisher:
-        environ = {"KYTOS_MQ_URL": broker_url}
-        config: ProducerConfig = dataclasses.replace(load_config(producer_settings, environ),
-                                                     **changes)
-        publisher = Publisher(make_transport(config, environ, settings=producer_settings),
-                              config)
-        publisher.start()
-        started.append(publisher)
-        await wait_until(lambda: publisher.transport.connected, what="connected")
+        publisher = await start_publisher(**changes)
         assert_publish_path(publisher.transport, publish_path)
         return publisher
 
-    yield start  # type: ignore[misc]
-    for publisher in started:
-        cleanup_exchanges.update(publisher.transport.queues)
-        publisher.abandon()
-        await publisher.transport.close()
+    return start
 
 
 def envelope(number: int, *, link: dict | None = None,
