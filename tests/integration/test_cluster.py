@@ -27,6 +27,7 @@ with ``-m "not cluster"``.
 """
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -576,25 +577,41 @@ async def test_a_channel_refused_for_good_after_a_quorum_leaders_loss_is_replace
     """RabbitMQ 3.10.8 refuses for good on a channel whose first publish to a quorum queue
     comes while the queue's leader is lost, and takes the same publishes at once on a new
     channel of the same connection. The producer's channel meets that with a quorum queue
-    bound after it started, whose leader's node is killed before the first event: every
-    publish (to it and to the events queue) is refused until the transport opens a new
-    channel, RETRY_INTERVAL into the refusals; then everything is confirmed, in both queues,
-    and no alarm is raised (the broker answered all along)."""
+    bound after it started, to link_down events only, whose leader's node is killed before
+    the first event: every link_down is refused (it goes to the events queue too) while
+    every link_up is confirmed, until the transport opens a new channel, RETRY_INTERVAL into
+    the link_downs' refusals; then everything is confirmed, in both queues, and no alarm is
+    raised (the broker answered all along)."""
     cluster = whole_cluster
     publisher = stack.producer.publisher
     in_use = node_in_use(stack, cluster)
     victim = next(index for index in range(len(cluster)) if index != in_use)
     late_queue = f"{events_queue}.late"
-    await _bound_queue(cluster.urls[victim], late_queue, EXCHANGE, "#")  # its leader there
+    await _bound_queue(cluster.urls[victim], late_queue, EXCHANGE,  # its leader there
+                       "*.kytos/topology.link_down")
     try:
         await asyncio.to_thread(cluster.wait_quorum_online, late_queue)
         assert await asyncio.to_thread(cluster.quorum_leader, late_queue) == victim
         confirmed = Confirmed(publisher)
+        # When the new channel was decided (seconds after the kill), and how many were
+        # confirmed by then.
+        at_renewal: list[tuple[float, int]] = []
+        watcher = _OnRecord("publishing on a new channel", lambda: at_renewal.append(
+            (time.monotonic() - began, publisher.counters.confirmed)))
+        logging.getLogger(LOGGER).addHandler(watcher)
         await asyncio.to_thread(cluster.kill, victim)
         began = time.monotonic()
         count = 300
-        await emit_stream(stack, count, RATE, seed=31)
-        await settled(stack, timeout=60)
+        switch_events = 160
+        try:
+            # Meanwhile, on another route (to the events queue alone), a switch event every
+            # 50 ms for 8 s: confirmed all along, it must not hide the link_downs' refusals.
+            others = asyncio.create_task(_switch_events(stack, switch_events, 0.05))
+            await emit_stream(stack, count, RATE, seed=31)
+            await others
+            await settled(stack, timeout=60)
+        finally:
+            logging.getLogger(LOGGER).removeHandler(watcher)
         seconds = time.monotonic() - began
         sent = handed_on(stack)
         received = {name: await drain(cluster.urls[in_use], name)
@@ -603,13 +620,20 @@ async def test_a_channel_refused_for_good_after_a_quorum_leaders_loss_is_replace
                     and "publishing on a new channel" in r.getMessage()]
         alarms, _ = alarm_lines(caplog)
         print(f"\nqueue leader {cluster.names[victim]} killed before the first event: "
-              f"{publisher.counters.refused} refusals, all {count} confirmed in "
-              f"{seconds:.1f}s; {renewals}")
+              f"{publisher.counters.refused} refusals; new channel after (s, confirmed) "
+              f"{at_renewal}; all {count + switch_events} confirmed in {seconds:.1f}s; {renewals}")
         assert publisher.counters.refused > 0  # refused on the first channel: the case tested
         assert len(renewals) == 1 and alarms == []
-        assert publisher.counters.confirmed == len(confirmed.ids) == len(sent) == count
-        for name, bodies in received.items():
-            assert confirmed.ids <= {body["message_id"] for body in bodies}, name
+        renewed_after, confirmed_by_then = at_renewal[0]
+        # While the other route was confirmed, not once it stopped (after 8 s).
+        assert confirmed_by_then > 0 and renewed_after < 4 * RETRY_INTERVAL
+        assert publisher.counters.confirmed == len(confirmed.ids) == len(sent) \
+            == count + switch_events
+        link_downs = {envelope["message_id"] for envelope in sent
+                      if envelope["event_name"] == "kytos/topology.link_down"}
+        assert 0 < len(link_downs) < count
+        assert confirmed.ids <= {body["message_id"] for body in received[events_queue]}
+        assert link_downs == {body["message_id"] for body in received[late_queue]}
         assert publisher.counters.dropped == publisher.counters.failed == 0
     finally:
         await _delete_queue(cluster, late_queue)
@@ -667,6 +691,27 @@ async def test_mq_consumer_resumes_on_another_node(
         assert len(handled) == count
     finally:
         await consumer.close()
+
+
+async def _switch_events(stack: Stack, count: int, interval: float) -> None:
+    """``count`` switch.enabled events, one every ``interval`` seconds."""
+    switch = LINKS[0].endpoint_a.switch
+    for _ in range(count):
+        await stack.controller.buffers.app.aput(
+            KytosEvent("kytos/topology.switch.enabled", {"switch": switch}))
+        await asyncio.sleep(interval)
+
+
+class _OnRecord(logging.Handler):
+    """Calls ``action()`` when a record whose message contains ``text`` is emitted."""
+
+    def __init__(self, text: str, action: Callable[[], object]) -> None:
+        super().__init__()
+        self._text, self._action = text, action
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._text in record.getMessage():
+            self._action()
 
 
 # -- many controllers, one cluster -----------------------------------------------------------

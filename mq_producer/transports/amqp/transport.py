@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import math
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -50,6 +51,7 @@ log = logging.getLogger("kytos.napps.kytos/mq_producer")
 _BROKER_ERRORS = (aiormq.exceptions.AMQPError, aio_pika.exceptions.AMQPException,
                   ConnectionError, OSError, TimeoutError, RuntimeError)
 
+MAX_REFUSED_ROUTES = 10_000  # routes whose refusals _note_refused follows at once
 WRITE_CHUNK = 256 * 1024  # bytes of frames handed to aiormq's writer per turn of the loop
 
 # RabbitMQ's reason when it closes a channel over a message larger than max_message_size.
@@ -132,9 +134,11 @@ class AmqpTransport:
         self._purge_channel: AbstractChannel | None = None  # see purge_status
         self._purge_channel_of: AbstractConnection | None = None
         self._watched_channel: aiormq.Channel | None = None  # _channel_closed is armed on it
-        # Refusals (nacks) with no confirm between them, since when (see _note_refused).
-        self._refused_since: float | None = None
-        self._renewed = False  # a new channel was opened for the refusals since then
+        # Per route (exchange, routing key): since when its messages have been refused (nacks)
+        # with no confirm between them; and when a new channel was last opened for such
+        # refusals (see _note_refused).
+        self._refused_since: dict[tuple[str, str], float] = {}
+        self._renewed_at = -math.inf
         self._renew = False  # publish() opens a new channel before it sends
         self._retired: aiormq.abc.AbstractChannel | None = None  # the channel renew left
         self._underlay: aiormq.abc.AbstractChannel | None = None  # the channel's, for publish_now
@@ -293,7 +297,8 @@ class AmqpTransport:
                 self._watch_blocked(connection)
             if self._channel is None or self._channel.is_closed:
                 await self._open_channel()
-                self._refused_since, self._renewed = None, False  # counted afresh on it
+                self._refused_since.clear()  # counted afresh on it
+                self._renewed_at = -math.inf
         except (*_BROKER_ERRORS, ValueError) as exc:  # ValueError: TLS key changed since load
             raise TransportError(f"cannot connect to {self.description}: {self._scrub(exc)}",
                                  nobody_listening=_refused(exc)) from None
@@ -686,34 +691,39 @@ class AmqpTransport:
     def _outcome(self, message: OutboundMessage, result: object) -> Outcome:
         """What aiormq's reader set on a confirmation, as an outcome for the publisher."""
         if isinstance(result, aiormq.exceptions.DeliveryError):  # a nack, or a return raised
-            self._note_refused()
+            self._note_refused(message)
             return PublishOutcome.REJECTED
         if isinstance(result, BaseException):
             return TransportError(f"publish to {message.exchange!r} failed: "
                                   f"{self._scrub(result)}")
-        self._refused_since, self._renewed = None, False  # the broker takes them again
+        if self._refused_since:  # the broker takes the route's messages again
+            self._refused_since.pop(self._address(message), None)
         if isinstance(result, DeliveredMessage):
             return PublishOutcome.RETURNED
         return PublishOutcome.CONFIRMED
 
-    def _note_refused(self) -> None:
-        """A nack. Once the broker has refused every publish for RETRY_INTERVAL (retries
-        included), publishing goes on a new channel, once for such a spell: RabbitMQ 3.10
-        refuses for good on a channel whose first publish to a quorum queue came while the
-        queue's leader was lost (its node had just died: after a kill of the node the producer
-        and the leader shared, its new connection's first channel), and takes them at once
-        on a new channel of the same connection (measured on 3.10.8, docs/operating.rst). A
-        queue of the operator's that refuses (full, reject-publish) goes on refusing: nothing
-        more is done for it until the broker confirms again."""
-        now = time.monotonic()
-        if self._refused_since is None:
-            self._refused_since = now
-        elif not self._renewed and now - self._refused_since >= self._config.retry_interval:
-            self._renewed = self._renew = True
-            log.warning("mq_producer: %s has refused every message for %.0fs: publishing on a "
-                        "new channel (RabbitMQ refuses for good on a channel that first "
-                        "published to a quorum queue while the queue's leader was lost)",
-                        self.description, now - self._refused_since)
+    def _note_refused(self, message: OutboundMessage) -> None:
+        """A nack. Once the broker has refused every message of one route (exchange and
+        routing key: the same queues) for RETRY_INTERVAL, retries included, publishing goes
+        on a new channel - once for such a spell: RabbitMQ 3.10 refuses for good on a channel
+        whose first publish to a quorum queue came while the queue's leader was lost (its
+        node had just died: after a kill of the node the producer and the leader shared, its
+        new connection's first channel), and takes them at once on a new channel of the same
+        connection (measured on 3.10.8, docs/operating.rst); the channel's other routes, to
+        other queues, go on being confirmed meanwhile. A queue of the operator's that refuses
+        (full, reject-publish) goes on refusing: nothing more is done for it until the broker
+        confirms its route again."""
+        route, now = self._address(message), time.monotonic()
+        since = self._refused_since.setdefault(route, now)
+        if since >= self._renewed_at and now - since >= self._config.retry_interval:
+            self._renewed_at, self._renew = now, True
+            log.warning("mq_producer: %s has refused every message to exchange %r with routing "
+                        "key %r for %.0fs: publishing on a new channel (RabbitMQ refuses for "
+                        "good on a channel that first published to a quorum queue while the "
+                        "queue's leader was lost)", self.description, route[0], route[1][:200],
+                        now - since)
+        if len(self._refused_since) > MAX_REFUSED_ROUTES:  # keys are not a closed set
+            self._refused_since.clear()
 
     async def _open_channel(self) -> None:
         """The channel to publish on, with publisher confirms; no refusal seen on it yet."""
