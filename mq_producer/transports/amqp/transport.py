@@ -297,8 +297,8 @@ class AmqpTransport:
                 self._watch_blocked(connection)
             if self._channel is None or self._channel.is_closed:
                 await self._open_channel()
-                self._refused_since.clear()  # counted afresh on it
-                self._renewed_at = -math.inf
+                self._refused_since.clear()  # counted afresh on it (each spell then begins
+                # after the last new channel: _note_refused may open another for it)
         except (*_BROKER_ERRORS, ValueError) as exc:  # ValueError: TLS key changed since load
             raise TransportError(f"cannot connect to {self.description}: {self._scrub(exc)}",
                                  nobody_listening=_refused(exc)) from None
