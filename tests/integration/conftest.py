@@ -122,8 +122,7 @@ async def start_publisher(producer_settings, broker_url: str, cleanup_exchanges:
     yield start
     for publisher in started:
         cleanup_exchanges.update(publisher.transport.queues)
-        publisher.abandon()
-        await publisher.transport.close()
+        await publisher.stop(flush_timeout=0)
 
 
 @pytest.fixture

@@ -68,8 +68,7 @@ async def publisher(node: RabbitNode, monkeypatch: pytest.MonkeyPatch, publish_p
     await wait_until(lambda: running.transport.connected, what="connected")
     assert_publish_path(running.transport, publish_path)
     yield running
-    running.abandon()
-    await running.transport.close()
+    await running.stop(flush_timeout=0)
 
 
 def message(number: int) -> OutboundMessage:

@@ -132,8 +132,7 @@ async def closing() -> AsyncIterator[Callable]:
     yield things.append
     for thing in reversed(things):
         if isinstance(thing, Publisher):
-            thing.abandon()
-            await thing.transport.close()
+            await thing.stop(flush_timeout=0)
         else:
             await thing.close()
 

@@ -297,8 +297,7 @@ async def test_200_links_at_80ms_round_trip_all_declared_and_confirmed_without_a
             if r.levelno >= logging.WARNING))
     finally:
         intake.stop()
-        publisher.abandon()
-        await transport.close()
+        await publisher.stop(flush_timeout=0)
 
 
 async def test_a_queue_the_broker_refuses_costs_its_batch_a_split_and_its_message_a_return(
@@ -361,5 +360,4 @@ async def test_a_queue_the_broker_refuses_costs_its_batch_a_split_and_its_messag
                 and r.levelno >= logging.WARNING] == []  # nor by the client library
     finally:
         intake.stop()
-        publisher.abandon()
-        await transport.close()
+        await publisher.stop(flush_timeout=0)
