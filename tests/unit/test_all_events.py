@@ -10,7 +10,6 @@ size; every event is handed on or counted exactly once:
 
 import asyncio
 import datetime as dt
-import enum
 import json
 import logging
 import types
@@ -31,7 +30,18 @@ from listen_events.pipeline import EventPipeline
 from listen_events.serialize import MAX_TEXT, MAX_VALUES
 from listen_events.worker import HandOffWorker
 from tests.support.handoff import decoded
-from tests.support.hostile import BrokenMapping
+from tests.support.hostile import (
+    KEYS,
+    AsDictRaises,
+    AsDictSelf,
+    BadRepr,
+    BrokenMapping,
+    Color,
+    Opaque,
+    cycle,
+    nest,
+    surrogates,
+)
 from tests.support.topology import make_link, make_nni, make_topology
 
 # The profile under test, with a name filter and a content rule so that every outcome occurs.
@@ -67,8 +77,7 @@ USEFUL = ["kytos/mef_eline.created", "kytos/flow_manager.flow.added", "kytos/of_
           "kytos/topology.switch.enabled", "version/control.initialize",
           "kytos/of_lldp.loop.detected", "acme/ruled.event"]
 METAS = "\\.*+?()[]{}|^$/-_:"
-SURROGATES = st.text(st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), min_size=1,
-                     max_size=2)
+SURROGATES = surrogates(2)
 WORDS = st.one_of(st.sampled_from(["kytos", "topology", "mef_eline", "", "x", "of_core",
                                    "v0x04", "messages", "in", "core", "tópico", "事件"]),
                   st.text(max_size=6), st.text(alphabet=METAS, max_size=6))
@@ -85,35 +94,6 @@ NAMES = st.one_of(
 )
 
 # -- contents ------------------------------------------------------------------------------
-
-
-class Color(enum.Enum):
-    RED = "red"
-    NESTED = (1, ("a", 2.5))
-
-
-class Opaque:
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "Opaque()"
-
-
-class BadRepr:
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        raise RuntimeError("repr is broken")
-
-
-class AsDictRaises:
-    def as_dict(self):
-        raise KeyError("as_dict is broken")
-
-
-class AsDictSelf:
-    def as_dict(self):
-        return self
 
 
 class DictRaises:
@@ -136,20 +116,6 @@ class Attributes:
         self._hidden = "not published"
 
 
-def _cycle(items: list) -> dict:
-    items = list(items)
-    items.append(items)
-    mapping: dict = {"items": items}
-    mapping["self"] = mapping
-    return mapping
-
-
-def _nest(depth: int, leaf: Any) -> Any:
-    for level in range(depth):
-        leaf = {"d": leaf} if level % 2 else [leaf]
-    return leaf
-
-
 def _shared(depth: int) -> Any:
     """A DAG whose every node is reached twice: 2**depth paths, depth + 1 objects."""
     value: Any = 1
@@ -162,7 +128,7 @@ def _shared(depth: int) -> Any:
 HUGE = [list(range(3 * MAX_VALUES)), "x" * (3 * MAX_TEXT), "é" * MAX_TEXT,
         b"\xff" * 200_000, {str(n): n for n in range(2 * MAX_VALUES)}, _shared(40),
         set(range(2 * MAX_VALUES)), [["\x01" * 60] * 100] * 100,
-        [make_link(n % 40 + 1) for n in range(1000)], _nest(5000, "deep")]
+        [make_link(n % 40 + 1) for n in range(1000)], nest(5000, "deep")]
 
 SCALARS = st.one_of(
     st.none(), st.booleans(), st.integers(), st.sampled_from([2**70, -(2**90)]),
@@ -176,16 +142,14 @@ SCALARS = st.one_of(
     st.builds(DictRaises), st.just(print), st.just(dict), st.just(json),
     st.integers(1, 40).map(make_link), st.integers(1, 40).map(make_nni),
 )
-KEYS = st.one_of(st.text(max_size=8), st.integers(), st.booleans(), st.none(), st.uuids(),
-                 st.tuples(st.integers(0, 9)), SURROGATES, st.sampled_from(Color))
 VALUES = st.recursive(
     SCALARS,
     lambda children: st.one_of(
         st.lists(children, max_size=4), st.lists(children, max_size=3).map(tuple),
         st.dictionaries(KEYS, children, max_size=4),
         st.sets(st.integers() | st.text(max_size=5), max_size=3),
-        st.lists(children, max_size=2).map(_cycle), st.builds(Attributes, children),
-        st.builds(_nest, st.integers(60, 70), children)),
+        st.lists(children, max_size=2).map(cycle), st.builds(Attributes, children),
+        st.builds(nest, st.integers(60, 70), children)),
     max_leaves=12)
 CONTENTS = st.one_of(
     st.dictionaries(st.text(max_size=10) | KEYS, VALUES, max_size=5),

@@ -30,7 +30,6 @@ from listen_events.pacing import Pacer
 from listen_events.pipeline import TOPOLOGY_LOADED, EventPipeline
 from listen_events.worker import HandOffWorker, Snapshotted
 from tests.support.handoff import decoded, handed_envelopes
-from tests.support.kytos_controller import FakeController
 from tests.support.topology import make_link, make_topology
 
 HERE = Path(listen_events.__file__).parent
@@ -393,13 +392,6 @@ async def test_when_a_batch_cannot_be_handed_on_the_counts_say_what_was():
     links = [make_link(index) for index in range(1, 4)]
     assert await worker.snapshot(links, switches) == Snapshotted(links=1, nni_ports=2)
     assert worker.pipeline.counters.hand_on_failed == 2
-
-
-@pytest.fixture
-async def controller():
-    fake = FakeController()
-    yield fake
-    await fake.stop()
 
 
 def _check_snapshot_answer(body: dict[str, Any]) -> None:

@@ -8,7 +8,6 @@ No broker: mq_producer is pointed at a closed port, so its publisher only buffer
 import asyncio
 import collections.abc
 import datetime as dt
-import enum
 import json
 import logging
 import re
@@ -38,7 +37,18 @@ from mq_producer.envelopes import InvalidEnvelope, envelopes_of, to_messages
 from mq_producer.main import Main as MqProducer
 from mq_producer.outbox import OutboundMessage
 from tests.support.handoff import decoded, handed_envelopes
-from tests.support.hostile import BrokenMapping
+from tests.support.hostile import (
+    KEYS,
+    AsDictRaises,
+    AsDictSelf,
+    BadRepr,
+    BrokenMapping,
+    Color,
+    Opaque,
+    cycle,
+    nest,
+    surrogates,
+)
 from tests.support.kytos_controller import FakeController
 from tests.support.rabbit_node import free_port
 from tests.support.topology import make_link, make_topology
@@ -51,34 +61,9 @@ PROPERTY = settings(max_examples=1000, deadline=None,
 # -- hostile values ------------------------------------------------------------------------
 
 
-class Color(enum.Enum):
-    RED = "red"
-    NESTED = (1, ("a", 2.5))
-
-
-class Opaque:
-    def __repr__(self) -> str:
-        return "Opaque()"
-
-
-class BadRepr:
-    def __repr__(self) -> str:
-        raise RuntimeError("repr is broken")
-
-
 class HugeRepr:
     def __repr__(self) -> str:
         return "x" * 100_000
-
-
-class AsDictRaises:
-    def as_dict(self):
-        raise KeyError("as_dict is broken")
-
-
-class AsDictSelf:
-    def as_dict(self):
-        return self
 
 
 class AsDictOpaque:
@@ -90,23 +75,7 @@ class Text(str):
     """A str subclass, like kytos' LinkID and InterfaceID."""
 
 
-def _cycle(items: list) -> dict:
-    items = list(items)
-    items.append(items)
-    mapping: dict = {"items": items}
-    mapping["self"] = mapping
-    return mapping
-
-
-def _nest(depth: int, leaf: object) -> object:
-    value = leaf
-    for level in range(depth):
-        value = {"d": value} if level % 2 else [value]
-    return value
-
-
-SURROGATES = st.text(st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), min_size=1,
-                     max_size=3)
+SURROGATES = surrogates(3)
 ZONES = st.sampled_from([None, dt.UTC, dt.timezone(dt.timedelta(hours=-3, minutes=-30))])
 SCALARS = st.one_of(
     st.none(), st.booleans(), st.integers(), st.integers(-(2**63), 2**64 - 1),
@@ -118,16 +87,14 @@ SCALARS = st.one_of(
     st.builds(RuntimeError, st.text(max_size=10)), st.integers(1, 50).map(make_link),
     st.integers(1, 50).map(lambda index: make_link(index, interdomain=True)),
 )
-KEYS = st.one_of(st.text(max_size=8), st.integers(), st.booleans(), st.none(), st.uuids(),
-                 st.tuples(st.integers(0, 9)), SURROGATES, st.sampled_from(Color))
 VALUES = st.recursive(
     SCALARS,
     lambda children: st.one_of(
         st.lists(children, max_size=4), st.lists(children, max_size=3).map(tuple),
         st.dictionaries(KEYS, children, max_size=4),
         st.sets(st.integers() | st.text(max_size=5), max_size=3),
-        st.lists(children, max_size=2).map(_cycle),
-        st.builds(_nest, st.integers(MAX_DEPTH - 2, 3 * MAX_DEPTH), children)),
+        st.lists(children, max_size=2).map(cycle),
+        st.builds(nest, st.integers(MAX_DEPTH - 2, 3 * MAX_DEPTH), children)),
     max_leaves=12)
 LINK_CONTENT = st.fixed_dictionaries(
     {"link": st.one_of(st.integers(1, 50).map(lambda i: make_link(i, interdomain=i % 2 == 0)),
@@ -210,7 +177,7 @@ def test_serialization_never_raises_and_always_yields_plain_json(content):
 @PROPERTY
 @given(content=st.dictionaries(st.text(max_size=5), SCALARS, min_size=1, max_size=4),
        hostile=st.sampled_from([Opaque(), BadRepr(), AsDictRaises(), float("nan"),
-                                float("-inf"), _cycle([1]), _nest(3 * MAX_DEPTH, 1)]))
+                                float("-inf"), cycle([1]), nest(3 * MAX_DEPTH, 1)]))
 def test_every_degraded_value_is_reported(content, hostile):
     serialized, warnings = serialize_content({**content, "hostile": hostile})
     assert warnings

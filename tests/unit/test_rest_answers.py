@@ -25,7 +25,6 @@ from listen_events import settings as listen_settings
 from listen_events.main import Main as ListenEvents
 from mq_producer.main import Main as MqProducer
 from tests.support.hostile import BrokenMapping
-from tests.support.kytos_controller import FakeController
 from tests.support.rabbit_node import free_port
 from tests.support.topology import make_link
 
@@ -82,16 +81,6 @@ def check_answer(napp: Any, response: httpx.Response, path: str, method: str) ->
     for leak in LEAKS:
         assert leak not in response.text, f"{leak!r} in {method} {path}: {response.text}"
     return body
-
-
-@pytest.fixture
-async def controller():
-    fake = FakeController()
-    yield fake
-    await fake.stop()
-    for napp in fake.napps.values():
-        if getattr(napp, "publisher", None) is not None:
-            await napp.publisher.transport.close()
 
 
 def _client(*napps: Any) -> httpx.AsyncClient:

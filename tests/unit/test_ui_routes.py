@@ -7,8 +7,6 @@ HTTP, as described in openapi.yml and without a password.
 import asyncio
 import json
 
-import pytest
-
 from mq_producer import settings
 from mq_producer.config import load_config
 from mq_producer.main import Main as MqProducer
@@ -16,21 +14,10 @@ from mq_producer.outbox import OutboundMessage
 from mq_producer.queue_view import MAX_INSPECTED, QueueView
 from mq_producer.recent import OutcomeLog
 from mq_producer.transports.base import TransportError
-from tests.support.kytos_controller import FakeController
 from tests.support.rabbit_node import free_port
 from tests.unit.test_rest_answers import PASSWORD, _client, check_answer
 
 CONFIG = load_config(settings, {"KYTOS_MQ_URL": "amqp://u:p@localhost/"})
-
-
-@pytest.fixture
-async def controller():
-    fake = FakeController()
-    yield fake
-    await fake.stop()
-    for napp in fake.napps.values():
-        if getattr(napp, "publisher", None) is not None:
-            await napp.publisher.transport.close()
 
 
 def message(number: int, exchange: str = "operational_events", link_id: str | None = None

@@ -214,13 +214,6 @@ async def test_stop_cancels_only_the_worker_task_and_drops_what_waits():
 
 # -- listen_events' handler, snapshot route and shutdown --------------------------------------
 
-@pytest.fixture
-async def controller():
-    fake = FakeController()
-    yield fake
-    await fake.stop()
-
-
 def _handoffs(controller: FakeController) -> list[Any]:
     return [event for event in controller.seen if event.name == HANDOFF]
 
