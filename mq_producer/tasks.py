@@ -15,11 +15,16 @@ them, and the NApp's stop shows in Kytos' output:
 that turn has its exception marked as seen by it), so the ``finally`` clauses, run when the
 coroutines are closed after loop.close(), need no loop. The chain is followed through
 ``Task._fut_waiter``, the future a task waits on (asyncio's own, C and Python implementations
-alike). Both internals are pinned by tests/unit/test_kytosd_stop_contract.py; without
-``_fut_waiter`` only the task itself is quieted.
+alike). Python 3.11's ``asyncio.wait_for`` (aiormq times its channel RPCs with it: the lock,
+the reply) waits on a plain future while a task of its own runs what it waits for; cancelled,
+it cancels that task at its next step, which never comes: we do it for it. That task is the
+one whose done callbacks release the future (``asyncio.tasks._release_waiter``). These
+internals are pinned by tests/unit/test_kytosd_stop_contract.py; without them only the tasks
+found are quieted.
 """
 
 import asyncio
+import functools
 import inspect
 
 
@@ -33,16 +38,39 @@ def cancel(task: asyncio.Task[object] | None, *, for_good: bool) -> None:
         _quiet(task)
 
 
+_RELEASE_WAITER = getattr(asyncio.tasks, "_release_waiter", None)  # wait_for's, 3.11
+
+
 def _quiet(task: asyncio.Task[object]) -> None:
     """``task`` and, down the chain, each task it waits on: never reported by asyncio."""
-    seen: set[int] = set()
-    awaited: object = task
-    while isinstance(awaited, asyncio.Task) and not awaited.done() \
-            and id(awaited) not in seen:  # tasks awaiting each other: a deadlock, not a hang
+    seen: set[int] = set()  # tasks awaiting each other: a deadlock, not a hang
+    chain: list[object] = [task]
+    while chain:
+        awaited = chain.pop()
+        if not isinstance(awaited, asyncio.Future) or id(awaited) in seen:
+            continue
         seen.add(id(awaited))
+        if not isinstance(awaited, asyncio.Task):  # a plain future: wait_for's?
+            for runner in _running_for(awaited, task.get_loop()):
+                runner.cancel()
+                chain.append(runner)
+            continue
+        if awaited.done():
+            continue
         awaited._log_destroy_pending = False  # type: ignore[attr-defined]
         coroutine = awaited.get_coro()
         if inspect.iscoroutine(coroutine) \
                 and inspect.getcoroutinestate(coroutine) == inspect.CORO_CREATED:
             coroutine.close()
-        awaited = getattr(awaited, "_fut_waiter", None)
+        chain.append(getattr(awaited, "_fut_waiter", None))
+
+
+def _running_for(waiter: asyncio.Future[object],
+                 loop: asyncio.AbstractEventLoop) -> list[asyncio.Task[object]]:
+    """The pending tasks that asyncio.wait_for runs for a task waiting on ``waiter``."""
+    if _RELEASE_WAITER is None:
+        return []
+    return [task for task in asyncio.all_tasks(loop)
+            if any(type(callback) is functools.partial and callback.func is _RELEASE_WAITER
+                   and callback.args[0] is waiter
+                   for callback, _context in getattr(task, "_callbacks", None) or ())]

@@ -128,6 +128,19 @@ def test_a_channel_rpc_sent_in_the_turn_kytos_stops_leaves_nothing_behind(rabbit
     _once(result.stderr, PRODUCER_STOPPED)
 
 
+def test_a_channel_rpc_waiting_when_kytos_stops_leaves_nothing_behind(rabbit):
+    """aiormq awaits a channel RPC's lock and reply through asyncio.wait_for, which in Python
+    3.11 runs each in a task of its own that only wait_for cancels, at a step that never
+    comes. A real kytosd stopped while link status queues were declared and purged printed
+    "Task was destroyed but it is pending!" for those tasks (4 of 6 stops, before
+    mq_producer.tasks ended them too)."""
+    result = _stop_kytos(rabbit, "rpc-waiting")
+    waiting = [int(line.split()[-1]) for line in result.stdout.splitlines()
+               if line.startswith("RPC WAITING ")]
+    assert waiting and waiting[0] >= 1, result.stdout  # the case really happened
+    _once(result.stderr, PRODUCER_STOPPED)
+
+
 @pytest.fixture
 def silent_broker():
     """A TCP port that never answers AMQP, in two ways: ``unreachable``, its accept queue full

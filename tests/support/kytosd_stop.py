@@ -22,6 +22,12 @@ MODE:
   task sends a channel RPC for a new link's queue: aiormq's task for that RPC is created in
   that turn and never starts. ``RPC NOT STARTED <n>`` says how many such tasks the
   connection held when the stop began (the case happened only if n > 0).
+- ``rpc-waiting``: as ``events``, then each of those links changes status while its last
+  status waits unread in its queue, which mq_producer purges first (a channel RPC with a
+  timeout); the stop runs in the first turn in which such an RPC waits through
+  ``asyncio.wait_for`` (aiormq's channel lock, or the broker's reply), which in Python 3.11
+  runs what it waits for in a task of its own. ``RPC WAITING <n>`` says how many such tasks
+  there were when the stop began (the case happened only if n > 0).
 - ``connecting``: the broker at KYTOS_MQ_URL never completes a connection (the test's
   socket: SYNs dropped, or accepted and never answered); the stop comes while mq_producer's
   attempt waits. ``AWAITED TASKS <n>`` says how many tasks the publishing task was waiting
@@ -96,7 +102,7 @@ async def _start(mode: str) -> FakeController:
         await asyncio.sleep(0.5)  # the first attempt is under way (PUBLISH_TIMEOUT is 10 s)
         return controller
     await _until(lambda: producer.publisher.transport.connected, "the producer to connect")
-    if mode in ("events", "late", "rpc"):
+    if mode in ("events", "late", "rpc", "rpc-waiting"):
         for index in range(EVENTS):
             link = make_link(index + 1, interdomain=True)
             await controller.buffers.app.aput(KytosEvent(
@@ -142,6 +148,31 @@ def _rpc(controller: FakeController, stop) -> None:
         stop()
 
     controller.loop.call_soon(stop_now)
+
+
+def _rpc_waiting(controller: FakeController, stop, turns: int = 20_000) -> None:
+    """Every link of ``_start`` changes status (its queue is purged first); the stop in the
+    first turn in which wait_for runs a task for a purge (a task whose done callback releases
+    wait_for's future)."""
+    for index in range(EVENTS):
+        controller.notify_listeners(KytosEvent(
+            "kytos/topology.link_up" if index % 2 else "kytos/topology.link_down",
+            {"link": make_link(index + 1, interdomain=True), "reason": "flap"}))
+
+    def waiting() -> int:
+        return sum(1 for task in asyncio.all_tasks(controller.loop) if any(
+            getattr(callback, "func", None) is asyncio.tasks._release_waiter
+            for callback, _context in task._callbacks or ()))
+
+    def poll(turn: int) -> None:
+        count = waiting()
+        if count or turn >= turns:
+            print("RPC WAITING", count, flush=True)
+            stop()
+        else:
+            controller.loop.call_soon(poll, turn + 1)
+
+    controller.loop.call_soon(poll, 0)
 
 
 def _awaited_tasks(controller: FakeController) -> int:
@@ -190,6 +221,8 @@ def main() -> None:
             loop.call_soon(_late, napps[0], kill_handler)
         elif mode == "rpc":
             loop.call_soon(_rpc, napps[0], kill_handler)
+        elif mode == "rpc-waiting":
+            loop.call_soon(_rpc_waiting, napps[0], kill_handler)
         elif mode == "connecting":
             print("AWAITED TASKS", _awaited_tasks(napps[0]), flush=True)
             loop.call_soon(os.kill, os.getpid(), signal.SIGTERM)

@@ -4,10 +4,13 @@ here, not silently in production (where the Close would not be sent, and tasks w
 reported as destroyed while pending)."""
 
 import asyncio
+import functools
 import inspect
+import sys
 
 import aiormq
 import aiormq.base
+import pytest
 
 
 def test_the_connection_keeps_its_writer_task_and_the_stream_writer_is_its_writer_local():
@@ -59,6 +62,30 @@ def test_a_task_shows_the_task_it_awaits():
     task.cancel()
     loop.run_until_complete(asyncio.gather(task, return_exceptions=True))
     assert task._fut_waiter is None and inner[0].cancelled()
+    loop.close()
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="wait_for runs no task of its own "
+                    "from Python 3.12")
+def test_wait_for_runs_its_awaitable_in_a_task_that_releases_the_future_its_caller_awaits():
+    """mq_producer.tasks finds the task Python 3.11's asyncio.wait_for runs for a task of ours
+    (aiormq's RPCs) by that done callback, on the future our task waits on."""
+    loop = asyncio.new_event_loop()
+
+    async def outer() -> None:
+        await asyncio.wait_for(asyncio.Event().wait(), 5)
+
+    task = loop.create_task(outer())
+    loop.run_until_complete(asyncio.sleep(0.01))
+    waiter = task._fut_waiter
+    assert isinstance(waiter, asyncio.Future) and not isinstance(waiter, asyncio.Task)
+    (inner,) = asyncio.all_tasks(loop) - {task}
+    assert any(type(callback) is functools.partial
+               and callback.func is asyncio.tasks._release_waiter and callback.args == (waiter,)
+               for callback, _context in inner._callbacks)
+    task.cancel()
+    loop.run_until_complete(asyncio.gather(task, return_exceptions=True))
+    assert inner.cancelled()  # what wait_for does at its next step, when the loop runs one
     loop.close()
 
 
