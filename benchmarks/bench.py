@@ -149,6 +149,7 @@ class Figures:
     dispatch_cpu_us_per_event: float = 0.0
     burst_own_ratio: float = 0.0  # the NApps' own CPU per event / raw's per message
     burst_own_ratios: list[float] = field(default_factory=list)  # per alternated round
+    burst_own_rounds_us: list[tuple[float, float]] = field(default_factory=list)  # own, raw
     latency_rate: float = 0.0
     latency_received: int = 0
     latency_sent: int = 0
@@ -1275,31 +1276,33 @@ async def phase_cpu_and_stall(run: Run) -> None:
     row("  the NApps' own / raw aio-pika's per message", f"{own / figures.raw_cpu_us_per_msg:.2f}",
         f"with core's dispatch {with_dispatch:.2f}; sections 1, 2 and this one's: a minute apart")
     rounds = run.options.burst_rounds
-    figures.burst_own_ratios = await burst_own_rounds(run, rounds)
+    figures.burst_own_rounds_us = await burst_own_rounds(run, rounds)
+    figures.burst_own_ratios = [own_us / raw_us for own_us, raw_us in figures.burst_own_rounds_us]
     figures.burst_own_ratio = statistics.median(figures.burst_own_ratios)
     row(f"    the same, {rounds} round{'s' if rounds > 1 else ''} back to back: median",
         f"{figures.burst_own_ratio:.2f}",
-        "rounds " + " ".join(f"{ratio:.2f}" for ratio in figures.burst_own_ratios)
+        "rounds " + ", ".join(f"{own_us:.0f} / {raw_us:.0f} us = {own_us / raw_us:.2f}"
+                              for own_us, raw_us in figures.burst_own_rounds_us)
         + "; issue 21 target <= 0.7: " + verdict(
             figures, "burst: the NApps' own CPU per event <= 0.7 x raw's per message (issue 21)",
             figures.burst_own_ratio <= 0.7))
 
 
-async def burst_own_rounds(run: Run, rounds: int) -> list[float]:
-    """The NApps' own CPU per event over raw aio-pika's per message, once per round; each
+async def burst_own_rounds(run: Run, rounds: int) -> list[tuple[float, float]]:
+    """The NApps' own CPU per event and raw aio-pika's per message (us), once per round; each
     round publishes the burst's count through raw aio-pika, then through the NApps, then
     feeds it to the stand-in dispatch alone, back to back. This host's load drifts over
     seconds: figures taken within a few seconds of each other are the steadier ratio."""
     count = min(run.options.burst, len(run.raw_messages))
-    ratios = []
+    rounds_us = []
     for _ in range(rounds):
         raw = await publish_pipelined(run.exchange, run.raw_messages[:count])
         await wait_until(run.stack.idle, 30, "idle before a burst round")
         events = LinkEvents(run.links, count)
         napps = await run_production(run.stack, events, count, 120)
         _, dispatch_cpu = await dispatch_only(events)
-        ratios.append((napps.cpu - dispatch_cpu) / raw.cpu * raw.messages / count)
-    return ratios
+        rounds_us.append(((napps.cpu - dispatch_cpu) / count * 1e6, raw.cpu / raw.messages * 1e6))
+    return rounds_us
 
 
 def napp_steps_row(steps: StepMeter) -> float:
