@@ -230,10 +230,15 @@ async def test_producer_and_consumer_over_tls_with_least_privilege(node, stacks,
     assert status["queues"] == {DEAD: f"refused: user '{PRODUCER_USER}' lacks a permission to "
                                       "declare or bind it (docs/operating.rst: Least privilege)"}
 
-    await stack.controller.buffers.app.aput(_link_down())
-    await wait_until(lambda: received, 15, "the event at the consumer")
-    assert received[0].event_name == "kytos/topology.link_down"
-    assert received[0].link.id == make_link(1).id
+    event = _link_down()
+    await stack.controller.buffers.app.aput(event)
+    # The consumer's queue is durable, on the module's node: an earlier test may have left
+    # events in it, which the consumer reads first
+    await wait_until(lambda: any(e.event_id == str(event.id) for e in received), 15,
+                     "the event at the consumer")
+    ours = next(e for e in received if e.event_id == str(event.id))
+    assert ours.event_name == "kytos/topology.link_down" and ours.link is not None
+    assert ours.link.id == make_link(1).id
     assert (await stack.status())["counters"]["confirmed"] == 1
 
     connections = {c["user"]: c for c in _connections(node)}
@@ -331,22 +336,25 @@ async def test_link_status_queues_with_the_documented_permissions(
     monkeypatch.setattr(producer_settings, "LINK_STATUS", {
         "enabled": True, "exchange": LINKS_EXCHANGE, "queue_prefix": LINK_QUEUE_PREFIX,
         "metadata": {"interdomain": True}, "link_ids": []})
-    stack = stacks(node.env(LINKS_USER, LINKS_PW))
-    await _connected(stack)
-    link = make_link(9, interdomain=True)
-    await stack.controller.buffers.app.aput(
-        KytosEvent("kytos/topology.link_down", {"link": link, "reason": "test"}))
-    counters = stack.producer.publisher.counters
-    await wait_until(lambda: counters.confirmed == 2, 15, "the event and the link's status")
-    status = await stack.status()
-    assert status["queues"][f"{LINK_QUEUE_PREFIX}{link.id}"] == "ok"
-    assert status["exchanges"][LINKS_EXCHANGE] == \
-        "exists (type not verified: no configure permission)"
-    await wait_until(lambda: counters.returned == 1, 15, "the status's copy")
-    # (on the links exchange, once the link's queue took the status: nobody is bound there)
     admin = await aio_pika.connect(node.rabbit.url)
     try:
         channel = await admin.channel()
+        # The event's own queue, whichever tests ran before (the consumers' is theirs)
+        events = await channel.declare_queue(exclusive=True)
+        await events.bind("sec_oper", "#")
+        stack = stacks(node.env(LINKS_USER, LINKS_PW))
+        await _connected(stack)
+        link = make_link(9, interdomain=True)
+        await stack.controller.buffers.app.aput(
+            KytosEvent("kytos/topology.link_down", {"link": link, "reason": "test"}))
+        counters = stack.producer.publisher.counters
+        await wait_until(lambda: counters.confirmed == 2, 15, "the event and the link's status")
+        status = await stack.status()
+        assert status["queues"][f"{LINK_QUEUE_PREFIX}{link.id}"] == "ok"
+        assert status["exchanges"][LINKS_EXCHANGE] == \
+            "exists (type not verified: no configure permission)"
+        await wait_until(lambda: counters.returned == 1, 15, "the status's copy")
+        # (on the links exchange, once the link's queue took the status: nobody is bound there)
         queue = await channel.declare_queue(f"{LINK_QUEUE_PREFIX}{link.id}", passive=True)
         message = await queue.get(no_ack=True)
         assert json.loads(message.body)["link"]["id"] == str(link.id)
