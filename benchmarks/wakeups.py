@@ -16,8 +16,8 @@ included), while in the block of ``LoopCounter``:
 
 - with ``--cpu``, the thread's CPU time (``time.thread_time``) by name, in the selector's
   polls, and the rest of the block: where a paced event's CPU goes. ``--burst N`` counts a
-  burst of N events too (bench.py's sections 2 and 1): the same steps cost about three
-  times as much each at a steady pace as in a burst (issue 21's closing notes).
+  burst of N events too (bench.py's sections 2 and 1): the same steps cost two to five
+  times as much each at a steady pace as in a burst (docs/benchmarks.rst, "Paced CPU").
 
 Everything on the loop is counted, the paced sender's own step and timer too (raw's has the
 same), so the figures are for the path as a whole; the breakdown says who. ``--paced`` also
@@ -152,7 +152,7 @@ async def counted_burst(run: Any, count: int, napps_only: bool = False, cpu: boo
     """``count`` link events through the NApps as fast as the app buffer takes them, and the
     same count of messages through raw aio-pika, 256 in flight (bench.py's sections 2 and 1),
     each counted: what each step costs when the loop is never idle, beside the paced
-    windows' figures, where every step starts cold."""
+    windows' figures, where every step runs alone."""
     import bench
 
     await bench.wait_until(run.stack.idle, 30, "idle before a counted burst")
