@@ -10,10 +10,12 @@ import uuid
 
 import orjson
 import pytest
+from kytos.core.interface import Interface
+from kytos.core.switch import Switch
 
 from listen_events import serialize
 from listen_events.serialize import MAX_DEPTH, MAX_TEXT, Serializer, serialize_content
-from tests.support.topology import make_link
+from tests.support.topology import make_link, make_topology
 
 
 class AsDict:
@@ -158,6 +160,49 @@ def test_a_link_is_taken_by_the_round_trip_and_gives_the_walks_result(monkeypatc
     assert serializer._round_trip(link.as_dict(), 2) is not None
     content = {"link": link, "reason": "link down"}
     assert serialize_content(content) == walked(content, monkeypatch)
+
+
+def test_a_switch_is_taken_by_the_round_trip_and_gives_the_walks_result(monkeypatch):
+    """Core's Switch.as_dict() keys its interfaces by InterfaceID, a str subclass, which orjson
+    refuses as a key: keyed by their text as the walk keys them, the switch goes through the
+    round trip, and the result is the walk's of core's own as_dict()."""
+    switch = next(iter(make_topology(4, 8).switches.values()))
+    original = switch.as_dict()  # core's own (its speed warnings are not the NApp's)
+    assert {type(key) for key in original["interfaces"]} != {str}
+    data = serialize._switch_dict(switch)
+    assert {type(key) for key in data["interfaces"]} == {str}
+    assert Serializer()._round_trip(data, 2) is not None
+    content = {"switch": switch, "reason": "test"}
+    assert serialize_content(content) == walked({"switch": AsDict(original), "reason": "test"},
+                                                monkeypatch)
+
+
+class OddIdInterface(Interface):
+    """An interface whose id's str() is not its characters (``Renamed``, ``BrokenStr``)."""
+
+    def __init__(self, *args, id_type, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.id_type = id_type
+
+    @property
+    def id(self):
+        return self.id_type(f"{self.switch.dpid}:{self.port_number}")
+
+
+def test_a_switch_whose_interface_ids_have_their_own_str_gives_the_walks_result(monkeypatch):
+    """Keys re-keyed as the walk keys them: str() (two ``Renamed`` ids collide, the later
+    kept, as in the walk), or the characters when str() raises."""
+    switch = Switch("00:00:00:00:00:00:00:09")
+    Interface("eth1", 1, switch)
+    OddIdInterface("eth2", 2, switch, id_type=Renamed)
+    OddIdInterface("eth3", 3, switch, id_type=Renamed)
+    OddIdInterface("eth4", 4, switch, id_type=BrokenStr)
+    content = {"switch": switch}
+    result, warnings = serialize_content(content)
+    assert list(result["switch"]["interfaces"]) == ["00:00:00:00:00:00:00:09:1", "renamed",
+                                                    "00:00:00:00:00:00:00:09:4"]
+    assert result["switch"]["interfaces"]["renamed"]["port_number"] == 3
+    assert (result, warnings) == walked({"switch": AsDict(switch.as_dict())}, monkeypatch)
 
 
 def test_the_result_is_a_copy_of_what_as_dict_returned():
