@@ -1,17 +1,27 @@
 """Topology objects shaped like kytos-ng's, built with the core classes (real or double)."""
 
 from types import SimpleNamespace
+from typing import Any
 
 from kytos.core.interface import Interface
 from kytos.core.link import Link
 from kytos.core.switch import Switch
 
 
+def add_interface(switch: Switch, name: str, port: int, cls: type = Interface,
+                  **kwargs: Any) -> Interface:
+    """An interface of ``switch``, in its ``interfaces`` as core puts it there
+    (``Switch.update_interface``: an Interface does not add itself)."""
+    interface = cls(name, port, switch, **kwargs)
+    switch.update_interface(interface)
+    return interface
+
+
 def make_link(index: int = 1, interdomain: bool = False) -> Link:
     switch_a = Switch(f"00:00:00:00:00:00:00:{index:02x}")
     switch_b = Switch(f"00:00:00:00:00:00:01:{index:02x}")
-    link = Link(Interface(f"eth{index}", index, switch_a), Interface(f"eth{index}", 10 + index,
-                                                                       switch_b))
+    link = Link(add_interface(switch_a, f"eth{index}", index),
+                add_interface(switch_b, f"eth{index}", 10 + index))
     if interdomain:
         link.metadata["interdomain"] = True
     return link
@@ -29,7 +39,7 @@ def make_nni(index: int = 1, sdx_nni: str | None = "zaoxi.ac.za:s1:50") -> Inter
     """An interface of our own switch; with ``sdx_nni`` (the remote OXP's port id, as the
     kytos/sdx NApp's metadata has it) it is an SDX NNI port: an interdomain link."""
     switch = Switch(f"00:00:00:00:00:00:02:{index:02x}")
-    interface = Interface(f"nni{index}", index, switch)
+    interface = add_interface(switch, f"nni{index}", index)
     if sdx_nni is not None:
         interface.metadata["sdx_nni"] = sdx_nni
     return interface
@@ -77,7 +87,7 @@ def make_topology(switches: int, links: int) -> SimpleNamespace:
     for index in range(links):
         switch_a = switch_list[index % len(switch_list)]
         switch_b = switch_list[(index + 1) % len(switch_list)]
-        link = Link(Interface(f"p{index}a", 1000 + index, switch_a),
-                    Interface(f"p{index}b", 1000 + index, switch_b))
+        link = Link(add_interface(switch_a, f"p{index}a", 1000 + index),
+                    add_interface(switch_b, f"p{index}b", 1000 + index))
         all_links[link.id] = link
     return SimpleNamespace(switches=all_switches, links=all_links)

@@ -30,7 +30,7 @@ from listen_events.pacing import Pacer
 from listen_events.pipeline import TOPOLOGY_LOADED, EventPipeline
 from listen_events.worker import HandOffWorker, Snapshotted
 from tests.support.handoff import decoded, handed_envelopes
-from tests.support.topology import make_link, make_topology
+from tests.support.topology import add_interface, make_link, make_topology
 
 HERE = Path(listen_events.__file__).parent
 SCHEMA = Draft202012Validator(json.loads((HERE / "envelope.schema.json").read_text()))
@@ -42,8 +42,7 @@ NOW = dt.datetime.now(dt.UTC)
 def _port(index: int = 1, sdx_nni: Any = REMOTE, switch: Switch | None = None) -> Interface:
     """An interface of one of our switches; with ``sdx_nni`` it is an NNI port."""
     switch = switch or Switch(f"00:00:00:00:00:00:02:{index:02x}")
-    interface = Interface(f"nni{index}", 50 + index, switch)
-    switch.interfaces[interface.port_number] = interface
+    interface = add_interface(switch, f"nni{index}", 50 + index)
     if sdx_nni is not None:
         interface.metadata["sdx_nni"] = sdx_nni
     return interface

@@ -15,7 +15,7 @@ from kytos.core.link import Link
 from kytos.core.switch import Switch
 
 from listen_events.serialize import quiet_speed, serialize_content
-from tests.support.topology import make_link, make_topology
+from tests.support.topology import add_interface, make_link, make_topology
 
 OFPPF_1GB_FD = 1 << 5
 OFPPF_40GB_FD = 1 << 7  # an OpenFlow 1.3 bit: counts only when the switch speaks 1.3
@@ -68,9 +68,9 @@ def test_link_whose_endpoints_lack_features_serializes_without_core_warnings(cap
 
 def test_switch_whose_interfaces_lack_features_serializes_without_core_warnings(caplog):
     switch = Switch("00:00:00:00:00:00:00:0a")
-    Interface("vxlan1", 1, switch)
-    Interface("vxlan2", 2, switch)
-    Interface("eth3", 3, switch, features=OFPPF_1GB_FD)
+    add_interface(switch, "vxlan1", 1)
+    add_interface(switch, "vxlan2", 2)
+    add_interface(switch, "eth3", 3, features=OFPPF_1GB_FD)
     expected, records = _loud(switch, caplog)
     assert len(records) == 2
 
@@ -105,7 +105,7 @@ def test_interface_event_and_topology_serialize_without_core_warnings(caplog):
 ])
 def test_a_known_speed_is_kept(caplog, features, custom, port, v0x04, speed):
     switch = Switch("00:00:00:00:00:00:00:0b")
-    interface = Interface("eth", port, switch, features=features, speed=custom)
+    interface = add_interface(switch, "eth", port, features=features, speed=custom)
     if v0x04:
         interface._is_v0x04 = lambda: True
     expected, records = _loud(interface, caplog)
@@ -116,7 +116,8 @@ def test_a_known_speed_is_kept(caplog, features, custom, port, v0x04, speed):
 
 
 def test_the_40g_bit_without_openflow_13_is_no_speed(caplog):
-    interface = Interface("eth", 1, Switch("00:00:00:00:00:00:00:0c"), features=OFPPF_40GB_FD)
+    interface = add_interface(Switch("00:00:00:00:00:00:00:0c"), "eth", 1,
+                              features=OFPPF_40GB_FD)
     assert _loud(interface, caplog)[0]["speed"] is None
     assert _serialized_quietly({"interface": interface}, caplog)["interface"]["speed"] is None
 
@@ -154,6 +155,6 @@ class _OwnWayLink(Link):
 
 def test_an_as_dict_the_quiet_way_cannot_run_is_still_used(caplog):
     switch = Switch("00:00:00:00:00:00:00:0e")
-    link = _OwnWayLink(Interface("a", 1, switch), Interface("b", 2, switch))
+    link = _OwnWayLink(add_interface(switch, "a", 1), add_interface(switch, "b", 2))
     content, warnings = serialize_content({"link": link})
     assert warnings == [] and content["link"] == {"own": str(link.id)}

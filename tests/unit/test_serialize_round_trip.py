@@ -15,7 +15,7 @@ from kytos.core.switch import Switch
 
 from listen_events import serialize
 from listen_events.serialize import MAX_DEPTH, MAX_TEXT, Serializer, serialize_content
-from tests.support.topology import make_link, make_topology
+from tests.support.topology import add_interface, make_link, make_topology
 
 
 class AsDict:
@@ -201,10 +201,10 @@ def test_a_switch_whose_interface_ids_have_their_own_str_gives_the_walks_result(
     """Keys re-keyed as the walk keys them: str() (two ``Renamed`` ids collide, the later
     kept, as in the walk), or the characters when str() raises."""
     switch = Switch("00:00:00:00:00:00:00:09")
-    Interface("eth1", 1, switch)
-    OddIdInterface("eth2", 2, switch, id_type=Renamed)
-    OddIdInterface("eth3", 3, switch, id_type=Renamed)
-    OddIdInterface("eth4", 4, switch, id_type=BrokenStr)
+    add_interface(switch, "eth1", 1)
+    add_interface(switch, "eth2", 2, OddIdInterface, id_type=Renamed)
+    add_interface(switch, "eth3", 3, OddIdInterface, id_type=Renamed)
+    add_interface(switch, "eth4", 4, OddIdInterface, id_type=BrokenStr)
     content = {"switch": switch}
     result, warnings = serialize_content(content)
     assert list(result["switch"]["interfaces"]) == ["00:00:00:00:00:00:00:09:1", "renamed",

@@ -41,7 +41,6 @@ class Interface:
         self.link = None
         self.nni = False
         self.uni = True
-        switch.interfaces[self.port_number] = self
 
     @property
     def id(self):

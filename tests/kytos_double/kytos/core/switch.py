@@ -16,6 +16,10 @@ class Switch:
     def id(self):
         return self.dpid
 
+    def update_interface(self, interface):
+        """Core's way to add (or replace) an interface: an Interface does not add itself."""
+        self.interfaces[interface.port_number] = interface
+
     @property
     def status(self):
         return entity_status(self.enabled, self.active)
