@@ -54,15 +54,19 @@ def cpu_us(step: Callable[[Any], Any], items: Sequence[Any], rounds: int) -> flo
 async def processed(pipeline: EventPipeline, events: Sequence[Any], rounds: int
                     ) -> tuple[float, list[Any]]:
     """pipeline.process per event (a coroutine: awaited in turn, as the worker does), the
-    best of ``rounds``, and the envelopes of the last round."""
-    best, envelopes = float("inf"), []
+    best of ``rounds``, and the envelopes of one more round, untimed. The timed rounds keep
+    no envelope, as the worker keeps none once encoded: 20,000 envelope dicts kept alive
+    made the garbage collector's young collections walk them, 13 µs an event more here."""
+    best = float("inf")
     for _ in range(rounds):
-        envelopes = []
         start = time.process_time()
         for event in events:
-            envelopes.extend(await pipeline.process(event.name, event.id, event.timestamp,
-                                                    event.content))
+            await pipeline.process(event.name, event.id, event.timestamp, event.content)
         best = min(best, time.process_time() - start)
+    envelopes = []
+    for event in events:
+        envelopes.extend(await pipeline.process(event.name, event.id, event.timestamp,
+                                                event.content))
     return best / len(events) * 1e6, envelopes
 
 
