@@ -155,8 +155,9 @@ NNI_METADATA_KEY = "sdx_nni"
 HANDOFF_EVENT = "kytos/listen_events.broadcast"
 
 # Milliseconds an envelope may wait for others to be handed on with it (like Kafka's
-# linger.ms). 0 (the default): handed on in the turn of the loop after its event, or a few
-# turns later in a burst - the lowest latency. At a steady pace every event then costs its own
+# linger.ms). 0 (the default): handed on in the turn of the loop after its event - the lowest
+# latency - or, in a burst (events one per turn of the loop), with those that came within
+# 10 ms of it (worker.HAND_OFF_AGE). At a steady pace every event then costs its own
 # hand-off event, publish, socket write and confirm; a linger lets several share them: at
 # 1,000 events/s, LINGER_MS = 10 hands on about ten at a time, for about half the NApps' own
 # CPU per event and up to 10 ms more latency (docs/benchmarks.rst, section 7). At most 1000.

@@ -36,6 +36,14 @@ LINGER_TURNS = 3  # loop turns a partial batch waits for more events before it i
 # the loop. An event that came alone waits one turn only (events paced at 1,000/s paid three
 # idle steps of this task, and three turns of the loop, each).
 BURST_GAP = 0.0005
+# ... but at most this long (seconds) from its first envelope while events keep coming one per
+# turn of the loop (or the pacer's budget when longer; LINGER_MS instead, when set). In a
+# burst, hand-off events then carry 80-100 envelopes, not 18 (at the budget, 2 ms): core's
+# dispatch of each, mq_producer's handler step and its intake's wake-up are shared by more
+# envelopes, for about 9 % less of the NApps' own CPU per event (docs/benchmarks.rst, "Where
+# a burst event's CPU goes"). Only a burst waits for it: at a steady pace each event is
+# handed on alone, at once.
+HAND_OFF_AGE = 0.010
 
 Handed = dict[str, Any] | bytes  # an envelope in its hand-off form (envelope.hand_off_form)
 HandOn = Callable[[list[Handed]], Awaitable[None]]
@@ -259,17 +267,19 @@ class HandOffWorker:
             finally:
                 self._busy = False
             # Full batches go at once; a partial one when the loop is due a turn anyway, or
-            # when its first envelope has waited a work slice - with a linger, once what
+            # when its first envelope has waited HAND_OFF_AGE - with a linger, once what
             # came meanwhile is in it too.
             await self._hand_on_batches(everything=self.pacer.due or (
                 self._batch_is_due() and not (self.linger and self._intake)))
             await self.pacer.pause()
 
     def _batch_is_due(self) -> bool:
-        """The batch's first envelope has waited longer than the pacer's budget, or than the
-        linger when that is longer."""
+        """The batch's first envelope has waited longer than the linger, when there is one
+        (LINGER_MS decides alone: a shorter one than the others would otherwise have the task
+        wake again and again until they passed); else than HAND_OFF_AGE, or the pacer's
+        budget when longer."""
         return bool(self._batch) and time.perf_counter() - self._batch_since \
-            > max(self.pacer.budget, self.linger)
+            > (self.linger or max(HAND_OFF_AGE, self.pacer.budget))
 
     async def _add(self, envelopes: list[dict[str, Any] | bytes]) -> None:
         """Move envelopes into the batch in their hand-off form (bytes are already), giving the

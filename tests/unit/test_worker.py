@@ -368,6 +368,26 @@ async def test_events_that_arrive_one_per_loop_turn_still_leave_in_one_batch():
     assert [len(batch) for batch in out.batches] == [50, 1]
 
 
+@pytest.mark.parametrize(("age", "one_batch"), [(60.0, True), (0.0, False)])
+async def test_hand_off_age_decides_how_long_a_bursts_partial_batch_waits(monkeypatch, age,
+                                                                          one_batch):
+    """Events one per turn, 0.2 ms apart (a burst), for about 10 ms: the partial batch goes
+    once its first envelope has waited HAND_OFF_AGE, or the pacer's budget (1 ms here) when
+    that is longer - not at the budget while HAND_OFF_AGE has not passed (issue 21: larger
+    hand-off events in a burst)."""
+    monkeypatch.setattr("listen_events.worker.HAND_OFF_AGE", age)
+    worker, out = _worker(budget=0.001)
+    for number in range(50):
+        _push_link_events(worker, range(number, number + 1))
+        busy_until = time.perf_counter() + 0.0002  # a turn's work: within BURST_GAP
+        while time.perf_counter() < busy_until:
+            pass
+        await asyncio.sleep(0)
+    await worker.drained()
+    assert _reasons(out.envelopes) == list(range(50))
+    assert (len(out.batches) == 1) is one_batch, [len(batch) for batch in out.batches]
+
+
 async def test_an_event_that_comes_alone_waits_one_idle_turn_only():
     """Events paced apart (not a burst: more than BURST_GAP between them) each go one turn
     after they are processed, not LINGER_TURNS (issue 21: wake-ups per event)."""
@@ -401,6 +421,16 @@ async def test_a_linger_hands_paced_events_on_together_once_the_first_has_waited
     await worker.drained()
     assert [len(batch) for batch in out.batches] == [5, 2]
     assert _reasons(out.envelopes) == list(range(7))
+
+
+async def test_a_linger_shorter_than_the_budget_and_hand_off_age_is_the_one_kept():
+    """LINGER_MS decides alone: a batch goes once its first envelope is that old, even when
+    the pacer's budget (60 s here) and HAND_OFF_AGE are longer (they used to win, and the
+    task woke again and again until they passed)."""
+    worker, out = _worker(budget=60.0, linger=0.001)
+    _push_link_events(worker, range(1))
+    await wait_until(lambda: out.batches, timeout=10, what="the lingering batch handed on")
+    assert _reasons(out.envelopes) == [0]
 
 
 async def test_stop_while_lingering_drops_what_waits_and_cancels_the_timer():
