@@ -15,7 +15,11 @@ included), while in the block of ``LoopCounter``:
   I/O ready (``io``).
 
 - with ``--cpu``, the thread's CPU time (``time.thread_time``) by name, in the selector's
-  polls, and the rest of the block: where a paced event's CPU goes. ``--burst N`` counts a
+  polls, and the rest of the block: where a paced event's CPU goes. For each pace, also the
+  NApps' own share (their CPU less the stand-in dispatch alone at that pace, counted the
+  same way), split into their own code's steps and the rest, each over raw's per message:
+  the rest is a floor for issue 21's paced ratio at the default settings, what would be
+  left if listen_events' and mq_producer's code cost nothing. ``--burst N`` counts a
   burst of N events too (bench.py's sections 2 and 1): the same steps cost two to five
   times as much each at a steady pace as in a burst (docs/benchmarks.rst, "Paced CPU").
 
@@ -133,8 +137,10 @@ def _label(handle: asyncio.Handle) -> str:
 
 
 async def counted(run: Any, rate: float, count: int, napps_only: bool = False,
-                  cpu: bool = False) -> tuple[LoopCounter, LoopCounter]:
-    """One paced window through the NApps and one through raw aio-pika, each counted."""
+                  cpu: bool = False) -> tuple[LoopCounter, LoopCounter, LoopCounter | None]:
+    """One paced window through the NApps and one through raw aio-pika, each counted; with
+    ``cpu``, also the stand-in core's dispatch alone at the same pace (bench.py's
+    ``paced_dispatch_only``: a no-op listener), for the NApps' own share."""
     import bench
 
     await bench.wait_until(run.stack.idle, 30, "idle before a counted run")
@@ -144,7 +150,35 @@ async def counted(run: Any, rate: float, count: int, napps_only: bool = False,
     with LoopCounter(cpu=cpu) as raw:
         if not napps_only:
             await bench.paced_raw(run, rate, count, f"{name}.raw")
-    return napps, raw
+    if not cpu:
+        return napps, raw, None
+    with LoopCounter(cpu=True) as dispatch:
+        await bench.paced_dispatch_only(run, rate, count)
+    return napps, raw, dispatch
+
+
+# The NApps' own code on the loop: their event handlers' steps (core's ``inner`` running
+# them) and their tasks' and callbacks' steps. Everything else a paced event costs them is
+# core's dispatch of the hand-off event, aiormq reading the broker's confirm, and the
+# loop's polls and bookkeeping.
+NAPP_CODE = ("(Main.on_event)", "(Main.on_envelopes)", "HandOffWorker.", "HandOffIntake.",
+             "Publisher.")
+
+
+def own_share(napps: LoopCounter, raw: LoopCounter, dispatch: LoopCounter, count: int
+              ) -> str:
+    """The NApps' own CPU per event (theirs less the dispatch alone), the part of it spent in
+    their own code, and the rest, each against raw aio-pika's per message: the rest is what
+    would be left if listen_events' and mq_producer's work cost nothing."""
+    own = napps.cpu_us(count)["all"] - dispatch.cpu_us(count)["all"]
+    code = sum(us for label, us in napps.cpu.items()
+               if any(part in label for part in NAPP_CODE)) / count * 1e6
+    raw_us = raw.cpu_us(count)["all"]
+    return (f"  the NApps' own (less the dispatch alone, {dispatch.cpu_us(count)['all']:.0f}): "
+            f"{own:.0f} us = {own / raw_us:.2f} of raw's per message; in their own code "
+            f"{code:.0f}, the rest {own - code:.0f} = {(own - code) / raw_us:.2f} of raw's "
+            "(the hand-off's dispatch, the confirm's reading, the loop's polls and "
+            "bookkeeping): what is left if their code cost nothing")
 
 
 async def counted_burst(run: Any, count: int, napps_only: bool = False, cpu: bool = False
@@ -164,8 +198,8 @@ async def counted_burst(run: Any, count: int, napps_only: bool = False, cpu: boo
     return napps, raw
 
 
-def report(rate: float | None, count: int, napps: LoopCounter, raw: LoopCounter, top: int
-           ) -> None:
+def report(rate: float | None, count: int, napps: LoopCounter, raw: LoopCounter, top: int,
+           dispatch: LoopCounter | None = None) -> None:
     mine, theirs = napps.per(count), raw.per(count) if raw.total else napps.per(count)
     pace = "a burst" if rate is None else f"{rate:,.0f} ev/s"
     print(f"{pace}, {count} events: per event (raw aio-pika per message)")
@@ -175,6 +209,8 @@ def report(rate: float | None, count: int, napps: LoopCounter, raw: LoopCounter,
         mine_us, theirs_us = napps.cpu_us(count), (raw if raw.total else napps).cpu_us(count)
         print("  thread CPU, us: " + "; ".join(
             f"{key} {mine_us[key]:.0f} ({theirs_us[key]:.0f})" for key in mine_us))
+        if dispatch is not None and raw.total:
+            print(own_share(napps, raw, dispatch, count))
     for who, counter in (("NApps' callbacks per event", napps), ("raw's per message", raw)):
         print(f"  {who}, by name" + (": how many, CPU us, us each" if counter.timed else ":"))
         for label, number in counter.callbacks.most_common(top):
@@ -212,8 +248,9 @@ async def main_async(args: argparse.Namespace) -> None:
             print(f"\n-- round {round_} --")
             for rate in bench.PACED_RATES:
                 count = int(rate * args.seconds)
-                napps, raw = await counted(run, rate, count, args.napps_only, args.cpu)
-                report(rate, count, napps, raw, args.top)
+                napps, raw, dispatch = await counted(run, rate, count, args.napps_only,
+                                                     args.cpu)
+                report(rate, count, napps, raw, args.top, dispatch)
             if args.burst:
                 napps, raw = await counted_burst(run, args.burst, args.napps_only, args.cpu)
                 report(None, args.burst, napps, raw, args.top)
