@@ -170,11 +170,12 @@ def own_share(napps: LoopCounter, raw: LoopCounter, dispatch: LoopCounter, count
     """The NApps' own CPU per event (theirs less the dispatch alone), the part of it spent in
     their own code, and the rest, each against raw aio-pika's per message: the rest is what
     would be left if listen_events' and mq_producer's work cost nothing."""
-    own = napps.cpu_us(count)["all"] - dispatch.cpu_us(count)["all"]
+    dispatch_us = dispatch.cpu_us(count)["all"]
+    own = napps.cpu_us(count)["all"] - dispatch_us
     code = sum(us for label, us in napps.cpu.items()
                if any(part in label for part in NAPP_CODE)) / count * 1e6
     raw_us = raw.cpu_us(count)["all"]
-    return (f"  the NApps' own (less the dispatch alone, {dispatch.cpu_us(count)['all']:.0f}): "
+    return (f"  the NApps' own (less the dispatch alone, {dispatch_us:.0f}): "
             f"{own:.0f} us = {own / raw_us:.2f} of raw's per message; in their own code "
             f"{code:.0f}, the rest {own - code:.0f} = {(own - code) / raw_us:.2f} of raw's "
             "(the hand-off's dispatch, the confirm's reading, the loop's polls and "
