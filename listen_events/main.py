@@ -71,8 +71,9 @@ class Main(KytosNApp):
             return
         discarded = self.worker.stop()
         log.info("listen_events: stopped; %d events still waiting and %d envelopes not handed "
-                 "on yet were discarded (a restart starts from the real-time point)",
-                 discarded.events, discarded.envelopes)
+                 "on yet were discarded; the last envelope handed on was %s (a restart starts "
+                 "from the real-time point)", discarded.events, discarded.envelopes,
+                 discarded.last_handed_on or "none")
 
     @alisten_to(SUBSCRIPTION)
     async def on_event(self, event: KytosEvent) -> None:

@@ -71,6 +71,7 @@ class Discarded:
 
     events: int  # pushed events (and snapshot requests) not processed
     envelopes: int  # built but not handed on yet
+    last_handed_on: str | None  # the message id of the last envelope handed on, if any
 
 
 class HandOffWorker:
@@ -106,6 +107,9 @@ class HandOffWorker:
         self._pushed_at = 0.0  # time.perf_counter() of the last push() or take()
         self._burst = False  # the last event came within BURST_GAP of the one before
         self._inline = False  # take() is doing the worker's work in its caller's step
+        # The last envelope handed on, for stop()'s account: in its hand-off form, or a dict
+        # one's message id alone (a topology's is megabytes).
+        self._last_handed_on: bytes | str | None = None
 
     @property
     def pacer(self) -> Pacer:
@@ -201,7 +205,9 @@ class HandOffWorker:
             task._log_destroy_pending = False  # asyncio's own switch (base_events, gather)
         if self._linger_timer is not None:  # ours too: the loop may stop before the task ends
             self._linger_timer.cancel()
-        discarded = Discarded(self.backlog, len(self._batch))
+        last = self._last_handed_on
+        discarded = Discarded(self.backlog, len(self._batch),
+                              _message_id(last) if type(last) is bytes else last)
         for item in self._intake:
             if isinstance(item, _SnapshotRequest):
                 item.done.cancel()
@@ -351,6 +357,8 @@ class HandOffWorker:
                           len(batch), _message_id(batch[0]), _message_id(batch[-1]))
             return False
         counters.handed_on += len(batch)
+        last = batch[-1]
+        self._last_handed_on = last if type(last) is bytes else _message_id(last)
         return True
 
 

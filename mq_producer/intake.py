@@ -25,6 +25,8 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from .envelopes import (
     InvalidEnvelope,
     body_pieces,
@@ -65,6 +67,9 @@ class HandOffIntake:
         self._turn = 0.0  # time.perf_counter() when the loop last had a turn
         self._warned_at = 0  # messages waiting when the last "broker too slow" warning went
         self._peak = 0  # the most messages waiting since that first warning
+        # The last envelope pushed, for the account at stop(): in its bytes form, or a dict
+        # one's message id alone (a topology's is megabytes).
+        self._last_received: bytes | str | None = None
 
     @property
     def backlog(self) -> int:
@@ -99,6 +104,7 @@ class HandOffIntake:
                          "stopping): their envelopes are discarded, counted as "
                          "after_shutdown in v1/status (logged once)")
             return
+        self._last_received = _last_envelope(content) or self._last_received
         if not (self._queue or self._busy or self._ready) and _small(content):
             # Nothing waits before it, and its work is a few microseconds: done in this step,
             # which saves the intake task a wake-up (a step and a turn of the loop).
@@ -112,6 +118,18 @@ class HandOffIntake:
         if self._task is None or self._task.done():  # started on first use, on the loop
             self._task = asyncio.get_running_loop().create_task(
                 self._run(), name="mq_producer hand-off intake")
+
+    @property
+    def last_received(self) -> str | None:
+        """The message id of the last envelope pushed (hand-off events sent after it, still
+        in Kytos' app buffer when Kytos stops, never reach this NApp), if it has one."""
+        last = self._last_received
+        if type(last) is bytes:
+            try:
+                last = orjson.loads(last).get("message_id")
+            except (orjson.JSONDecodeError, AttributeError):  # not an envelope: rejected
+                return None
+        return last if type(last) is str else None
 
     def stop(self) -> int:
         """Stop our own task for good; return how many envelopes (or, once encoded,
@@ -291,6 +309,17 @@ def _small(content: Any) -> bool:
     envelopes = content.get("envelopes") if type(content) is dict else None
     return type(envelopes) is list and 0 < len(envelopes) <= SMALL_HAND_OFF \
         and all(type(envelope) is bytes for envelope in envelopes)
+
+
+def _last_envelope(content: Any) -> bytes | str | None:
+    """A hand-off event's last envelope in its bytes form, or a dict one's message id."""
+    envelopes = content.get("envelopes") if type(content) is dict else None
+    if type(envelopes) is not list or not envelopes:
+        return None
+    last = envelopes[-1]
+    if type(last) is bytes:
+        return last
+    return last.get("message_id") if type(last) is dict else None
 
 
 def _envelope_count(content: Any) -> int:

@@ -86,7 +86,7 @@ class Main(KytosNApp):
         if getattr(self.controller, "started_at", None) is None:
             waiting = self.worker.stop()
             self.publisher.counters.discarded += waiting
-            self._stopped(waiting, self.publisher.abandon())
+            self._stopped(waiting, self.publisher.abandon(), self.worker.last_received)
         else:
             self._stopping = self.controller.loop.create_task(self._unload())
 
@@ -99,13 +99,14 @@ class Main(KytosNApp):
                 await self.worker.drained()
         waiting = self.worker.stop()
         self.publisher.counters.discarded += waiting
-        self._stopped(waiting, await self.publisher.stop(timeout))
+        self._stopped(waiting, await self.publisher.stop(timeout), self.worker.last_received)
 
     @staticmethod
-    def _stopped(waiting: int, buffered: int) -> None:
+    def _stopped(waiting: int, buffered: int, last_received: str | None) -> None:
         log.info("mq_producer: stopped; discarded %d envelopes handed on but not taken in yet "
-                 "and %d undelivered messages from the buffer (a restart resumes from the "
-                 "real-time point)", waiting, buffered)
+                 "and %d undelivered messages from the buffer; the last envelope received was "
+                 "%s (a restart resumes from the real-time point)", waiting, buffered,
+                 last_received or "none")
 
     @alisten_to(SOURCE_EVENTS)
     async def on_envelopes(self, event: KytosEvent) -> None:

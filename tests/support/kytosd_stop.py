@@ -28,6 +28,10 @@ MODE:
   ``asyncio.wait_for`` (aiormq's channel lock, or the broker's reply), which in Python 3.11
   runs what it waits for in a task of its own. ``RPC WAITING <n>`` says how many such tasks
   there were when the stop began (the case happened only if n > 0).
+- ``buffered``: as ``events``, then a link event whose hand-off event listen_events puts on
+  the app buffer behind FILLER events no NApp listens to, as in a burst, where hand-off
+  events wait behind the burst's own: the stop comes once listen_events has handed it on,
+  before core's dispatcher reaches it. Core drops what its buffers hold.
 - ``connecting``: the broker at KYTOS_MQ_URL never completes a connection (the test's
   socket: SYNs dropped, or accepted and never answered); the stop comes while mq_producer's
   attempt waits. ``AWAITED TASKS <n>`` says how many tasks the publishing task was waiting
@@ -65,6 +69,7 @@ from tests.support.topology import make_link  # noqa: E402
 
 EVENTS = 5
 LATE_ENVELOPES = 3
+FILLER = 200
 
 
 def _settings(prefix: str) -> None:
@@ -102,7 +107,7 @@ async def _start(mode: str) -> FakeController:
         await asyncio.sleep(0.5)  # the first attempt is under way (PUBLISH_TIMEOUT is 10 s)
         return controller
     await _until(lambda: producer.publisher.transport.connected, "the producer to connect")
-    if mode in ("events", "late", "rpc", "rpc-waiting"):
+    if mode in ("events", "late", "rpc", "rpc-waiting", "buffered"):
         for index in range(EVENTS):
             link = make_link(index + 1, interdomain=True)
             await controller.buffers.app.aput(KytosEvent(
@@ -129,6 +134,24 @@ def _late(controller: FakeController, stop) -> None:
     controller.notify_listeners(KytosEvent(
         settings.SOURCE_EVENTS.replace("\\", ""),
         {"envelopes": [b"{}"] * LATE_ENVELOPES}))
+
+
+def _buffered(controller: FakeController, stop, turns: int = 10_000) -> None:
+    """A hand-off event behind FILLER others in the app buffer; the stop once it is there."""
+    counters = controller.napps[("kytos", "listen_events")].pipeline.counters
+    handed_on = counters.handed_on
+    for _ in range(FILLER):
+        controller.buffers.app.put_nowait(KytosEvent("kytos/test.filler", {}))
+    controller.notify_listeners(KytosEvent(
+        "kytos/topology.link_down", {"link": make_link(1, interdomain=True), "reason": "down"}))
+
+    def poll(turn: int) -> None:
+        if counters.handed_on > handed_on or turn >= turns:
+            stop()
+        else:
+            controller.loop.call_soon(poll, turn + 1)
+
+    controller.loop.call_soon(poll, 0)
 
 
 def _rpc(controller: FakeController, stop) -> None:
@@ -219,6 +242,8 @@ def main() -> None:
         loop.add_signal_handler(signal.SIGTERM, kill_handler)
         if mode == "late":
             loop.call_soon(_late, napps[0], kill_handler)
+        elif mode == "buffered":
+            loop.call_soon(_buffered, napps[0], kill_handler)
         elif mode == "rpc":
             loop.call_soon(_rpc, napps[0], kill_handler)
         elif mode == "rpc-waiting":

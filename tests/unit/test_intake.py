@@ -100,6 +100,25 @@ async def test_a_stop_counts_the_messages_waiting_for_room(intake: HandOffIntake
     assert intake.stop() == 9  # 25 less the 16 the buffer holds
 
 
+async def test_a_stop_names_the_last_envelope_received_whatever_its_form(
+        intake: HandOffIntake):
+    """What the stop line names: envelopes handed on after it were still in Kytos' app buffer
+    when it stopped (listen_events' stop line names the last it handed on)."""
+    assert intake.last_received is None
+    intake.push(HANDOFF, "h1", encoded(range(3)))
+    assert intake.last_received == "e2"
+    intake.push(HANDOFF, "h2", envelopes(range(3, 5)))  # dicts: their id is kept, not them
+    assert intake._last_received == "e4" and intake.last_received == "e4"
+    for malformed in (None, {"envelopes": []}, {"envelopes": "e9"}, {"envelopes": [7]}):
+        intake.push(HANDOFF, "h3", malformed)  # rejected: the last real one stays named
+    assert intake.last_received == "e4"
+    intake.push(HANDOFF, "h4", {"envelopes": [b"[1]"]})  # bytes, but no envelope: rejected
+    assert intake.last_received is None
+    intake.stop()
+    intake.push(HANDOFF, "h5", encoded(range(5, 6)))  # after the stop: discarded, not named
+    assert intake.last_received is None
+
+
 async def test_a_stop_in_the_middle_of_a_hand_off_event_counts_what_it_had_left(
         intake: HandOffIntake):
     content = envelopes(range(6))

@@ -205,11 +205,30 @@ async def test_stop_cancels_only_the_worker_task_and_drops_what_waits():
     _push_link_events(worker, range(5))
     task = worker._task
     assert task is not None
-    assert worker.stop() == Discarded(events=5, envelopes=0)
+    assert worker.stop() == Discarded(events=5, envelopes=0, last_handed_on=None)
     await asyncio.gather(task, return_exceptions=True)
     assert task.cancelled()
     _push_link_events(worker, range(5, 6))  # ignored once stopped
     assert (worker.backlog, worker.idle, out.batches) == (0, True, [])
+
+
+async def test_stop_names_the_last_envelope_handed_on(monkeypatch):
+    """mq_producer's stop line names the last envelope it received: hand-off events between
+    the two were still in Kytos' app buffer when it stopped."""
+    monkeypatch.setattr(settings, "SNAPSHOT_ON_TOPOLOGY_LOADED", False)
+    worker, out = _worker()
+    _push_link_events(worker, range(3))
+    await worker.drained()
+    assert worker._last_handed_on == out.batches[-1][-1]  # its bytes: decoded at stop only
+    worker.push(TOPOLOGY_LOADED, uuid.uuid4(), NOW,  # handed on as a dict: its id is kept
+                {"topology": make_topology(3, 2), "failed_switches": {}, "failed_links": {}})
+    await worker.drained()
+    [topology] = out.batches[-1]
+    assert type(topology) is dict and worker._last_handed_on == topology["message_id"]
+    _push_link_events(worker, range(3, 5))  # waiting, not handed on
+    assert worker.stop() == Discarded(events=2, envelopes=0,
+                                      last_handed_on=out.envelopes[-1]["message_id"])
+    assert out.envelopes[-1]["producer"]["sequence"] == 4
 
 
 # -- listen_events' handler, snapshot route and shutdown --------------------------------------
@@ -345,7 +364,8 @@ async def test_shutdown_cancels_the_worker_and_says_how_many_events_waited(contr
     await asyncio.gather(task, return_exceptions=True)
     assert task.cancelled()
     assert ("listen_events: stopped; 3 events still waiting and 0 envelopes not handed on yet "
-            "were discarded (a restart starts from the real-time point)") in [
+            "were discarded; the last envelope handed on was none (a restart starts from the "
+            "real-time point)") in [
         r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
     await controller.settle()
     assert _handoffs(controller) == []
@@ -441,7 +461,7 @@ async def test_stop_while_lingering_drops_what_waits_and_cancels_the_timer():
     await asyncio.sleep(0.01)
     timer = worker._linger_timer
     assert timer is not None and not timer.cancelled()
-    assert worker.stop() == Discarded(events=2, envelopes=1)  # 2 wait, 1 built
+    assert worker.stop() == Discarded(events=2, envelopes=1, last_handed_on=None)  # 2 wait
     assert timer.cancelled() and out.batches == []
     await asyncio.sleep(0.01)
     assert out.batches == [] and worker.idle
