@@ -70,7 +70,8 @@ class Publisher:
         self._purges: set[asyncio.Task[None]] = set()
         self._refresh_timers: dict[str, asyncio.TimerHandle] = {}  # link id -> timer
         self._copied: dict[str, str | None] = {}  # link id -> status last copied
-        self.outcomes = OutcomeLog(config)  # the web UI's recent messages and counts
+        # The web UI's recent messages and counts, where the transport sends each message.
+        self.outcomes = OutcomeLog(config, destination=transport.destination)
         self._release_timers: dict[str, asyncio.TimerHandle] = {}  # waiting lane -> timer
         self._refused_exchanges: set[str] = set()
         self.last_error: str | None = None
@@ -431,8 +432,8 @@ class Publisher:
         self.counters.rejected += 1
         self.outcomes.record(message, "rejected")
         log.error("mq_producer: message %s (%s, exchange %r) cannot be published: %s; the "
-                  "others go on", message.message_id, message.event_name, message.exchange,
-                  reason)
+                  "others go on", message.message_id, message.event_name,
+                  self.transport.destination(message)[0], reason)
 
     def _refused(self, message: OutboundMessage) -> None:
         """A nack. A link's status queue holds an unread status (see status_lanes.py): it is
@@ -498,11 +499,12 @@ class Publisher:
                          "statuses are not kept (the links' own queues have them; logged "
                          "once)", message.exchange)
             return
-        if message.routing_key not in self._returned_keys:
-            self._returned_keys.add(message.routing_key)
+        exchange, routing_key = self.transport.destination(message)
+        if routing_key not in self._returned_keys:
+            self._returned_keys.add(routing_key)
             log.warning("mq_producer: message %s returned as unroutable: no queue is bound to "
                         "exchange %r for routing key %r (logged once per routing key)",
-                        message.message_id, message.exchange, message.routing_key)
+                        message.message_id, exchange, routing_key)
 
     def _blocked(self, reason: str | None) -> None:
         """The transport's report: the broker blocks publishing (``reason``) or lifts it."""

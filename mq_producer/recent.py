@@ -5,7 +5,9 @@ The publisher calls ``record()`` once per outcome of a message (confirmed, retur
 suppressed, superseded, dropped, rejected) and ``count()`` for an attempt that failed and is retried
 (counted, not kept in the ring: an outage puts back every buffered message, again at each
 attempt). What is kept of a message is its id, event name, exchange, routing key, the outcome
-and the time: never its body.
+and the time: never its body. Exchange and routing key are those the transport publishes it
+with (``Transport.destination``: AMQP sends a link status through LINK_STATUS' queues
+exchange, to its link's queue).
 """
 
 import time
@@ -22,10 +24,19 @@ OUTCOMES = ("confirmed", "returned", "refused", "suppressed", "superseded", "dro
 QUEUE_OUTCOMES = ("confirmed", "refused", "suppressed", "superseded")
 
 
+Destination = Callable[[OutboundMessage], tuple[str, str]]  # exchange and routing key
+
+
+def own_destination(message: OutboundMessage) -> tuple[str, str]:
+    return message.exchange, message.routing_key
+
+
 class OutcomeLog:
     def __init__(self, config: ProducerConfig, capacity: int = RECENT_CAPACITY,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 destination: Destination = own_destination) -> None:
         self.capacity = capacity
+        self._destination = destination
         self._link_status = config.link_status
         names = [*config.router.exchanges]
         if config.link_status.enabled:
@@ -40,20 +51,22 @@ class OutcomeLog:
     def record(self, message: OutboundMessage, outcome: str) -> None:
         """One message's outcome: kept in the ring and counted."""
         now = self._clock()
-        self._ring.append((message.message_id, message.event_name, message.exchange,
-                           message.routing_key, outcome, now))
-        self._count(message, outcome, now)
+        exchange, routing_key = self._destination(message)
+        self._ring.append((message.message_id, message.event_name, exchange, routing_key,
+                           outcome, now))
+        self._count(message, outcome, now, exchange)
 
     def count(self, message: OutboundMessage, outcome: str) -> None:
         """Counted only (a failed attempt, retried)."""
-        self._count(message, outcome, self._clock())
+        self._count(message, outcome, self._clock(), self._destination(message)[0])
 
-    def _count(self, message: OutboundMessage, outcome: str, now: float) -> None:
-        counts = self._exchanges.get(message.exchange)
+    def _count(self, message: OutboundMessage, outcome: str, now: float,
+               exchange: str) -> None:
+        counts = self._exchanges.get(exchange)
         if counts is None:
-            counts = self._exchanges[message.exchange] = dict.fromkeys(OUTCOMES, 0)
+            counts = self._exchanges[exchange] = dict.fromkeys(OUTCOMES, 0)
         counts[outcome] += 1
-        self._last_at[message.exchange] = now
+        self._last_at[exchange] = now
         if message.link_id is not None and outcome in QUEUE_OUTCOMES:
             queue = self._link_status.queue(message.link_id)
             per_queue = self._queues.get(queue)

@@ -111,6 +111,13 @@ class Transport(Protocol):
         for which ``ready`` answered False, is prepared (or could not be)."""
         ...
 
+    def destination(self, message: OutboundMessage) -> tuple[str, str]:
+        """The exchange (a stream, for JetStream) and routing key ``message`` is published
+        with: its own, except where the transport sends a link status elsewhere (AMQP: its
+        link's queue, through LINK_STATUS' queues exchange). What the counts per exchange,
+        the recent messages and the log lines name."""
+        ...
+
     @property
     def status_copies(self) -> bool:
         """Whether an accepted link status is published once more, on LINK_STATUS.exchange,

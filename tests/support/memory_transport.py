@@ -90,6 +90,9 @@ class MemoryTransport:
     def on_lost(self, callback: Callable[[str], None]) -> None:
         self._lost_callbacks.append(callback)
 
+    def destination(self, message: OutboundMessage) -> tuple[str, str]:
+        return message.exchange, message.routing_key
+
     def ready(self, message: OutboundMessage) -> bool:
         if message.link_id is None or message.link_id not in self.unready:
             return True

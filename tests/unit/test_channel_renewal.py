@@ -91,7 +91,7 @@ def test_other_routes_confirmed_meanwhile_do_not_hide_a_refused_one(transport, c
 
 
 def test_a_link_status_is_followed_on_its_own_queue_route(transport, clock):
-    """A status message goes to its link's queue alone (AmqpTransport._address): its
+    """A status message goes to its link's queue alone (AmqpTransport.destination): its
     refusals are that queue's, not the status exchange's."""
     status = OutboundMessage("m-2", "kytos/topology.link_down", "interdomain_links", "x",
                              b"{}", "status:ab", 1.0, link_id="ab", status="DOWN")

@@ -132,7 +132,8 @@ def test_amqp_is_the_default_and_both_satisfy_the_interface():
     assert set(members) == {"description", "connected", "destinations", "queues", "on_lost",
                             "on_blocked", "ready", "on_ready",
                             "connect", "publish", "can_publish_now", "publish_now",
-                            "close", "abandon", "status_copies", "purge_status"}
+                            "close", "abandon", "status_copies", "purge_status",
+                            "destination"}
     for transport in (amqp, jetstream):
         for name in members:
             assert hasattr(transport, name), (type(transport).__name__, name)

@@ -14,6 +14,7 @@ from mq_producer.outbox import OutboundMessage
 from mq_producer.queue_view import MAX_INSPECTED, QueueView
 from mq_producer.recent import OutcomeLog
 from mq_producer.transports.base import TransportError
+from mq_producer.transports.factory import make_transport
 from tests.support.rabbit_node import free_port
 from tests.unit.test_rest_answers import PASSWORD, _client, check_answer
 
@@ -66,6 +67,30 @@ def test_outcomes_are_counted_per_exchange_and_per_link_status_queue():
     assert outcomes.queue_counts("interdomain_link.other") == {"confirmed": 0, "refused": 0,
                                                                "suppressed": 0, "superseded": 0}
     assert outcomes.queue_counts("kytos_events.dead") is None
+
+
+def test_a_link_status_is_counted_and_listed_where_the_amqp_transport_sends_it():
+    """Through LINK_STATUS' queues exchange, to its link's queue (AmqpTransport.destination),
+    not on LINK_STATUS.exchange, which has its copy only: the counts, the recent messages and
+    the broker's bindings agree."""
+    transport = make_transport(CONFIG, {"KYTOS_MQ_URL": "amqp://u:p@localhost/"})
+    outcomes = OutcomeLog(CONFIG, destination=transport.destination)
+    queues_exchange = CONFIG.link_status.queues_exchange
+    outcomes.record(message(1, "interdomain_links", link_id="abc"), "refused")
+    outcomes.record(message(2, "interdomain_links", link_id="abc"), "confirmed")
+    outcomes.record(message(3, "interdomain_links"), "confirmed")  # the status's copy
+    outcomes.record(message(4), "confirmed")
+    exchanges = outcomes.exchanges({"interdomain_links": "ok", queues_exchange: "ok"})
+    assert (exchanges[queues_exchange]["confirmed"], exchanges[queues_exchange]["refused"]) \
+        == (1, 1)
+    assert (exchanges["interdomain_links"]["confirmed"],
+            exchanges["interdomain_links"]["refused"]) == (1, 0)
+    assert exchanges["operational_events"]["confirmed"] == 1
+    assert [(item["exchange"], item["routing_key"]) for item in outcomes.recent()] == [
+        ("operational_events", "operational.4"), ("interdomain_links", "operational.3"),
+        (queues_exchange, "abc"), (queues_exchange, "abc")]
+    assert outcomes.queue_counts(CONFIG.link_status.queue("abc")) == {
+        "confirmed": 1, "refused": 1, "suppressed": 0, "superseded": 0}
 
 
 class Inspection:

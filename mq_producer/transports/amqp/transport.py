@@ -182,10 +182,10 @@ class AmqpTransport:
     def status_copies(self) -> bool:
         return True  # status messages go straight to their queue, not through the exchange
 
-    def _address(self, message: OutboundMessage) -> tuple[str, str]:
-        """Exchange and routing key: a link status goes to its link's queue alone (through
-        LINK_STATUS' queues exchange), so that a refusal and its retry concern that queue
-        only; LINK_STATUS.exchange gets one copy once it is accepted (publisher.py)."""
+    def destination(self, message: OutboundMessage) -> tuple[str, str]:
+        """A link status goes to its link's queue alone (through LINK_STATUS' queues
+        exchange), so that a refusal and its retry concern that queue only;
+        LINK_STATUS.exchange gets one copy once it is accepted (publisher.py)."""
         if message.link_id is None:
             return message.exchange, message.routing_key
         return self._config.link_status.queues_exchange, message.link_id
@@ -606,7 +606,7 @@ class AmqpTransport:
                 message_id=message.message_id, message_type=message.event_name,
                 timestamp=dt.datetime.fromtimestamp(int(message.timestamp), dt.UTC),
                 app_id=APP_ID)
-            exchange, routing_key = self._address(message)
+            exchange, routing_key = self.destination(message)
             task: asyncio.Task[object] = loop.create_task(channel.basic_publish(
                 bytes(message.body), exchange=exchange, routing_key=routing_key,
                 properties=properties, mandatory=True, wait=False))
@@ -658,7 +658,7 @@ class AmqpTransport:
                 if limit is not None and len(message.body) > limit:
                     raise Unpublishable(f"{len(message.body)} bytes, over the broker's "
                                         f"max_message_size ({limit})")
-                exchange, routing_key = self._address(message)
+                exchange, routing_key = self.destination(message)
                 heads.append(publish_head(
                     number, exchange=exchange, routing_key=routing_key,
                     body_size=len(message.body), message_id=message.message_id,
@@ -694,10 +694,10 @@ class AmqpTransport:
             self._note_refused(message)
             return PublishOutcome.REJECTED
         if isinstance(result, BaseException):
-            return TransportError(f"publish to {message.exchange!r} failed: "
+            return TransportError(f"publish to {self.destination(message)[0]!r} failed: "
                                   f"{self._scrub(result)}")
         if self._refused_since:  # the broker takes the route's messages again
-            self._refused_since.pop(self._address(message), None)
+            self._refused_since.pop(self.destination(message), None)
         if isinstance(result, DeliveredMessage):
             return PublishOutcome.RETURNED
         return PublishOutcome.CONFIRMED
@@ -713,7 +713,7 @@ class AmqpTransport:
         other queues, go on being confirmed meanwhile. A queue of the operator's that refuses
         (full, reject-publish) goes on refusing: nothing more is done for it until the broker
         confirms its route again."""
-        route, now = self._address(message), time.monotonic()
+        route, now = self.destination(message), time.monotonic()
         since = self._refused_since.setdefault(route, now)
         if since >= self._renewed_at and now - since >= self._config.retry_interval:
             self._renewed_at, self._renew = now, True

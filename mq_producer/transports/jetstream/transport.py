@@ -86,6 +86,9 @@ class JetStreamTransport:
     def on_lost(self, callback: Callable[[str], None]) -> None:
         self._lost_callbacks.append(callback)
 
+    def destination(self, message: OutboundMessage) -> tuple[str, str]:
+        return message.exchange, message.routing_key  # a link status too: its stream
+
     @property
     def status_copies(self) -> bool:
         return False  # the status stream is the links' destination itself (one per subject)
