@@ -187,9 +187,7 @@ class RabbitNode:
                 start_new_session=True,
             )
         try:
-            self.rabbitmqctl(
-                "wait", "--timeout", str(int(timeout)), str(self.pid_file), timeout=timeout + 10
-            )
+            self._wait_booted(deadline)
             remaining = max(deadline - time.monotonic(), 5.0)
             if not _wait_until(lambda: port_open(self._port), remaining):
                 raise RabbitNodeError(f"AMQP port {self._port} does not accept connections")
@@ -200,6 +198,22 @@ class RabbitNode:
             raise RabbitNodeError(
                 f"RabbitMQ node {self.node_name} failed to start: {exc}\n{tail}"
             ) from exc
+
+    def _wait_booted(self, deadline: float) -> None:
+        """``rabbitmqctl wait`` on the pid file: the node booted. ``wait`` that reads the file
+        before the node has written its pid in it fails at once ("garbage_in_pid_file": seen
+        once, a cluster's node starting on a busy 2-vCPU host): it is asked again, until the
+        deadline."""
+        while True:
+            remaining = max(deadline - time.monotonic(), 1.0)
+            try:
+                self.rabbitmqctl("wait", "--timeout", str(int(remaining)), str(self.pid_file),
+                                 timeout=remaining + 10)
+                return
+            except RabbitNodeError as exc:
+                if "garbage_in_pid_file" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.1)
 
     def stop_app(self) -> None:
         """Stop the RabbitMQ application (clean outage; the VM keeps running)."""
