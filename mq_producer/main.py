@@ -104,9 +104,9 @@ class Main(KytosNApp):
     @staticmethod
     def _stopped(waiting: int, buffered: int, last_received: str | None) -> None:
         log.info("mq_producer: stopped; discarded %d envelopes handed on but not taken in yet "
-                 "and %d undelivered messages from the buffer; the last envelope received was "
-                 "%s (a restart resumes from the real-time point)", waiting, buffered,
-                 last_received or "none")
+                 "and %d unconfirmed messages from the buffer (those in flight may have "
+                 "reached the broker); the last envelope received was %s (a restart resumes "
+                 "from the real-time point)", waiting, buffered, last_received or "none")
 
     @alisten_to(SOURCE_EVENTS)
     async def on_envelopes(self, event: KytosEvent) -> None:

@@ -98,9 +98,10 @@ def test_kytosd_stop_leaves_nothing_behind_and_closes_the_connection(rabbit, mod
         r"envelope handed on was (\S+) \(a restart starts from the real-time point\)",
         _once(result.stderr, LISTEN_STOPPED))
     received = re.fullmatch(
-        r".*discarded 0 envelopes handed on but not taken in yet and 0 undelivered messages "
-        r"from the buffer; the last envelope received was (\S+) \(a restart resumes from the "
-        r"real-time point\)", _once(result.stderr, PRODUCER_STOPPED))
+        r".*discarded 0 envelopes handed on but not taken in yet and 0 unconfirmed messages "
+        r"from the buffer \(those in flight may have reached the broker\); the last envelope "
+        r"received was (\S+) \(a restart resumes from the real-time point\)",
+        _once(result.stderr, PRODUCER_STOPPED))
     assert handed_on and received, result.stderr
     # Everything handed on reached mq_producer: the two lines name the same envelope.
     assert handed_on[1] == received[1] == ("none" if mode == "idle" else handed_on[1])
@@ -211,9 +212,9 @@ def test_kytosd_stop_while_a_connection_attempt_waits_leaves_nothing_behind(sile
     for noise in NOISE:
         assert noise not in output, output
     assert _once(result.stderr, PRODUCER_STOPPED).endswith(
-        "discarded 0 envelopes handed on but not taken in yet and 0 undelivered messages "
-        "from the buffer; the last envelope received was none (a restart resumes from the "
-        "real-time point)")
+        "discarded 0 envelopes handed on but not taken in yet and 0 unconfirmed messages "
+        "from the buffer (those in flight may have reached the broker); the last envelope "
+        "received was none (a restart resumes from the real-time point)")
 
 
 def test_the_producers_connection_writes_through_a_stop_safe_writer(rabbit):
