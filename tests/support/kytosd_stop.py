@@ -50,6 +50,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,6 +126,22 @@ async def _start(mode: str) -> FakeController:
     return controller
 
 
+def _stop_when(controller: FakeController, stop, found: Callable[[], int],
+               label: str | None = None, turns: int = 20_000) -> None:
+    """Check ``found()`` once a turn of the loop from the next one on; stop in the first
+    turn it is not 0 (or after ``turns``), printing ``<label> <found>`` first if given."""
+    def poll(turn: int) -> None:
+        count = found()
+        if count or turn >= turns:
+            if label is not None:
+                print(label, count, flush=True)
+            stop()
+        else:
+            controller.loop.call_soon(poll, turn + 1)
+
+    controller.loop.call_soon(poll, 0)
+
+
 def _late(controller: FakeController, stop) -> None:
     """The stop, then handler tasks of events dispatched before it, in one turn of the loop."""
     controller.loop.call_soon(stop)
@@ -136,7 +153,7 @@ def _late(controller: FakeController, stop) -> None:
         {"envelopes": [b"{}"] * LATE_ENVELOPES}))
 
 
-def _buffered(controller: FakeController, stop, turns: int = 10_000) -> None:
+def _buffered(controller: FakeController, stop) -> None:
     """A hand-off event behind FILLER others in the app buffer; the stop once it is there."""
     counters = controller.napps[("kytos", "listen_events")].pipeline.counters
     handed_on = counters.handed_on
@@ -144,17 +161,10 @@ def _buffered(controller: FakeController, stop, turns: int = 10_000) -> None:
         controller.buffers.app.put_nowait(KytosEvent("kytos/test.filler", {}))
     controller.notify_listeners(KytosEvent(
         "kytos/topology.link_down", {"link": make_link(1, interdomain=True), "reason": "down"}))
-
-    def poll(turn: int) -> None:
-        if counters.handed_on > handed_on or turn >= turns:
-            stop()
-        else:
-            controller.loop.call_soon(poll, turn + 1)
-
-    controller.loop.call_soon(poll, 0)
+    _stop_when(controller, stop, lambda: counters.handed_on - handed_on)
 
 
-def _rpc(controller: FakeController, stop, turns: int = 20_000) -> None:
+def _rpc(controller: FakeController, stop) -> None:
     """A new link's queue to declare: the link queue task sends Queue.Declare (or opens its
     channel first), for which aiormq creates a task; the stop runs in the first turn in which
     such a task exists and has not started: usually the next turn, later while the link
@@ -171,18 +181,10 @@ def _rpc(controller: FakeController, stop, turns: int = 20_000) -> None:
                    and inspect.getcoroutinestate(getattr(item, "task", item).get_coro())
                    == inspect.CORO_CREATED)
 
-    def poll(turn: int) -> None:
-        count = not_started()
-        if count or turn >= turns:
-            print("RPC NOT STARTED", count, flush=True)
-            stop()
-        else:
-            controller.loop.call_soon(poll, turn + 1)
-
-    controller.loop.call_soon(poll, 0)
+    _stop_when(controller, stop, not_started, "RPC NOT STARTED")
 
 
-def _rpc_waiting(controller: FakeController, stop, turns: int = 20_000) -> None:
+def _rpc_waiting(controller: FakeController, stop) -> None:
     """Every link of ``_start`` changes status (its queue is purged first); the stop in the
     first turn in which wait_for runs a task for a purge (a task whose done callback releases
     wait_for's future)."""
@@ -196,15 +198,7 @@ def _rpc_waiting(controller: FakeController, stop, turns: int = 20_000) -> None:
             getattr(callback, "func", None) is asyncio.tasks._release_waiter
             for callback, _context in task._callbacks or ()))
 
-    def poll(turn: int) -> None:
-        count = waiting()
-        if count or turn >= turns:
-            print("RPC WAITING", count, flush=True)
-            stop()
-        else:
-            controller.loop.call_soon(poll, turn + 1)
-
-    controller.loop.call_soon(poll, 0)
+    _stop_when(controller, stop, waiting, "RPC WAITING")
 
 
 def _awaited_tasks(controller: FakeController) -> int:
