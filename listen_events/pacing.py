@@ -39,10 +39,11 @@ class Pacer:
         that suspended, e.g. waiting for work): the budget starts again from now."""
         self._since = time.perf_counter()
 
-    async def pause(self) -> None:
-        """Give the loop one turn if the budget is spent; otherwise return without
-        suspending (an ``async def`` that does not await never yields)."""
-        if self.due:
+    async def pause(self, budget: float | None = None) -> None:
+        """Give the loop one turn if the budget (``budget`` seconds instead, when given) is
+        spent; otherwise return without suspending (an ``async def`` that does not await
+        never yields)."""
+        if time.perf_counter() - self._since > (self.budget if budget is None else budget):
             await asyncio.sleep(0)
             self.pauses += 1
             self._since = time.perf_counter()

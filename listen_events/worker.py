@@ -10,7 +10,9 @@ never held much longer than its budget, and each hand-off event carries up to MA
 envelopes, in their hand-off form (envelope.hand_off_form: JSON bytes; a topology's, or a
 large content's, a dict). The exception is an event that comes alone to an idle worker
 (``take``): the handler does the worker's work for it in its own step, since there is no
-batch to make and waking the task would cost a step and a turn of the loop.
+batch to make and waking the task would cost a step and a turn of the loop. In a burst
+(BURST_EVENTS), the other way round: the task sleeps while events pile up, and takes in a
+dozen or so a step, where it woke for each.
 """
 
 import asyncio
@@ -44,6 +46,24 @@ BURST_GAP = 0.0005
 # a burst event's CPU goes"). Only a burst waits for it: at a steady pace each event is
 # handed on alone, at once.
 HAND_OFF_AGE = 0.010
+# A burst: this many events and the one before them came within HAND_OFF_AGE (3,200 events/s
+# and more). Then a partial batch waits for more as with a linger of HAND_OFF_AGE (or the
+# pacer's budget when longer): the worker task sleeps while events pile up in the intake, and
+# takes them in a step or a few, where it woke for every one of them (about a fifth less of
+# the NApps' own CPU per event in a burst, docs/benchmarks.rst). An event of a burst waits no
+# longer than HAND_OFF_AGE either way. Not a steady pace: at 1,000 events/s it takes a stall
+# of 20 ms or more for this many to come that close (the catch-up after it).
+BURST_EVENTS = 32
+# Between two events, the worker task gives the loop a turn once it has worked this long
+# (seconds): a burst's events are taken in a dozen or so a step. Steps of the pacer's budget
+# (WORK_SLICE, which bounds one event's own work), with those of mq_producer's intake and
+# publisher in the same turn of the loop, held it 5-6 ms.
+TAKE_IN_SLICE = 0.0005
+# A lingering task wakes once this many events wait in its intake (or a batch's worth). Events
+# that wait are objects the garbage collector sees survive: a hundred of the all-events mix
+# waiting at once made its collections four times as many, and a full one came due in a burst
+# of 10,000 (docs/benchmarks.rst).
+TAKE_IN_EVENTS = 16
 
 Handed = dict[str, Any] | bytes  # an envelope in its hand-off form (envelope.hand_off_form)
 HandOn = Callable[[list[Handed]], Awaitable[None]]
@@ -78,7 +98,8 @@ class HandOffWorker:
     """Events in through ``push()``; envelopes out through ``hand_on(batch)``, in order.
 
     A batch is handed on when it holds ``max_batch`` envelopes, when the pacer says the loop
-    is due a turn, and when the intake is empty (nothing waits for a batch to fill up).
+    is due a turn, and when the intake is empty (nothing waits for a batch to fill up) - in a
+    burst or with a linger, once its first envelope has waited HAND_OFF_AGE or the linger.
     """
 
     def __init__(self, pipeline: EventPipeline, hand_on: HandOn,
@@ -106,6 +127,8 @@ class HandOffWorker:
         self.after_stop = 0  # events pushed after stop(): discarded
         self._pushed_at = 0.0  # time.perf_counter() of the last push() or take()
         self._burst = False  # the last event came within BURST_GAP of the one before
+        self._recent: deque[float] = deque(maxlen=BURST_EVENTS)  # the last pushes' times
+        self._bursting = False  # the last push and the BURST_EVENTS before it: a burst
         self._inline = False  # take() is doing the worker's work in its caller's step
         # The last envelope handed on, for stop()'s account: in its hand-off form, or a dict
         # one's message id alone (a topology's is megabytes).
@@ -136,8 +159,7 @@ class HandOffWorker:
                          "stopping): discarded, counted as after_shutdown in v1/status "
                          "(logged once)")
             return
-        now = time.perf_counter()
-        self._burst, self._pushed_at = now - self._pushed_at < BURST_GAP, now
+        self._arrived(time.perf_counter())
         self._intake.append((name, event_id, timestamp, content))
         self._kick()
 
@@ -156,7 +178,7 @@ class HandOffWorker:
                 or now - self._pushed_at < BURST_GAP:
             self.push(name, event_id, timestamp, content)
             return
-        self._burst, self._pushed_at = False, now
+        self._arrived(now)
         self._inline = True
         self._idle.clear()
         self.pacer.restart()  # this step is a turn of the loop of its own
@@ -216,12 +238,20 @@ class HandOffWorker:
         self._idle.set()  # nothing will be handed on any more: nobody should wait for it
         return discarded
 
+    def _arrived(self, now: float) -> None:
+        """Note an event's arrival (``time.perf_counter()``): is it a burst's?"""
+        self._burst, self._pushed_at = now - self._pushed_at < BURST_GAP, now
+        recent = self._recent
+        self._bursting = len(recent) == BURST_EVENTS and now - recent[0] < HAND_OFF_AGE
+        recent.append(now)
+
     def _kick(self) -> None:
         self._idle.clear()
         if self._inline:
             return  # take() kicks the task once its event is handed on
-        if self._lingering and len(self._intake) + len(self._batch) < self.max_batch:
-            return  # taken in when the linger ends: one step for all, not one per event
+        if self._lingering and len(self._intake) < TAKE_IN_EVENTS \
+                and len(self._intake) + len(self._batch) < self.max_batch:
+            return  # taken in together later: one step for many, not one per event
         self._wake.set()
         if self._task is None or self._task.done():
             # Started on first use: setup() may run off the loop's thread; push() does not.
@@ -234,12 +264,13 @@ class HandOffWorker:
         lingered = 0
         while True:
             if not self._intake:
-                if self._batch and self.linger and not self._batch_is_due():
+                linger = self._linger()
+                if self._batch and linger and not self._batch_is_due():
                     # Wait for more until the first envelope has lingered (a timer wakes the
                     # task, or events enough to fill a batch).
                     self._wake.clear()
                     self._linger_timer = asyncio.get_running_loop().call_later(
-                        self._batch_since + self.linger - time.perf_counter(), self._wake.set)
+                        self._batch_since + linger - time.perf_counter(), self._wake.set)
                     self._lingering = True
                     try:
                         await self._wake.wait()
@@ -276,8 +307,15 @@ class HandOffWorker:
             # when its first envelope has waited HAND_OFF_AGE - with a linger, once what
             # came meanwhile is in it too.
             await self._hand_on_batches(everything=self.pacer.due or (
-                self._batch_is_due() and not (self.linger and self._intake)))
-            await self.pacer.pause()
+                self._batch_is_due() and not (self._linger() and self._intake)))
+            await self.pacer.pause(min(TAKE_IN_SLICE, self.pacer.budget))
+
+    def _linger(self) -> float:
+        """How long a partial batch waits for more envelopes (seconds): LINGER_MS; in a burst,
+        HAND_OFF_AGE (or the pacer's budget when longer); else 0 (a few turns of the loop)."""
+        if self.linger:
+            return self.linger
+        return max(HAND_OFF_AGE, self.pacer.budget) if self._bursting else 0.0
 
     def _batch_is_due(self) -> bool:
         """The batch's first envelope has waited longer than the linger, when there is one

@@ -46,6 +46,16 @@ async def test_over_the_budget_pause_yields_once_and_starts_a_new_slice():
     assert pacer.pauses == 1
 
 
+async def test_a_shorter_budget_for_one_pause_yields_before_the_pacers_own():
+    pacer = Pacer(60.0)
+    _busy(0.002)
+    ran = asyncio.Event()
+    asyncio.get_running_loop().call_soon(ran.set)
+    await pacer.pause(0.001)
+    assert ran.is_set() and pacer.pauses == 1
+    assert not await _yielded_during(pacer)  # its own budget, from that turn on
+
+
 async def test_restart_counts_a_turn_the_loop_had_elsewhere():
     pacer = Pacer(0.001)
     _busy(0.002)

@@ -20,9 +20,11 @@ from listen_events.pacing import WORK_SLICE, Pacer
 from listen_events.patterns import SettingsError
 from listen_events.pipeline import TOPOLOGY_LOADED, EventPipeline
 from listen_events.worker import (
+    BURST_EVENTS,
     BURST_GAP,
     LINGER_TURNS,
     MAX_BATCH,
+    TAKE_IN_EVENTS,
     Discarded,
     HandOffWorker,
     Snapshotted,
@@ -161,7 +163,9 @@ async def test_an_event_that_fails_is_logged_and_counted_and_the_worker_goes_on(
 
 
 async def test_a_hand_on_that_fails_is_logged_and_counted_and_the_next_batch_goes(caplog):
-    worker, out = _worker(budget=60.0, hand_on=Recorder(fail=1))
+    # 150 events at once are a burst: the last 50 go once the first of them has waited the
+    # budget (longer than HAND_OFF_AGE), which no run of 150 events reaches.
+    worker, out = _worker(budget=0.5, hand_on=Recorder(fail=1))
     _push_link_events(worker, range(150))
     await worker.drained()
     assert _reasons(out.envelopes) == list(range(100, 150))
@@ -373,22 +377,76 @@ async def test_shutdown_cancels_the_worker_and_says_how_many_events_waited(contr
 
 async def test_events_that_arrive_one_per_loop_turn_still_leave_in_one_batch():
     """Core's dispatcher hands out one event per turn of the loop (it sleeps(0) before each
-    aget): a partial batch waits LINGER_TURNS idle turns before it is handed on."""
+    aget): a partial batch waits LINGER_TURNS idle turns before it is handed on (too few
+    events for a burst, the last one included: the worker takes each in the turn after it
+    came)."""
     worker, out = _worker(budget=60.0)  # neither the pacer nor the batch's age cuts
-    for number in range(50):
+    count = BURST_EVENTS - 1
+    for number in range(count):
         _push_link_events(worker, range(number, number + 1))
         await asyncio.sleep(0)
+        assert worker.backlog == 0
     await worker.drained()
-    assert [len(batch) for batch in out.batches] == [50]
-    assert _reasons(out.envelopes) == list(range(50))
+    assert [len(batch) for batch in out.batches] == [count]
+    assert _reasons(out.envelopes) == list(range(count))
     for _ in range(LINGER_TURNS + 1):  # a lone event waits only a few idle turns
         await asyncio.sleep(0)
-    _push_link_events(worker, range(50, 51))
+    _push_link_events(worker, range(count, count + 1))
     await worker.drained()
-    assert [len(batch) for batch in out.batches] == [50, 1]
+    assert [len(batch) for batch in out.batches] == [count, 1]
 
 
-@pytest.mark.parametrize(("age", "one_batch"), [(60.0, True), (0.0, False)])
+async def test_a_burst_waits_in_the_intake_and_is_taken_in_together(monkeypatch):
+    """More than BURST_EVENTS events within HAND_OFF_AGE, one per turn of the loop as core
+    hands them out: once they are a burst, the worker sleeps while they pile up in its intake,
+    wakes when TAKE_IN_EVENTS wait, hands full batches on, and the rest once the first of
+    them has waited HAND_OFF_AGE - all in order."""
+    age = 0.3  # longer than any run of these pushes takes: a burst whatever the host
+    monkeypatch.setattr("listen_events.worker.HAND_OFF_AGE", age)
+    worker, out = _worker(budget=0.001)  # the age, not the budget, decides
+    total = BURST_EVENTS + 2 * MAX_BATCH + 17
+    backlogs = []
+    for number in range(total):
+        _push_link_events(worker, range(number, number + 1))
+        await asyncio.sleep(0)
+        backlogs.append(worker.backlog)
+    assert max(backlogs[:BURST_EVENTS]) <= 1  # not a burst yet: each taken in as it came
+    assert TAKE_IN_EVENTS - 2 <= max(backlogs) <= TAKE_IN_EVENTS, backlogs
+    began = time.perf_counter()
+    await worker.drained()
+    assert _reasons(out.envelopes) == list(range(total))
+    sizes = [len(batch) for batch in out.batches]
+    assert sizes.count(MAX_BATCH) == 2 and sum(sizes) == total, sizes
+    assert time.perf_counter() - began > age / 2  # the last partial batch waited its age
+
+
+async def test_a_burst_is_taken_in_by_slices_that_give_the_loop_its_turns(monkeypatch):
+    """A burst's events are taken in many a step, but the loop gets a turn every
+    TAKE_IN_SLICE of that work, however long the pacer's budget (60 s here): the intake's and
+    the publisher's steps come in the same turns."""
+    worker, out = _worker(budget=60.0)
+    async with loop_turns() as turns:
+        _push_link_events(worker, range(1000))  # tens of milliseconds of work
+        await worker.drained()
+    assert turns.count >= 10, turns.count
+    assert [len(batch) for batch in out.batches] == [MAX_BATCH] * 10  # the budget cut none
+    assert _reasons(out.envelopes) == list(range(1000))
+
+
+async def test_a_steady_pace_is_never_a_burst():
+    """Events 1 ms apart (1,000 a second), more than BURST_EVENTS of them: each is handed on
+    in the turn after it is processed, none waits for others."""
+    worker, out = _worker(budget=60.0)
+    for number in range(BURST_EVENTS + 8):
+        await asyncio.sleep(0.001)
+        _push_link_events(worker, range(number, number + 1))
+        await asyncio.sleep(0)  # the worker processes it, and lingers one turn
+        await asyncio.sleep(0)
+        assert len(out.batches) == number + 1, number
+    assert _reasons(out.envelopes) == list(range(BURST_EVENTS + 8))
+
+
+@pytest.mark.parametrize(("age", "one_batch"), [(0.5, True), (0.0, False)])
 async def test_hand_off_age_decides_how_long_a_bursts_partial_batch_waits(monkeypatch, age,
                                                                           one_batch):
     """Events one per turn, 0.2 ms apart (a burst), for about 10 ms: the partial batch goes
