@@ -49,8 +49,8 @@ HAND_OFF_AGE = 0.010
 # A burst: this many events and the one before them came within HAND_OFF_AGE (3,200 events/s
 # and more). Then a partial batch waits for more as with a linger of HAND_OFF_AGE (or the
 # pacer's budget when longer): the worker task sleeps while events pile up in the intake, and
-# takes them in a step or a few, where it woke for every one of them (about a fifth less of
-# the NApps' own CPU per event in a burst, docs/benchmarks.rst). An event of a burst waits no
+# takes them in a step or a few, where it woke for every one of them (about 14 % less of the
+# NApps' own CPU per event in a burst, docs/benchmarks.rst). An event of a burst waits no
 # longer than HAND_OFF_AGE either way. Not a steady pace: at 1,000 events/s it takes a stall
 # of 20 ms or more for this many to come that close (the catch-up after it).
 BURST_EVENTS = 32
