@@ -27,7 +27,10 @@ class Pacer:
     @property
     def due(self) -> bool:
         """True when more than the budget elapsed since the loop's last turn."""
-        return time.perf_counter() - self._since > self.budget
+        return self._spent(self.budget)
+
+    def _spent(self, budget: float) -> bool:
+        return time.perf_counter() - self._since > budget
 
     @property
     def deadline(self) -> float:
@@ -43,7 +46,7 @@ class Pacer:
         """Give the loop one turn if the budget (``budget`` seconds instead, when given) is
         spent; otherwise return without suspending (an ``async def`` that does not await
         never yields)."""
-        if time.perf_counter() - self._since > (self.budget if budget is None else budget):
+        if self._spent(self.budget if budget is None else budget):
             await asyncio.sleep(0)
             self.pauses += 1
             self._since = time.perf_counter()
