@@ -84,6 +84,12 @@ def producer_settings(monkeypatch: pytest.MonkeyPatch, exchange_prefix: str):
     return settings
 
 
+# The exchanges of producer_settings, by what follows the test's prefix: mq_producer checks
+# each on connecting and creates the missing ones. The dead-letter exchange ("dead") comes on
+# top, with the first queue it is declared for.
+TEST_EXCHANGES = ("admin_events", "operational_events", "other_events", "links", "link.queues")
+
+
 @pytest.fixture
 async def cleanup_exchanges(broker_url: str, exchange_prefix: str) -> AsyncIterator[set[str]]:
     """Deletes the test's exchanges and the queues named in the yielded set (all of them
@@ -95,8 +101,7 @@ async def cleanup_exchanges(broker_url: str, exchange_prefix: str) -> AsyncItera
     for name in queues:
         if name.startswith(exchange_prefix):
             await channel.queue_delete(name)
-    for kind in ("admin_events", "operational_events", "other_events", "links", "link.queues",
-                 "dead"):
+    for kind in (*TEST_EXCHANGES, "dead"):
         await channel.exchange_delete(f"{exchange_prefix}.{kind}")
     await connection.close()
 

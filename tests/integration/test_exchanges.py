@@ -7,6 +7,7 @@ import aiormq
 import pytest
 
 from mq_producer.main import Main as MqProducer
+from tests.integration.conftest import TEST_EXCHANGES
 from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.broker, pytest.mark.usefixtures("producer_settings",
@@ -27,9 +28,7 @@ async def _exists(broker_url: str, name: str) -> bool:
 
 async def test_missing_exchanges_are_created_durable_topic(controller, broker_url,
                                                            exchange_prefix, caplog):
-    names = [f"{exchange_prefix}.{kind}"
-             for kind in ("admin_events", "operational_events", "other_events", "links",
-                          "link.queues")]
+    names = [f"{exchange_prefix}.{kind}" for kind in TEST_EXCHANGES]
     assert not any([await _exists(broker_url, name) for name in names])
     producer = controller.load_napp(MqProducer)
     await wait_until(lambda: producer.publisher.transport.connected, what="connected")
@@ -51,7 +50,7 @@ async def test_missing_exchanges_are_created_durable_topic(controller, broker_ur
 
 
 async def test_existing_exchanges_are_reused(controller, amqp, exchange_prefix, caplog):
-    for kind in ("admin_events", "operational_events", "other_events", "links", "link.queues"):
+    for kind in TEST_EXCHANGES:
         await amqp.declare_exchange(f"{exchange_prefix}.{kind}", aio_pika.ExchangeType.TOPIC,
                                     durable=True)
     producer = controller.load_napp(MqProducer)

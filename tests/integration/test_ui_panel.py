@@ -32,6 +32,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
+from tests.integration.conftest import TEST_EXCHANGES
 from tests.support.napp_stack import Stack
 from tests.support.rabbit_node import RabbitNode, rabbitmq_available
 from tests.support.topology import make_link
@@ -367,9 +368,8 @@ def test_the_panel_follows_the_producer_on_the_shared_broker(
         host.stop()
         asyncio.run(_delete(broker_url, {name for name in declared
                                          if name.startswith(exchange_prefix)},
-                            [f"{exchange_prefix}.{kind}" for kind in (
-                                "admin_events", "operational_events", "other_events",
-                                "links", "dead")]))
+                            [f"{exchange_prefix}.{kind}"
+                             for kind in (*TEST_EXCHANGES, "dead")]))
 
 
 USER = "kytos_ui"
