@@ -2,13 +2,15 @@
 
 For each fault: events keep arriving, nothing blocks, the alarm and recovery lines appear
 once, and afterwards every event handed on is in the queue (duplicates allowed: at least
-once), in order per key.
+once), in order per key. At the end, mq_producer unloaded while Kytos runs, with what a
+stalled link held up: flushed, or counted as discarded once the flush's time is up.
 """
 
 import asyncio
 import datetime as dt
 import logging
 import random
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
@@ -22,6 +24,7 @@ from tests.support.handoff import handed_envelopes
 from tests.support.kytos_controller import FakeController
 from tests.support.napp_stack import Stack
 from tests.support.rabbit_node import RabbitNode, private_node, rabbitmq_available
+from tests.support.stall_meter import BLOCKED_LOOP, StallMeter
 from tests.support.stall_proxy import StallProxy
 from tests.support.topology import make_link
 from tests.support.waiting import wait_until
@@ -473,3 +476,95 @@ async def test_a_connect_cut_short_leaves_nothing_reconnecting(
         assert [task for task in reconnecting() if task not in before] == []
     finally:
         await proxy.close()
+
+
+# Unloaded while Kytos runs (core's unload_napp, e.g. the NApp disabled through Kytos' API):
+# the loop goes on, so shutdown() schedules a flush of at most SHUTDOWN_FLUSH_TIMEOUT, then a
+# full close (docs/operating.rst, "Restart from the real-time point").
+
+
+async def _stalled_with_a_backlog(stack: Stack, proxy: StallProxy, count: int) -> None:
+    """``count`` link events handed on to mq_producer while the link to the broker is stalled:
+    all of them in its buffer, none confirmed."""
+    await wait_until(lambda: stack.producer.publisher.transport.connected, what="connected")
+    proxy.stall()
+    for index in range(count):
+        link = LINKS[index % len(LINKS)]
+        await stack.controller.buffers.app.aput(KytosEvent(
+            "kytos/topology.link_down" if index % 2 else "kytos/topology.link_up",
+            {"link": link, "reason": str(index)}))
+    await stack.controller.settle()
+    publisher = stack.producer.publisher
+    assert len(handed_on(stack)) == count
+    assert (publisher.counters.confirmed, len(publisher.outbox)) == (0, count)
+
+
+async def test_unloaded_with_a_backlog_it_flushes_then_closes_cleanly(
+        running_node: RabbitNode, stack_factory, caplog):
+    proxy = StallProxy("127.0.0.1", running_node.port)
+    port = await proxy.start()
+    log_start = running_node.node_log.stat().st_size
+    try:
+        stack = stack_factory(f"amqp://guest:guest@127.0.0.1:{port}/")
+        await _stalled_with_a_backlog(stack, proxy, 100)
+        caplog.set_level(logging.INFO)
+        stack.controller.unload_napp(("kytos", "mq_producer"))
+        await asyncio.sleep(0.5)  # within the flush's 2 s (SHUTDOWN_FLUSH_TIMEOUT)
+        proxy.resume()
+        unloading = stack.producer._stopping
+        assert unloading is not None
+        await asyncio.wait_for(unloading, 10)
+    finally:
+        await proxy.close()
+    publisher = stack.producer.publisher
+    assert (publisher.counters.confirmed, publisher.counters.discarded) == (100, 0)
+    assert not publisher.transport.connected
+    assert any("mq_producer: stopped; discarded 0 envelopes handed on but not taken in yet "
+               "and 0 unconfirmed messages" in r.getMessage() for r in caplog.records)
+    delivery = check_delivery(handed_on(stack), await drain_queue(running_node.url, 100))
+    assert (delivery.missing, delivery.delivered) == (0, 100)
+
+    def closed_lines() -> list[str]:
+        with running_node.node_log.open("rb") as log:
+            log.seek(log_start)
+            text = log.read().decode(errors="replace")
+        return [line for line in text.splitlines() if "closing AMQP connection" in line
+                and "kytos/mq_producer" in line]
+
+    # Close-Ok awaited: the broker logs a client's close, not a dropped TCP connection.
+    await wait_until(lambda: closed_lines(), timeout=10, what="the broker's closing line")
+    assert "[info]" in closed_lines()[0], running_node.log_tail()
+
+
+async def test_unloaded_with_the_broker_unreachable_it_gives_up_after_the_flush_timeout(
+        running_node: RabbitNode, stack_factory, monkeypatch, caplog):
+    """What the flush could not deliver is discarded, counted and said in one INFO line; the
+    unload ends within the flush and the close's bounds (the close waits for a Close-Ok that
+    cannot come through a stalled link), and never holds the loop."""
+    from mq_producer import settings
+
+    monkeypatch.setattr(settings, "SHUTDOWN_FLUSH_TIMEOUT", 1.0)
+    proxy = StallProxy("127.0.0.1", running_node.port)
+    port = await proxy.start()
+    try:
+        stack = stack_factory(f"amqp://guest:guest@127.0.0.1:{port}/")
+        await _stalled_with_a_backlog(stack, proxy, 100)
+        caplog.set_level(logging.INFO)
+        started = time.monotonic()
+        with StallMeter() as stalls:
+            stack.controller.unload_napp(("kytos", "mq_producer"))
+            unloading = stack.producer._stopping
+            assert unloading is not None
+            await asyncio.wait_for(unloading, 10)
+        took = time.monotonic() - started
+    finally:
+        await proxy.close()
+    publisher = stack.producer.publisher
+    # The flush's 1 s, then the close's bound: min(PUBLISH_TIMEOUT, 2 s) = 2 s here.
+    assert 1.0 <= took < 4.5, took
+    assert stalls.longest_cpu < BLOCKED_LOOP, stalls
+    assert (publisher.counters.confirmed, publisher.counters.discarded) == (0, 100)
+    assert not publisher.transport.connected
+    assert any("mq_producer: stopped; discarded 0 envelopes handed on but not taken in yet "
+               "and 100 unconfirmed messages from the buffer (those in flight may have reached "
+               "the broker)" in r.getMessage() for r in caplog.records)
