@@ -568,3 +568,41 @@ async def test_unloaded_with_the_broker_unreachable_it_gives_up_after_the_flush_
     assert any("mq_producer: stopped; discarded 0 envelopes handed on but not taken in yet "
                "and 100 unconfirmed messages from the buffer (those in flight may have reached "
                "the broker)" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_stalled_link_with_nothing_to_publish_is_noticed_by_the_heartbeat(
+        running_node: RabbitNode, stack_factory, monkeypatch, caplog):
+    """Nothing in flight, so PUBLISH_TIMEOUT has nothing to time: the AMQP heartbeat alone
+    notices the stall (two missed, about 2 x HEARTBEAT), raises the alarm once, and the
+    producer is back once the link carries bytes again."""
+    from mq_producer import settings
+
+    monkeypatch.setattr(settings, "PUBLISH_TIMEOUT", 60.0)
+    monkeypatch.setattr(settings, "ALARM_REMINDER_INTERVAL", 60.0)
+    proxy = StallProxy("127.0.0.1", running_node.port)
+    port = await proxy.start()
+    try:
+        stack = stack_factory(f"amqp://guest:guest@127.0.0.1:{port}/")
+        publisher = stack.producer.publisher
+        await wait_until(lambda: publisher.transport.connected, what="connected")
+        caplog.set_level(logging.INFO)
+        stalled_at = time.monotonic()
+        proxy.stall()
+        await wait_until(lambda: publisher.alarm.outage is not None, timeout=15,
+                         what="the idle stall to be noticed")
+        noticed_in = time.monotonic() - stalled_at
+        proxy.resume()
+        await wait_until(lambda: publisher.transport.connected and publisher.alarm.outage is None,
+                         timeout=30, what="connected again")
+        # Still a working producer: an event after the outage is confirmed.
+        await stack.controller.buffers.app.aput(KytosEvent(
+            "kytos/topology.link_down", {"link": LINKS[0], "reason": "after the stall"}))
+        await wait_until(lambda: publisher.counters.confirmed == 1, timeout=10,
+                         what="a confirm after the stall")
+    finally:
+        await proxy.close()
+    assert noticed_in < 10, noticed_in  # HEARTBEAT 1 s; PUBLISH_TIMEOUT (60 s) never ran
+    messages = [r.getMessage() for r in caplog.records]
+    assert len([m for m in messages if "mq_producer ALARM" in m]) == 1, messages
+    assert len([m for m in messages if "broker reachable again" in m]) == 1, messages
+    assert (publisher.counters.dropped, publisher.counters.discarded) == (0, 0)
