@@ -23,7 +23,7 @@ from tests.support.delivery import first_copies_in_order
 from tests.support.handoff import handed_envelopes
 from tests.support.kytos_controller import FakeController
 from tests.support.napp_stack import Stack
-from tests.support.rabbit_node import RabbitNode, private_node, rabbitmq_available
+from tests.support.rabbit_node import RabbitNode, free_port, private_node, rabbitmq_available
 from tests.support.stall_meter import BLOCKED_LOOP, StallMeter
 from tests.support.stall_proxy import StallProxy
 from tests.support.topology import make_link
@@ -606,3 +606,48 @@ async def test_a_stalled_link_with_nothing_to_publish_is_noticed_by_the_heartbea
     assert len([m for m in messages if "mq_producer ALARM" in m]) == 1, messages
     assert len([m for m in messages if "broker reachable again" in m]) == 1, messages
     assert (publisher.counters.dropped, publisher.counters.discarded) == (0, 0)
+
+
+# A cluster (docs/operating.rst, "Broker clusters"): the nodes in KYTOS_MQ_URL, the first one
+# refusing connections (nothing listens on its port), the second the private node.
+
+
+def _cluster_url(node: RabbitNode) -> str:
+    return f"amqp://guest:guest@127.0.0.1:{free_port()}/,{node.url}"
+
+
+async def test_a_cluster_node_that_refuses_is_skipped_at_once_without_an_alarm(
+        running_node: RabbitNode, stack_factory, caplog):
+    caplog.set_level(logging.INFO)
+    stack = stack_factory(_cluster_url(running_node))
+    publisher = stack.producer.publisher
+    await wait_until(lambda: publisher.transport.connected, timeout=5, what="connected")
+    messages = [r.getMessage() for r in caplog.records]
+    connected = [m for m in messages if "connected to cluster node" in m]
+    assert len(connected) == 1 and connected[0].endswith("(2 of 2) after 1 failed"), messages
+    assert f"127.0.0.1:{running_node.port}" in connected[0]
+    assert not [m for m in messages if "ALARM" in m], messages
+    assert f"127.0.0.1:{running_node.port}" in (await stack.status())["broker"]
+    assert not [m for m in messages if "guest:guest" in m]
+
+
+async def test_with_every_cluster_node_refusing_one_alarm_then_the_node_that_answered(
+        running_node: RabbitNode, stack_factory, caplog):
+    """The alarm comes once every node has refused in a row: it names the last one tried
+    (the second), not the first; the recovery line names the node that answered."""
+    caplog.set_level(logging.INFO)
+    await asyncio.to_thread(running_node.stop_app)
+    stack = stack_factory(_cluster_url(running_node))
+    publisher = stack.producer.publisher
+    await wait_until(lambda: publisher.alarm.outage is not None, timeout=10, what="the alarm")
+    await asyncio.sleep(1.5)  # more rounds of refusals: still the one alarm (and reminders)
+    await asyncio.to_thread(running_node.start_app)
+    await wait_until(lambda: publisher.transport.connected and publisher.alarm.outage is None,
+                     timeout=30, what="connected to the node again")
+    messages = [r.getMessage() for r in caplog.records]
+    alarms = [m for m in messages if "ALARM: broker unreachable" in m]
+    assert len(alarms) == 1, messages
+    assert f"cannot connect to amqp://guest:***@127.0.0.1:{running_node.port}/" in alarms[0]
+    [recovered] = [m for m in messages if "broker reachable again" in m]
+    assert recovered.endswith(f"(amqp://guest:***@127.0.0.1:{running_node.port}/%2F)"), recovered
+    assert not [m for m in messages if "guest:guest" in m]
