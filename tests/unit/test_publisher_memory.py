@@ -484,3 +484,26 @@ async def test_retries_come_promptly_then_back_off_to_retry_interval(
         PROMPT_RETRY, 2 * PROMPT_RETRY, 4 * PROMPT_RETRY, 3.0, 3.0]
     running._settle(message(1), 0, PublishOutcome.CONFIRMED)  # not in flight: ignored
     assert running._retry_delay(False) == 3.0
+
+
+async def test_drops_are_counted_each_and_logged_the_first_then_every_thousandth(
+        transport: MemoryTransport, caplog):
+    """A long outage drops one message per event once the buffer is full: a line for each
+    would flood the log, none would hide it. The lines name the message and the count."""
+    transport.up = False
+    publisher = Publisher(transport, make_config(buffer_size=4, max_in_flight=4))
+    publisher.start()
+    try:
+        with caplog.at_level(logging.WARNING, logger="kytos.napps.kytos/mq_producer"):
+            for number in range(2004):  # no key: the oldest goes
+                publisher.submit(message(number))
+        assert publisher.counters.dropped == 2000 and len(publisher.outbox) == 4
+        lines = [r for r in caplog.records if "buffer full" in r.getMessage()]
+        assert [r.levelno for r in lines] == [logging.WARNING] * 3
+        for line, (dropped_id, count) in zip(lines, [("m0", 1), ("m999", 1000),
+                                                     ("m1999", 2000)], strict=True):
+            assert f"message {dropped_id} for no key ({count} dropped in all)" \
+                in line.getMessage(), line.getMessage()
+    finally:
+        publisher.abandon()
+        await transport.close()
