@@ -4,6 +4,7 @@ RabbitMQ node (issue #14's fault matrix, cases 7 and 9)."""
 import asyncio
 import dataclasses
 import logging
+import re
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -37,10 +38,10 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitNode]:
     yield from private_node(tmp_path_factory.mktemp("rabbit-alarms"))
 
 
-@pytest.fixture
-async def publisher(node: RabbitNode, monkeypatch: pytest.MonkeyPatch, publish_path: str
-                    ) -> AsyncIterator[Publisher]:
-    """A Publisher on the AMQP transport to the node, its exchange bound to an empty queue."""
+async def start_publisher(node: RabbitNode, monkeypatch: pytest.MonkeyPatch,
+                          **changes: object) -> Publisher:
+    """A Publisher on the AMQP transport to the node, connected, its exchange bound to an
+    empty queue; ``changes`` to its config."""
     from mq_producer import settings
 
     if not port_open(node.port):
@@ -60,12 +61,19 @@ async def publisher(node: RabbitNode, monkeypatch: pytest.MonkeyPatch, publish_p
     monkeypatch.setattr(settings, "QUEUES", [])
     monkeypatch.setattr(settings, "LINK_STATUS", {**settings.LINK_STATUS, "enabled": False})
     environ = {"KYTOS_MQ_URL": node.url}
-    config = dataclasses.replace(load_config(settings, environ), publish_timeout=5.0,
-                                 retry_interval=5.0, heartbeat=5,
-                                 alarm_reminder_interval=60.0)
+    config = dataclasses.replace(load_config(settings, environ), **{
+        "publish_timeout": 5.0, "retry_interval": 5.0, "heartbeat": 5,
+        "alarm_reminder_interval": 60.0, **changes})
     running = Publisher(make_transport(config, environ, settings=settings), config)
     running.start()
     await wait_until(lambda: running.transport.connected, what="connected")
+    return running
+
+
+@pytest.fixture
+async def publisher(node: RabbitNode, monkeypatch: pytest.MonkeyPatch, publish_path: str
+                    ) -> AsyncIterator[Publisher]:
+    running = await start_publisher(node, monkeypatch)
     assert_publish_path(running.transport, publish_path)
     yield running
     await running.stop(flush_timeout=0)
@@ -149,6 +157,41 @@ async def test_a_memory_alarm_is_waited_out_without_reconnects_or_duplicates(
                if r.name.startswith(("aiormq", "aio_pika")) and r.levelno >= logging.WARNING]
     assert library == []
     assert meter.longest_cpu < BLOCKED_LOOP, meter
+
+
+async def test_while_blocked_it_reminds_every_alarm_reminder_interval(
+        node: RabbitNode, monkeypatch: pytest.MonkeyPatch, publish_path: str, caplog):
+    """Blocked for longer than ALARM_REMINDER_INTERVAL (0.5 s here): WARNINGs say how long,
+    why, what is buffered and dropped so far - never an ALARM - and v1/status shows it all
+    along; once the alarm lifts, everything is confirmed."""
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    publisher = await start_publisher(node, monkeypatch, alarm_reminder_interval=0.5)
+    assert_publish_path(publisher.transport, publish_path)
+    try:
+        await asyncio.to_thread(node.rabbitmqctl, "set_vm_memory_high_watermark", "0.0000001")
+        try:
+            for number in range(50):
+                publisher.submit(message(number))
+                await asyncio.sleep(0.02)
+            await wait_until(lambda: publisher.status()["blocked"] is not None, timeout=10,
+                             what="the blocked state")
+            await asyncio.sleep(3)
+            status = publisher.status()
+        finally:
+            await asyncio.to_thread(node.rabbitmqctl, "set_vm_memory_high_watermark", "0.4")
+        await wait_until(lambda: publisher.counters.confirmed == 50, timeout=30,
+                         what="50 confirmed")
+    finally:
+        await publisher.stop(flush_timeout=0)
+    assert status["blocked"] is not None and status["outage"] is None
+    lines = [r for r in caplog.records if r.name == LOGGER and r.levelno >= logging.WARNING]
+    reminders = [r.getMessage() for r in lines
+                 if "broker still blocking publishing after" in r.getMessage()]
+    assert len(reminders) >= 2, [r.getMessage() for r in lines]
+    assert all(re.search(r"after \d+s: low on memory; \d+ buffered, 0 dropped so far$", line)
+               for line in reminders), reminders
+    assert [r for r in lines if "ALARM" in r.getMessage() or r.levelno > logging.WARNING] == []
+    assert publisher.counters.dropped == 0
 
 
 async def test_a_restarted_broker_gets_the_first_confirm_within_two_seconds(
