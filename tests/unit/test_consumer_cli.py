@@ -75,3 +75,13 @@ def test_the_other_choices_are_unchanged():
     link = consumer_options(parse_args(["--link-queue", "L"]))
     assert (link.queue, link.bindings) == ("interdomain_link.L", [])
     assert link.queue_arguments["x-dead-letter-exchange"] == settings.DEAD_LETTER
+
+
+@pytest.mark.parametrize("queue_type", ["classic", "quorum"])
+def test_every_queue_is_declared_with_the_producers_queue_type(monkeypatch, queue_type):
+    """mq-consumer declares the producer's queues as the producer does: another type would
+    be refused by the broker (PRECONDITION_FAILED) on a cluster with quorum queues."""
+    monkeypatch.setattr(settings, "QUEUE_TYPE", queue_type)
+    for argv in (["--napp", "kytos/topology"], ["--verbose"], ["--link-queue", "L"],
+                 ["--queue", "mine"], []):
+        assert consumer_options(parse_args(argv)).queue_type == queue_type, argv
