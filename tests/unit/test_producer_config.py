@@ -92,6 +92,26 @@ def test_a_listed_link_id_whose_queue_name_is_over_255_bytes_is_refused_at_load(
     assert "L" * 200 in load_config(module, {"KYTOS_MQ_URL": "amqp://u:p@h/"}).link_status.link_ids
 
 
+
+NNI_PORT = {"id": "urn:sdx:port:amlight.net:s1:1", "kind": "nni", "metadata": {}}
+
+
+@pytest.mark.parametrize(("nni", "has_queue"), [(True, True), (False, False)])
+def test_link_status_nni_decides_whether_nni_ports_have_status_queues(nni, has_queue):
+    link_status = {**settings.LINK_STATUS, "enabled": True, "nni": nni, "link_ids": []}
+    config = load_config(_settings(LINK_STATUS=link_status), ENV).link_status
+    assert config.is_interdomain(NNI_PORT) is has_queue
+    # A port listed by id has one all the same; a Kytos link is not an NNI port.
+    listed = {**link_status, "link_ids": [NNI_PORT["id"]]}
+    assert load_config(_settings(LINK_STATUS=listed), ENV).link_status.is_interdomain(NNI_PORT)
+    assert not config.is_interdomain({**NNI_PORT, "kind": "link"})
+
+
+def test_link_status_nni_must_be_a_boolean():
+    link_status = {**settings.LINK_STATUS, "nni": "no"}
+    with pytest.raises(SettingsError, match=r"LINK_STATUS\.nni: expected True or False"):
+        load_config(_settings(LINK_STATUS=link_status), ENV)
+
 # -- NAPP_QUEUES and VERBOSE_QUEUE ---------------------------------------------------------------
 
 BOUNDED = {"x-max-length": 100_000, "x-max-length-bytes": 64 * 1024 * 1024}
