@@ -59,7 +59,7 @@ async def _start(controller, amqp, prefix):
 
 @pytest.mark.usefixtures("producer_settings", "cleanup_exchanges")
 async def test_hostile_content_is_published_as_a_valid_envelope(controller, amqp,
-                                                                exchange_prefix):
+                                                                exchange_prefix, caplog):
     listen, producer, queue = await _start(controller, amqp, exchange_prefix)
     cycle: dict = {"name": "loop"}
     cycle["self"] = cycle
@@ -68,7 +68,8 @@ async def test_hostile_content_is_published_as_a_valid_envelope(controller, amqp
                "inf": float("-inf"), "raw": b"\xff\xfeok", "cycle": cycle, "deep": _deep(200),
                "opaque": Opaque(), "bad_repr": BadRepr(), "big_repr": "x" * 1000,
                ("tuple", "key"): {1, 2}}
-    await controller.buffers.app.aput(KytosEvent("kytos/topology.link_down", content))
+    event = KytosEvent("kytos/topology.link_down", content)
+    await controller.buffers.app.aput(event)
     await controller.settle()
     [message] = await receive(queue, 1)
     SCHEMA.validate(body(message))
@@ -86,6 +87,12 @@ async def test_hostile_content_is_published_as_a_valid_envelope(controller, amqp
         depth += 1
     assert depth < MAX_DEPTH and node.startswith("<unserializable")
     assert listen.pipeline.counters.serialization_warnings == 1
+    # One WARNING for the event, naming it, and what was degraded.
+    [warning] = [r for r in caplog.records if "content degraded" in r.getMessage()]
+    assert warning.levelno == logging.WARNING
+    assert warning.getMessage().startswith(
+        f"Event kytos/topology.link_down (id {event.id}): content degraded while serializing: ")
+    assert "more)" in warning.getMessage()  # the first five degraded values, then a count
     assert producer.publisher.counters.rejected == 0
 
 
