@@ -202,3 +202,21 @@ async def test_mq_consumer_reads_a_napp_queue_and_the_verbose_queue(
     for name in (verbose, queues["kytos/mef_eline"]):
         queue = await amqp.declare_queue(name, passive=True)
         assert queue.declaration_result.message_count == 0
+
+
+@pytest.mark.usefixtures("cleanup_exchanges")
+async def test_mq_consumer_link_shows_only_that_links_events(
+        controller, napp_queues, broker_url, monkeypatch, capsys):
+    """--link: only the envelopes about that link are shown and counted toward --count."""
+    monkeypatch.setenv("KYTOS_MQ_URL", broker_url)
+    controller.load_napp(ListenEvents)
+    producer = controller.load_napp(MqProducer)
+    await wait_until(lambda: producer.publisher.transport.connected, what="producer connected")
+    chosen, other = make_link(7), make_link(8)
+    for link in (other, chosen, other, other, chosen):
+        await controller.buffers.app.aput(KytosEvent("kytos/topology.link_down",
+                                                     {"link": link, "reason": "test"}))
+    await controller.settle()
+    await wait_until(lambda: producer.publisher.counters.confirmed >= 5, what="5 confirms")
+    read = await _cli(["--verbose", "--link", str(chosen.id), "--count", "2"], capsys)
+    assert [envelope["link"]["id"] for envelope in read] == [str(chosen.id)] * 2
