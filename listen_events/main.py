@@ -22,7 +22,7 @@ from .config import load_config
 from .pacing import WORK_SLICE, Pacer
 from .patterns import SettingsError
 from .pipeline import EventPipeline
-from .worker import Handed, HandOffWorker
+from .worker import Handed, HandOffWorker, on_loop
 
 # An exception while loading a NApp aborts the whole kytosd, so bad settings must not raise:
 # with them the NApp subscribes to nothing and setup() says why, loudly.
@@ -58,7 +58,7 @@ class Main(KytosNApp):
         """Nothing to run periodically: the hand-off worker task does the work."""
 
     def shutdown(self) -> None:
-        """Sync, on the loop; never blocks. Stops our own worker task only (for good: see
+        """Sync; never blocks. Stops our own worker task only (for good: see
         HandOffWorker.stop) and logs, in one INFO line, what was discarded.
 
         Events still waiting are discarded, not flushed: when Kytos stops it stops the loop
@@ -66,9 +66,16 @@ class Main(KytosNApp):
         real-time point (with a new producer instance), as mq_producer does with its buffer.
         Events that still reach the handler afterwards (core started their handler tasks
         before it stopped) are discarded too, counted as ``after_shutdown`` in v1/status.
+        Disabled through Kytos' API, it is called from a thread of core's: the same work is
+        handed to the loop, and this returns at once (worker.on_loop).
         """
         if self.worker is None:
             return
+        on_loop(self.controller.loop, self._stop)
+
+    def _stop(self) -> None:
+        """shutdown()'s work, on the loop's thread."""
+        assert self.worker is not None
         discarded = self.worker.stop()
         log.info("listen_events: stopped; %d events still waiting and %d envelopes not handed "
                  "on yet were discarded; the last envelope handed on was %s (a restart starts "

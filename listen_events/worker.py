@@ -16,6 +16,7 @@ dozen or so a step, where it woke for each.
 """
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -398,6 +399,24 @@ class HandOffWorker:
         last = batch[-1]
         self._last_handed_on = last if type(last) is bytes else _message_id(last)
         return True
+
+
+def on_loop(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
+    """Run ``callback`` now when called on ``loop``'s thread, else hand it to the loop and
+    return at once. Core calls shutdown() on the loop's thread when Kytos stops, but from a
+    thread of its own when the NApp is disabled through Kytos' API (kytos-ng 2025.2.1: the
+    disable route, and watchdog's observer seeing the NApp's link go, each call unload_napp):
+    the worker's task and timer may be touched only on their loop's thread. (mq_producer has
+    the same function: the NApps share no code, each installs alone.)"""
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:  # no loop runs in this thread
+        running = None
+    if running is loop:
+        callback()
+        return
+    with contextlib.suppress(RuntimeError):  # the loop is closed: our task ended with it
+        loop.call_soon_threadsafe(callback)
 
 
 def _is_nni(envelope: dict[str, Any]) -> bool:

@@ -28,6 +28,7 @@ from .config import load_config
 from .intake import HandOffIntake
 from .publisher import Publisher
 from .queue_view import QueueView
+from .tasks import on_loop
 from .transports.factory import make_transport
 
 # An exception while loading a NApp aborts the whole kytosd, so bad settings must not raise:
@@ -69,7 +70,7 @@ class Main(KytosNApp):
         """Nothing to run periodically: the publisher task does the work."""
 
     def shutdown(self) -> None:
-        """Sync, on the loop; never blocks. One INFO line says what was discarded.
+        """Sync; never blocks. One INFO line says what was discarded.
 
         When Kytos itself stops (``started_at`` is None by then) it stops the loop in this
         same turn of the loop, right after the NApps' shutdown(): nothing scheduled here would
@@ -79,10 +80,16 @@ class Main(KytosNApp):
         (AmqpTransport.abandon). Hand-off events whose handler core started before it stopped
         may still arrive: their envelopes are counted, not taken (HandOffIntake.push).
         When only this NApp is unloaded the loop goes on: the buffer gets a bounded flush and
-        the connection a full close.
+        the connection a full close. Disabled through Kytos' API, it is called from a thread
+        of core's: the same work is handed to the loop, and this returns at once (on_loop).
         """
         if self.publisher is None or self.worker is None:
             return
+        on_loop(self.controller.loop, self._stop)
+
+    def _stop(self) -> None:
+        """shutdown()'s work, on the loop's thread."""
+        assert self.publisher is not None and self.worker is not None
         if getattr(self.controller, "started_at", None) is None:
             waiting = self.worker.stop()
             self.publisher.counters.discarded += waiting

@@ -24,8 +24,27 @@ found are quieted.
 """
 
 import asyncio
+import contextlib
 import functools
 import inspect
+from collections.abc import Callable
+
+
+def on_loop(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
+    """Run ``callback`` now when called on ``loop``'s thread, else hand it to the loop and
+    return at once. Core calls shutdown() on the loop's thread when Kytos stops, but from a
+    thread of its own when the NApp is disabled through Kytos' API (kytos-ng 2025.2.1: the
+    disable route, and watchdog's observer seeing the NApp's link go, each call unload_napp):
+    our tasks, timers and futures may be touched only on their loop's thread."""
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:  # no loop runs in this thread
+        running = None
+    if running is loop:
+        callback()
+        return
+    with contextlib.suppress(RuntimeError):  # the loop is closed: our tasks ended with it
+        loop.call_soon_threadsafe(callback)
 
 
 def cancel(task: asyncio.Task[object] | None, *, for_good: bool) -> None:

@@ -111,6 +111,15 @@ async def emit_stream(controller: FakeController, count: int, rate: float,
             await asyncio.sleep(10 / rate)
 
 
+async def put_link_events(controller: FakeController, count: int,
+                          links: list = LINKS) -> None:
+    """``count`` link_down events over ``links`` in turn, put and settled (handed on)."""
+    for index in range(count):
+        await controller.buffers.app.aput(KytosEvent(
+            "kytos/topology.link_down", {"link": links[index % len(links)], "reason": str(index)}))
+    await controller.settle()
+
+
 def handed_on(stack: Stack) -> list[dict]:
     return [envelope for event in stack.controller.seen
             if event.name == "kytos/listen_events.broadcast"
@@ -304,10 +313,7 @@ async def test_full_buffer_waits_for_room_while_the_broker_confirms(
     publisher = stack.producer.publisher
     await wait_until(lambda: publisher.transport.connected, what="connected")
     # 3 lanes, one message in flight each: the 600 events arrive far faster than confirms.
-    for index in range(600):
-        await stack.controller.buffers.app.aput(KytosEvent(
-            "kytos/topology.link_down", {"link": LINKS[index % 3], "reason": str(index)}))
-    await stack.controller.settle()
+    await put_link_events(stack.controller, 600, LINKS[:3])
     await wait_until(lambda: publisher.counters.confirmed == 600, timeout=60,
                      what="600 confirms")
     assert publisher.counters.dropped == 0
@@ -488,12 +494,7 @@ async def _stalled_with_a_backlog(stack: Stack, proxy: StallProxy, count: int) -
     all of them in its buffer, none confirmed."""
     await wait_until(lambda: stack.producer.publisher.transport.connected, what="connected")
     proxy.stall()
-    for index in range(count):
-        link = LINKS[index % len(LINKS)]
-        await stack.controller.buffers.app.aput(KytosEvent(
-            "kytos/topology.link_down" if index % 2 else "kytos/topology.link_up",
-            {"link": link, "reason": str(index)}))
-    await stack.controller.settle()
+    await put_link_events(stack.controller, count)
     publisher = stack.producer.publisher
     assert len(handed_on(stack)) == count
     assert (publisher.counters.confirmed, len(publisher.outbox)) == (0, count)
@@ -607,6 +608,43 @@ async def test_a_stalled_link_with_nothing_to_publish_is_noticed_by_the_heartbea
     assert len([m for m in messages if "broker reachable again" in m]) == 1, messages
     assert (publisher.counters.dropped, publisher.counters.discarded) == (0, 0)
 
+
+
+async def test_disabled_through_kytos_api_from_a_thread_of_core_each_napp_stops_on_its_loop(
+        running_node: RabbitNode, stack_factory, caplog):
+    """Kytos' API disables a NApp from a thread of its own: kytos-ng 2025.2.1's disable route
+    and watchdog's observer, which sees the NApp's symlink go, both call unload_napp, hence
+    shutdown(), off the loop's thread. The NApps' tasks and timers belong to the loop's
+    thread: the work is handed to it. In debug mode asyncio raises on a loop call from another
+    thread; core then never removed the NApp's listeners, and kytosd's stop waited for its
+    shutdown for ever (a real kytosd, 2026-12-06)."""
+    loop = asyncio.get_running_loop()
+    loop.set_debug(True)
+    try:
+        caplog.set_level(logging.INFO)
+        stack = stack_factory(running_node.url)
+        publisher = stack.producer.publisher
+        await wait_until(lambda: publisher.transport.connected, what="connected")
+        await put_link_events(stack.controller, 20)
+        await asyncio.to_thread(stack.controller.unload_napp, ("kytos", "mq_producer"))
+        await wait_until(lambda: stack.producer._stopping is not None
+                         and stack.producer._stopping.done(), timeout=10,
+                         what="mq_producer unloaded")
+        await asyncio.to_thread(stack.controller.unload_napp, ("kytos", "listen_events"))
+        await wait_until(lambda: stack.listen.worker.after_stop or any(
+            "listen_events: stopped;" in r.getMessage() for r in caplog.records), timeout=10,
+            what="listen_events stopped")
+        # What still reaches its handler (core started it before the listener went) counts.
+        await stack.listen.on_event(KytosEvent("kytos/topology.link_up",
+                                               {"link": LINKS[0], "reason": "late"}))
+    finally:
+        loop.set_debug(False)
+    assert stack.listen.worker.after_stop == 1
+    assert (publisher.counters.confirmed, publisher.counters.discarded) == (20, 0)
+    assert not publisher.transport.connected
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("mq_producer: stopped; discarded 0 envelopes" in m for m in messages), messages
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], messages
 
 # A cluster (docs/operating.rst, "Broker clusters"): the nodes in KYTOS_MQ_URL, the first one
 # refusing connections (nothing listens on its port), the second the private node.

@@ -1,15 +1,20 @@
-"""mq_producer.tasks.cancel: what Kytos' stop leaves behind is ended quietly."""
+"""mq_producer.tasks.cancel: what Kytos' stop leaves behind is ended quietly; on_loop (both
+NApps'): shutdown()'s work on the loop's thread, whichever thread core calls it from."""
 
 import asyncio
 import contextlib
 import gc
 import sys
+import threading
 import warnings
 from collections.abc import AsyncIterator
 
 import pytest
 
+from listen_events.worker import on_loop as listen_on_loop
 from mq_producer.tasks import cancel
+from mq_producer.tasks import on_loop as producer_on_loop
+from tests.support.waiting import wait_until
 
 
 async def _forever() -> None:
@@ -203,3 +208,20 @@ def test_the_tasks_asyncio_wait_for_runs_for_an_awaited_rpc_are_ended_quietly(qu
     else:
         assert "Task was destroyed but it is pending!" in reported, reported
         assert any("Event loop is closed" in line for line in unraisable), unraisable
+
+
+@pytest.mark.parametrize("on_loop", [producer_on_loop, listen_on_loop],
+                         ids=["mq_producer", "listen_events"])
+async def test_on_loop_runs_at_once_on_the_loop_and_hands_over_from_another_thread(on_loop):
+    loop = asyncio.get_running_loop()
+    ran: list[int] = []
+    on_loop(loop, lambda: ran.append(threading.get_ident()))
+    assert ran == [threading.get_ident()]  # on the loop's thread: at once, in this step
+    await asyncio.to_thread(on_loop, loop, lambda: ran.append(threading.get_ident()))
+    await wait_until(lambda: len(ran) == 2, what="the handed-over call")
+    assert ran[1] == ran[0]  # run by the loop, on its thread
+    closed = asyncio.new_event_loop()
+    closed.close()
+    on_loop(closed, lambda: ran.append(0))  # a closed loop: nothing runs, nothing raises
+    await asyncio.sleep(0)
+    assert len(ran) == 2
