@@ -71,9 +71,9 @@ class Main(KytosNApp):
         """
         if self.worker is None:
             return
-        on_loop(self.controller.loop, self._stop)
+        on_loop(self.controller.loop, self._stop_on_loop)
 
-    def _stop(self) -> None:
+    def _stop_on_loop(self) -> None:
         """shutdown()'s work, on the loop's thread."""
         assert self.worker is not None
         discarded = self.worker.stop()

@@ -157,8 +157,8 @@ class HandOffWorker:
             self.after_stop += 1
             if self.after_stop == 1:
                 log.info("listen_events: events still arrive after shutdown (Kytos is "
-                         "stopping): discarded, counted as after_shutdown in v1/status "
-                         "(logged once)")
+                         "stopping, or the NApp is being disabled): discarded, counted as "
+                         "after_shutdown in v1/status (logged once)")
             return
         self._arrived(time.perf_counter())
         self._intake.append((name, event_id, timestamp, content))

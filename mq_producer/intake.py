@@ -101,8 +101,8 @@ class HandOffIntake:
             if self.after_stop and not self._late_logged:
                 self._late_logged = True
                 log.info("mq_producer: hand-off events still arrive after shutdown (Kytos is "
-                         "stopping): their envelopes are discarded, counted as "
-                         "after_shutdown in v1/status (logged once)")
+                         "stopping, or the NApp is being disabled): their envelopes are "
+                         "discarded, counted as after_shutdown in v1/status (logged once)")
             return
         self._last_received = _last_envelope(content) or self._last_received
         if not (self._queue or self._busy or self._ready) and _small(content):

@@ -85,9 +85,9 @@ class Main(KytosNApp):
         """
         if self.publisher is None or self.worker is None:
             return
-        on_loop(self.controller.loop, self._stop)
+        on_loop(self.controller.loop, self._stop_on_loop)
 
-    def _stop(self) -> None:
+    def _stop_on_loop(self) -> None:
         """shutdown()'s work, on the loop's thread."""
         assert self.publisher is not None and self.worker is not None
         if getattr(self.controller, "started_at", None) is None:

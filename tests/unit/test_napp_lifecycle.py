@@ -2,6 +2,7 @@
 
 import json
 import logging
+import threading
 
 from kytos.core import KytosEvent
 
@@ -52,4 +53,21 @@ async def test_listen_events_hands_on_envelopes_as_documented():
     [handed] = handoff.content["envelopes"]
     assert type(handed) is bytes  # JSON, encoded once (hand_off_form)
     assert decoded(handed)["event_class"] == "administrative"
+    await controller.stop()
+
+
+async def test_the_napps_replace_nothing_of_threading_thread():
+    """Core's KytosNApp is a threading.Thread (so is the stand-in's): a NApp's attribute named
+    like one of Thread's own replaces it, and Python calls it - Thread._stop, from is_alive()
+    and join() once the thread has ended: a NApp method named _stop ran its shutdown work again
+    at each call (a real kytosd 2025.2.1, 2026-12-06)."""
+    thread_names = set(dir(threading.Thread))
+    controller = FakeController()
+    for main in (ListenEvents, MqProducer):
+        napp = controller.load_napp(main)
+        ours = {name for klass in main.__mro__ if klass.__module__.partition(".")[0]
+                in ("listen_events", "mq_producer") for name in vars(klass)}
+        ours |= set(vars(napp)) - set(vars(threading.Thread()))  # what setup() set
+        assert ours & thread_names == {"__doc__", "__init__", "__module__"} & ours, main
+        assert {"setup", "shutdown", "_stop_on_loop"} <= ours  # the check sees our names
     await controller.stop()
