@@ -405,9 +405,24 @@ def test_the_panel_shows_an_outage_and_the_recovery(driver, tmp_path, monkeypatc
         page.menu(TOOLBAR)
         page.wait(lambda: page.text("mqp-state") == "CONNECTED", "connected")
 
+        # The broker's memory alarm blocks publishing: no outage, the panel says why.
+        links = [make_link(1), make_link(2)]
+        node.rabbitmqctl("set_vm_memory_high_watermark", "0.0000001")
+        try:
+            host.call(lambda stack: push_link_events(stack, links, 1))
+            page.wait(lambda: page.text("mqp-state") == "BLOCKED", "blocked on screen")
+            assert page.text("mqp-outage-reason") == "low on memory"
+            assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC",
+                                page.text("mqp-outage-since"))
+            page.shot("blocked")
+        finally:
+            node.rabbitmqctl("set_vm_memory_high_watermark", "0.4")
+        page.wait(lambda: page.text("mqp-state") == "CONNECTED", "connected once unblocked")
+        wait_status(host, lambda status: status["counters"]["confirmed"] == 1,
+                    "the blocked message confirmed")
+
         node.stop_app()
         page.wait(lambda: page.text("mqp-state") == "OUTAGE", "the outage on screen")
-        links = [make_link(1), make_link(2)]
         host.call(lambda stack: push_link_events(stack, links, 5))
         page.wait(lambda: page.text("mqp-buffer").startswith("5 queued"), "5 messages waiting")
         _, status = page.api("kytos/mq_producer/v1/status")
@@ -432,17 +447,20 @@ def test_the_panel_shows_an_outage_and_the_recovery(driver, tmp_path, monkeypatc
         page.hook("info-panel-close").click()
 
         time.sleep(2 * POLL)  # polls go on: notifications only at transitions
-        assert [item["title"] for item in page.notifications()] == ["Event broadcast: outage"]
+        blocked_then_outage = ["Event broadcast: blocked", "Event broadcast: connected",
+                               "Event broadcast: outage"]
+        assert [item["title"] for item in page.notifications()] == blocked_then_outage
+        assert page.notifications()[0]["description"] == "low on memory"
 
         node.start_app()
         page.wait(lambda: page.text("mqp-state") == "CONNECTED", "connected again", 30)
-        status = wait_status(host, lambda status: status["counters"]["received"] == 5
+        status = wait_status(host, lambda status: status["counters"]["received"] == 6
                              and idle(status), "the buffered messages delivered")
         page.wait(lambda: page.count("confirmed") == str(status["counters"]["confirmed"])
                   and page.text("mqp-buffer").startswith("0 queued"), "them confirmed")
         assert page.text("mqp-last-alarm") == without_credentials(status["last_alarm"])
         assert [item["title"] for item in page.notifications()] == [
-            "Event broadcast: outage", "Event broadcast: connected"]
+            *blocked_then_outage, "Event broadcast: connected"]
         page.shot("reconnected")
         for text in (PASSWORD, USER, "***"):
             assert text not in driver.page_source
