@@ -1,4 +1,4 @@
-"""Ending our own tasks when Kytos stops.
+"""Ending our own tasks when Kytos stops; shutdown()'s work on the loop's thread (on_loop).
 
 Kytos stops its loop in the same callback that calls the NApps' shutdown(), then closes it
 (kytos/core/controller.py stop_controller, kytosd.py): a task cancelled there never runs again,

@@ -140,7 +140,9 @@ class FakeController:
             self.loop.stop()
 
     def unload_napp(self, key: tuple[str, str]) -> Any:
-        """As core's unload_napp: shutdown() (once), then the NApp's listeners go."""
+        """As core's unload_napp: shutdown() (once), then the NApp's listeners go. Core calls
+        it on the loop's thread when Kytos stops, and from a thread of its own when a NApp is
+        disabled through its API (test_outages.py does the same with asyncio.to_thread)."""
         napp = self.napps.pop(key)
         napp._shutdown_handler(KytosEvent(name=f"{SHUTDOWN}.{napp.napp_id}"))
         for pattern, handlers in napp._listeners.items():
