@@ -421,6 +421,31 @@ async def test_the_snapshot_route_covers_the_nni_ports_of_the_controllers_switch
     assert [e["producer"]["sequence"] for e in envelopes] == list(range(1, 6))
 
 
+@pytest.mark.parametrize(("rules", "handed"), [
+    ({"CONTENT_RULES": [{"events": r"kytos/listen_events\.link_snapshot",
+                         "path": "link.metadata.interdomain", "equals": True}]}, [2]),
+    ({"DENY_EVENTS": [r"kytos/listen_events\.link_snapshot"]}, []),
+    ({"ALLOW_EVENTS": [r"kytos/topology\..*"]}, []),
+], ids=["content rule", "denied", "not allowed"])
+async def test_snapshots_go_through_the_name_filters_and_content_rules(
+        controller, monkeypatch, rules, handed):
+    """openapi.yml: snapshots go through the filters and content rules like events, and the
+    answer counts the messages handed on."""
+    for name, value in rules.items():
+        monkeypatch.setattr(listen_settings, name, value)
+    napp = controller.load_napp(ListenEvents)
+    links = {index: make_link(index, interdomain=index == 2) for index in (1, 2)}
+    controller.links = {link.id: link for link in links.values()}
+    response = await napp.snapshot(None)
+    assert json.loads(response.body) == {"links": len(handed)}
+    await controller.settle()
+    envelopes = [envelope for event in controller.seen
+                 if event.name == listen_settings.HANDOFF_EVENT
+                 for envelope in handed_envelopes(event.content)]
+    assert [e["link"]["id"] for e in envelopes] == [str(links[i].id) for i in handed]
+    assert napp.pipeline.counters.filtered_out == 2 - len(handed)
+
+
 async def test_the_snapshot_route_answers_links_only_without_nni_ports(controller):
     napp = controller.load_napp(ListenEvents)
     controller.switches = {"00:00:00:00:00:00:03:09": _port(9, sdx_nni=None).switch}
