@@ -507,3 +507,28 @@ async def test_drops_are_counted_each_and_logged_the_first_then_every_thousandth
     finally:
         publisher.abandon()
         await transport.close()
+
+
+async def test_every_outcome_counts_on_its_exchange_and_the_ring_keeps_each(
+        publisher: Publisher, transport: MemoryTransport):
+    """v1/exchanges and v1/recent (openapi.yml): a message refused twice counts twice in
+    refused, then once in confirmed; a returned one once in returned; a failed attempt,
+    retried, is counted in failed and not kept in the ring."""
+    transport.decide = lambda msg, attempt: (
+        PublishOutcome.REJECTED if msg.message_id == "m1" and attempt <= 2
+        else PublishOutcome.RETURNED if msg.message_id == "m2"
+        else TransportError("lost") if msg.message_id == "m3" and attempt == 1
+        else PublishOutcome.CONFIRMED)
+    for number in (1, 2, 3):
+        publisher.submit(message(number, key=f"switch:{number}"))
+    await wait_until(lambda: publisher.counters.confirmed == 2
+                     and publisher.counters.returned == 1, what="every answer")
+    counts = publisher.outcomes.exchanges({"operational_events": "ok"})["operational_events"]
+    assert {outcome: counts[outcome] for outcome in ("confirmed", "returned", "refused",
+                                                     "failed")} == \
+        {"confirmed": 2, "returned": 1, "refused": 2, "failed": 1}
+    assert counts["state"] == "ok" and isinstance(counts["last_at"], float)
+    ring = [(entry["message_id"], entry["outcome"]) for entry in publisher.outcomes.recent()]
+    assert sorted(ring) == [("m1", "confirmed"), ("m1", "refused"), ("m1", "refused"),
+                            ("m2", "returned"), ("m3", "confirmed")]
+    assert ring.index(("m1", "confirmed")) < ring.index(("m1", "refused"))  # newest first

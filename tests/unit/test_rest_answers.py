@@ -9,6 +9,7 @@ an exception escaping a route would send the traceback to the client, so routes 
 import asyncio
 import json
 import logging
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from kytos.core import KytosEvent
 from openapi_schema_validator import OAS30Validator
 from starlette.applications import Starlette
 from starlette.routing import Route
@@ -24,6 +26,7 @@ from starlette.routing import Route
 from listen_events import settings as listen_settings
 from listen_events.main import Main as ListenEvents
 from mq_producer.main import Main as MqProducer
+from tests.support.handoff import handed_envelopes
 from tests.support.hostile import BrokenMapping
 from tests.support.rabbit_node import free_port
 from tests.support.topology import make_link
@@ -178,3 +181,23 @@ async def test_mq_producer_status_is_documented_and_hides_the_password(controlle
     assert body["outage"]["reason"] == body["last_error"]
     assert body["intake"] == {"hand_off_events": 0, "waiting": 0}
     assert PASSWORD not in json.dumps(body)
+
+
+async def test_listen_events_status_names_what_its_envelopes_and_listener_carry(controller):
+    """v1/status: ``instance`` is the envelopes' producer.instance, ``subscription`` the regex
+    its listener was given, ``handoff_event`` the name its hand-off events carry."""
+    napp = controller.load_napp(ListenEvents)
+    link = make_link(1)
+    await controller.buffers.app.aput(KytosEvent("kytos/topology.link_down",
+                                                 {"link": link, "reason": "test"}))
+    await controller.settle()
+    [handoff] = [event for event in controller.seen if event.name != "kytos/topology.link_down"]
+    [envelope] = handed_envelopes(handoff.content)
+    async with _client(napp) as client:
+        status = check_answer(napp, await client.get("/api/kytos/listen_events/v1/status"),
+                              "/v1/status", "GET")
+    assert status["instance"] == envelope["producer"]["instance"]
+    assert status["handoff_event"] == handoff.name == listen_settings.HANDOFF_EVENT
+    assert [status["subscription"]] == ListenEvents.on_event.events
+    assert re.match(status["subscription"] + "$", "kytos/topology.link_down")
+    assert not re.match(status["subscription"] + "$", handoff.name)  # never its own
