@@ -1,0 +1,33 @@
+"""The outage alarm's state as v1/status shows it (openapi.yml): since when (Unix time), why,
+and for how long so far - for an outage and for a broker that blocks publishing."""
+
+import time
+
+from mq_producer.alarm import OutageAlarm
+
+
+def test_outage_and_blocked_say_since_when_why_and_for_how_long():
+    now = [100.0]
+    alarm = OutageAlarm(reminder_interval=60.0, clock=lambda: now[0])
+    assert alarm.as_dict() == {"outage": None, "blocked": None, "last_alarm": None}
+
+    began = time.time()
+    alarm.failure("connection refused", buffered=3, dropped=0)
+    now[0] += 12.5
+    alarm.failure("connection refused again", buffered=4, dropped=0)  # the reason follows
+    outage = alarm.as_dict()["outage"]
+    assert began <= outage["since"] <= time.time()
+    assert (outage["reason"], outage["duration"]) == ("connection refused again", 12.5)
+    alarm.recovered(buffered=0, dropped=0)
+    assert alarm.as_dict()["outage"] is None
+
+    began = time.time()
+    alarm.block("low on memory", buffered=1, dropped=0)
+    now[0] += 3.25
+    blocked = alarm.as_dict()["blocked"]
+    assert began <= blocked["since"] <= time.time()
+    assert (blocked["reason"], blocked["duration"]) == ("low on memory", 3.25)
+    alarm.unblock(buffered=0, dropped=0)
+    state = alarm.as_dict()
+    assert (state["outage"], state["blocked"]) == (None, None)
+    assert state["last_alarm"].startswith("broker blocked publishing: low on memory")
