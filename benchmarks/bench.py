@@ -1540,6 +1540,7 @@ async def phase_paced(run: Run) -> None:
                     figures, f"paced {rate:,.0f}/s with LINGER_MS = {options.linger_ms:g}: the "
                              "NApps' own CPU per event <= 0.5 x raw's (issue 21)",
                     linger_own_ratio <= 0.5))
+        await paced_reads_as_they_come(run, rate, count, raw, dispatch_us, napps)
         # Wake-ups, apart: counting costs about 1 us per callback, kept out of the CPU above.
         counted = max(2, int(rate * min(options.paced_seconds / 2, 1.0)))
         with LoopCounter() as napps_loop:
@@ -1555,6 +1556,36 @@ async def phase_paced(run: Run) -> None:
             f"{napps_per['callbacks']:.1f} / {napps_per['turns']:.1f}",
             f"raw {raw_per['callbacks']:.1f} / {raw_per['turns']:.1f} per message; "
             f"{counted} more of each, counted (the consumer's start and the waits included)")
+
+
+async def paced_reads_as_they_come(run: Run, rate: float, count: int, raw: PacedResult,
+                                   dispatch_us: float, napps: PacedResult) -> None:
+    """Section 7's NApps once more with CONFIRM_READ_LINGER_MS at 0 (every confirm read as
+    it comes), after the four halves: the default's saving, same run."""
+    confirm_linger = run.stack.publisher.transport.confirm_linger  # type: ignore[attr-defined]
+    default = confirm_linger.seconds
+    if not default:
+        return
+    confirm_linger.seconds = 0.0
+    try:
+        as_they_come = await paced_production(run, rate, count, f"paced{rate:.0f}.reads")
+    finally:
+        confirm_linger.seconds = default
+    own_ratio = (as_they_come.cpu_us - dispatch_us) / raw.cpu_us
+    run.figures.paced[f"{rate:.0f}"].update({
+        "confirm_read_linger_ms": default * 1000,
+        "reads_as_they_come_cpu_us_per_event": as_they_come.cpu_us,
+        "reads_as_they_come_ratio_own_cpu": own_ratio,
+        "reads_as_they_come_p50_ms": as_they_come.ms(50),
+        "reads_as_they_come_p99_ms": as_they_come.ms(99)})
+    row("  confirms read as they come: CPU per event", f"{as_they_come.cpu_us:.0f} us",
+        f"CONFIRM_READ_LINGER_MS = 0; the NApps' own {as_they_come.cpu_us - dispatch_us:.0f} "
+        f"us, ratio {own_ratio:.2f} to raw's; p50 / p99 {as_they_come.ms(50):.2f} / "
+        f"{as_they_come.ms(99):.2f} ms; {count} events, after")
+    row(f"    the default ({default * 1000:g} ms) saves",
+        f"{as_they_come.cpu_us - napps.cpu_us:.0f} us per event",
+        f"p50 {napps.ms(50) - as_they_come.ms(50):+.2f} ms, p99 "
+        f"{napps.ms(99) - as_they_come.ms(99):+.2f} ms with it")
 
 
 def mix_groups(per_flap: Mapping[str, int]) -> dict[str, list[tuple[str, int]]]:

@@ -160,6 +160,7 @@ class ProducerConfig:
     shutdown_flush_timeout: float
     max_message_bytes: int
     amqp_fast_path: bool = True
+    confirm_read_linger: float = 0.005  # seconds; CONFIRM_READ_LINGER_MS
     queue_type: str = "classic"  # QUEUE_TYPE
     # Their QueueSpecs are in ``queues`` (after QUEUES'); these say what they came from.
     napp_queues: NappQueuesConfig = NappQueuesConfig()
@@ -172,6 +173,18 @@ def _positive(name: str, value: object, kind: type) -> float:
             or (kind is int and not isinstance(value, int)):
         raise SettingsError(f"{name}: expected a positive {kind.__name__}, got {value!r}")
     return value
+
+
+CONFIRM_READ_LINGER_MAX_MS = 100
+
+
+def _confirm_read_linger(value: object) -> float:
+    """CONFIRM_READ_LINGER_MS, in seconds."""
+    if isinstance(value, bool) or not isinstance(value, int | float) \
+            or not 0 <= value <= CONFIRM_READ_LINGER_MAX_MS:
+        raise SettingsError(f"CONFIRM_READ_LINGER_MS: expected milliseconds from 0 to "
+                            f"{CONFIRM_READ_LINGER_MAX_MS}, got {value!r}")
+    return value / 1000
 
 
 def _flag(name: str, value: object) -> bool:
@@ -485,6 +498,8 @@ def load_config(settings: ModuleType, environ: Mapping[str, str] = os.environ) -
                                          settings.SHUTDOWN_FLUSH_TIMEOUT, float),
         max_message_bytes=_message_bytes(settings.MAX_MESSAGE_BYTES),
         amqp_fast_path=_flag("AMQP_FAST_PATH", getattr(settings, "AMQP_FAST_PATH", True)),
+        confirm_read_linger=_confirm_read_linger(
+            getattr(settings, "CONFIRM_READ_LINGER_MS", 5)),
         queue_type=queue_type_of(settings),
         napp_queues=napp_queues,
         verbose_queue=verbose_queue,

@@ -179,6 +179,15 @@ PUBLISH_TIMEOUT = 10.0
 # aiormq version lacks one, the public path is taken anyway, with a WARNING.
 AMQP_FAST_PATH = True
 
+# Milliseconds (0 to 100) the producer leaves its socket unread after a read that brought
+# the broker's publisher confirms and nothing else, so that the confirms of a steady flow are
+# read several at a time: a fifth less CPU per event at 500 to 1,000 events/s. Messages are
+# still written at once (no added latency to consumers); only their confirms are counted up
+# to this much later. Replies, returned messages, the broker's notices are read at once, and
+# it never holds reads while half of MAX_IN_FLIGHT or more await their confirm. 0: read
+# everything as it comes. AMQP only. See docs/design.rst, "Reading confirms in gathers".
+CONFIRM_READ_LINGER_MS = 5
+
 # AMQP heartbeat in seconds: a silent connection is declared dead after about twice this.
 HEARTBEAT = 10
 

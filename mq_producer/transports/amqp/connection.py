@@ -13,6 +13,7 @@ from aiormq.exceptions import AMQPConnectionError
 from yarl import URL
 
 from .broker import BrokerSettings
+from .confirm_reads import ConfirmLinger, LingeringReader
 
 # What aio-pika 10.2.1 / aiormq 7.2.4 log around an outage, by logger, as the start of the
 # message template (record.msg). Lines the filter does not know pass unchanged.
@@ -123,7 +124,8 @@ for _logger in _library_loggers():
 
 
 class StopSafeWriter(asyncio.StreamWriter):
-    """A connection's StreamWriter that can be closed once its loop is closed.
+    """A connection's StreamWriter that can be closed once its loop is closed, and that tells
+    a LingeringReader protocol of every write (confirm_reads.py).
 
     aiormq closes the writer when its handshake fails, in an ``except BaseException`` clause:
     also when the garbage collector closes the handshake's coroutine, after Kytos stopped
@@ -137,6 +139,12 @@ class StopSafeWriter(asyncio.StreamWriter):
                  reader: asyncio.StreamReader, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(transport, protocol, reader, loop)
         self._owner_loop = loop
+        self._lingering = protocol if isinstance(protocol, LingeringReader) else None
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        super().write(data)
+        if self._lingering is not None:
+            self._lingering.wrote(data)
 
     def close(self) -> None:
         if not self._owner_loop.is_closed():
@@ -149,7 +157,11 @@ class StopSafeWriter(asyncio.StreamWriter):
 
 class SocketFactory(TransportFactory):
     """aiormq's TCP and TLS transport factories (``transport_factory``, a parameter of
-    aiormq.Connection), as asyncio.open_connection builds a stream, with a StopSafeWriter."""
+    aiormq.Connection), as asyncio.open_connection builds a stream, with a StopSafeWriter;
+    with ``confirm_linger``, its protocol a LingeringReader."""
+
+    def __init__(self, confirm_linger: ConfirmLinger | None = None) -> None:
+        self._confirm_linger = confirm_linger
 
     async def create(self, url: URL, **kwargs: Any
                      ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -157,7 +169,9 @@ class SocketFactory(TransportFactory):
         ssl = await provider.get_context() if url.scheme == "amqps" and provider else None
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader(loop=loop)
-        protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
+        protocol = asyncio.StreamReaderProtocol(reader, loop=loop) \
+            if self._confirm_linger is None else \
+            LingeringReader(reader, self._confirm_linger, loop)
         try:
             transport, _ = await loop.create_connection(lambda: protocol, url.host, url.port,
                                                         ssl=ssl, **kwargs)
@@ -183,15 +197,19 @@ def robust_connection(broker: BrokerSettings, name: str, *, reports_losses: bool
 
 
 def single_connection(broker: BrokerSettings, name: str, *, reports_losses: bool = False,
+                      confirm_linger: ConfirmLinger | None = None,
                       **options: float) -> aio_pika.Connection:
     """A connection that, once lost, stays lost: the producer's publisher decides when to
     connect again (at once when nothing listened, else after RETRY_INTERVAL), rather than a
-    robust connection's own fixed-interval loop that the publisher could only poll."""
-    return _unconnected(aio_pika.Connection, broker, name, reports_losses, options)
+    robust connection's own fixed-interval loop that the publisher could only poll.
+    ``confirm_linger``: its confirms are read in gathers (confirm_reads.py)."""
+    return _unconnected(aio_pika.Connection, broker, name, reports_losses, options,
+                        confirm_linger)
 
 
 def _unconnected(kind: type[_C], broker: BrokerSettings, name: str, reports_losses: bool,
-                 options: dict[str, float]) -> _C:
+                 options: dict[str, float], confirm_linger: ConfirmLinger | None = None
+                 ) -> _C:
     password = broker.password.reveal()
     if password:
         _FILTER.secrets.update({password, quote(password, safe=""), quote(password)})
@@ -204,5 +222,5 @@ def _unconnected(kind: type[_C], broker: BrokerSettings, name: str, reports_loss
     # Without it, aiormq's own factory: a stop mid-handshake then prints that RuntimeError.
     kwargs = getattr(connection, "kwargs", None)
     if isinstance(kwargs, dict):
-        kwargs["transport_factory"] = SocketFactory()
+        kwargs["transport_factory"] = SocketFactory(confirm_linger)
     return connection

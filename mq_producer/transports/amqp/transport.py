@@ -32,6 +32,7 @@ from ...outbox import OutboundMessage
 from ...tasks import cancel
 from ..base import ExchangeError, Outcome, PublishOutcome, Settle, TransportError, Unpublishable
 from .broker import connection_error_text
+from .confirm_reads import ConfirmLinger
 from .connection import single_connection
 from .declarations import LinkQueues
 from .frames import (
@@ -144,6 +145,8 @@ class AmqpTransport:
         self._underlay: aiormq.abc.AbstractChannel | None = None  # the channel's, for publish_now
         self._writer_of: object = None  # the aiormq connection whose socket writer is _writer
         self._writer: asyncio.StreamWriter | None = None
+        # CONFIRM_READ_LINGER_MS; ``seconds`` may be changed while connected (the benchmark).
+        self.confirm_linger = ConfirmLinger(config.confirm_read_linger, self._few_in_flight)
         names = [*config.router.exchanges]
         if config.link_status.enabled:
             names += [config.link_status.exchange, config.link_status.queues_exchange]
@@ -266,7 +269,7 @@ class AmqpTransport:
                 await self.close()  # a lost connection does not come back by itself
                 self._connection = connection = single_connection(
                     self._broker, "kytos/mq_producer", reports_losses=True,  # the alarm
-                    heartbeat=config.heartbeat)
+                    confirm_linger=self.confirm_linger, heartbeat=config.heartbeat)
                 try:
                     # Bounded here, not by aio-pika's timeout: its wait_for runs the attempt in
                     # a task of its own, which a stop of Kytos mid-attempt could not reach.
@@ -502,6 +505,14 @@ class AmqpTransport:
             if not _open_on_broker(channel):
                 return
             queue.put_nowait(ChannelFrame(payload=payload, should_close=False))
+
+    def _few_in_flight(self) -> bool:
+        """Whether fewer than half of MAX_IN_FLIGHT await their confirm on the publishing
+        channel (aiormq's ``confirmations``, pinned by tests/unit/test_aiormq_contract.py):
+        only then may reading the confirms linger. False where that cannot be told."""
+        confirmations = getattr(self._underlay, "confirmations", None)
+        return isinstance(confirmations, dict) \
+            and len(confirmations) * 2 < self._config.max_in_flight
 
     def can_publish_now(self) -> bool:
         """The fast path, on a channel open on the broker whose writer has room."""

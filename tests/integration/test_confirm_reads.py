@@ -1,0 +1,132 @@
+"""CONFIRM_READ_LINGER_MS against a real broker (confirm_reads.py): at a steady pace the
+confirms are read several at a time, every message still confirmed and delivered; a request's
+reply is read at once even while reads are held; a burst's window is never held."""
+
+import asyncio
+import time
+
+import pytest
+
+from mq_producer.outbox import OutboundMessage
+from mq_producer.publisher import Publisher
+from mq_producer.transports.amqp.confirm_reads import LingeringReader, confirms_only
+from mq_producer.transports.amqp.transport import AmqpTransport
+from tests.integration.conftest import bound_queue
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.broker
+
+
+def message(exchange: str, number: int) -> OutboundMessage:
+    return OutboundMessage(f"paced-{number}", "kytos/topology.link_down", exchange,
+                           "operational.x", b'{"n":%d}' % number, f"key:{number}", 1.0)
+
+
+@pytest.fixture
+def readers(monkeypatch: pytest.MonkeyPatch) -> dict[str, list]:
+    """The LingeringReaders made from now on ("made"), each read of confirms only they got
+    ("confirm_reads"), and the messages the publisher had in flight each time one began to
+    hold reads ("held_at"; set ``seen["publisher"]``)."""
+    seen: dict[str, list] = {"made": [], "confirm_reads": [], "held_at": [], "publisher": []}
+    made = LingeringReader.connection_made
+    received = LingeringReader.data_received
+
+    def connection_made(self, transport):
+        seen["made"].append(self)
+        made(self, transport)
+
+    def data_received(self, data):
+        holding = self.holding
+        received(self, data)
+        if confirms_only(data):
+            seen["confirm_reads"].append(len(data))
+        if self.holding and not holding and seen["publisher"]:
+            seen["held_at"].append(seen["publisher"][0].outbox.in_flight)
+
+    monkeypatch.setattr(LingeringReader, "connection_made", connection_made)
+    monkeypatch.setattr(LingeringReader, "data_received", data_received)
+    return seen
+
+
+async def paced(publisher: Publisher, exchange: str, count: int, gap: float) -> None:
+    for number in range(count):
+        publisher.submit(message(exchange, number), wake=False)
+        publisher.publish_now()
+        await asyncio.sleep(gap)
+
+
+@pytest.mark.parametrize("linger_ms", [20, 0], ids=["lingering", "control-0"])
+async def test_at_a_steady_pace_confirms_are_read_several_at_a_time_and_none_is_lost(
+        linger_ms: int, publish_path: str, start_publisher, amqp, exchange_prefix: str,
+        readers: dict[str, list]):
+    count = 200
+    publisher = await start_publisher()
+    publisher.transport.confirm_linger.seconds = linger_ms / 1000
+    exchange = f"{exchange_prefix}.operational_events"
+    queue = await bound_queue(amqp, exchange, "#")
+    await paced(publisher, exchange, count, 0.002)
+    await wait_until(lambda: publisher.counters.confirmed == count, timeout=30,
+                     what="every message confirmed")
+    declared = await amqp.declare_queue(queue.name, passive=True)
+    assert declared.declaration_result.message_count == count
+    assert len(readers["made"]) == 1  # the producer's one connection
+    reads = len(readers["confirm_reads"])
+    if linger_ms:
+        assert reads < count / 4, f"{reads} reads of confirms for {count} messages"
+    else:  # one read for each, or nearly: what the linger saves
+        assert reads > count / 2, f"{reads} reads of confirms for {count} messages"
+
+
+@pytest.mark.parametrize("read_on_write", [True, False], ids=["as-built", "control-no-resume"])
+async def test_a_requests_reply_is_read_at_once_while_reads_are_held(
+        read_on_write: bool, start_publisher, amqp, exchange_prefix: str,
+        readers: dict[str, list], monkeypatch: pytest.MonkeyPatch):
+    if not read_on_write:  # the control: writes do not end the hold
+        monkeypatch.setattr(LingeringReader, "wrote", lambda self, data: None)
+    publisher = await start_publisher()
+    publisher.transport.confirm_linger.seconds = 1.0
+    exchange = f"{exchange_prefix}.operational_events"
+    await bound_queue(amqp, exchange, "#")
+    await paced(publisher, exchange, 1, 0)
+    await wait_until(lambda: publisher.counters.confirmed == 1, what="confirmed")
+    (reader,) = readers["made"]
+    assert reader.holding  # its confirm was read alone: reads are held for a second
+    started = time.monotonic()
+    # Channel.Open, then Queue.Purge of a queue that does not exist (the broker's 404
+    # closes that channel): two requests and their replies.
+    assert await publisher.transport.purge_status("no-such-link") is None
+    elapsed = time.monotonic() - started
+    if read_on_write:
+        assert elapsed < 0.3, f"the purge's replies took {elapsed:.2f} s"
+        assert not reader.holding
+    else:
+        assert elapsed > 0.5
+
+
+@pytest.mark.parametrize("few_in_flight", [True, False], ids=["as-built", "control-always"])
+async def test_a_burst_window_is_never_held(few_in_flight: bool, start_publisher, amqp,
+                                            exchange_prefix: str, readers: dict[str, list],
+                                            monkeypatch: pytest.MonkeyPatch):
+    if not few_in_flight:  # the control: reads held whatever is in flight
+        monkeypatch.setattr(AmqpTransport, "_few_in_flight", lambda self: True)
+    count = 2_000
+    publisher = await start_publisher()
+    readers["publisher"].append(publisher)
+    publisher.transport.confirm_linger.seconds = 0.05
+    exchange = f"{exchange_prefix}.operational_events"
+    queue = await bound_queue(amqp, exchange, "#")
+    for number in range(count):
+        publisher.submit(message(exchange, number))
+    await wait_until(lambda: publisher.counters.confirmed == count, timeout=60,
+                     what="the burst confirmed")
+    await paced(publisher, exchange, 3, 0.01)  # a few alone: these may be held
+    await wait_until(lambda: publisher.counters.confirmed == count + 3, what="confirmed")
+    declared = await amqp.declare_queue(queue.name, passive=True)
+    assert declared.declaration_result.message_count == count + 3
+    held_at = readers["held_at"]
+    assert held_at, "reads were never held"
+    half = publisher.config.max_in_flight // 2
+    if few_in_flight:
+        assert max(held_at) < half, f"held with {max(held_at)} in flight"
+    else:
+        assert max(held_at) >= half
