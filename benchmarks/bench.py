@@ -1480,11 +1480,14 @@ async def phase_paced(run: Run) -> None:
         count = max(2, int(rate * options.paced_seconds))
         await wait_until(run.stack.idle, 30, "idle before a paced run")
         # Two halves each, in the order NApps, raw, raw, NApps: a steady drift of the host's
-        # pace weighs on both alike.
+        # pace weighs on both alike. The NApps reading confirms as they come go in between.
         half, name = count // 2, f"paced{rate:.0f}"
         first = await paced_production(run, rate, half, f"{name}.production.1")
+        reads = await reads_as_they_come(run, rate, half, f"{name}.reads.1")
         raw = await paced_raw(run, rate, half, f"{name}.raw.1")
         raw = raw + await paced_raw(run, rate, count - half, f"{name}.raw.2")
+        if reads is not None:
+            reads = reads + await reads_as_they_come(run, rate, count - half, f"{name}.reads.2")
         napps = first + await paced_production(run, rate, count - half, f"{name}.production.2")
         ratio = napps.cpu_us / raw.cpu_us
         figures.paced[f"{rate:.0f}"] = {
@@ -1540,7 +1543,8 @@ async def phase_paced(run: Run) -> None:
                     figures, f"paced {rate:,.0f}/s with LINGER_MS = {options.linger_ms:g}: the "
                              "NApps' own CPU per event <= 0.5 x raw's (issue 21)",
                     linger_own_ratio <= 0.5))
-        await paced_reads_as_they_come(run, rate, count, raw, dispatch_us, napps)
+        if reads is not None:
+            reads_row(run, rate, raw, dispatch_us, napps, reads)
         # Wake-ups, apart: counting costs about 1 us per callback, kept out of the CPU above.
         counted = max(2, int(rate * min(options.paced_seconds / 2, 1.0)))
         with LoopCounter() as napps_loop:
@@ -1558,34 +1562,39 @@ async def phase_paced(run: Run) -> None:
             f"{counted} more of each, counted (the consumer's start and the waits included)")
 
 
-async def paced_reads_as_they_come(run: Run, rate: float, count: int, raw: PacedResult,
-                                   dispatch_us: float, napps: PacedResult) -> None:
-    """Section 7's NApps once more with CONFIRM_READ_LINGER_MS at 0 (every confirm read as
-    it comes), after the four halves: the default's saving, same run."""
+async def reads_as_they_come(run: Run, rate: float, count: int, queue: str
+                             ) -> PacedResult | None:
+    """``paced_production`` with CONFIRM_READ_LINGER_MS at 0 (every confirm read as it
+    comes); None when that is the setting already."""
     confirm_linger = run.stack.publisher.transport.confirm_linger  # type: ignore[attr-defined]
     default = confirm_linger.seconds
     if not default:
-        return
+        return None
     confirm_linger.seconds = 0.0
     try:
-        as_they_come = await paced_production(run, rate, count, f"paced{rate:.0f}.reads")
+        return await paced_production(run, rate, count, queue)
     finally:
         confirm_linger.seconds = default
-    own_ratio = (as_they_come.cpu_us - dispatch_us) / raw.cpu_us
+
+
+def reads_row(run: Run, rate: float, raw: PacedResult, dispatch_us: float,
+              napps: PacedResult, reads: PacedResult) -> None:
+    """Section 7: the NApps with confirms read as they come beside the default, same run."""
+    default_ms = run.stack.publisher.transport.confirm_linger.seconds * 1000  # type: ignore
+    own_ratio = (reads.cpu_us - dispatch_us) / raw.cpu_us
     run.figures.paced[f"{rate:.0f}"].update({
-        "confirm_read_linger_ms": default * 1000,
-        "reads_as_they_come_cpu_us_per_event": as_they_come.cpu_us,
+        "confirm_read_linger_ms": default_ms,
+        "reads_as_they_come_cpu_us_per_event": reads.cpu_us,
         "reads_as_they_come_ratio_own_cpu": own_ratio,
-        "reads_as_they_come_p50_ms": as_they_come.ms(50),
-        "reads_as_they_come_p99_ms": as_they_come.ms(99)})
-    row("  confirms read as they come: CPU per event", f"{as_they_come.cpu_us:.0f} us",
-        f"CONFIRM_READ_LINGER_MS = 0; the NApps' own {as_they_come.cpu_us - dispatch_us:.0f} "
-        f"us, ratio {own_ratio:.2f} to raw's; p50 / p99 {as_they_come.ms(50):.2f} / "
-        f"{as_they_come.ms(99):.2f} ms; {count} events, after")
-    row(f"    the default ({default * 1000:g} ms) saves",
-        f"{as_they_come.cpu_us - napps.cpu_us:.0f} us per event",
-        f"p50 {napps.ms(50) - as_they_come.ms(50):+.2f} ms, p99 "
-        f"{napps.ms(99) - as_they_come.ms(99):+.2f} ms with it")
+        "reads_as_they_come_p50_ms": reads.ms(50), "reads_as_they_come_p99_ms": reads.ms(99)})
+    row("  confirms read as they come: CPU per event", f"{reads.cpu_us:.0f} us",
+        f"CONFIRM_READ_LINGER_MS = 0; the NApps' own {reads.cpu_us - dispatch_us:.0f} us, "
+        f"ratio {own_ratio:.2f} to raw's; p50 / p99 {reads.ms(50):.2f} / {reads.ms(99):.2f} "
+        f"ms; {reads.sent} events, in halves beside the NApps'")
+    row(f"    the default ({default_ms:g} ms) saves",
+        f"{reads.cpu_us - napps.cpu_us:.0f} us per event",
+        f"p50 {napps.ms(50) - reads.ms(50):+.2f} ms, p99 {napps.ms(99) - reads.ms(99):+.2f} "
+        "ms with it")
 
 
 def mix_groups(per_flap: Mapping[str, int]) -> dict[str, list[tuple[str, int]]]:
