@@ -4,8 +4,9 @@ At a steady pace each message's confirm comes on its own, and reading it costs a
 the loop, a socket read and a step of each of aiormq's two readers: about 80 us an event at
 500 ev/s, a fifth of the NApps' CPU (docs/benchmarks.rst, "Paced CPU"). Once a read brought
 confirms and nothing else, the socket is left unread for the linger, and the confirms that
-come meanwhile are read in one go. Writes never wait: a message reaches the broker and its
-consumers as soon as before; only our bookkeeping of its confirm waits, a few milliseconds.
+come meanwhile are read in one go. Writes never wait: a message is written to the broker
+as soon as before, and only our bookkeeping of its confirm waits, a few milliseconds (its
+consumers got it 0.1-0.2 ms later at p50 in the benchmark: docs/design.rst).
 
 It never lingers:
 
