@@ -19,6 +19,7 @@ import orjson
 import pytest
 from kytos.core import KytosEvent
 
+from mq_producer.transports.amqp.confirm_reads import LingeringReader
 from tests.support.delivery import first_copies_in_order
 from tests.support.handoff import handed_envelopes
 from tests.support.kytos_controller import FakeController
@@ -215,7 +216,28 @@ async def _stream_through(fault, stack: Stack, url: str, caplog, count: int = 15
     return delivery
 
 
-async def test_stop_app_mid_stream(running_node: RabbitNode, stack_factory, caplog):
+@pytest.fixture(params=[5, 100], ids=["confirm-reads-5ms", "confirm-reads-100ms"])
+def holds(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """CONFIRM_READ_LINGER_MS at its default and at its most; the holds of reads begun
+    (their lengths), so a test can check the fault met reads held."""
+    from mq_producer import settings
+
+    monkeypatch.setattr(settings, "CONFIRM_READ_LINGER_MS", request.param)
+    begun: list[float] = []
+    received = LingeringReader.data_received
+
+    def data_received(self, data):
+        holding = self.holding
+        received(self, data)
+        if self.holding and not holding:
+            begun.append(self._linger.seconds)
+
+    monkeypatch.setattr(LingeringReader, "data_received", data_received)
+    return begun
+
+
+async def test_stop_app_mid_stream(running_node: RabbitNode, stack_factory, caplog,
+                                   holds: list[float]):
     stack = stack_factory(running_node.url)
     await wait_until(lambda: stack.producer.publisher.transport.connected, what="connected")
 
@@ -226,9 +248,11 @@ async def test_stop_app_mid_stream(running_node: RabbitNode, stack_factory, capl
 
     delivery = await _stream_through(stop_app_for_3s, stack, running_node.url, caplog)
     assert delivery.missing == 0
+    assert holds and set(holds) == {stack.producer.publisher.config.confirm_read_linger}
 
 
-async def test_kill_9_and_restart_mid_stream(running_node: RabbitNode, stack_factory, caplog):
+async def test_kill_9_and_restart_mid_stream(running_node: RabbitNode, stack_factory, caplog,
+                                             holds: list[float]):
     stack = stack_factory(running_node.url)
     await wait_until(lambda: stack.producer.publisher.transport.connected, what="connected")
 
@@ -240,6 +264,7 @@ async def test_kill_9_and_restart_mid_stream(running_node: RabbitNode, stack_fac
 
     delivery = await _stream_through(kill_and_restart, stack, running_node.url, caplog)
     assert delivery.missing == 0
+    assert holds and set(holds) == {stack.producer.publisher.config.confirm_read_linger}
 
 
 async def test_stalled_connection_is_detected_and_recovered(
