@@ -174,7 +174,8 @@ class Figures:
     topology_fresh_stall_max_ms: float = 0.0
     # 7. paced CPU, per pace (events/s, as a string): "events", "napps_cpu_us_per_event",
     # "raw_cpu_us_per_msg", "ratio_cpu", "napps_p50_ms" / "napps_p99_ms", "raw_p50_ms" /
-    # "raw_p99_ms", "received" / "raw_received"
+    # "raw_p99_ms", "received" / "raw_received" (all rounds' latencies pooled), "rounds",
+    # "p99_over_raw_ms_by_round"
     paced_seconds: float = 0.0
     paced_idle_cpu_ms_per_s: float = 0.0
     paced: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -965,6 +966,7 @@ class Options:
     gc_freeze: bool = False
     basic_publish: bool = False
     paced_seconds: float = 4.0
+    paced_rounds: int = 4  # section 7: alternated rounds per pace, pooled
     linger_ms: float = 10.0  # section 7: the NApps with LINGER_MS at this too (0: not)
     mix_events: int = 10_000
     mix_only: bool = False
@@ -998,6 +1000,9 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
                              "(AMQP_FAST_PATH off): the fast path's worth, in ratios")
     parser.add_argument("--paced-seconds", type=float,
                         help="section 7: seconds of each paced run, per pace and path (4)")
+    parser.add_argument("--paced-rounds", type=int,
+                        help="section 7: rounds per pace, the paths' order alternating, their "
+                             "events shared out and their latencies pooled (4)")
     parser.add_argument("--linger-ms", type=float, default=10.0,
                         help="section 7: also the NApps with listen_events' LINGER_MS at this "
                              "(milliseconds; 0: not) (10)")
@@ -1027,7 +1032,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         serial_budget=1.0 if quick else 4.0, json_path=args.json,
         production_only=args.production_only, gc_freeze=args.gc_freeze,
         basic_publish=args.basic_publish,
-        paced_seconds=args.paced_seconds or (1.0 if quick else 4.0), linger_ms=args.linger_ms,
+        paced_seconds=args.paced_seconds or (1.0 if quick else 4.0),
+        paced_rounds=max(args.paced_rounds or (2 if quick else 4), 1), linger_ms=args.linger_ms,
         mix_events=args.mix_events or (2000 if quick else 10_000), mix_only=args.mix_only,
         paced_only=args.paced_only, burst_rounds=max(args.burst_rounds or (1 if quick else 3), 1),
         cluster=args.cluster or args.cluster_only,
@@ -1467,8 +1473,9 @@ IDLE_SECONDS = 0.5
 async def phase_paced(run: Run) -> None:
     options, figures = run.options, run.figures
     out(f"\n7. paced CPU (no ticker): link events at a steady pace, topology profile, "
-        f"{options.paced_seconds:g} s per pace and path in two halves (NApps, raw, raw, NApps); "
-        "a consumer process on a queue of its own")
+        f"{options.paced_seconds:g} s per pace and path in {options.paced_rounds} alternated "
+        "rounds (NApps, raw; raw, NApps; ...), pooled; a consumer process on a queue of its own "
+        "each")
     figures.paced_seconds = options.paced_seconds
     await wait_until(run.stack.idle, 30, "idle before the paced runs")
     cpu = time.process_time()
@@ -1479,16 +1486,8 @@ async def phase_paced(run: Run) -> None:
     for rate in PACED_RATES:
         count = max(2, int(rate * options.paced_seconds))
         await wait_until(run.stack.idle, 30, "idle before a paced run")
-        # Two halves each, in the order NApps, raw, raw, NApps: a steady drift of the host's
-        # pace weighs on both alike. The NApps reading confirms as they come go in between.
-        half, name = count // 2, f"paced{rate:.0f}"
-        first = await paced_production(run, rate, half, f"{name}.production.1")
-        reads = await reads_as_they_come(run, rate, half, f"{name}.reads.1")
-        raw = await paced_raw(run, rate, half, f"{name}.raw.1")
-        raw = raw + await paced_raw(run, rate, count - half, f"{name}.raw.2")
-        if reads is not None:
-            reads = reads + await reads_as_they_come(run, rate, count - half, f"{name}.reads.2")
-        napps = first + await paced_production(run, rate, count - half, f"{name}.production.2")
+        name = f"paced{rate:.0f}"
+        napps, reads, raw, rounds = await alternated_rounds(run, rate, count, name)
         ratio = napps.cpu_us / raw.cpu_us
         figures.paced[f"{rate:.0f}"] = {
             "events": count, "napps_cpu_us_per_event": napps.cpu_us,
@@ -1498,11 +1497,13 @@ async def phase_paced(run: Run) -> None:
             "received": len(napps.latencies), "raw_received": len(raw.latencies)}
         row(f"{rate:,.0f} ev/s: CPU per event (raw per message)",
             f"{napps.cpu_us:.0f} us ({raw.cpu_us:.0f} us)",
-            f"ratio {ratio:.2f}; {count} events and {count} raw messages, in halves")
+            f"ratio {ratio:.2f}; {count} events and {count} raw messages, in "
+            f"{len(rounds)} rounds")
         row("  latency p50 / p99 (raw aio-pika's)",
             f"{napps.ms(50):.2f} / {napps.ms(99):.2f} ms",
             f"raw {raw.ms(50):.2f} / {raw.ms(99):.2f} ms; received {len(napps.latencies)} / "
-            f"{len(raw.latencies)} of {count}")
+            f"{len(raw.latencies)} of {count}; all rounds' latencies pooled")
+        half = count // 2
         dispatch_us = await paced_dispatch_only(run, rate, half)
         figures.paced[f"{rate:.0f}"].update({
             "dispatch_cpu_us_per_event": dispatch_us,
@@ -1515,7 +1516,11 @@ async def phase_paced(run: Run) -> None:
             "target <= 0.5: " + verdict(
                 figures, f"paced {rate:,.0f}/s: the NApps' own CPU per event <= 0.5 x raw's "
                          "per message (issue 21)", own_ratio <= 0.5))
+        each_round = [round_napps.ms(99) - round_raw.ms(99) for round_napps, round_raw in rounds]
+        figures.paced[f"{rate:.0f}"].update({
+            "rounds": len(rounds), "p99_over_raw_ms_by_round": each_round})
         row("  p99 latency over raw aio-pika's", f"{napps.ms(99) - raw.ms(99):+.2f} ms",
+            f"pooled; round by round {min(each_round):+.2f} to {max(each_round):+.2f} ms; "
             "issue 21 target <= +0.5 ms: " + verdict(
                 figures, f"paced {rate:,.0f}/s: p99 latency <= raw's + 0.5 ms (issue 21)",
                 napps.ms(99) - raw.ms(99) <= 0.5))
@@ -1562,6 +1567,42 @@ async def phase_paced(run: Run) -> None:
             f"{counted} more of each, counted (the consumer's start and the waits included)")
 
 
+async def alternated_rounds(run: Run, rate: float, count: int, name: str
+                            ) -> tuple[PacedResult, PacedResult | None, PacedResult,
+                                       list[tuple[PacedResult, PacedResult]]]:
+    """``count`` events through the NApps, as many with confirms read as they come (None when
+    that is the default) and ``count`` raw messages, at ``rate``, in ``paced_rounds`` rounds
+    whose order alternates (NApps, as they come, raw; raw, as they come, NApps; ...): a drift
+    of the host's pace, and its bursts of noise, weigh on all alike. Each pooled, and the
+    NApps' and raw's of each round (single rounds' p99s differ by a millisecond and more)."""
+    rounds = max(1, min(run.options.paced_rounds, count))
+    napps: PacedResult | None = None
+    reads: PacedResult | None = None
+    raw: PacedResult | None = None
+    by_round: list[tuple[PacedResult, PacedResult]] = []
+    for number in range(rounds):
+        share = count // rounds + (number < count % rounds)
+        results: dict[str, PacedResult | None] = {}
+        order = ("napps", "reads", "raw") if number % 2 == 0 else ("raw", "reads", "napps")
+        for path in order:
+            queue = f"{name}.{path}.{number + 1}"
+            if path == "napps":
+                results[path] = await paced_production(run, rate, share, queue)
+            elif path == "raw":
+                results[path] = await paced_raw(run, rate, share, queue)
+            else:
+                results[path] = await reads_as_they_come(run, rate, share, queue)
+        round_napps, round_raw, round_reads = results["napps"], results["raw"], results["reads"]
+        assert round_napps is not None and round_raw is not None
+        by_round.append((round_napps, round_raw))
+        napps = round_napps if napps is None else napps + round_napps
+        raw = round_raw if raw is None else raw + round_raw
+        if round_reads is not None:
+            reads = round_reads if reads is None else reads + round_reads
+    assert napps is not None and raw is not None
+    return napps, reads, raw, by_round
+
+
 async def reads_as_they_come(run: Run, rate: float, count: int, queue: str
                              ) -> PacedResult | None:
     """``paced_production`` with CONFIRM_READ_LINGER_MS at 0 (every confirm read as it
@@ -1590,7 +1631,7 @@ def reads_row(run: Run, rate: float, raw: PacedResult, dispatch_us: float,
     row("  confirms read as they come: CPU per event", f"{reads.cpu_us:.0f} us",
         f"CONFIRM_READ_LINGER_MS = 0; the NApps' own {reads.cpu_us - dispatch_us:.0f} us, "
         f"ratio {own_ratio:.2f} to raw's; p50 / p99 {reads.ms(50):.2f} / {reads.ms(99):.2f} "
-        f"ms; {reads.sent} events, in halves beside the NApps'")
+        f"ms; {reads.sent} events, in rounds beside the NApps'")
     row(f"    the default ({default_ms:g} ms) saves",
         f"{reads.cpu_us - napps.cpu_us:.0f} us per event",
         f"p50 {napps.ms(50) - reads.ms(50):+.2f} ms, p99 {napps.ms(99) - reads.ms(99):+.2f} "

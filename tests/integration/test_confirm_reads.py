@@ -1,9 +1,12 @@
 """CONFIRM_READ_LINGER_MS against a real broker (confirm_reads.py): at a steady pace the
 confirms are read several at a time, every message still confirmed and delivered; a request's
-reply is read at once even while reads are held; a burst's window is never held."""
+reply is read at once even while reads are held; a burst's window is never held; a lost
+connection's reader goes with it."""
 
 import asyncio
+import gc
 import time
+import weakref
 
 import pytest
 
@@ -130,3 +133,43 @@ async def test_a_burst_window_is_never_held(few_in_flight: bool, start_publisher
         assert max(held_at) < half, f"held with {max(held_at)} in flight"
     else:
         assert max(held_at) >= half
+
+
+
+@pytest.mark.parametrize("cancel_on_loss", [True, False], ids=["as-built", "control-no-cancel"])
+async def test_a_lost_connections_reader_is_freed_even_while_it_held_reads(
+        cancel_on_loss: bool, start_publisher, amqp, exchange_prefix: str,
+        monkeypatch: pytest.MonkeyPatch):
+    """The connection lost while reads are held (the broker killed, the network cut): the
+    publisher connects again with a new reader, and the old one, its timer due in 5 s, must
+    not live on - not in the loop's timers, nor in what the transport kept of the lost
+    connection (its channel, its socket's writer: they hold all of it)."""
+    made: list[weakref.ref[LingeringReader]] = []
+    connection_made = LingeringReader.connection_made
+
+    def noted(self, transport):
+        made.append(weakref.ref(self))
+        connection_made(self, transport)
+
+    monkeypatch.setattr(LingeringReader, "connection_made", noted)
+    if not cancel_on_loss:  # the control: losing the connection leaves the timer due
+        monkeypatch.setattr(LingeringReader, "connection_lost",
+                            asyncio.StreamReaderProtocol.connection_lost)
+    publisher = await start_publisher()
+    publisher.transport.confirm_linger.seconds = 5.0
+    exchange = f"{exchange_prefix}.operational_events"
+    await bound_queue(amqp, exchange, "#")
+    await paced(publisher, exchange, 1, 0)
+    await wait_until(lambda: publisher.counters.confirmed == 1, what="confirmed")
+    lost = made[0]
+    assert lost() is not None and lost().holding
+    lost()._linger_socket.abort()  # no Connection.Close: the connection is simply gone
+    await wait_until(lambda: len(made) == 2 and publisher.transport.connected, timeout=20,
+                     what="connected again")
+    gc.collect()
+    if cancel_on_loss:
+        assert lost() is None
+    else:
+        assert lost() is not None and lost().holding
+    await paced(publisher, exchange, 1, 0)  # and the new connection publishes
+    await wait_until(lambda: publisher.counters.confirmed == 2, what="confirmed again")

@@ -784,10 +784,7 @@ class AmqpTransport:
         self._link_queues.stop(for_good=True)
         for task in self._public_tasks:
             cancel(task, for_good=True)
-        connection, self._connection, self._channel = self._connection, None, None
-        self._underlay = None
-        self._purge_channel = self._purge_channel_of = None  # closed with the connection
-        self._exchanges.clear()
+        connection = self._forget_connection()
         underlay = getattr(getattr(connection, "transport", None), "connection", None)
         if underlay is None:
             return
@@ -813,13 +810,22 @@ class AmqpTransport:
 
     async def close(self) -> None:
         """Drop the connection (bounded wait); the next connect() starts afresh."""
-        connection, self._connection, self._channel = self._connection, None, None
-        self._underlay = None
-        self._purge_channel = self._purge_channel_of = None  # closed with the connection
-        self._exchanges.clear()
+        connection = self._forget_connection()
         if connection is not None:
             await self._close_quietly(connection)
         self._link_queues.stop()  # after the close: no declaration is cut off mid-way
+
+    def _forget_connection(self) -> AbstractConnection | None:
+        """Let go of the connection and of everything of it kept here (its channels, its
+        socket's writer), and return it. What is kept of a connection holds all of it -
+        aiormq's tasks, the socket's protocol and buffers - and a lost one would be kept
+        until the next publish on the new one."""
+        connection, self._connection, self._channel = self._connection, None, None
+        self._underlay = self._watched_channel = None
+        self._writer = self._writer_of = None
+        self._purge_channel = self._purge_channel_of = None  # closed with the connection
+        self._exchanges.clear()
+        return connection
 
     async def _close_quietly(self, closable: AbstractChannel | AbstractConnection) -> None:
         if closable.is_closed:
