@@ -175,7 +175,8 @@ class Figures:
     # 7. paced CPU, per pace (events/s, as a string): "events", "napps_cpu_us_per_event",
     # "raw_cpu_us_per_msg", "ratio_cpu", "napps_p50_ms" / "napps_p99_ms", "raw_p50_ms" /
     # "raw_p99_ms", "received" / "raw_received" (all rounds' latencies pooled), "rounds",
-    # "p99_over_raw_ms_by_round"
+    # "p99_over_raw_ms_by_round", and each latency split at the socket write:
+    # "napps_to_write_p50_ms", "napps_after_write_p50_ms" (p99 too; raw_ likewise)
     paced_seconds: float = 0.0
     paced_idle_cpu_ms_per_s: float = 0.0
     paced: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -878,18 +879,62 @@ async def paced(rate: float, count: int, send: Callable[[int], Awaitable[None]])
         await send(index)
 
 
-def link_event_sender(app: Any, links: Sequence[Any]) -> Callable[[int], Awaitable[None]]:
+def link_event_sender(app: Any, links: Sequence[Any], sent: list[float] | None = None
+                      ) -> Callable[[int], Awaitable[None]]:
     """``send(i)`` for ``paced``: flips link ``i`` and puts its link_up / link_down event on
-    the app buffer, as topology does."""
+    the app buffer, as topology does; with ``sent``, appends each event's timestamp (the
+    latency consumer's send time) to it."""
 
     async def send_event(index: int) -> None:
         link = links[index % len(links)]
         link.active = not link.active
-        await app.aput(kytos_event(LINK_UP if link.active else LINK_DOWN,
-                                   {"link": link,
-                                    "reason": "link up" if link.active else "link down"}))
+        event = kytos_event(LINK_UP if link.active else LINK_DOWN,
+                            {"link": link, "reason": "link up" if link.active else "link down"})
+        if sent is not None:
+            sent.append(event.timestamp.timestamp())
+        await app.aput(event)
 
     return send_event
+
+
+def publishes_in(data: bytes | bytearray | memoryview) -> int:
+    """The Basic.Publish method frames in ``data``, whole AMQP frames as written."""
+    view, count, at = memoryview(data), 0, 0
+    while at + 11 <= len(view):
+        if view[at] == 1 and view[at + 7:at + 11] == _PUBLISH_METHOD:
+            count += 1
+        at += 8 + int.from_bytes(view[at + 3:at + 7], "big")
+    return count
+
+
+_PUBLISH_METHOD = bytes((0, 60, 0, 40))  # class Basic (60), method Publish (40)
+
+
+class PublishWrites:
+    """While in the block, the time (``time.time()``) each published message went to a
+    socket, in order, one entry per message (those of one write share it): aiormq's writer
+    and mq_producer's fast path both write through ``asyncio.StreamWriter.write``, which
+    this wraps."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self._original: Callable[..., None] | None = None
+
+    def __enter__(self) -> "PublishWrites":
+        original = self._original = asyncio.StreamWriter.write
+        times = self.times
+
+        def write(writer: asyncio.StreamWriter, data: bytes | bytearray | memoryview) -> None:
+            count = publishes_in(data)
+            if count:
+                times.extend([time.time()] * count)
+            original(writer, data)
+
+        asyncio.StreamWriter.write = write  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        asyncio.StreamWriter.write = self._original  # type: ignore[method-assign]
 
 
 @dataclass
@@ -897,6 +942,22 @@ class PacedResult:
     sent: int
     cpu: float  # process CPU seconds from the first send until all confirmed
     latencies: list[float]  # seconds, as the consumer process saw them
+    # Each latency split at the socket write: sent to written, written to received (empty
+    # when the sends, writes and arrivals of a run could not be paired one to one, in order).
+    to_write: list[float] = field(default_factory=list)
+    after_write: list[float] = field(default_factory=list)
+
+    @classmethod
+    def paired(cls, count: int, cpu: float, latencies: list[float], sent: Sequence[float],
+               written: Sequence[float]) -> "PacedResult":
+        """A run's result, its latencies split at the write when each message's send time
+        (``sent``), write time and arrival pair up in order (one queue, in order)."""
+        result = cls(count, cpu, latencies)
+        if len(sent) == len(written) == len(latencies) == count:
+            result.to_write = [write - send for send, write in zip(sent, written, strict=True)]
+            result.after_write = [latency - before for latency, before
+                                  in zip(latencies, result.to_write, strict=True)]
+        return result
 
     @property
     def cpu_us(self) -> float:
@@ -905,9 +966,18 @@ class PacedResult:
     def ms(self, pct: float) -> float:
         return percentile(self.latencies, pct) * 1000
 
+    def split_ms(self, pct: float) -> tuple[float, float] | None:
+        """The ``pct`` percentile of the time to the socket write and of the time after it
+        (ms); None unless every message of the result was paired."""
+        if not self.to_write or len(self.to_write) != len(self.latencies):
+            return None
+        return (percentile(self.to_write, pct) * 1000,
+                percentile(self.after_write, pct) * 1000)
+
     def __add__(self, other: "PacedResult") -> "PacedResult":
         return PacedResult(self.sent + other.sent, self.cpu + other.cpu,
-                           self.latencies + other.latencies)
+                           self.latencies + other.latencies, self.to_write + other.to_write,
+                           self.after_write + other.after_write)
 
 
 async def paced_production(run: "Run", rate: float, count: int, queue: str) -> PacedResult:
@@ -918,11 +988,15 @@ async def paced_production(run: "Run", rate: float, count: int, queue: str) -> P
     consumer = await start_consumer(run.names.operational, run.latency_queues[-1], count, wait)
     counters = run.stack.publisher.counters
     target = settled(counters) + count
-    cpu = time.process_time()
-    await paced(rate, count, link_event_sender(run.stack.controller.buffers.app, run.links))
-    await wait_until(lambda: settled(counters) >= target, wait, "paced production run")
-    cpu = time.process_time() - cpu
-    return PacedResult(count, cpu, await consumer_latencies(consumer, wait + 10))
+    sent: list[float] = []
+    with PublishWrites() as writes:
+        cpu = time.process_time()
+        await paced(rate, count,
+                    link_event_sender(run.stack.controller.buffers.app, run.links, sent))
+        await wait_until(lambda: settled(counters) >= target, wait, "paced production run")
+        cpu = time.process_time() - cpu
+    return PacedResult.paired(count, cpu, await consumer_latencies(consumer, wait + 10), sent,
+                              writes.times)
 
 
 async def paced_raw(run: "Run", rate: float, count: int, queue: str) -> PacedResult:
@@ -932,20 +1006,25 @@ async def paced_raw(run: "Run", rate: float, count: int, queue: str) -> PacedRes
     run.latency_queues.append(run.names.latency_queue(queue))
     consumer = await start_consumer(run.names.operational, run.latency_queues[-1], count, wait)
     publishes: set[asyncio.Task[Any]] = set()
+    sent: list[float] = []
 
     async def send_raw(index: int) -> None:
         message = run.raw_messages[index % len(run.raw_messages)]
+        sent_us = time.time_ns() // 1000
+        sent.append(sent_us / 1e6)
         task = asyncio.create_task(run.exchange.publish(
-            amqp_message(message, {"x-bench-sent-us": time.time_ns() // 1000}),
+            amqp_message(message, {"x-bench-sent-us": sent_us}),
             message.routing_key, mandatory=True, timeout=PUBLISH_TIMEOUT))
         publishes.add(task)
         task.add_done_callback(publishes.discard)
 
-    cpu = time.process_time()
-    await paced(rate, count, send_raw)
-    await asyncio.gather(*publishes)
-    cpu = time.process_time() - cpu
-    return PacedResult(count, cpu, await consumer_latencies(consumer, wait + 10))
+    with PublishWrites() as writes:
+        cpu = time.process_time()
+        await paced(rate, count, send_raw)
+        await asyncio.gather(*publishes)
+        cpu = time.process_time() - cpu
+    return PacedResult.paired(count, cpu, await consumer_latencies(consumer, wait + 10), sent,
+                              writes.times)
 
 
 # -------------------------------------------------------------------------------- the run
@@ -1503,6 +1582,7 @@ async def phase_paced(run: Run) -> None:
             f"{napps.ms(50):.2f} / {napps.ms(99):.2f} ms",
             f"raw {raw.ms(50):.2f} / {raw.ms(99):.2f} ms; received {len(napps.latencies)} / "
             f"{len(raw.latencies)} of {count}; all rounds' latencies pooled")
+        split_row(run, rate, napps, raw)
         half = count // 2
         dispatch_us = await paced_dispatch_only(run, rate, half)
         figures.paced[f"{rate:.0f}"].update({
@@ -1565,6 +1645,28 @@ async def phase_paced(run: Run) -> None:
             f"{napps_per['callbacks']:.1f} / {napps_per['turns']:.1f}",
             f"raw {raw_per['callbacks']:.1f} / {raw_per['turns']:.1f} per message; "
             f"{counted} more of each, counted (the consumer's start and the waits included)")
+
+
+def split_row(run: Run, rate: float, napps: PacedResult, raw: PacedResult) -> None:
+    """Section 7: where the latency forms - in this process, up to the socket write, and
+    after it (the broker, the consumer, and the host's CPUs they share with this process)."""
+    napps_50, napps_99, raw_50, raw_99 = (result.split_ms(pct) for result in (napps, raw)
+                                          for pct in (50, 99))
+    if napps_50 is None or napps_99 is None or raw_50 is None or raw_99 is None:
+        row("    to the socket write, and after it", "n/a",
+            "sends, writes and arrivals did not pair up one to one")
+        return
+    run.figures.paced[f"{rate:.0f}"].update({
+        "napps_to_write_p50_ms": napps_50[0], "napps_to_write_p99_ms": napps_99[0],
+        "napps_after_write_p50_ms": napps_50[1], "napps_after_write_p99_ms": napps_99[1],
+        "raw_to_write_p50_ms": raw_50[0], "raw_to_write_p99_ms": raw_99[0],
+        "raw_after_write_p50_ms": raw_50[1], "raw_after_write_p99_ms": raw_99[1]})
+    row("    to the socket write, p50 / p99", f"{napps_50[0]:.2f} / {napps_99[0]:.2f} ms",
+        f"raw {raw_50[0]:.2f} / {raw_99[0]:.2f} ms: in this process, from the event (raw: "
+        "the publish call)")
+    row("    after it, to the consumer", f"{napps_50[1]:.2f} / {napps_99[1]:.2f} ms",
+        f"raw {raw_50[1]:.2f} / {raw_99[1]:.2f} ms: the broker and the consumer process, on "
+        "the CPUs this process uses too")
 
 
 async def alternated_rounds(run: Run, rate: float, count: int, name: str
@@ -1632,10 +1734,14 @@ def reads_row(run: Run, rate: float, raw: PacedResult, dispatch_us: float,
         f"CONFIRM_READ_LINGER_MS = 0; the NApps' own {reads.cpu_us - dispatch_us:.0f} us, "
         f"ratio {own_ratio:.2f} to raw's; p50 / p99 {reads.ms(50):.2f} / {reads.ms(99):.2f} "
         f"ms; {reads.sent} events, in rounds beside the NApps'")
+    napps_split, reads_split = napps.split_ms(50), reads.split_ms(50)
+    where = "" if napps_split is None or reads_split is None else (
+        f" (to the socket write {napps_split[0] - reads_split[0]:+.2f}, after it "
+        f"{napps_split[1] - reads_split[1]:+.2f})")
     row(f"    the default ({default_ms:g} ms) saves",
         f"{reads.cpu_us - napps.cpu_us:.0f} us per event",
-        f"p50 {napps.ms(50) - reads.ms(50):+.2f} ms, p99 {napps.ms(99) - reads.ms(99):+.2f} "
-        "ms with it")
+        f"p50 {napps.ms(50) - reads.ms(50):+.2f} ms{where}, p99 "
+        f"{napps.ms(99) - reads.ms(99):+.2f} ms with it")
 
 
 def mix_groups(per_flap: Mapping[str, int]) -> dict[str, list[tuple[str, int]]]:
