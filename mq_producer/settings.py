@@ -179,15 +179,17 @@ PUBLISH_TIMEOUT = 10.0
 # aiormq version lacks one, the public path is taken anyway, with a WARNING.
 AMQP_FAST_PATH = True
 
-# Milliseconds (0 to 100) the producer leaves its socket unread after a read that brought
-# the broker's publisher confirms and nothing else, so that the confirms of a steady flow are
-# read several at a time: about 50 us (12 %) less CPU per event at 500 to 1,000 events/s in
-# the benchmark (one queue per message; little where the broker acks several at once).
-# Messages are still written at once; only their confirms are counted up to this much later
-# (the consumers' p50 latency rose by 0.04-0.26 ms in the benchmark, p99 within its noise).
-# Replies, returned messages and the broker's notices are read at once, and it never holds
-# reads while half of MAX_IN_FLIGHT or more await their confirm. 0: read everything as it
-# comes. AMQP only. See docs/design.rst, "Reading confirms in gathers".
+# Milliseconds (0 to 100) the producer leaves its socket unread after a read that brought the
+# broker's publisher confirms and nothing else, so that the confirms of a steady flow are read
+# several at a time: about 50 us (12 %) less CPU per event at 500 to 1,000 events/s in the
+# benchmark (one queue per message; little where the broker acks several at once). Messages
+# are still written at once; only their confirms are counted up to this much later (the
+# consumers' p50 latency rose by 0.04-0.26 ms in the benchmark, p99 within its noise). On some
+# hosts it does not pay at 1,000 events/s (an AMD EPYC KVM guest: no saving, 0.3 ms more p50):
+# docs/operating.rst says how to check, and 0 turns it off. Replies, returned messages and the
+# broker's notices are read at once, and it never holds reads while half of MAX_IN_FLIGHT or
+# more await their confirm. 0: read everything as it comes. AMQP only. See docs/design.rst,
+# "Reading confirms in gathers".
 CONFIRM_READ_LINGER_MS = 5
 
 # AMQP heartbeat in seconds: a silent connection is declared dead after about twice this.
