@@ -58,6 +58,19 @@ async def paced(publisher: Publisher, exchange: str, count: int, gap: float) -> 
         await asyncio.sleep(gap)
 
 
+async def one_confirmed(start_publisher, amqp, exchange_prefix: str,
+                        linger: float) -> Publisher:
+    """A publisher whose reads linger ``linger`` seconds, and one message it published alone
+    and got confirmed: its confirm was read alone, so reads are held now."""
+    publisher = await start_publisher()
+    publisher.transport.confirm_linger.seconds = linger
+    exchange = f"{exchange_prefix}.operational_events"
+    await bound_queue(amqp, exchange, "#")
+    await paced(publisher, exchange, 1, 0)
+    await wait_until(lambda: publisher.counters.confirmed == 1, what="confirmed")
+    return publisher
+
+
 @pytest.mark.parametrize("linger_ms", [20, 0], ids=["lingering", "control-0"])
 async def test_at_a_steady_pace_confirms_are_read_several_at_a_time_and_none_is_lost(
         linger_ms: int, publish_path: str, start_publisher, amqp, exchange_prefix: str,
@@ -86,12 +99,7 @@ async def test_a_requests_reply_is_read_at_once_while_reads_are_held(
         readers: dict[str, list], monkeypatch: pytest.MonkeyPatch):
     if not read_on_write:  # the control: writes do not end the hold
         monkeypatch.setattr(LingeringReader, "wrote", lambda self, data: None)
-    publisher = await start_publisher()
-    publisher.transport.confirm_linger.seconds = 1.0
-    exchange = f"{exchange_prefix}.operational_events"
-    await bound_queue(amqp, exchange, "#")
-    await paced(publisher, exchange, 1, 0)
-    await wait_until(lambda: publisher.counters.confirmed == 1, what="confirmed")
+    publisher = await one_confirmed(start_publisher, amqp, exchange_prefix, 1.0)
     (reader,) = readers["made"]
     assert reader.holding  # its confirm was read alone: reads are held for a second
     started = time.monotonic()
@@ -155,12 +163,7 @@ async def test_a_lost_connections_reader_is_freed_even_while_it_held_reads(
     if not cancel_on_loss:  # the control: losing the connection leaves the timer due
         monkeypatch.setattr(LingeringReader, "connection_lost",
                             asyncio.StreamReaderProtocol.connection_lost)
-    publisher = await start_publisher()
-    publisher.transport.confirm_linger.seconds = 5.0
-    exchange = f"{exchange_prefix}.operational_events"
-    await bound_queue(amqp, exchange, "#")
-    await paced(publisher, exchange, 1, 0)
-    await wait_until(lambda: publisher.counters.confirmed == 1, what="confirmed")
+    publisher = await one_confirmed(start_publisher, amqp, exchange_prefix, 5.0)
     lost = made[0]
     assert lost() is not None and lost().holding
     lost()._linger_socket.abort()  # no Connection.Close: the connection is simply gone
@@ -171,5 +174,6 @@ async def test_a_lost_connections_reader_is_freed_even_while_it_held_reads(
         assert lost() is None
     else:
         assert lost() is not None and lost().holding
-    await paced(publisher, exchange, 1, 0)  # and the new connection publishes
+    # and the new connection publishes
+    await paced(publisher, f"{exchange_prefix}.operational_events", 1, 0)
     await wait_until(lambda: publisher.counters.confirmed == 2, what="confirmed again")
