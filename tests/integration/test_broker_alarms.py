@@ -12,9 +12,12 @@ from collections.abc import AsyncIterator, Iterator
 import aio_pika
 import pytest
 
-from mq_producer.config import load_config
+from mq_producer.config import ProducerConfig, load_config
 from mq_producer.outbox import OutboundMessage
 from mq_producer.publisher import PROMPT_RETRY, Publisher
+from mq_producer.transports.amqp import transport as amqp_transport
+from mq_producer.transports.amqp.transport import AmqpTransport
+from mq_producer.transports.base import TransportError
 from mq_producer.transports.factory import make_transport
 from tests.integration.conftest import assert_publish_path
 from tests.support.rabbit_node import RabbitNode, port_open, private_node, rabbitmq_available
@@ -42,6 +45,16 @@ async def start_publisher(node: RabbitNode, monkeypatch: pytest.MonkeyPatch,
                           **changes: object) -> Publisher:
     """A Publisher on the AMQP transport to the node, connected, its exchange bound to an
     empty queue; ``changes`` to its config."""
+    running = Publisher(*await node_transport(node, monkeypatch, **changes))
+    running.start()
+    await wait_until(lambda: running.transport.connected, what="connected")
+    return running
+
+
+async def node_transport(node: RabbitNode, monkeypatch: pytest.MonkeyPatch,
+                         **changes: object) -> tuple[AmqpTransport, ProducerConfig]:
+    """A Publisher's AMQP transport to the node, not connected yet, and its config
+    (``changes`` to it); the exchange bound to an empty queue."""
     from mq_producer import settings
 
     if not port_open(node.port):
@@ -64,10 +77,9 @@ async def start_publisher(node: RabbitNode, monkeypatch: pytest.MonkeyPatch,
     config = dataclasses.replace(load_config(settings, environ), **{
         "publish_timeout": 5.0, "retry_interval": 5.0, "heartbeat": 5,
         "alarm_reminder_interval": 60.0, **changes})
-    running = Publisher(make_transport(config, environ, settings=settings), config)
-    running.start()
-    await wait_until(lambda: running.transport.connected, what="connected")
-    return running
+    transport = make_transport(config, environ, settings=settings)
+    assert isinstance(transport, AmqpTransport)
+    return transport, config
 
 
 @pytest.fixture
@@ -226,3 +238,31 @@ async def test_a_restarted_broker_gets_the_first_confirm_within_two_seconds(
     assert sum("ALARM: broker unreachable" in line for line in lines) == 1
     assert sum("broker reachable again" in line for line in lines) == 1
     assert delay < 2.0
+
+
+@pytest.mark.parametrize("says_why", [True, False], ids=["as-built", "control-no-reason"])
+async def test_a_publish_that_finds_the_connection_closed_by_the_broker_says_why(
+        node: RabbitNode, monkeypatch: pytest.MonkeyPatch, says_why: bool):
+    """The broker closed the connection (an operator's close_connection, a node shutting
+    down: CONNECTION_FORCED). A publish that finds it gone before the connection's close
+    callbacks have run fails with the broker's reason, which the outage alarm logs: in a
+    real kytosd the ALARM said "not connected to amqp://..." and nothing more."""
+    if not says_why:  # the control: the reason is not looked for
+        monkeypatch.setattr(amqp_transport, "_closed_by", lambda channel: None)
+    transport, _ = await node_transport(node, monkeypatch)
+    await transport.connect()
+    try:
+        assert transport.connected
+        await asyncio.to_thread(node.rabbitmqctl, "close_all_connections", "closed by the test")
+        await wait_until(lambda: not transport.connected, what="the connection closed")
+        with pytest.raises(TransportError) as raised:
+            await transport.publish([message(1)], lambda *_: None)
+    finally:
+        await transport.close()
+    text = str(raised.value)
+    assert text.startswith(f"not connected to {transport.description}")
+    if says_why:
+        assert "CONNECTION_FORCED" in text and "closed by the test" in text, text
+        assert "guest:guest" not in text  # the password never shows
+    else:
+        assert "CONNECTION_FORCED" not in text

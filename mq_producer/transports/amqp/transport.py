@@ -199,7 +199,7 @@ class AmqpTransport:
         the connection; one the broker closed (a refusal) is replaced next time."""
         connection = self._connection
         if connection is None or not connection.connected.is_set():
-            raise TransportError(f"not connected to {self.description}")
+            raise self._not_connected()
         name = self._config.link_status.queue(link_id)
         try:
             channel = self._purge_channel
@@ -252,6 +252,14 @@ class AmqpTransport:
         self._next_node()
         for callback in self._lost_callbacks:
             callback(reason)
+
+    def _not_connected(self) -> TransportError:
+        """The "not connected" error, with why when the broker said (it closed the connection
+        or the channel: CONNECTION_FORCED, a 404...): a publish may find the connection gone
+        before its close callbacks have run, and its error is what the outage alarm says."""
+        why = _closed_by(self._underlay)
+        return TransportError(f"not connected to {self.description}"
+                              + (f": {self._scrub(why)}" if why is not None else ""))
 
     def _next_node(self) -> None:
         """A cluster's next node, for the next connection (in turn, round and round)."""
@@ -477,7 +485,7 @@ class AmqpTransport:
         (``_publish_public``).
         """
         if not self.connected:
-            raise TransportError(f"not connected to {self.description}")
+            raise self._not_connected()
         if self._renew:
             await self._renew_channel()
         assert self._channel is not None
@@ -486,7 +494,7 @@ class AmqpTransport:
         except _BROKER_ERRORS as exc:
             raise TransportError(f"publish failed: {self._scrub(exc)}") from None
         if channel.is_closed or not channel.publisher_confirms:
-            raise TransportError(f"not connected to {self.description}")
+            raise self._not_connected()
         if not self._fast:
             self._publish_public(channel, messages, settle)
             return
@@ -529,7 +537,7 @@ class AmqpTransport:
         queued behind the rest (the writer task's wake-up is what this saves)."""
         channel = self._underlay
         if not self.can_publish_now() or channel is None:
-            raise TransportError(f"not connected to {self.description}")
+            raise self._not_connected()
         queue, writer = channel.write_queue, self._socket_writer(channel)
         for payload in self._framed(channel, messages, settle, chunk_size=None):
             if writer is not None and queue.empty():
@@ -833,6 +841,18 @@ class AmqpTransport:
         with contextlib.suppress(*_BROKER_ERRORS):
             async with asyncio.timeout(self._close_timeout):
                 await closable.close()
+
+
+def _closed_by(channel: aiormq.abc.AbstractChannel | None) -> BaseException | None:
+    """What closed ``channel`` or its connection: the error in the ``closing`` future of
+    either (aiormq's, read as ``_channel_closed`` reads it), if any."""
+    for closable in (channel, getattr(channel, "connection", None)):
+        closing = getattr(closable, "closing", None)
+        if isinstance(closing, asyncio.Future) and closing.done() and not closing.cancelled():
+            error = closing.exception()
+            if error is not None:
+                return error
+    return None
 
 
 def _stream_writer(connection: object) -> asyncio.StreamWriter | None:
