@@ -88,6 +88,8 @@ from mq_producer.main import Main as MqProducer  # noqa: E402
 from mq_producer.outbox import OutboundMessage  # noqa: E402
 from mq_producer.publisher import ProducerCounters, Publisher  # noqa: E402
 from mq_producer.transports.amqp.broker import broker_from_env  # noqa: E402
+from mq_producer.transports.amqp.confirm_reads import PUBLISH_METHOD  # noqa: E402
+from mq_producer.transports.amqp.frames import FRAME_METHOD, FRAME_OVERHEAD  # noqa: E402
 from tests.support.kytos_controller import FakeController  # noqa: E402
 from tests.support.rabbit_cluster import (  # noqa: E402
     RabbitCluster,
@@ -901,13 +903,10 @@ def publishes_in(data: bytes | bytearray | memoryview) -> int:
     """The Basic.Publish method frames in ``data``, whole AMQP frames as written."""
     view, count, at = memoryview(data), 0, 0
     while at + 11 <= len(view):
-        if view[at] == 1 and view[at + 7:at + 11] == _PUBLISH_METHOD:
+        if view[at] == FRAME_METHOD and view[at + 7:at + 11] == PUBLISH_METHOD:
             count += 1
-        at += 8 + int.from_bytes(view[at + 3:at + 7], "big")
+        at += FRAME_OVERHEAD + int.from_bytes(view[at + 3:at + 7], "big")
     return count
-
-
-_PUBLISH_METHOD = bytes((0, 60, 0, 40))  # class Basic (60), method Publish (40)
 
 
 class PublishWrites:

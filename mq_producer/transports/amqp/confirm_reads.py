@@ -27,14 +27,16 @@ import asyncio
 import struct
 from collections.abc import Callable
 
-FRAME_METHOD = 1
-FRAME_END = 0xCE
+from .frames import BASIC_CLASS, BASIC_PUBLISH, FRAME_END, FRAME_METHOD
+
 # A Basic.Ack or Basic.Nack method frame: type, channel (2), payload size (4) = 13, class 60,
 # method 80 or 120, delivery tag (8), flags (1), frame end.
 CONFIRM_FRAME_SIZE = 21
-_ACK = struct.pack(">IHH", 13, 60, 80)  # bytes 3 to 10 of the frame
-_NACK = struct.pack(">IHH", 13, 60, 120)
-_PUBLISH = struct.pack(">HH", 60, 40)  # class and method of Basic.Publish (bytes 7 to 10)
+_ACK = struct.pack(">IHH", 13, BASIC_CLASS, 80)  # bytes 3 to 10 of the frame
+_NACK = struct.pack(">IHH", 13, BASIC_CLASS, 120)
+# Class and method of Basic.Publish: bytes 7 to 10 of its method frame.
+PUBLISH_METHOD = struct.pack(">HH", BASIC_CLASS, BASIC_PUBLISH)
+_FRAME_END = FRAME_END[0]
 
 
 def confirms_only(data: bytes) -> bool:
@@ -44,7 +46,7 @@ def confirms_only(data: bytes) -> bool:
     if not size or size % CONFIRM_FRAME_SIZE:
         return False
     for start in range(0, size, CONFIRM_FRAME_SIZE):
-        if data[start] != FRAME_METHOD or data[start + 20] != FRAME_END \
+        if data[start] != FRAME_METHOD or data[start + 20] != _FRAME_END \
                 or data[start + 3:start + 11] not in (_ACK, _NACK):
             return False
     return True
@@ -54,7 +56,7 @@ def asks_a_reply(data: bytes | bytearray | memoryview) -> bool:
     """Whether a write starts with a method frame other than Basic.Publish: a request whose
     reply may be due (Channel.Open, a declaration, a purge, a close). Heartbeats, publishes
     and a large body's later frames do not."""
-    return len(data) >= 11 and data[0] == FRAME_METHOD and data[7:11] != _PUBLISH
+    return len(data) >= 11 and data[0] == FRAME_METHOD and data[7:11] != PUBLISH_METHOD
 
 
 class ConfirmLinger:

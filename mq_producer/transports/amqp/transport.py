@@ -695,7 +695,7 @@ class AmqpTransport:
         """The channel (or its connection) closed: no answer will come to what waits. When
         the broker closed it over one message too large for its max_message_size (406), that
         one is Unpublishable and the limit is remembered; the others are retried."""
-        error = None if closing.cancelled() else closing.exception()
+        error = _closing_error(closing)
         reason: Outcome = TransportError(f"the channel to {self.description} closed" + (
             f": {self._scrub(error)}" if error is not None else ""))
         if channel is self._retired:  # _renew_channel's: it refused all, the rest is retried
@@ -845,13 +845,18 @@ class AmqpTransport:
 
 def _closed_by(channel: aiormq.abc.AbstractChannel | None) -> BaseException | None:
     """What closed ``channel`` or its connection: the error in the ``closing`` future of
-    either (aiormq's, read as ``_channel_closed`` reads it), if any."""
+    either, if any."""
     for closable in (channel, getattr(channel, "connection", None)):
-        closing = getattr(closable, "closing", None)
-        if isinstance(closing, asyncio.Future) and closing.done() and not closing.cancelled():
-            error = closing.exception()
-            if error is not None:
-                return error
+        error = _closing_error(getattr(closable, "closing", None))
+        if error is not None:
+            return error
+    return None
+
+
+def _closing_error(closing: object) -> BaseException | None:
+    """The error a done ``closing`` future of aiormq's holds, if any."""
+    if isinstance(closing, asyncio.Future) and closing.done() and not closing.cancelled():
+        return closing.exception()
     return None
 
 
