@@ -9,6 +9,11 @@ from dataclasses import dataclass
 log = logging.getLogger("kytos.napps.kytos/mq_producer")
 
 
+def messages(count: int, what: str = "messages") -> str:
+    """``count`` and ``what`` in its number, for the alarm's lines: "1 message buffered"."""
+    return f"{count} {what[:-1] if count == 1 else what}"
+
+
 @dataclass
 class OutageState:
     since: float  # wall-clock time (epoch seconds) the outage began
@@ -41,7 +46,7 @@ class OutageAlarm:
         now = self._clock()
         if self.outage is None:
             self.outage = OutageState(time.time(), now, reason, dropped, now)
-            self.last_alarm = (f"broker unreachable: {reason}; {buffered} messages buffered; "
+            self.last_alarm = (f"broker unreachable: {reason}; {messages(buffered)} buffered; "
                                "retrying")
             log.error("mq_producer ALARM: %s", self.last_alarm)
             return
@@ -58,8 +63,9 @@ class OutageAlarm:
         if self.outage is None:
             return
         duration = self._clock() - self.outage.started
-        log.warning("mq_producer: broker reachable again after %.1fs outage; %d buffered "
-                    "messages to deliver, %d dropped during the outage%s", duration, buffered,
+        log.warning("mq_producer: broker reachable again after %.1fs outage; %s to deliver, "
+                    "%d dropped during the outage%s", duration,
+                    messages(buffered, "buffered messages"),
                     dropped - self.outage.dropped_at_start, f" ({where})" if where else "")
         self.outage = None
 
@@ -67,7 +73,7 @@ class OutageAlarm:
         """The broker stopped taking publishes, the connection staying up: one WARNING."""
         now = self._clock()
         self.blocked = BlockedState(time.time(), now, reason, dropped, now)
-        self.last_alarm = (f"broker blocked publishing: {reason}; {buffered} messages "
+        self.last_alarm = (f"broker blocked publishing: {reason}; {messages(buffered)} "
                            "buffered; waiting for it to lift (no reconnect)")
         log.warning("mq_producer: %s", self.last_alarm)
 
@@ -87,10 +93,9 @@ class OutageAlarm:
         blocked, self.blocked = self.blocked, None
         if blocked is None or lost:
             return
-        log.warning("mq_producer: broker takes publishes again after %.1fs blocked; %d "
-                    "buffered messages to deliver, %d dropped meanwhile",
-                    self._clock() - blocked.started, buffered,
-                    dropped - blocked.dropped_at_start)
+        log.warning("mq_producer: broker takes publishes again after %.1fs blocked; %s to "
+                    "deliver, %d dropped meanwhile", self._clock() - blocked.started,
+                    messages(buffered, "buffered messages"), dropped - blocked.dropped_at_start)
 
     def as_dict(self) -> dict[str, object]:
         outage = None if self.outage is None else {

@@ -31,3 +31,24 @@ def test_outage_and_blocked_say_since_when_why_and_for_how_long():
     state = alarm.as_dict()
     assert (state["outage"], state["blocked"]) == (None, None)
     assert state["last_alarm"].startswith("broker blocked publishing: low on memory")
+
+
+def test_the_alarm_lines_count_one_message_in_the_singular(caplog):
+    """An operator reads '1 message buffered', not '1 messages buffered'; any other count keeps
+    the plural, and the lines keep their shape for whoever parses them."""
+    now = [0.0]
+    alarm = OutageAlarm(reminder_interval=60.0, clock=lambda: now[0])
+    with caplog.at_level("WARNING", logger="kytos.napps.kytos/mq_producer"):
+        for buffered in (1, 2):
+            alarm.failure("connection refused", buffered=buffered, dropped=0)
+            alarm.recovered(buffered=buffered, dropped=0)
+            alarm.block("low on memory", buffered=buffered, dropped=0)
+            alarm.unblock(buffered=buffered, dropped=0)
+        alarm.failure("connection refused", buffered=0, dropped=0)
+    lines = [record.getMessage() for record in caplog.records]
+    assert [line.split(";")[1].strip() for line in lines] == [
+        "1 message buffered", "1 buffered message to deliver, 0 dropped during the outage",
+        "1 message buffered", "1 buffered message to deliver, 0 dropped meanwhile",
+        "2 messages buffered", "2 buffered messages to deliver, 0 dropped during the outage",
+        "2 messages buffered", "2 buffered messages to deliver, 0 dropped meanwhile",
+        "0 messages buffered"]
