@@ -41,6 +41,10 @@ class Classifier:
             pattern = compile_anchored(f"CLASSES[{name!r}]", patterns)
             if pattern is not None:
                 compiled.append((name, pattern))
+        if not isinstance(timestamp_classes, list | tuple) or not all(
+                isinstance(name, str) for name in timestamp_classes):
+            raise SettingsError(f"OPERATIONAL_CLASSES: expected a list of class names, "
+                                f"got {timestamp_classes!r}")
         unknown = set(timestamp_classes) - set(classes)
         if unknown:
             raise SettingsError(f"OPERATIONAL_CLASSES: unknown classes {sorted(unknown)}")

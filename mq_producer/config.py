@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-from .checks import SettingsError
+from .checks import SettingsError, is_number
 from .routing import Route, Router, RoutingError, scoped, template_fields
 from .transports.amqp.broker import BrokerSettings, broker_from_env
 
@@ -169,8 +169,7 @@ class ProducerConfig:
 
 
 def _positive(name: str, value: object, kind: type) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0 \
-            or (kind is int and not isinstance(value, int)):
+    if not is_number(value) or value <= 0 or (kind is int and not isinstance(value, int)):
         raise SettingsError(f"{name}: expected a positive {kind.__name__}, got {value!r}")
     return value
 
@@ -180,8 +179,7 @@ CONFIRM_READ_LINGER_MAX_MS = 100
 
 def _confirm_read_linger(value: object) -> float:
     """CONFIRM_READ_LINGER_MS, in seconds."""
-    if isinstance(value, bool) or not isinstance(value, int | float) \
-            or not 0 <= value <= CONFIRM_READ_LINGER_MAX_MS:
+    if not is_number(value) or not 0 <= value <= CONFIRM_READ_LINGER_MAX_MS:
         raise SettingsError(f"CONFIRM_READ_LINGER_MS: expected milliseconds from 0 to "
                             f"{CONFIRM_READ_LINGER_MAX_MS}, got {value!r}")
     return value / 1000
@@ -425,8 +423,7 @@ def _link_status(setting: object, scope: str = "") -> LinkStatusConfig:
             raise SettingsError(str(exc).replace("ROUTES[0].routing_key",
                                                  "LINK_STATUS.copy_routing_key")) from None
     refresh_after = setting["refresh_after"]
-    if isinstance(refresh_after, bool) or not isinstance(refresh_after, int | float) \
-            or refresh_after < 0:
+    if not is_number(refresh_after) or refresh_after < 0:
         raise SettingsError(f"LINK_STATUS.refresh_after: expected seconds (0: never), "
                             f"got {refresh_after!r}")
     return LinkStatusConfig(setting["enabled"], exchange, prefix, dict(metadata),
@@ -462,6 +459,8 @@ def load_config(settings: ModuleType, environ: Mapping[str, str] = os.environ) -
         raise SettingsError(f"EXCHANGE_TYPE: expected one of {', '.join(_EXCHANGE_TYPES)}, "
                             f"got {settings.EXCHANGE_TYPE!r}")
     scope = domain_scope_of(settings, environ)
+    if not isinstance(settings.ROUTES, list | tuple):
+        raise SettingsError(f"ROUTES: expected a list of routes (dicts), got {settings.ROUTES!r}")
     try:
         router = Router([Route.from_setting(i, r) for i, r in enumerate(settings.ROUTES)],
                         scope)

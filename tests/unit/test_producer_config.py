@@ -24,6 +24,13 @@ def test_host_variables_and_defaults():
     assert broker_from_env({"KYTOS_MQ_HOST": "h"}).password.reveal() == "guest"
 
 
+def test_kytos_mq_tls_that_agrees_with_the_url_is_taken():
+    for url, tls in (("amqps://u:p@h/", "true"), ("amqp://u:p@h/", "false"),
+                     ("amqp://u:p@h/", "")):
+        assert broker_from_env({"KYTOS_MQ_URL": url, "KYTOS_MQ_TLS": tls}).scheme == \
+            url.partition(":")[0]
+
+
 def test_password_never_shows():
     broker = broker_from_env({"KYTOS_MQ_URL": "amqp://u:hunter2@h/"})
     for text in (repr(broker), str(broker), broker.display, repr(broker.password)):
@@ -38,6 +45,11 @@ def test_password_never_shows():
     ({"KYTOS_MQ_HOST": "h", "KYTOS_MQ_PORT": "x"}, "KYTOS_MQ_PORT"),
     ({"KYTOS_MQ_HOST": "h", "KYTOS_MQ_USERNAME": "u"}, "KYTOS_MQ_PASSWORD: required"),
     ({"KYTOS_MQ_HOST": "h", "KYTOS_MQ_TLS": "maybe"}, "KYTOS_MQ_TLS"),
+    ({"KYTOS_MQ_URL": "amqp://u:p@h/", "KYTOS_MQ_TLS": "maybe"}, "KYTOS_MQ_TLS: expected"),
+    ({"KYTOS_MQ_URL": "amqp://u:p@h/", "KYTOS_MQ_TLS": "true"},
+     "KYTOS_MQ_TLS: 'true' contradicts KYTOS_MQ_URL's amqp://"),
+    ({"KYTOS_MQ_URL": "amqps://u:p@h/", "KYTOS_MQ_TLS": "no"},
+     "KYTOS_MQ_TLS: 'no' contradicts KYTOS_MQ_URL's amqps://"),
 ])
 def test_bad_environment_names_the_variable(environ, message):
     with pytest.raises(SettingsError, match=message) as error:

@@ -25,6 +25,7 @@ from mq_producer.config import load_config
 from mq_producer.envelopes import InvalidEnvelope, to_messages
 from mq_producer.main import Main as MqProducer
 from mq_producer.transports.amqp.broker import broker_from_env
+from mq_producer.transports.jetstream.settings import nats_from_env
 from tests.support.kytos_controller import FakeController
 from tests.support.tls import Pki, make_pki, openssl_available
 
@@ -155,28 +156,42 @@ def test_unescaped_password_is_not_echoed_in_the_error():
         assert "Ab" not in str(error.value) and "cdEFGH" not in str(error.value)
 
 
+def test_a_url_without_scheme_is_not_quoted_either():
+    # urllib takes "kytos" (the user) for the scheme of kytos:pw@broker
+    for variable, load in (("KYTOS_MQ_URL", broker_from_env), ("KYTOS_NATS_URL", nats_from_env)):
+        with pytest.raises(SettingsError, match=f"{variable}: expected .*, got no scheme") \
+                as error:
+            load({variable: "kytos:Zq9pw@broker:5672"})
+        assert "kytos" not in str(error.value) and "Zq9pw" not in str(error.value)
+
+
 SECRET_CHARS = "BCFGJNVXZ"
+# Each variable, how it is read, and what follows the host and port in its URLs.
+URL_VARIABLES = {"KYTOS_MQ_URL": (broker_from_env, "/vhost"),
+                 "KYTOS_NATS_URL": (nats_from_env, "")}
 
 
+@pytest.mark.parametrize("variable", URL_VARIABLES)
 @settings(max_examples=1000, deadline=None)
 @given(password=st.text(SECRET_CHARS + "@:/#?%[] ", min_size=8, max_size=20),
        escape=st.booleans(), user=st.text("abcdefg", min_size=1, max_size=6),
        host=st.sampled_from(["broker", "127.0.0.1", "[::1]", "", "h:"]),
        port=st.sampled_from(["", ":5671", ":0", ":99999", ":x"]),
-       scheme=st.sampled_from(["amqp", "amqps", "http", ""]))
+       scheme=st.sampled_from(["amqp", "amqps", "nats", "tls", "http", ""]))
 def test_any_url_loads_or_names_the_variable_and_never_shows_the_password(
-        password, escape, user, host, port, scheme):
+        variable, password, escape, user, host, port, scheme):
+    load, path = URL_VARIABLES[variable]
     secret = quote(password, safe="") if escape else password
-    url = f"{scheme}://{user}:{secret}@{host}{port}/vhost"
+    url = f"{scheme}://{user}:{secret}@{host}{port}{path}"
     try:
-        broker = broker_from_env({"KYTOS_MQ_URL": url})
+        server = load({variable: url})
     except SettingsError as exc:
         texts = [str(exc)]
-        assert str(exc).startswith("KYTOS_MQ_URL")
+        assert str(exc).startswith(variable)
     else:
-        texts = [repr(broker), str(broker), broker.display]
+        texts = [repr(server), str(server), server.display]
         if escape:
-            assert broker.password.reveal() == password
+            assert server.password.reveal() == password
     pieces = [piece for piece in re.split(r"[@:/#?%\[\] ]", password) if len(piece) >= 4]
     for text in texts:
         assert password not in text

@@ -15,9 +15,9 @@ import re
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote
 
-from ...checks import Secret, SettingsError
+from ...checks import Secret, SettingsError, split_url
 
 
 def _no_key_password() -> str:
@@ -172,6 +172,9 @@ def broker_from_env(environ: Mapping[str, str]) -> BrokerSettings:
 
 
 def _broker_location(environ: Mapping[str, str]) -> BrokerSettings:
+    tls_text = environ.get("KYTOS_MQ_TLS", "").strip().lower()
+    if tls_text not in _TRUE | _FALSE:
+        raise SettingsError(f"KYTOS_MQ_TLS: expected true or false, got {tls_text!r}")
     url = environ.get("KYTOS_MQ_URL", "").strip()
     if url:
         # Split only before a scheme: a comma may stand unescaped in a password.
@@ -186,13 +189,15 @@ def _broker_location(environ: Mapping[str, str]) -> BrokerSettings:
                 raise SettingsError(f"KYTOS_MQ_URL entry {index} ({broker.display}): every "
                                     "node takes the scheme, user, password and vhost of the "
                                     "first")
+        if tls_text and (tls_text in _TRUE) != (first.scheme == "amqps"):
+            # Say so rather than pick one: KYTOS_MQ_TLS=true over amqp:// would be plain text.
+            raise SettingsError(f"KYTOS_MQ_TLS: {tls_text!r} contradicts KYTOS_MQ_URL's "
+                                f"{first.scheme}://, which decides: amqps:// for TLS; unset "
+                                "KYTOS_MQ_TLS or make them agree")
         return _cluster(first, [(broker.host, broker.port) for broker in brokers])
     host_text = environ.get("KYTOS_MQ_HOST", "").strip()
     if not host_text:
         raise SettingsError("KYTOS_MQ_URL or KYTOS_MQ_HOST: one must be set to locate the broker")
-    tls_text = environ.get("KYTOS_MQ_TLS", "").strip().lower()
-    if tls_text not in _TRUE | _FALSE:
-        raise SettingsError(f"KYTOS_MQ_TLS: expected true or false, got {tls_text!r}")
     scheme = "amqps" if tls_text in _TRUE else "amqp"
     username = environ.get("KYTOS_MQ_USERNAME", "guest")
     password = environ.get("KYTOS_MQ_PASSWORD")
@@ -242,28 +247,8 @@ def _host_port(entry: str, default_port: int, name: str) -> tuple[str, int]:
 
 def _from_url(url: str, name: str) -> BrokerSettings:
     """One node's URL; errors name the entry and never quote the URL (it has a password)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:  # its text may quote a piece of an unescaped password
-        raise SettingsError(f"{name}: malformed URL (an IPv6 host goes in brackets; "
-                            "escape special characters of the user and password as %XX)"
-                            ) from None
-    if parts.scheme not in ("amqp", "amqps"):
-        raise SettingsError(f"{name}: expected amqp://user:password@host:port/vhost "
-                            f"or amqps://..., got scheme {parts.scheme!r}")
-    if "@" in parts.path + parts.query + parts.fragment:  # a password cut by '/', '?', '#'
-        raise SettingsError(f"{name}: '@' after the host: escape '/', '?' and '#' in "
-                            "the user and password (and '@' in the vhost) as %XX")
-    try:
-        port = parts.port
-    except ValueError:  # its text may quote a piece of an unescaped password
-        port = 0
-    if port == 0:
-        raise SettingsError(f"{name}: invalid port: expected a number 1-65535 after "
-                            "the host (escape '/', '?', '#', '@' and ':' in the user and "
-                            "password as %XX)")
-    if not parts.hostname:
-        raise SettingsError(f"{name}: no host in the URL")
+    parts, port = split_url(url, name, ("amqp", "amqps"),
+                            "amqp://user:password@host:port/vhost or amqps://...")
     if parts.username is None or parts.password is None:
         raise SettingsError(f"{name}: give the user and password in the URL "
                             "(amqp://user:password@host/...)")

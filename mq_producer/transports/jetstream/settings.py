@@ -3,9 +3,9 @@ the JetStream transport creates (setting JETSTREAM). Imports no client library."
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
-from ...checks import Secret, SettingsError
+from ...checks import Secret, SettingsError, is_number, split_url
 
 DEFAULT_NATS_PORT = 4222
 
@@ -49,16 +49,8 @@ def nats_from_env(environ: Mapping[str, str]) -> NatsSettings:
     if not url:
         raise SettingsError("KYTOS_NATS_URL: required with the jetstream transport, e.g. "
                             "nats://user:password@host:4222")
-    parts = urlsplit(url)
-    if parts.scheme not in ("nats", "tls"):
-        raise SettingsError("KYTOS_NATS_URL: expected nats://user:password@host:port or "
-                            f"tls://..., got scheme {parts.scheme!r}")
-    try:
-        port = parts.port
-    except ValueError as exc:
-        raise SettingsError(f"KYTOS_NATS_URL: invalid port ({exc})") from None
-    if not parts.hostname:
-        raise SettingsError("KYTOS_NATS_URL: no host in the URL")
+    parts, port = split_url(url, "KYTOS_NATS_URL", ("nats", "tls"),
+                            "nats://user:password@host:port or tls://...")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise SettingsError("KYTOS_NATS_URL: expected no path, query or fragment after the "
                             "host and port")
@@ -103,7 +95,7 @@ def jetstream_options(setting: object) -> JetStreamOptions:
                                 f"(unlimited), got {value!r}")
     for key in ("max_age", "duplicate_window"):
         value = values[key]
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        if not is_number(value) or value < 0:
             raise SettingsError(f"JETSTREAM.{key}: expected seconds (>= 0), got {value!r}")
     if values["duplicate_window"] == 0:
         raise SettingsError("JETSTREAM.duplicate_window: must be positive: it is what makes "
