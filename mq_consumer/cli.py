@@ -40,6 +40,12 @@ def describe(envelope: Envelope) -> str:
             f"{ends} {where}")
 
 
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return int(text)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="mq-consumer", description=__doc__,
@@ -73,8 +79,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--link-queue-prefix", default=link_status["queue_prefix"],
                         help="prefix of the link status queues (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print JSON lines")
-    parser.add_argument("--count", type=int, default=0,
-                        help="exit after printing this many events (0: run until Ctrl-C)")
+    parser.add_argument("--count", type=_count, default=0,
+                        help="exit after printing this many events (0: run until Ctrl-C); "
+                             "the events after them stay in the queue")
     return parser.parse_args(argv)
 
 
@@ -147,6 +154,7 @@ async def consume(args: argparse.Namespace) -> int:
         print(envelope.model_dump_json() if args.json else describe(envelope), flush=True)
         printed += 1
         if args.count and printed >= args.count:
+            consumer.stop_handling()  # what follows stays in the queue
             done.set()
 
     consumer = EventConsumer(broker, options, show)

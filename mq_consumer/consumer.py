@@ -12,8 +12,11 @@
 - A message that does not validate against the envelope schema is rejected without requeue,
   so RabbitMQ dead-letters it (named queues: to the ``kytos_events.dead`` exchange and queue,
   as the producer declares them), and a line says why.
-- The handler runs once per message_id (the producer is at-least-once); the message is acked
-  only after the handler returns; if it raises, the message is requeued.
+- The handler runs once per message_id (the producer is at-least-once), for one message at a
+  time, in the order the broker delivers them (the producer's order per key); the message is
+  acked only after the handler returns; if it raises, the message is requeued. ``close()``
+  lets the message being handled finish; those delivered but not handled yet go back to the
+  queue.
 """
 
 import asyncio
@@ -43,7 +46,8 @@ Handler = Callable[[Envelope], Awaitable[None]]
 
 
 class ConsumerConnectionError(ConnectionError):
-    """The first connection failed; the message names the broker (no password) and why."""
+    """The first connection failed, or the broker refused the queue, an exchange or a binding;
+    the message names the broker (no password) and why."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,11 @@ class EventConsumer:
         self._node = 0  # the cluster node in use (broker.node)
         self._resuming: asyncio.Task[None] | None = None
         self._closing = False
+        # One message at a time, in delivery order: aio-pika runs each delivery's callback
+        # in a task of its own, and asyncio.Lock lets them in in the order they ask.
+        self._one_at_a_time = asyncio.Lock()
+        self._handling: asyncio.Task[object] | None = None  # the task handling a message
+        self._dead_lettered = False  # the queue in use has a dead-letter exchange
         self.queue: AbstractQueue | None = None
         self.connected = asyncio.Event()
         self.counters = {"handled": 0, "duplicates": 0, "invalid": 0, "handler_errors": 0}
@@ -125,7 +134,13 @@ class EventConsumer:
                 raise ConsumerConnectionError(
                     f"cannot connect to {self._broker.display}: "
                     f"{connection_error_text(self._broker, exc)}") from None
-            await self._consume(connection)
+            try:
+                await self._consume(connection)
+            except _CONNECT_ERRORS as exc:
+                await self.close()
+                raise ConsumerConnectionError(
+                    f"{self._broker.display} refused the queue, an exchange or a binding: "
+                    f"{connection_error_text(self._broker, exc)}") from None
             return
         failures = await self._round()
         if failures:
@@ -194,10 +209,12 @@ class EventConsumer:
                     arguments=typed({}, self._options.queue_type))
                 await dead_queue.bind(dead)
                 arguments.setdefault("x-dead-letter-exchange", dead.name)
+            self._dead_lettered = "x-dead-letter-exchange" in arguments
             self.queue = await channel.declare_queue(
                 self._options.queue, durable=True,
                 arguments=typed(arguments, self._options.queue_type))
         else:
+            self._dead_lettered = "x-dead-letter-exchange" in arguments
             self.queue = await channel.declare_queue(exclusive=True, arguments=arguments)
         for binding in self._options.bindings:
             if self._options.declare_exchanges:
@@ -213,15 +230,24 @@ class EventConsumer:
                  or "no binding")
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        async with self._one_at_a_time:
+            if self._closing:  # not acked: the broker gives it back to the queue
+                return
+            self._handling = asyncio.current_task()
+            try:
+                await self._handle(message)
+            finally:
+                self._handling = None
+
+    async def _handle(self, message: AbstractIncomingMessage) -> None:
         try:
             envelope = Envelope.model_validate_json(message.body)
         except ValidationError as exc:
             self.counters["invalid"] += 1
-            log.error("mq_consumer: %s invalid message %s (routing key %r): %s",
-                      "dead-lettering" if self._options.dead_letter or not self._options.queue
-                      else "dropping", message.message_id, message.routing_key,
-                      "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                                for e in exc.errors()[:5]))
+            log.error("mq_consumer: %s invalid message %r (routing key %r): %s",
+                      "dead-lettering" if self._dead_lettered
+                      else "dropping (the queue has no dead-letter exchange)",
+                      message.message_id, message.routing_key, _why_invalid(exc))
             await message.reject(requeue=False)
             return
         if not self._seen.add(envelope.message_id):
@@ -233,7 +259,7 @@ class EventConsumer:
         except Exception:
             self.counters["handler_errors"] += 1
             self._seen.discard(envelope.message_id)  # its redelivery must run the handler
-            log.exception("mq_consumer: handler failed for message %s; requeued",
+            log.exception("mq_consumer: handler failed for message %r; requeued",
                           envelope.message_id)
             await asyncio.sleep(0.5)  # do not spin on a message that keeps failing
             await message.nack(requeue=True)
@@ -241,8 +267,18 @@ class EventConsumer:
         self.counters["handled"] += 1
         await message.ack()
 
-    async def close(self) -> None:
+    def stop_handling(self) -> None:
+        """Handle no more messages, from now on (a handler may call it): those delivered but
+        not handled yet go back to the queue when ``close()`` closes the connection."""
         self._closing = True
+
+    async def close(self) -> None:
+        """Stop: the message being handled finishes (and is acked); those delivered but not
+        handled yet go back to the queue when the connection closes."""
+        self.stop_handling()
+        if asyncio.current_task() is not self._handling:  # (the handler may close us)
+            async with self._one_at_a_time:  # the message being handled is done
+                pass
         if self._resuming is not None:  # our own task
             self._resuming.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -251,3 +287,14 @@ class EventConsumer:
         if self._connection is not None:
             await self._connection.close()
             self._connection = None
+
+
+WHY_LIMIT = 300  # characters of a validation error quoted in the log
+
+
+def _why_invalid(error: ValidationError) -> str:
+    """The first errors, quoted safely: a field's name comes from the message, and may hold a
+    newline (a forged log line) or megabytes."""
+    why = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()[:5])
+    why = why.encode("unicode_escape").decode("ascii")  # control characters as \n, \x1b
+    return why if len(why) <= WHY_LIMIT else f"{why[:WHY_LIMIT]}... ({len(why)} characters)"

@@ -333,4 +333,4 @@ async def test_consumer_acks_after_handler_dedupes_and_dead_letters_bad_messages
     dead = await amqp.declare_queue(f"{exchange_prefix}.dead", passive=True)
     dead_message = await dead.get(no_ack=True)
     assert dead_message.message_id == "bad"
-    assert any("dead-lettering invalid message bad" in r.getMessage() for r in caplog.records)
+    assert any("dead-lettering invalid message 'bad'" in r.getMessage() for r in caplog.records)
