@@ -204,7 +204,16 @@ def hand_off_form(envelope: dict[str, Any]) -> dict[str, Any] | bytes:
         return dict(envelope)
     if "topology" in envelope["content"]:
         return envelope
-    return orjson.dumps(envelope)
+    return exact_bytes(orjson.dumps(envelope))
+
+
+def exact_bytes(data: bytes) -> bytes:
+    """``data`` in a bytes object of its own size. orjson (3.12 and later) returns its output
+    in the buffer it grew while writing: 8-16 KB of memory for an envelope of 1.7 KB, kept
+    while the envelope waits in core's app buffer and then as mq_producer's message body (a
+    full BUFFER_SIZE of them: 80-160 MB instead of 18). A copy costs well under a
+    microsecond."""
+    return bytes(memoryview(data))
 
 
 def _endpoint(interface: Any) -> dict[str, Any]:

@@ -99,7 +99,15 @@ def to_messages(envelope: Any, router: Router, link_status: LinkStatusConfig,
 
 def stamped(envelope: Mapping[str, Any], sent_time: int) -> bytes:
     """A link status envelope encoded with ``sent_time`` (when it is published)."""
-    return orjson.dumps({**envelope, "sent_time": sent_time})
+    return exact_bytes(orjson.dumps({**envelope, "sent_time": sent_time}))
+
+
+def exact_bytes(data: bytes) -> bytes:
+    """``data`` in a bytes object of its own size: orjson (3.12 and later) returns its output
+    in the buffer it grew while writing, several times its size, and a message body is kept
+    until the broker confirms it - through an outage, a full BUFFER_SIZE of them. (listen_events
+    has the same function: the NApps share no code.)"""
+    return bytes(memoryview(data))
 
 
 def status_copy(message: OutboundMessage, now: float) -> OutboundMessage:
@@ -144,7 +152,7 @@ def body_pieces(envelope: Any) -> Iterator[bytes]:
 
 def _encode(envelope: Any) -> bytes:
     try:
-        return orjson.dumps(envelope)
+        return exact_bytes(orjson.dumps(envelope))
     except TypeError as exc:
         raise _not_serializable(exc) from None
 
