@@ -153,6 +153,7 @@ class ProducerConfig:
     exchange_type: str
     max_in_flight: int
     buffer_size: int
+    max_waiting: int
     retry_interval: float
     publish_timeout: float
     heartbeat: int
@@ -488,6 +489,7 @@ def load_config(settings: ModuleType, environ: Mapping[str, str] = os.environ) -
         exchange_type=settings.EXCHANGE_TYPE,
         max_in_flight=max_in_flight,
         buffer_size=buffer_size,
+        max_waiting=int(_positive("MAX_WAITING", getattr(settings, "MAX_WAITING", 50_000), int)),
         retry_interval=_positive("RETRY_INTERVAL", settings.RETRY_INTERVAL, float),
         publish_timeout=_positive("PUBLISH_TIMEOUT", settings.PUBLISH_TIMEOUT, float),
         heartbeat=int(_positive("HEARTBEAT", settings.HEARTBEAT, int)),

@@ -9,7 +9,10 @@ publisher's task.
 Messages go to the publisher's buffer while it has room (``Publisher.has_room``). While it is
 full and the broker keeps confirming, they wait here, in order - already encoded: one object
 and a bytes body each, where the envelope dicts they came from would be dozens of objects for
-the garbage collector to walk through a burst.
+the garbage collector to walk through a burst. At most MAX_WAITING of them: a broker that
+confirms, but slower than events keep coming (a thin link, its flow control), would otherwise
+take the controller's memory without end; past it they go into the buffer all the same, and
+its drop policy applies (the oldest queued is dropped, counted), as in an outage.
 
 Why not in the handler: core starts a handler task for every event it takes from the app buffer,
 up to a whole buffer (1024) at once, and all of them run in the same turn of the loop; a
@@ -67,6 +70,7 @@ class HandOffIntake:
         self._turn = 0.0  # time.perf_counter() when the loop last had a turn
         self._warned_at = 0  # messages waiting when the last "broker too slow" warning went
         self._peak = 0  # the most messages waiting since that first warning
+        self._dropped_before = -1  # publisher's dropped count when MAX_WAITING was reached
         # The last envelope pushed, for the account at stop(): in its bytes form, or a dict
         # one's message id alone (a topology's is megabytes).
         self._last_received: bytes | str | None = None
@@ -179,17 +183,37 @@ class HandOffIntake:
         """Submit the waiting messages, in order, as long as the buffer takes them
         (``wake``: see Publisher.submit)."""
         ready, publisher = self._ready, self.publisher
-        while ready and publisher.has_room():
+        while ready:
+            if not publisher.has_room():
+                if len(ready) <= publisher.config.max_waiting:
+                    break
+                self._note_limit()
             publisher.submit(ready.popleft(), wake=wake)
         if self._warned_at and not ready:
+            dropped = "" if self._dropped_before < 0 else (
+                f"; {publisher.counters.dropped - self._dropped_before} dropped from the "
+                "buffer to stay within MAX_WAITING")
             log.info("mq_producer: the messages that waited for room in the buffer are all in "
-                     "it now (%d waited at the most)", self._peak)
+                     "it now (%d waited at the most%s)", self._peak, dropped)
             self._warned_at = self._peak = 0
+            self._dropped_before = -1
+
+    def _note_limit(self) -> None:
+        """MAX_WAITING messages wait: say so, once until they are all in the buffer again."""
+        if self._dropped_before >= 0:
+            return
+        self._dropped_before = self.publisher.counters.dropped
+        self._warned_at = self._peak = max(self._warned_at, len(self._ready))
+        log.warning("mq_producer: %d messages wait for room in the buffer (MAX_WAITING): the "
+                    "broker confirms too slowly for the events' rate; from now on each new "
+                    "one pushes the oldest buffered message out (counted as dropped, the "
+                    "buffer's drop policy) rather than wait in memory",
+                    self.publisher.config.max_waiting)
 
     def _note_waiting(self) -> None:
         """Warn when the messages waiting here reach the buffer's capacity, and at every
         doubling after that: the broker confirms slower than events arrive, and they wait in
-        memory (none is dropped while it keeps confirming)."""
+        memory (none is dropped while it keeps confirming, up to MAX_WAITING)."""
         waiting, capacity = len(self._ready), self.publisher.outbox.capacity
         if self._warned_at:
             self._peak = max(self._peak, waiting)
@@ -197,7 +221,8 @@ class HandOffIntake:
             self._warned_at = self._peak = waiting
             log.warning("mq_producer: %d messages wait for room in the buffer (BUFFER_SIZE %d, "
                         "full): the broker confirms slower than events arrive; they wait in "
-                        "memory, none dropped while it keeps confirming", waiting, capacity)
+                        "memory, none dropped while it keeps confirming (up to MAX_WAITING "
+                        "%d)", waiting, capacity, self.publisher.config.max_waiting)
 
     async def _pause_if_due(self) -> None:
         """Give the loop a turn once WORK_SLICE has passed since its last one."""

@@ -159,6 +159,13 @@ MAX_IN_FLIGHT = 256
 # queued for the same key, otherwise the oldest is dropped.
 BUFFER_SIZE = 10_000
 
+# Messages that wait for room in a full BUFFER_SIZE while the broker keeps confirming (encoded,
+# in order, in memory: about their JSON size each). Past it, a broker that confirms slower than
+# events arrive for long (a thin link to a distant site, its flow control) no longer takes the
+# controller's memory: each new message goes into the buffer all the same and pushes the oldest
+# queued one out (counted as dropped, the buffer's drop policy). A WARNING says when.
+MAX_WAITING = 50_000
+
 # The longest wait (seconds) before retrying after a failure: the first retry comes after
 # 0.5 s, doubling with each failure in a row up to this; every 0.5 s while nothing accepts the
 # connection (the broker is down). Also the wait before a refused message is offered again.

@@ -363,3 +363,64 @@ async def test_a_queue_the_broker_refuses_costs_its_batch_a_split_and_its_messag
     finally:
         intake.stop()
         await publisher.stop(flush_timeout=0)
+
+
+@pytest.mark.parametrize("max_waiting", [500, 100_000], ids=["limit", "control"])
+async def test_a_broker_that_confirms_slower_than_events_come_costs_drops_not_memory(
+        node: RabbitNode, proxy: LatencyProxy, caplog: pytest.LogCaptureFixture,
+        max_waiting: int):
+    """4,000 events at once to a broker 80 ms away, a buffer of 256: it keeps confirming (no
+    outage, no drop policy by PUBLISH_TIMEOUT), at most 256 a round trip, so the rest waits
+    in the intake. With MAX_WAITING 500 no more than 500 ever wait, the oldest buffered are
+    dropped (counted, one WARNING), everything else is confirmed, the newest last. Control:
+    MAX_WAITING above the burst - all of it waits in memory and nothing is dropped."""
+    caplog.set_level(logging.INFO, logger=PRODUCER_LOG)
+    environ = {"KYTOS_MQ_TRANSPORT": "amqp",
+               "KYTOS_MQ_URL": f"amqp://guest:guest@127.0.0.1:{proxy.port}/"}
+    distant = DistantSettings()
+    distant.BUFFER_SIZE, distant.MAX_WAITING = 256, max_waiting
+    config = load_config(distant, environ)
+    transport = make_transport(config, environ, settings=distant)
+    publisher = Publisher(transport, config)
+    intake = HandOffIntake(publisher)
+    publisher.start()
+    most_waiting = 0
+
+    async def watch() -> None:
+        nonlocal most_waiting
+        while True:
+            most_waiting = max(most_waiting, intake.waiting)
+            await asyncio.sleep(0.002)
+
+    watcher = asyncio.get_running_loop().create_task(watch())
+    try:
+        await wait_until(lambda: transport.connected, timeout=30, what="connected")
+        events_before = await depth(node.url, ALL_EVENTS)
+        count = 4000
+        envelopes = [other_envelope(10_000 + number) for number in range(count)]
+        for start in range(0, count, 100):
+            intake.push(HANDOFF, f"h{start}", {"envelopes": envelopes[start:start + 100]})
+        counters = publisher.counters
+        await wait_until(lambda: intake.idle and counters.confirmed + counters.dropped == count
+                         and not publisher.outbox, timeout=60, what="every message settled")
+        stored = await depth(node.url, ALL_EVENTS) - events_before
+        print(f"\nMAX_WAITING {max_waiting}: at most {most_waiting} waited; "
+              f"{counters.confirmed} confirmed, {counters.dropped} dropped")
+        assert publisher.alarm.outage is None and counters.failed == 0
+        assert stored == counters.confirmed  # what was not dropped reached the queue
+        limit_lines = [r.getMessage() for r in caplog.records
+                       if "wait for room in the buffer (MAX_WAITING)" in r.getMessage()]
+        if max_waiting == 500:
+            assert most_waiting <= 500 and counters.dropped > 0 and len(limit_lines) == 1
+            assert f"other-{10_000 + count - 1}" in [
+                entry["message_id"] for entry in publisher.outcomes.recent()
+                if entry["outcome"] == "confirmed"]  # the newest went out
+        else:
+            assert most_waiting > 500 and counters.dropped == 0 and limit_lines == []
+    finally:
+        watcher.cancel()
+        intake.stop()
+        await publisher.stop(flush_timeout=0)
+        async with await aio_pika.connect(node.url) as connection:  # for the next tests
+            channel = await connection.channel()
+            await (await channel.declare_queue(ALL_EVENTS, durable=True, passive=True)).purge()

@@ -83,7 +83,7 @@ async def test_messages_waiting_for_room_are_warned_about_at_capacity_and_each_d
     assert warnings[0] == (
         "mq_producer: 16 messages wait for room in the buffer (BUFFER_SIZE 16, full): the "
         "broker confirms slower than events arrive; they wait in memory, none dropped while it "
-        "keeps confirming")
+        "keeps confirming (up to MAX_WAITING 50000)")
     transport.hold.set()
     await wait_until(lambda: publisher.counters.confirmed == 96, what="96 confirms")
     assert publisher.counters.dropped == 0 and intake.status()["waiting"] == 0
@@ -91,6 +91,35 @@ async def test_messages_waiting_for_room_are_warned_about_at_capacity_and_each_d
             and "waited" in r.getMessage()] == [
         "mq_producer: the messages that waited for room in the buffer are all in it now (80 "
         "waited at the most)"]
+
+
+@pytest.mark.parametrize("max_waiting", [24, 1000], ids=["limit", "control"])
+async def test_past_max_waiting_the_oldest_buffered_are_dropped_not_kept_in_memory(
+        transport: MemoryTransport, intake: HandOffIntake, caplog, max_waiting):
+    """The buffer holds 16, the broker answers nothing yet (but within PUBLISH_TIMEOUT: it
+    is not out), 96 envelopes come. With MAX_WAITING 24, 24 wait and the rest push the oldest
+    buffered out: the newest 40 are kept, 56 dropped and counted, one WARNING, and an INFO
+    line with the count once they are all in the buffer. Control: a limit above the burst
+    keeps all 80 waiting, none dropped."""
+    caplog.set_level(logging.INFO, logger="kytos.napps.kytos/mq_producer")
+    publisher = intake.publisher
+    publisher.config = replace(publisher.config, max_waiting=max_waiting)
+    for start in range(0, 96, 8):
+        intake.push(HANDOFF, f"h{start}", envelopes(range(start, start + 8)))
+    await wait_until(lambda: publisher.counters.received == 96, what="96 envelopes taken")
+    waiting, dropped = (24, 56) if max_waiting == 24 else (80, 0)
+    assert (intake.waiting, publisher.counters.dropped) == (waiting, dropped)
+    warnings = [r.getMessage() for r in caplog.records if "MAX_WAITING):" in r.getMessage()]
+    assert len(warnings) == (max_waiting == 24)
+    transport.hold.set()
+    await wait_until(lambda: intake.idle and not publisher.outbox, what="all settled")
+    delivered = [int(a.message_id[1:]) for a in transport.delivered]
+    # What was dropped is the oldest queued: the newest are all delivered, in order.
+    assert len(delivered) == 96 - dropped and delivered == sorted(delivered)
+    assert delivered[-24:] == list(range(72, 96))
+    done = [r.getMessage() for r in caplog.records if "all in it now" in r.getMessage()]
+    assert done[-1].endswith("waited at the most; 56 dropped from the buffer to stay within "
+                             "MAX_WAITING)" if dropped else "waited at the most)")
 
 
 async def test_a_stop_counts_the_messages_waiting_for_room(intake: HandOffIntake):
