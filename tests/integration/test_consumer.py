@@ -15,7 +15,10 @@ import pytest
 
 from listen_events.envelope import Envelope, EnvelopeBuilder
 from mq_consumer.consumer import Binding, ConsumerOptions, EventConsumer
+from mq_producer.config import load_config
+from mq_producer.publisher import Publisher
 from mq_producer.transports.amqp.broker import broker_from_env
+from mq_producer.transports.factory import make_transport
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.broker
@@ -182,3 +185,29 @@ async def test_an_invalid_message_is_logged_honestly_and_safely(
                                "invalid message 'bad\\nid'"), line
         assert "\n" not in line and len(line) < 1000, line[:300]
     assert "x\\nINFO mq_consumer" in lines[0]
+
+
+# (The user is scrubbed too here: guest's password is its name.)
+VHOST_REASON = ("the broker closed the connection at Connection.Open: the vhost 'no-such-vhost' "
+                "does not exist, or the user '***' has no access to it")
+
+
+async def test_a_vhost_the_broker_does_not_have_is_named_as_the_reason(
+        broker_url, exchange_prefix, producer_settings):
+    """A vhost that is not there (a typo in KYTOS_MQ_URL's path): the consumer's one line and
+    the producer's alarm say so, where aiormq's own text was 'Expected one of
+    ['Connection.OpenOk'], got <Connection.Close object at 0x...>'."""
+    url = broker_url.rstrip("/") + "/no-such-vhost"
+    result = await asyncio.to_thread(_cli, url, exchange_prefix, "--count", "1")
+    assert result.returncode == 1
+    assert result.stderr.strip().endswith(VHOST_REASON + " (the vhost is the URL's path: '/' "
+                                          "is %2F)"), result.stderr
+    environ = {"KYTOS_MQ_URL": url}
+    config = load_config(producer_settings, environ)
+    publisher = Publisher(make_transport(config, environ, settings=producer_settings), config)
+    publisher.start()
+    try:
+        await wait_until(lambda: publisher.alarm.outage is not None, 15, "the alarm")
+        assert VHOST_REASON in publisher.alarm.outage.reason, publisher.alarm.outage.reason
+    finally:
+        await publisher.stop(flush_timeout=0)

@@ -155,6 +155,12 @@ def connection_error_text(broker: BrokerSettings, error: BaseException) -> str:
                 f"KYTOS_MQ_KEY_FILE ({cause.reason})")
     elif isinstance(cause, ssl.SSLError):
         text = f"TLS handshake failed: {cause.reason or cause}"
+    elif "got <Connection.Close" in str(error):
+        # aiormq puts the broker's Connection.Close, and its reason, only in its error's text.
+        # RabbitMQ closes at Connection.Open (after the login) for the vhost alone.
+        text = (f"the broker closed the connection at Connection.Open: the vhost "
+                f"{broker.vhost!r} does not exist, or the user {broker.username!r} has no "
+                "access to it (the vhost is the URL's path: '/' is %2F)")
     else:
         text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
         if broker.scheme == "amqps" and not broker.cert_file \
