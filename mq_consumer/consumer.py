@@ -272,13 +272,15 @@ class EventConsumer:
         not handled yet go back to the queue when ``close()`` closes the connection."""
         self._closing = True
 
-    async def close(self) -> None:
-        """Stop: the message being handled finishes (and is acked); those delivered but not
-        handled yet go back to the queue when the connection closes."""
+    async def close(self, handler_timeout: float = 5.0) -> None:
+        """Stop: the message being handled finishes (and is acked) if it does within
+        ``handler_timeout`` seconds; else, and for those delivered but not handled yet, the
+        broker gives them back to the queue when the connection closes."""
         self.stop_handling()
         if asyncio.current_task() is not self._handling:  # (the handler may close us)
-            async with self._one_at_a_time:  # the message being handled is done
-                pass
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(handler_timeout), self._one_at_a_time:
+                    pass  # the message being handled is done
         if self._resuming is not None:  # our own task
             self._resuming.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -8,6 +8,7 @@ import logging
 import random
 import subprocess
 import sys
+import time
 
 import aio_pika
 import orjson
@@ -211,3 +212,31 @@ async def test_a_vhost_the_broker_does_not_have_is_named_as_the_reason(
         assert VHOST_REASON in publisher.alarm.outage.reason, publisher.alarm.outage.reason
     finally:
         await publisher.stop(flush_timeout=0)
+
+
+async def test_close_waits_for_a_stuck_handler_no_longer_than_it_is_told(
+        amqp, broker_url, exchange_prefix, cleanup_exchanges):
+    """A handler that never returns: close() gives it handler_timeout, then closes, and the
+    message goes back to its queue for the next consumer (not acked, not lost)."""
+    exchange = await _exchange(amqp, exchange_prefix)
+    queue = f"{exchange_prefix}.stuck"
+    cleanup_exchanges.add(queue)
+    started = asyncio.Event()
+
+    async def handle(_envelope: Envelope) -> None:
+        started.set()
+        await asyncio.sleep(3600)
+
+    consumer = EventConsumer(broker_from_env({"KYTOS_MQ_URL": broker_url}), ConsumerOptions(
+        bindings=[Binding(exchange.name, "#")], queue=queue, dead_letter=""), handle)
+    await consumer.start()
+    await _publish(exchange, _envelopes(1))
+    await asyncio.wait_for(started.wait(), 15)
+    closing = time.monotonic()
+    await asyncio.wait_for(consumer.close(handler_timeout=0.3), 10)
+    assert 0.3 <= time.monotonic() - closing < 5
+    for _ in range(50):  # the broker requeues it once it sees the connection closed
+        if await _queue_depth(amqp, queue) == 1:
+            break
+        await asyncio.sleep(0.1)
+    assert await _queue_depth(amqp, queue) == 1
