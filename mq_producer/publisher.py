@@ -36,6 +36,10 @@ WRITE_BATCH = 64
 # the broker nothing), so a broker that comes back is found within about this long.
 PROMPT_RETRY = 0.5
 
+# Routing keys whose returned messages are each logged once; a routing-key template with the
+# link id or the event's key could make them as many as the network's objects.
+RETURNED_KEYS_LOGGED = 1000
+
 
 @dataclass
 class ProducerCounters:
@@ -86,7 +90,8 @@ class Publisher:
         self._watch_period = min(1.0, config.publish_timeout / 4)
         self._watchdog: asyncio.TimerHandle | None = None
         self._unblocked_at = 0.0  # time.monotonic() when the broker last lifted a block
-        self._returned_keys: set[str] = set()
+        self._returned_keys: set[str] = set()  # each logged once, RETURNED_KEYS_LOGGED at most
+        self._returned_keys_full = False
         self._runner: asyncio.Task[None] | None = None
         self._failures_in_a_row = 0  # failed cycles since the broker last answered
         transport.on_lost(self._fail)
@@ -500,11 +505,18 @@ class Publisher:
                          "once)", message.exchange)
             return
         exchange, routing_key = self.transport.destination(message)
-        if routing_key not in self._returned_keys:
-            self._returned_keys.add(routing_key)
-            log.warning("mq_producer: message %s returned as unroutable: no queue is bound to "
-                        "exchange %r for routing key %r (logged once per routing key)",
-                        message.message_id, exchange, routing_key)
+        if routing_key in self._returned_keys or self._returned_keys_full:
+            return
+        if len(self._returned_keys) == RETURNED_KEYS_LOGGED:
+            self._returned_keys_full = True
+            log.warning("mq_producer: messages of %d routing keys were returned as unroutable "
+                        "(each logged once); those of other keys are no longer logged, only "
+                        "counted (returned, v1/exchanges)", RETURNED_KEYS_LOGGED)
+            return
+        self._returned_keys.add(routing_key)
+        log.warning("mq_producer: message %s returned as unroutable: no queue is bound to "
+                    "exchange %r for routing key %r (logged once per routing key)",
+                    message.message_id, exchange, routing_key)
 
     def _blocked(self, reason: str | None) -> None:
         """The transport's report: the broker blocks publishing (``reason``) or lifts it."""

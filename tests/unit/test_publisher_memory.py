@@ -532,3 +532,23 @@ async def test_every_outcome_counts_on_its_exchange_and_the_ring_keeps_each(
     assert sorted(ring) == [("m1", "confirmed"), ("m1", "refused"), ("m1", "refused"),
                             ("m2", "returned"), ("m3", "confirmed")]
     assert ring.index(("m1", "confirmed")) < ring.index(("m1", "refused"))  # newest first
+
+
+async def test_returned_routing_keys_are_logged_once_each_and_remembered_boundedly(
+        publisher: Publisher, transport: MemoryTransport, caplog, monkeypatch):
+    """Each routing key's first return is logged; past RETURNED_KEYS_LOGGED keys one line
+    says the others are only counted, and no more keys are remembered (a template with the
+    link id or the key makes as many keys as the network has objects)."""
+    monkeypatch.setattr("mq_producer.publisher.RETURNED_KEYS_LOGGED", 5)
+    transport.decide = lambda msg, attempt: PublishOutcome.RETURNED
+    for number in range(12):
+        routed = message(number)
+        routed.routing_key = f"operational.kytos/topology.link_down.link{number % 8}"
+        publisher.submit(routed)
+    await wait_until(lambda: publisher.counters.returned == 12, what="12 returns")
+    lines = [r.getMessage() for r in caplog.records if "unroutable" in r.getMessage()]
+    assert len(lines) == 6 and lines[-1].startswith(
+        "mq_producer: messages of 5 routing keys were returned as unroutable")
+    assert [line.rsplit("routing key ", 1)[1].split(" (")[0] for line in lines[:5]] == [
+        f"'operational.kytos/topology.link_down.link{number}'" for number in range(5)]
+    assert len(publisher._returned_keys) == 5
