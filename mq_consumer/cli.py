@@ -107,7 +107,10 @@ def _producer_queue(args: argparse.Namespace) -> ConsumerOptions:
     # No dead-letter exchange: the producer declares these queues without one.
     return ConsumerOptions(bindings=[], queue=scoped(args.domain, name), dead_letter="",
                            queue_arguments=dict(arguments),
-                           queue_type=queue_type_of(producer_settings))
+                           queue_type=queue_type_of(producer_settings),
+                           new_queue_note="mq_producer declares it when it starts (with "
+                           "NAPP_QUEUES / VERBOSE_QUEUE on, and the same --domain as its "
+                           "DOMAIN_SCOPE): it has not yet")
 
 
 def consumer_options(args: argparse.Namespace) -> ConsumerOptions:
@@ -129,7 +132,11 @@ def consumer_options(args: argparse.Namespace) -> ConsumerOptions:
             queue=scoped(args.domain, f"{args.link_queue_prefix}{args.link_queue}"),
             dead_letter=dead_letter,
             queue_arguments={**LINK_QUEUE_ARGUMENTS, "x-dead-letter-exchange": dead_letter},
-            queue_type=queue_type_of(producer_settings))
+            queue_type=queue_type_of(producer_settings),
+            new_queue_note="mq_producer declares a link's status queue when the link's first "
+            "status comes, or at start for LINK_STATUS link_ids: check the link id (a Kytos "
+            "link's id, or urn:sdx:port:... for an NNI port); if it is right, its status "
+            "comes with its next change")
     bindings = args.bind or [f"{exchange}:{scoped(args.domain, '#')}"
                              for exchange in DEFAULT_EXCHANGES]
     return ConsumerOptions(bindings=[Binding.parse(text) for text in bindings],

@@ -79,6 +79,10 @@ class ConsumerOptions:
     # mq_producer's QUEUE_TYPE: the named queue and the dead-letter queue are declared as it
     # declares them (another type is refused by the broker); a private queue stays classic.
     queue_type: str = "classic"
+    # What a WARNING says when the named queue is not on the broker yet and is declared here
+    # (a queue the producer declares: a mistyped name would otherwise wait in silence); "":
+    # the queue is the consumer's own, created on first use as a matter of course.
+    new_queue_note: str = ""
 
 
 class SeenIds:
@@ -118,6 +122,7 @@ class EventConsumer:
         self._one_at_a_time = asyncio.Lock()
         self._handling: asyncio.Task[object] | None = None  # the task handling a message
         self._dead_lettered = False  # the queue in use has a dead-letter exchange
+        self._looked = False  # whether what the first _consume declares was there is known
         self.queue: AbstractQueue | None = None
         self.connected = asyncio.Event()
         self.counters = {"handled": 0, "duplicates": 0, "invalid": 0, "handler_errors": 0}
@@ -196,6 +201,27 @@ class EventConsumer:
             await asyncio.sleep(RESUME_DELAY)
 
     async def _consume(self, connection: AbstractConnection) -> None:
+        if not self._looked:  # the first time only: then this consumer declared them itself
+            self._looked = True
+            queue = self._options.queue if self._options.new_queue_note else ""
+            exchanges = [binding.exchange for binding in self._options.bindings
+                         if self._options.declare_exchanges]
+            missing = await _missing(connection, queue, exchanges)
+        else:
+            missing = []
+        await self._declare_and_consume(connection)
+        for kind, name in missing:
+            if kind == "queue":
+                log.warning("mq_consumer: queue %r was not on the broker: declared it, empty. "
+                            "%s", name, self._options.new_queue_note)
+            else:
+                log.warning("mq_consumer: exchange %r was not on the broker: declared it "
+                            "(%s, durable); nothing reaches it until a producer publishes "
+                            "there - mq_producer declares its exchanges (ROUTES, LINK_STATUS) "
+                            "when it starts: if it has, check the name", name,
+                            self._options.exchange_type)
+
+    async def _declare_and_consume(self, connection: AbstractConnection) -> None:
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=self._options.prefetch)
         arguments = dict(self._options.queue_arguments)
@@ -289,6 +315,36 @@ class EventConsumer:
         if self._connection is not None:
             await self._connection.close()
             self._connection = None
+
+
+async def _missing(connection: AbstractConnection, queue: str,
+                   exchanges: Sequence[str]) -> list[tuple[str, str]]:
+    """Which of ``queue`` (if any) and ``exchanges`` the broker does not have: ("queue" |
+    "exchange", name) each. Passive declares, on a plain channel (a 404 closes it, and a
+    robust channel would reopen itself), a new one after each 404. Advisory: if the broker
+    cannot be asked, nothing is reported."""
+    wanted = [("queue", queue)] * bool(queue) + [("exchange", name)
+                                                  for name in dict.fromkeys(exchanges)]
+    missing: list[tuple[str, str]] = []
+    channel: aio_pika.Channel | None = None
+    try:
+        for kind, name in wanted:
+            if channel is None or channel.is_closed:
+                channel = await aio_pika.Channel(connection, publisher_confirms=False)
+            try:
+                if kind == "queue":
+                    await channel.declare_queue(name, passive=True)
+                else:
+                    await channel.declare_exchange(name, passive=True)
+            except aiormq.exceptions.ChannelNotFoundEntity:
+                missing.append((kind, name))
+    except _CONNECT_ERRORS as exc:
+        log.debug("mq_consumer: could not look for %s: %s", wanted, type(exc).__name__)
+    finally:
+        if channel is not None and not channel.is_closed:
+            with contextlib.suppress(*_CONNECT_ERRORS):
+                await channel.close()
+    return missing
 
 
 WHY_LIMIT = 300  # characters of a validation error quoted in the log

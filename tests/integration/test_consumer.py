@@ -240,3 +240,38 @@ async def test_close_waits_for_a_stuck_handler_no_longer_than_it_is_told(
             break
         await asyncio.sleep(0.1)
     assert await _queue_depth(amqp, queue) == 1
+
+
+@pytest.mark.parametrize("there", [False, True], ids=["mistyped", "control"])
+async def test_a_queue_or_exchange_the_consumer_had_to_create_is_warned_about(
+        amqp, broker_url, exchange_prefix, cleanup_exchanges, caplog, there):
+    """A link queue or a bound exchange that is not on the broker (a mistyped id or name)
+    is declared all the same - SDX-LC may start before the producer - but a WARNING says so,
+    where the consumer used to wait in silence. Control: both there, no warning."""
+    queue, exchange = f"{exchange_prefix}.link.no-such-link", f"{exchange_prefix}.no_such_x"
+    cleanup_exchanges.update({queue, exchange})
+    if there:
+        await amqp.declare_queue(queue, durable=True)
+        await amqp.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+    consumer = EventConsumer(broker_from_env({"KYTOS_MQ_URL": broker_url}), ConsumerOptions(
+        bindings=[Binding(exchange, "#")], queue=queue, dead_letter="",
+        new_queue_note="check the link id"), _ignore)
+    try:
+        with caplog.at_level(logging.WARNING, logger="mq_consumer"):
+            await consumer.start()
+            await consumer.close()
+    finally:
+        await amqp.exchange_delete(exchange)
+    lines = [record.getMessage() for record in caplog.records
+             if "was not on the broker" in record.getMessage()]
+    assert lines == ([] if there else [
+        f"mq_consumer: queue {queue!r} was not on the broker: declared it, empty. check the "
+        "link id",
+        f"mq_consumer: exchange {exchange!r} was not on the broker: declared it (topic, "
+        "durable); nothing reaches it until a producer publishes there - mq_producer declares "
+        "its exchanges (ROUTES, LINK_STATUS) when it starts: if it has, check the name"])
+    assert (await amqp.declare_queue(queue, passive=True)).name == queue  # declared all the same
+
+
+async def _ignore(_envelope: Envelope) -> None:
+    return None
