@@ -201,14 +201,12 @@ class EventConsumer:
             await asyncio.sleep(RESUME_DELAY)
 
     async def _consume(self, connection: AbstractConnection) -> None:
-        if not self._looked:  # the first time only: then this consumer declared them itself
-            self._looked = True
-            queue = self._options.queue if self._options.new_queue_note else ""
-            exchanges = [binding.exchange for binding in self._options.bindings
-                         if self._options.declare_exchanges]
-            missing = await _missing(connection, queue, exchanges)
-        else:
-            missing = []
+        options = self._options
+        missing = [] if self._looked else await _missing(  # later, we declared them ourselves
+            connection, options.queue if options.new_queue_note else "",
+            [binding.exchange for binding in options.bindings] if options.declare_exchanges
+            else [])
+        self._looked = True
         await self._declare_and_consume(connection)
         for kind, name in missing:
             if kind == "queue":
@@ -235,13 +233,12 @@ class EventConsumer:
                     arguments=typed({}, self._options.queue_type))
                 await dead_queue.bind(dead)
                 arguments.setdefault("x-dead-letter-exchange", dead.name)
-            self._dead_lettered = "x-dead-letter-exchange" in arguments
             self.queue = await channel.declare_queue(
                 self._options.queue, durable=True,
                 arguments=typed(arguments, self._options.queue_type))
         else:
-            self._dead_lettered = "x-dead-letter-exchange" in arguments
             self.queue = await channel.declare_queue(exclusive=True, arguments=arguments)
+        self._dead_lettered = "x-dead-letter-exchange" in arguments
         for binding in self._options.bindings:
             if self._options.declare_exchanges:
                 await channel.declare_exchange(binding.exchange,
