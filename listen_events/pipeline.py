@@ -2,6 +2,7 @@
 
 import datetime as dt
 import logging
+import reprlib
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -23,6 +24,10 @@ from .serialize import (
 log = logging.getLogger("kytos.napps.kytos/listen_events")
 
 TOPOLOGY_LOADED = "kytos/topology.topology_loaded"
+# Bytes of an event's name at most: it is an AMQP message property (a short string) and the
+# producer refuses a longer one; refused here, before any work on the content.
+MAX_NAME_BYTES = 255
+MAX_ID = 255  # characters of an event's id kept in the envelope (core's are UUIDs: 36)
 
 
 @dataclass
@@ -61,6 +66,7 @@ class EventPipeline:
         # been held, whichever of the two holds it.
         self.pacer = pacer if pacer is not None else Pacer()
         self._blocked: dict[str, bool] = {}  # config.is_blocked, per event name
+        self.nni_notes = NniNotes(config.nni_metadata_key)
 
     def _is_blocked(self, name: str) -> bool:
         try:
@@ -106,13 +112,21 @@ class EventPipeline:
             log.error("listen_events: event %r not handed on: its name is not valid UTF-8 "
                       "(lone surrogates)", name)
             return []
+        if len(name) > MAX_NAME_BYTES // 4 and len(name.encode()) > MAX_NAME_BYTES:
+            counters.failed += 1
+            log.error("listen_events: event %r... not handed on: its name is %d bytes long, "
+                      "more than the %d a message property holds", name[:100],
+                      len(name.encode()), MAX_NAME_BYTES)
+            return []
+        event_id, warnings = event_id_text(event_id)
+        timestamp = _event_time(timestamp, warnings)
         topology = content.get("topology") if isinstance(content, dict) else None
         parts = None if topology is None else topology_parts(topology)
-        warnings: list[str] = []
         serialized_topology = None
         if parts is not None:
-            serialized_topology, warnings = await _serialize_topology(
-                *parts, self.pacer, self.config.nni_metadata_key)
+            serialized_topology, topology_warnings = await _serialize_topology(
+                *parts, self.pacer, self.nni_notes)
+            warnings += topology_warnings
             content = {**content, "topology": serialized_topology.value}
         # Any NApp's content, of any size: paced, and bounded (serialize.py).
         serialized, more_warnings, large = await serialize_content_paced(content, self.pacer)
@@ -163,19 +177,20 @@ class EventPipeline:
         switches as serialized (``"interfaces"``, a dict of dicts), the interface dicts
         wrapped in ``Serialized``. Reads only the interfaces' metadata, never serializes;
         pauses as the pacer says. Empty when NNI handling is off."""
-        key = self.config.nni_metadata_key
-        if key is None:
+        notes = self.nni_notes
+        if notes.key is None:
             return []
         ports: list[Any] = []
         for switch in switches:
             if isinstance(switch, Mapping):
-                ports.extend(Serialized(port) for port in _nni_ports_of(switch, key).values())
+                ports.extend(Serialized(port) for port in _nni_ports_of(switch, notes).values())
             else:
                 interfaces = getattr(switch, "interfaces", None)
                 if isinstance(interfaces, Mapping):
                     ports.extend(  # a copy of the values: Kytos may add some meanwhile
                         interface for interface in list(interfaces.values())
-                        if nni_value(getattr(interface, "metadata", None), key) is not None)
+                        if notes.is_nni(getattr(interface, "id", None),
+                                        getattr(interface, "metadata", None)))
             await self.pacer.pause()
         return ports
 
@@ -194,6 +209,9 @@ class EventPipeline:
         serialized, more_warnings = serialized or serialize_content(content)
         if nni_only and nni_interface(serialized, self.config.nni_metadata_key) is None:
             return None  # no NNI any more: nothing to say about it
+        interface = serialized.get("interface")
+        if type(interface) is dict:  # an interface's event: is its NNI key right?
+            self.nni_notes.is_nni(interface.get("id"), interface.get("metadata"))
         warnings = [*(warnings or []), *more_warnings]
         if warnings:
             self.counters.serialization_warnings += 1
@@ -211,6 +229,46 @@ class EventPipeline:
             event_timestamp=timestamp or dt.datetime.now(dt.UTC), content=serialized,
             msg_type=msg_type, link_status=self.config.link_status_by_event.get(name),
             large=large)
+
+
+def event_id_text(event_id: Any) -> tuple[str | None, list[str]]:
+    """An event's id as the envelope's text (None stays None), and a warning when it had to
+    be made so: cut to MAX_ID characters, escaped when not UTF-8, or a placeholder when str()
+    raises. Never raises: it is also how a log line shows the id."""
+    if event_id is None:
+        return None, []
+    kind = type(event_id)
+    try:
+        text = str(event_id)
+    except Exception as exc:
+        return f"<unprintable {kind.__name__}>", [f"event id: str() raised {type(exc).__name__}"]
+    if type(text) is not str:  # a str subclass's own methods are not called
+        return f"<unprintable {kind.__name__}>", ["event id: str() gave no str"]
+    warnings = []
+    if not text.isascii() and not _utf8(text):
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+        warnings.append("event id has characters that are not valid UTF-8 (escaped)")
+    if len(text) > MAX_ID:
+        warnings.append(f"event id of {len(text)} characters cut to {MAX_ID}")
+        text = f"{text[:MAX_ID]}...<{len(text) - MAX_ID} characters cut>"
+    return text, warnings
+
+
+def _event_time(timestamp: dt.datetime | None, warnings: list[str]) -> dt.datetime | None:
+    """The event's timestamp in UTC (a naive one taken as UTC); when it is no datetime, or
+    one that UTC cannot hold, the present time, with a warning."""
+    if timestamp is None or (type(timestamp) is dt.datetime and timestamp.tzinfo is dt.UTC):
+        return timestamp  # core's: datetime.now(timezone.utc)
+    try:
+        if isinstance(timestamp, dt.datetime):
+            return timestamp.astimezone(dt.UTC) if timestamp.tzinfo \
+                else timestamp.replace(tzinfo=dt.UTC)
+        why = f"a {type(timestamp).__name__}, not a datetime"
+    except Exception as exc:  # out of range in UTC, or a tzinfo that raises
+        why = f"not a time in UTC ({type(exc).__name__}: {exc})"
+    warnings.append(f"event timestamp is {why}: the time listen_events took the event is "
+                    "sent instead")
+    return dt.datetime.now(dt.UTC)
 
 
 def _utf8(text: str) -> bool:
@@ -235,7 +293,7 @@ class SerializedTopology:
 
 
 async def _serialize_topology(switches: Mapping[Any, Any], links: Mapping[Any, Any],
-                              pacer: Pacer, nni_key: str | None
+                              pacer: Pacer, nni_notes: "NniNotes"
                               ) -> tuple[SerializedTopology, list[str]]:
     """A Topology as {"switches": {...}, "links": {...}}, pausing as the pacer says."""
     serializer = Serializer()
@@ -251,7 +309,7 @@ async def _serialize_topology(switches: Mapping[Any, Any], links: Mapping[Any, A
             if part == "links":
                 link_json.append(encoded)
             else:
-                ports = _nni_ports_of(value, nni_key)
+                ports = _nni_ports_of(value, nni_notes)
                 if ports:
                     nni_switches.append({"interfaces": ports})
             await pacer.pause()
@@ -259,11 +317,48 @@ async def _serialize_topology(switches: Mapping[Any, Any], links: Mapping[Any, A
             serializer.finish())
 
 
-def _nni_ports_of(switch: Any, key: str | None) -> dict[str, Any]:
+def _nni_ports_of(switch: Any, notes: "NniNotes") -> dict[str, Any]:
     """The NNI ports among a serialized switch's interfaces."""
     interfaces = switch.get("interfaces") if isinstance(switch, Mapping) else None
-    if key is None or not isinstance(interfaces, Mapping):
+    if notes.key is None or not isinstance(interfaces, Mapping):
         return {}
     return {name: interface for name, interface in interfaces.items()
             if isinstance(interface, Mapping)
-            and nni_value(interface.get("metadata"), key) is not None}
+            and notes.is_nni(interface.get("id", name), interface.get("metadata"))}
+
+
+class NniNotes:
+    """Whether an interface is an NNI port (``nni_value``); one whose metadata has the NNI
+    key with a value that is no remote port's id (5, a dict, "") is not, and that is said
+    in a WARNING once per interface (up to MAX_CACHED_NAMES of them): an operator who set
+    it so would otherwise wonder in silence why its status never comes."""
+
+    def __init__(self, key: str | None) -> None:
+        self.key = key
+        self._said: set[str] = set()
+
+    def is_nni(self, interface_id: Any, metadata: Any) -> bool:
+        key = self.key
+        if nni_value(metadata, key) is not None:
+            return True
+        if key is not None and isinstance(metadata, Mapping) and key in metadata:
+            self._say(interface_id, metadata[key])
+        return False
+
+    def _say(self, interface_id: Any, value: Any) -> None:
+        name, _ = event_id_text(interface_id)
+        if name in self._said or len(self._said) >= MAX_CACHED_NAMES:
+            return
+        self._said.add(name)  # type: ignore[arg-type]
+        log.warning("listen_events: interface %s has %s = %s in its metadata, which is not a "
+                    "non-empty string (the remote port's id): it is not taken as an NNI port, "
+                    "and no status message is sent for it (said once per interface)", name,
+                    self.key, _short_repr(value))
+
+
+def _short_repr(value: Any) -> str:
+    try:
+        return reprlib.repr(value)  # a few dozen characters at most
+    except Exception:
+        return f"<a {type(value).__name__}>"
+

@@ -8,7 +8,9 @@ values (UBInt32, HWAddress... GenericType) as their ``value``; dataclasses as th
 other objects (python-openflow structs such as PortStats, core's Connection) as their public
 instance attributes (``vars()``, names not starting with "_", methods left out). Exceptions
 become "Type: message"; UUIDs, datetimes and enums strings (enums their value); bytes text
-(invalid UTF-8 as \\xNN escapes); sets and tuples lists. Anything else - an object with no
+(invalid UTF-8 as \\xNN escapes); sets and tuples lists; a dict's keys their text (a key whose
+text another key of the dict has, 1 beside "1", is kept as "1 <int key>", with a warning,
+never overwritten). Anything else - an object with no
 public attribute, a class, a function, an object whose as_dict(), model_dump(), __dict__,
 __str__ or value raises - degrades to a clear ``<unserializable Type: repr>`` string and a
 warning: the caller never sees an exception because of a value. (A container that cannot be
@@ -220,6 +222,7 @@ class Serializer:
         self._more_warnings = 0  # warnings past MAX_WARNINGS
         self._waiting: list[_Waiting] | None = [] if paced else None
         self.deadline = math.inf
+        self._converted: set[int] = set()  # ids of result dicts with a key made text
 
     # -- entry points ----------------------------------------------------------------------
 
@@ -409,18 +412,28 @@ class Serializer:
         that leaves the deadline behind wait their turn (``work()``)."""
         paced, max_string = self._waiting is not None, MAX_STRING
         room = self._text_left  # MAX_TEXT: a local between calls out (attributes cost)
+        # A key made text (an int, a tuple, a str cut) may have the text of another key of
+        # the same dict: looked for once the dict has one, so plain dicts pay nothing.
+        converted = id(result) in self._converted
         items = iter(items)
         for key, item in items:
             if type(key) is str and (size := len(key)) <= room and size <= max_string \
                     and key.isascii():
                 room -= size
+                if converted and key in result:
+                    key = self._distinct_key(key, key, result)
             elif room <= 0:  # MAX_TEXT is spent: no key, so no item (keys cut would collide)
                 left_out += 1
                 continue
             else:
                 self._text_left = room
-                key = self.key(key)
+                original, key = key, self.key(key)
                 room = self._text_left
+                if not converted:
+                    converted = True
+                    self._converted.add(id(result))
+                if key in result:
+                    key = self._distinct_key(key, original, result)
             kind = type(item)  # plain leaves inline: a call per leaf costs
             if kind is str:
                 if (size := len(item)) <= room and size <= max_string and item.isascii():
@@ -576,6 +589,18 @@ class Serializer:
     def key(self, key: Any) -> str:
         text = self.value(key)
         return text if isinstance(text, str) else self._string(str(text))
+
+    def _distinct_key(self, text: str, original: Any, result: dict[str, Any]) -> str:
+        """A key whose text another key of ``result`` has already (1 and "1", None and
+        "None"): kept under a text of its own, "<text> <type key>", with a warning; the
+        value is not lost."""
+        name = _safe_text(lambda: type(original).__name__, "?")
+        distinct, number = f"{text} <{name} key>", 2
+        while distinct in result:
+            distinct, number = f"{text} <{name} key {number}>", number + 1
+        self._warn(f"{name} key {text[:MAX_REPR]!r} has the text of another key of its dict: "
+                   f"kept as {distinct[:MAX_REPR]!r}")
+        return distinct
 
     def _string(self, text: str) -> str:
         """A string that is not ASCII, longer than MAX_STRING or past what is left of

@@ -29,7 +29,7 @@ import orjson
 
 from .envelope import hand_off_form
 from .pacing import Pacer
-from .pipeline import EventPipeline
+from .pipeline import EventPipeline, event_id_text
 
 log = logging.getLogger("kytos.napps.kytos/listen_events")
 
@@ -348,7 +348,8 @@ class HandOffWorker:
             await self._add(await self.pipeline.process(name, event_id, timestamp, content))
         except Exception:  # a bug must cost one event, logged, not the worker
             self.pipeline.counters.failed += 1
-            log.exception("listen_events: could not process event %s (id %s)", name, event_id)
+            log.exception("listen_events: could not process event %s (id %s)", name,
+                          event_id_text(event_id)[0])
 
     async def _snapshot(self, request: _SnapshotRequest) -> None:
         if request.done.cancelled():  # the requester is gone

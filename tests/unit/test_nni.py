@@ -201,13 +201,40 @@ async def test_metadata_added_makes_the_nni_and_removed_ends_it_under_one_key():
 
 @pytest.mark.parametrize("value", [None, "", True, 50, {"port": REMOTE}, [REMOTE]])
 @pytest.mark.parametrize("name", INTERFACE_EVENTS)
-async def test_interfaces_that_are_no_nni_carry_no_link(name, value):
+async def test_interfaces_that_are_no_nni_carry_no_link(name, value, caplog):
     interface = _port(sdx_nni=value)
     if value is None:
         interface.metadata["interdomain"] = True  # other metadata: still no NNI
-    envelope = await _one(_pipeline(), name, _event(interface, name))
-    assert envelope["link"] is None
-    assert envelope["key"] == f"interface:{interface.id}"
+    pipeline = _pipeline()
+    for _ in range(3):
+        envelope = await _one(pipeline, name, _event(interface, name))
+        assert envelope["link"] is None
+        assert envelope["key"] == f"interface:{interface.id}"
+    # The NNI key with a value that is no remote port's id: said, once per interface.
+    said = [r.getMessage() for r in caplog.records if "not taken as an NNI port" in
+            r.getMessage()]
+    if value is None:
+        assert said == []
+    else:
+        assert said == [f"listen_events: interface {interface.id} has sdx_nni = {value!r} in "
+                        "its metadata, which is not a non-empty string (the remote port's "
+                        "id): it is not taken as an NNI port, and no status message is sent "
+                        "for it (said once per interface)"]
+
+
+async def test_a_snapshot_and_topology_loaded_say_which_nni_key_is_wrong(caplog):
+    switches, _ = _switches_with_ports()
+    wrong = _port(5, sdx_nni=7, switch=switches[1])
+    assert len(await _pipeline().snapshot([], switches)) == 2  # the two good NNI ports
+    topology = make_topology(2, 1)
+    topology.switches.update({switch.id: switch for switch in switches})
+    envelopes = await _pipeline().process(TOPOLOGY_LOADED, uuid.uuid4(), NOW,
+                                          {"topology": topology})
+    assert len(envelopes) == 1 + 1 + 2  # the event, its link, the two good NNI ports
+    said = [r.getMessage() for r in caplog.records if "not taken as an NNI port" in
+            r.getMessage()]
+    assert len(said) == 2 and all(f"interface {wrong.id} has sdx_nni = 7" in line
+                                  for line in said)
 
 
 @pytest.mark.parametrize("key", ["", None])

@@ -261,3 +261,68 @@ async def test_a_large_content_is_bounded_paced_and_handed_on_as_a_dict():
     assert envelope["content"]["table"][LEFT_OUT_KEY].startswith("<")  # MAX_VALUES
     assert turns > 20
     assert worst < 0.005, f"the loop was held {worst * 1e3:.1f} ms"
+
+
+async def test_an_event_name_too_long_for_a_message_is_refused_before_its_content(caplog):
+    pipeline = _all_pipeline()  # every event name is subscribed
+    content = {"link": make_link(1)}
+    for name, handed in (("kytos/topology.link_up", 1), ("kytos/any." + "x" * 245, 1),
+                         ("kytos/any." + "x" * 246, 0), ("kytos/any." + "é" * 123, 0),
+                         ("kytos/any." + "x" * 20_000_000, 0)):
+        assert len(await pipeline.process(name, uuid.uuid4(), dt.datetime.now(dt.UTC),
+                                           content)) == handed
+    assert pipeline.counters.failed == 3 and pipeline.counters.serialization_warnings == 0
+    refused = [r.getMessage() for r in caplog.records if "bytes long" in r.getMessage()]
+    assert len(refused) == 3 and all(len(line) < 300 for line in refused)
+    assert "20000010 bytes long, more than the 255 a message property holds" in refused[-1]
+
+
+class _Unprintable:
+    def __str__(self):
+        raise RuntimeError("no text")
+
+
+class _Aware(dt.tzinfo):
+    def utcoffset(self, _when):
+        return dt.timedelta(hours=5)
+
+
+async def test_odd_event_ids_and_timestamps_cost_a_warning_not_the_event(caplog):
+    """Core's ids are UUIDs and its timestamps aware UTC datetimes; anything else is made
+    usable, said in the event's warning line, and the event is handed on."""
+    pipeline = _pipeline()
+    now = dt.datetime.now(dt.UTC)
+    cases = [  # (event id, timestamp, the envelope's event_id, its timestamp, the warning)
+        (uuid.UUID(int=7), now, str(uuid.UUID(int=7)), now, None),
+        ("an id", now.replace(tzinfo=None), "an id", now, None),
+        (12, dt.datetime(2026, 1, 1, 5, tzinfo=_Aware()), "12",
+         dt.datetime(2026, 1, 1, tzinfo=dt.UTC), None),
+        ("x" * 5_000_000, now, "x" * 255 + f"...<{5_000_000 - 255} characters cut>", now,
+         "event id of 5000000 characters cut to 255"),
+        (_Unprintable(), now, "<unprintable _Unprintable>", now, "event id: str() raised"),
+        ("a\ud800b", now, "a\\ud800b", now, "not valid UTF-8 (escaped)"),
+        ("id", "yesterday", "id", None, "event timestamp is a str, not a datetime"),
+        ("id", dt.date(2026, 1, 1), "id", None, "event timestamp is a date, not a datetime"),
+        ("id", dt.datetime(1, 1, 1, tzinfo=_Aware()), "id", None,
+         "event timestamp is not a time in UTC (OverflowError"),
+    ]
+    for event_id, timestamp, id_text, time_sent, warning in cases:
+        caplog.clear()
+        before = dt.datetime.now(dt.UTC)
+        [handed] = await pipeline.process("kytos/topology.link_up", event_id, timestamp,
+                                          {"link": make_link(1)})
+        envelope = decoded(handed)
+        Envelope.model_validate_json(json.dumps(envelope))
+        assert envelope["event_id"] == id_text
+        sent = dt.datetime.fromisoformat(envelope["event_timestamp"])
+        if time_sent is None:  # the time it was taken instead
+            assert before <= sent <= dt.datetime.now(dt.UTC)
+        else:
+            assert sent == time_sent
+        degraded = [r.getMessage() for r in caplog.records if "degraded" in r.getMessage()]
+        if warning is None:
+            assert degraded == []
+        else:
+            assert len(degraded) == 1 and warning in degraded[0]
+            assert len(degraded[0]) < 1_000
+    assert pipeline.counters.failed == 0

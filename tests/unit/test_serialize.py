@@ -288,6 +288,33 @@ def test_warnings_are_bounded():
     assert warnings[-1] == f"{500 - MAX_WARNINGS} more values degraded"
 
 
+async def test_keys_with_the_same_text_keep_every_value_with_a_warning():
+    # 1 beside "1", None beside "None", a tuple beside its text: each key becomes text, and
+    # one that another key of its dict has already is kept under a text of its own.
+    content = {1: "int", "1": "str", None: "none", "None": "text", (1, 2): "tuple",
+               "[1, 2]": "list text", "plain": {"a": 1, 2: "two", "2": "text two"}}
+    serialized, warnings = serialize_content(content)
+    assert serialized == {"1": "int", "1 <str key>": "str", "None": "none",
+                          "None <str key>": "text", "[1, 2]": "tuple",
+                          "[1, 2] <str key>": "list text",
+                          "plain": {"a": 1, "2": "two", "2 <str key>": "text two"}}
+    assert warnings == [f"str key {key!r} has the text of another key of its dict: kept as "
+                        f"{key + ' <str key>'!r}" for key in ("1", "None", "[1, 2]", "2")]
+    # The other way round (the str first), a third of the same text, and paced through a
+    # dict served a slice at a time: the same.
+    many = {"7": "str", 7: "int", 7.0 + 0.5: "float", **{f"k{n}": n for n in range(600)},
+            "7.5": "str 7.5", b"7": "bytes"}
+    serialized, warnings = serialize_content(many)
+    paced, paced_warnings, _ = await serialize_content_paced(many, Pacer(0.0))
+    assert (paced, paced_warnings) == (serialized, warnings)
+    assert len(serialized) == len(many) and serialized["7"] == "str" \
+        and serialized["7 <int key>"] == "int" and serialized["7.5"] == "float" \
+        and serialized["7.5 <str key>"] == "str 7.5" and serialized["7 <bytes key>"] == "bytes"
+    assert len(warnings) == 3
+    # A plain dict pays nothing and is left as it is.
+    assert serialize_content({"1": 1, "2": 2}) == ({"1": 1, "2": 2}, [])
+
+
 async def test_paced_serialization_gives_the_same_result_and_the_loop_turns():
     content = {"links": [make_link(index % 40 + 1) for index in range(300)],
                "topology": make_topology(5, 8), "big": {str(n): [n] * 3 for n in range(2000)},
