@@ -788,9 +788,11 @@ def _switch_dict(switch: Any) -> Any:
         # Keyed by InterfaceID, a str subclass, which orjson refuses as a key: keyed by their
         # text as the walk would (``_subclass_text``), the switch goes through the round trip
         # (``Serializer._round_trip``) instead of the walk, in half the time.
-        data["interfaces"] = {
+        rekeyed = {
             _subclass_text(key) if type(key) is not str and isinstance(key, str) else key: value
             for key, value in interfaces.items()}
+        if len(rekeyed) == len(interfaces):  # else two ids have one text: the walk keeps both
+            data["interfaces"] = rekeyed
     return data
 
 

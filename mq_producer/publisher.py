@@ -14,7 +14,7 @@ from .config import ProducerConfig
 from .envelopes import stamped, status_copy
 from .outbox import OutboundMessage, Outbox
 from .recent import OutcomeLog
-from .status_lanes import StatusLanes
+from .status_lanes import StatusLanes, asked_for
 from .tasks import cancel
 from .transports.base import (
     SYNC_PUBLISH_BYTES,
@@ -330,7 +330,6 @@ class Publisher:
             else:
                 self._progress_at = time.monotonic()
                 if outcome is PublishOutcome.RETURNED:
-                    self._moved_on(message)
                     self._returned(message)
                 else:
                     self.counters.confirmed += 1
@@ -379,8 +378,9 @@ class Publisher:
         link_id = message.link_id
         self.status_lanes.settled(message, accepted=True)
         if message.copy_key is not None and self.transport.status_copies \
-                and self._copied.get(link_id) != message.status:
-            # Once per change: a status purged unread and published again was copied already.
+                and (self._copied.get(link_id) != message.status or asked_for(message)):
+            # Once per change: a status purged unread and published again was copied already;
+            # a snapshot's goes too (a restarted consumer of the copies asked for it).
             self._copied[link_id] = message.status
             self.counters.copied += 1
             # Never pushes anything out of a full buffer: one per accepted change, few.
@@ -428,6 +428,11 @@ class Publisher:
             self.status_lanes.offer(replace(refresh, attempts=0, copy_key=None))
         elif removed:
             self.counters.replaced += 1
+        elif refresh is not None:
+            # Read by its consumer - or purged by hand, expired, rejected: the queue is
+            # empty, so the next status goes even when it is the same (one per refresh_after
+            # at most), rather than a consumer that never had it waiting for a change.
+            self.status_lanes.forget(link_id)
         self.status_lanes.release(link_id)
         self._wake.set()
 
@@ -497,6 +502,9 @@ class Publisher:
     def _returned(self, message: OutboundMessage) -> None:
         self.counters.returned += 1
         self.outcomes.record(message, "returned")
+        if message.link_id is not None and self._status_queue_gone(message):
+            return
+        self._moved_on(message)
         if message.key is not None and message.key.startswith("status-copy:"):
             if "status-copy" not in self._returned_keys:  # for whoever binds a queue there
                 self._returned_keys.add("status-copy")
@@ -517,6 +525,25 @@ class Publisher:
         log.warning("mq_producer: message %s returned as unroutable: no queue is bound to "
                     "exchange %r for routing key %r (logged once per routing key)",
                     message.message_id, exchange, routing_key)
+
+    def _status_queue_gone(self, message: OutboundMessage) -> bool:
+        """A link's status came back unroutable although its queue was declared: the queue
+        was deleted (by hand, by an expires policy) or unbound since. The transport declares
+        it again (False: it cannot, or it was never declared: the return is counted, logged
+        once per routing key, and the lane moves on); the status goes once it has, and what
+        the queue last accepted is forgotten: the new queue is empty."""
+        link_id = message.link_id
+        assert link_id is not None
+        if not self.transport.declare_again(link_id):
+            return False
+        self.status_lanes.forget(link_id)
+        self._superseded(self.status_lanes.put_back(message, ready=False))
+        self._waiting_links.add(link_id)
+        log.warning("mq_producer: the status of link %s came back unroutable: its queue %r was "
+                    "deleted or unbound since it was declared; declaring it again, then the "
+                    "link's present status goes", link_id,
+                    self.config.link_status.queue(link_id))
+        return True
 
     def _blocked(self, reason: str | None) -> None:
         """The transport's report: the broker blocks publishing (``reason``) or lifts it."""

@@ -11,10 +11,15 @@ by the number of interdomain links, never take room from BUFFER_SIZE.
 The rules (docs/design.rst, "Link status lanes"):
 
 - a pending status equal to the one the queue last accepted is not published
-  ("suppressed"): the consumer has it, or it waits unread in the queue;
+  ("suppressed"): the consumer has it, or it waits unread in the queue - except a snapshot's,
+  which a consumer asked for (a restarted one has lost what it had read): it goes, and when
+  the queue still holds that status unread it replaces it;
 - a refusal means the queue holds an unread, older status: the lane waits while the
   publisher purges that queue (one message at most) and then publishes the present status,
   so a consumer that comes back reads the present status at once ("replaced");
+- what the queue last accepted is forgotten (``forget``) when the queue may have lost it
+  otherwise than to its consumer: found empty by a refresh (purged by hand, expired by a
+  policy, rejected by the consumer), or gone (a status returned as unroutable);
 - a failed publish (connection lost, no answer) goes back as pending unless a newer status
   came meanwhile.
 """
@@ -100,7 +105,8 @@ class StatusLanes:
                 continue
             lane.pending = None
             self._pending -= 1
-            if lane.accepted is not None and lane.accepted.status == message.status:
+            if lane.accepted is not None and lane.accepted.status == message.status \
+                    and not asked_for(message):
                 suppressed.append(message)
                 continue
             lane.in_flight = message
@@ -131,7 +137,8 @@ class StatusLanes:
         if superseded is None:
             self._set_pending(lane, message)
         assert lane.pending is not None
-        if lane.accepted is not None and lane.accepted.status == lane.pending.status:
+        if lane.accepted is not None and lane.accepted.status == lane.pending.status \
+                and not asked_for(lane.pending):
             self._mark_ready(message.link_id or "", lane)
             return superseded, False
         lane.waiting = True
@@ -143,6 +150,13 @@ class StatusLanes:
         lane = self._lanes.get(link_id)
         if lane is not None and removed:
             lane.accepted = None  # the queue is empty: whatever is pending must go
+
+    def forget(self, link_id: str) -> None:
+        """The link's queue may not hold what it last accepted any more (see the module's
+        docstring): the next status goes, whatever it is."""
+        lane = self._lanes.get(link_id)
+        if lane is not None:
+            lane.accepted = None
 
     def put_back(self, message: OutboundMessage, *, ready: bool = True) -> OutboundMessage | None:
         """Not delivered (no answer, or not sent): pending again, unless a newer status came
@@ -198,3 +212,9 @@ class StatusLanes:
     def _mark_ready(self, link_id: str, lane: _Lane) -> None:
         if lane.pending is not None and lane.in_flight is None and not lane.waiting:
             self._ready[link_id] = None
+
+
+def asked_for(message: OutboundMessage) -> bool:
+    """A snapshot's status (listen_events' v1/snapshot, topology_loaded): a consumer asked
+    for the present status, whether or not it had it."""
+    return message.envelope is not None and message.envelope.get("msg_type") == "snapshot"

@@ -125,6 +125,13 @@ class Transport(Protocol):
         False where the status destination is that exchange itself (JetStream's stream)."""
         ...
 
+    def declare_again(self, link_id: str) -> bool:
+        """The link's status came back unroutable: if its queue was declared on this
+        connection (so it was deleted or unbound since), declare it again and answer True;
+        ``on_ready``'s callback names the link once it is. False where it was not (still
+        being declared, refused) or the transport has no such queues: nothing is done."""
+        ...
+
     async def purge_status(self, link_id: str) -> int | None:
         """Remove what waits unread in the link's status queue; return how many messages
         that was (0 or 1), or None when the transport cannot (its status lane then retries

@@ -490,6 +490,110 @@ async def test_status_left_unread_is_refreshed_without_a_copy(
     assert refreshed["sent_time"] > copy["sent_time"]  # ... published again 1.5 s later
 
 
+# 4b. A status the queue lost otherwise than to its consumer ------------------------------
+
+async def test_a_snapshot_gives_a_restarted_consumer_the_status_it_had_read(
+        controller, amqp, exchange_prefix):
+    """SDX-LC restarted has lost what it read, and its copies' queue (server-named): it asks
+    for a snapshot, which goes to the link's queue and to the copies whatever the queue last
+    accepted; a change's status equal to it is still suppressed."""
+    listen, producer = await _start(controller)
+    link = make_link(41, interdomain=True)
+    nni = make_nni(42, "zaoxi.ac.za:s1:51")
+    controller.links = {link.id: link}
+    controller.switches = {nni.switch.id: nni.switch}
+    names = [_queue_name(exchange_prefix, str(link.id)),
+             _queue_name(exchange_prefix, nni_link_id("zaoxi.ac.za:s1:51"))]
+    await _put(controller, *link_event(link, True))
+    await _put(controller, *interface_event(nni, LINK_UP))
+    await _until_idle(controller, producer)
+    for name in names:  # read: the consumer has both statuses
+        assert (await _next_status(await _status_queue(amqp, producer, name)))[
+            "link"]["status"] == "UP"
+    copies = await amqp.declare_queue(exclusive=True)  # the restarted consumer's
+    await copies.bind(f"{exchange_prefix}.links", "#")
+    response = await listen.snapshot(None)
+    assert json.loads(response.body) == {"links": 1, "nni_ports": 1}
+    await _until_idle(controller, producer)
+    for name in names:
+        status = await _next_status(await amqp.declare_queue(name, passive=True))
+        assert (status["msg_type"], status["link"]["status"]) == ("snapshot", "UP")
+    assert sorted(copy["link"]["id"] for copy in await _drain(copies, 2)) == sorted(
+        [str(link.id), nni_link_id("zaoxi.ac.za:s1:51")])
+    # Unread this time: a second snapshot replaces what waits (one message, the newest).
+    await listen.snapshot(None)
+    await _until_idle(controller, producer)
+    await listen.snapshot(None)
+    await _until_idle(controller, producer)
+    got = [await _next_status(await amqp.declare_queue(names[0], passive=True))]
+    assert await _depth(amqp, names[0]) == 0 and got[0]["msg_type"] == "snapshot"
+    counters = producer.publisher.counters
+    assert counters.replaced >= 2 and counters.dropped == 0
+    # An event of the same status is nothing new to the consumer: suppressed, as before.
+    suppressed = counters.suppressed
+    await _put(controller, *link_event(link, True))
+    await _until_idle(controller, producer)
+    assert counters.suppressed == suppressed + 1 and await _depth(amqp, names[0]) == 0
+
+
+async def test_a_status_purged_unread_goes_again_after_the_refresh_finds_it_gone(
+        controller, amqp, exchange_prefix, monkeypatch, producer_settings):
+    """Purged by hand (or expired by a policy, rejected by its consumer): the producer cannot
+    tell it from a read until REFRESH_AFTER, when its refresh finds the queue empty; from
+    then on the same status goes again."""
+    monkeypatch.setattr(producer_settings, "LINK_STATUS", {
+        **producer_settings.LINK_STATUS, "refresh_after": 1.0})
+    _, producer = await _start(controller)
+    link = make_link(43, interdomain=True)
+    name = _queue_name(exchange_prefix, str(link.id))
+    await _put(controller, *link_event(link, False))
+    await _until_idle(controller, producer)
+    queue = await _status_queue(amqp, producer, name)
+    await queue.purge()
+    counters = producer.publisher.counters
+    # Before the refresh: taken for read, the same status is suppressed (the control).
+    await _put(controller, *link_event(link, False))
+    await _until_idle(controller, producer)
+    assert counters.suppressed == 1 and await _depth(amqp, name) == 0
+    await wait_until(lambda: producer.publisher._refresh_timers == {}, timeout=10,
+                     what="the refresh")
+    await _until_idle(controller, producer)
+    assert counters.refreshed == 0  # nothing was there to refresh
+    await _put(controller, *link_event(link, False))
+    await _until_idle(controller, producer)
+    assert await _depth(amqp, name) == 1 and counters.suppressed == 1
+    assert (await _next_status(queue))["link"]["status"] == "DOWN"
+
+
+async def test_a_status_queue_deleted_is_declared_again_and_gets_the_status(
+        controller, amqp, exchange_prefix, caplog):
+    _, producer = await _start(controller)
+    link = make_link(44, interdomain=True)
+    name = _queue_name(exchange_prefix, str(link.id))
+    await _put(controller, *link_event(link, False))
+    await _until_idle(controller, producer)
+    await _status_queue(amqp, producer, name)
+    await amqp.queue_delete(name)
+    # The same status (the queue had it) and a change: the change comes back unroutable, the
+    # queue is declared again, and the present status goes to it.
+    await _put(controller, *link_event(link, False))
+    await _put(controller, *link_event(link, True))
+    await _until_idle(controller, producer)
+    queue = await _status_queue(amqp, producer, name)
+    assert (await _next_status(queue))["link"]["status"] == "UP"
+    counters = producer.publisher.counters
+    assert counters.returned >= 1 and counters.dropped == 0
+    assert producer.publisher.status()["queues"][name] == "ok"
+    gone = [r.getMessage() for r in caplog.records if "came back unroutable" in r.getMessage()]
+    assert len(gone) == 1 and f"its queue {name!r} was deleted or unbound" in gone[0]
+    # Deleted again, with the link's status unread: the next change finds it again.
+    await amqp.queue_delete(name)
+    await _put(controller, *link_event(link, False))
+    await _until_idle(controller, producer)
+    queue = await _status_queue(amqp, producer, name)
+    assert (await _next_status(queue))["link"]["status"] == "DOWN"
+
+
 # 5. A flood ------------------------------------------------------------------------------
 
 FLAPS = 11_000  # of one interdomain Kytos link, and of one NNI port

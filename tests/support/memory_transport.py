@@ -109,6 +109,9 @@ class MemoryTransport:
         self.purged.append(link_id)
         return self.purge_answer
 
+    def declare_again(self, link_id: str) -> bool:
+        return False  # as a transport without per-link queues (JetStream)
+
     async def connect(self) -> None:
         self.connects += 1
         if not self.up:

@@ -26,7 +26,7 @@ from listen_events.classify import MAX_CACHED_NAMES
 from listen_events.config import load_config
 from listen_events.envelope import Envelope
 from listen_events.pacing import Pacer
-from listen_events.pipeline import EventPipeline
+from listen_events.pipeline import MAX_NAME_BYTES, EventPipeline
 from listen_events.serialize import MAX_TEXT, MAX_VALUES
 from listen_events.worker import HandOffWorker
 from tests.support.handoff import decoded
@@ -227,12 +227,13 @@ def test_every_event_is_handed_on_or_counted_and_nothing_grows(events):
         if CONFIG.is_blocked(name):
             assert name not in [e["event_name"] for e in handed_events]
     # and only what cannot be published fails: content that cannot be iterated, a name that
-    # cannot be UTF-8
+    # cannot be UTF-8 or is too long for a message property
     assert counters.failed == sum(
         1 for name, content, has_timestamp in events
         if CONFIG.classifier.classify(name, has_timestamp) is not None
         and not CONFIG.is_blocked(name) and CONFIG.event_filter.allows_name(name)
-        and (_utf8(name) is False or (isinstance(content, dict)
+        and (_utf8(name) is False or len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES
+             or (isinstance(content, dict)
                                       and isinstance(content.get("bad"), BrokenMapping))))
     for outcome in ("blocked", "not_action", "filtered_out", "failed"):
         if getattr(counters, outcome):

@@ -198,8 +198,9 @@ class OddIdInterface(Interface):
 
 
 def test_a_switch_whose_interface_ids_have_their_own_str_gives_the_walks_result(monkeypatch):
-    """Keys re-keyed as the walk keys them: str() (two ``Renamed`` ids collide, the later
-    kept, as in the walk), or the characters when str() raises."""
+    """Keys re-keyed as the walk keys them: str(), or the characters when str() raises; two
+    ``Renamed`` ids of one text are left to the walk, which keeps both (the later under a
+    text of its own, with a warning)."""
     switch = Switch("00:00:00:00:00:00:00:09")
     add_interface(switch, "eth1", 1)
     add_interface(switch, "eth2", 2, OddIdInterface, id_type=Renamed)
@@ -208,8 +209,12 @@ def test_a_switch_whose_interface_ids_have_their_own_str_gives_the_walks_result(
     content = {"switch": switch}
     result, warnings = serialize_content(content)
     assert list(result["switch"]["interfaces"]) == ["00:00:00:00:00:00:00:09:1", "renamed",
+                                                    "renamed <Renamed key>",
                                                     "00:00:00:00:00:00:00:09:4"]
-    assert result["switch"]["interfaces"]["renamed"]["port_number"] == 3
+    assert result["switch"]["interfaces"]["renamed"]["port_number"] == 2
+    assert result["switch"]["interfaces"]["renamed <Renamed key>"]["port_number"] == 3
+    assert warnings == ["Renamed key 'renamed' has the text of another key of its dict: kept "
+                        "as 'renamed <Renamed key>'"]
     assert (result, warnings) == walked({"switch": AsDict(switch.as_dict())}, monkeypatch)
 
 

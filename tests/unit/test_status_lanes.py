@@ -66,6 +66,42 @@ def test_the_status_the_queue_has_is_suppressed():
     assert lanes.idle("L1") and lanes.accepted("L1") is up
 
 
+def snapshot_status(link_id: str, state: str) -> OutboundMessage:
+    message = status(link_id, state)
+    message.envelope = {"msg_type": "snapshot"}
+    return message
+
+
+def test_a_snapshot_goes_even_when_the_queue_was_given_its_status():
+    """A consumer asked for the present status (a restarted one lost what it had read)."""
+    lanes = StatusLanes()
+    accepted(lanes, "L1", "UP")
+    snapshot = snapshot_status("L1", "UP")
+    lanes.offer(snapshot)
+    assert lanes.take(10) == ([snapshot], [])
+    # The queue still holds the "UP" unread: refused, it is replaced (a purge, then it goes).
+    assert lanes.refused(snapshot) == (None, True)
+    lanes.purged("L1", 1)
+    lanes.release("L1")
+    assert lanes.take(10) == ([snapshot], [])
+    lanes.settled(snapshot, accepted=True)
+    # A change's status equal to the snapshot's is suppressed, as any other.
+    again = status("L1", "UP")
+    lanes.offer(again)
+    assert lanes.take(10) == ([], [again])
+
+
+def test_a_status_forgotten_goes_again():
+    lanes = StatusLanes()
+    accepted(lanes, "L1", "UP")
+    lanes.forget("L1")  # the queue found empty by a refresh, or gone
+    assert lanes.accepted("L1") is None
+    again = status("L1", "UP")
+    lanes.offer(again)
+    assert lanes.take(10) == ([again], [])
+    lanes.forget("unknown")  # no lane: nothing to forget
+
+
 def test_a_flap_back_while_a_change_is_pending_leaves_nothing_to_publish():
     lanes = StatusLanes()
     down = refused_change(lanes)  # pending again, waiting for the purge

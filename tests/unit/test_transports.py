@@ -132,7 +132,7 @@ def test_amqp_is_the_default_and_both_satisfy_the_interface():
     assert set(members) == {"description", "connected", "destinations", "queues", "on_lost",
                             "on_blocked", "ready", "on_ready",
                             "connect", "publish", "can_publish_now", "publish_now",
-                            "close", "abandon", "status_copies", "purge_status",
+                            "close", "abandon", "status_copies", "purge_status", "declare_again",
                             "destination"}
     for transport in (amqp, jetstream):
         for name in members:

@@ -134,6 +134,19 @@ class LinkQueues:
         self._queued.append(link_id)
         self._start()
 
+    def declare_again(self, link_id: str) -> bool:
+        """Declare the link's queue again if it was declared on this connection (a status
+        returned unroutable: the queue was deleted or unbound since); False if it was not
+        (being declared, or refused: its returns are expected)."""
+        name = self._spec(link_id).name
+        if not self._ready.get(link_id) or name in self._failed:
+            return False
+        self._ready[link_id] = False
+        self.states[name] = "declaring"
+        self._queued.append(link_id)
+        self._start()
+        return True
+
     def restart(self, connection: AbstractConnection) -> None:
         """(Re)connected: every link queue is declared again, in the background; those that
         failed last time one by one first, the others in batches."""

@@ -223,6 +223,9 @@ class AmqpTransport:
                         "no such queue" if outcome == "missing" else self._queue_state(outcome))
         return None
 
+    def declare_again(self, link_id: str) -> bool:
+        return self._link_queues.declare_again(link_id)
+
     def ready(self, message: OutboundMessage) -> bool:
         """False while the queue of the message's link is not declared on this connection
         (see declarations.py): it is being declared, and ``on_ready`` callbacks are called

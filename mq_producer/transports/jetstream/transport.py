@@ -96,6 +96,10 @@ class JetStreamTransport:
     async def purge_status(self, link_id: str) -> int | None:
         return None  # a refused status is offered again after RETRY_INTERVAL
 
+    def declare_again(self, link_id: str) -> bool:
+        """Never: nothing is declared per link (the stream is checked by connect())."""
+        return False
+
     def ready(self, message: OutboundMessage) -> bool:
         """Always: the link status stream is checked with the others by connect()."""
         return True
