@@ -462,8 +462,9 @@ class Publisher:
         if message.exchange not in self._refused_exchanges:
             self._refused_exchanges.add(message.exchange)
             log.warning("mq_producer: the broker refused message %s on exchange %r (a full "
-                        "queue with reject-publish?); retrying every %.1fs (logged once per "
-                        "exchange)", message.message_id, message.exchange,
+                        "queue with reject-publish, or a full stream with discard new?); "
+                        "retrying every %.1fs (logged once per exchange)",
+                        message.message_id, message.exchange,
                         self.config.retry_interval)
         self.outbox.retry(message, ready=False)
         self._release_later(message.lane)

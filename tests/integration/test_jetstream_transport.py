@@ -1,5 +1,6 @@
 """JetStream-only behaviour against private nats-servers: streams that are missing, deleted,
-of the wrong shape, JetStream switched off, messages over max_payload."""
+of the wrong shape, JetStream switched off, messages over max_payload or over a stream's
+max_msg_size."""
 
 import asyncio
 import logging
@@ -143,3 +144,31 @@ async def test_a_message_over_max_payload_is_refused_and_logged_once(node, start
     errors = [r.getMessage() for r in caplog.records
               if r.levelno == logging.ERROR and "max_payload" in r.getMessage()]
     assert len(errors) == 1 and "raise max_payload" in errors[0]
+
+
+async def test_a_message_over_a_streams_max_msg_size_costs_only_itself(node, started, caplog):
+    """An operator's stream with max_msg_size: the server refuses a larger message whatever
+    the retries (err_code 10054). It is rejected alone, logged, and nothing else waits; it
+    was a broker outage every RETRY_INTERVAL, for good."""
+    exchange = f"js-{uuid.uuid4().hex[:6]}"
+    dest = destination(exchange)
+    nc = await nats.connect(node.url)
+    js = nc.jetstream()
+    await js.add_stream(StreamConfig(name=dest.stream, subjects=[dest.filter],
+                                     max_msg_size=2000))
+    try:
+        publisher = started(node.url, exchange)
+        await wait_until(lambda: publisher.transport.connected, what="connected")
+        send(publisher, envelope(1, size=5000))
+        send(publisher, envelope(2))  # same key: behind it
+        await wait_until(lambda: publisher.counters.confirmed == 1, what="the second confirmed")
+        await asyncio.sleep(0.5)  # RETRY_INTERVAL 0.2: time for retries, were there any
+        counters = publisher.counters
+        assert (counters.rejected, counters.failed, counters.refused) == (1, 0, 0)
+        assert publisher.alarm.outage is None and publisher.alarm.last_alarm is None
+        errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+        assert len(errors) == 1 and "over the max_msg_size of stream" in errors[0], errors
+        assert (await js.stream_info(dest.stream)).state.messages == 1
+    finally:
+        await js.delete_stream(dest.stream)
+        await nc.close()

@@ -109,6 +109,12 @@ def test_kytosd_stop_leaves_nothing_behind_and_closes_the_connection(rabbit, mod
     assert "after shutdown" not in result.stderr
 
 
+def test_kytosd_stop_with_publishes_in_flight_leaves_nothing_behind(rabbit):
+    result = _stop_kytos(rabbit, "in-flight")
+    assert int(result.stdout.split("IN FLIGHT ")[1].split()[0]) > 0, result.stdout
+    _once(result.stderr, PRODUCER_STOPPED)
+
+
 def test_envelopes_left_in_the_app_buffer_by_a_stop_are_told_by_the_two_stop_lines(rabbit):
     """Core drops what its app buffer holds when it stops, hand-off events included: they
     never reach mq_producer, whose counters cannot know of them. listen_events' stop line
@@ -232,7 +238,7 @@ def test_the_producers_connection_writes_through_a_stop_safe_writer(rabbit):
 
 
 @pytest.mark.skipif(not nats_available(), reason="nats-server not installed")
-@pytest.mark.parametrize("mode", ["idle", "events", "connecting"])
+@pytest.mark.parametrize("mode", ["idle", "events", "connecting", "in-flight"])
 def test_kytosd_stop_with_the_jetstream_transport_leaves_nothing_behind(
         tmp_path, silent_broker, mode):
     """The same stop with KYTOS_MQ_TRANSPORT=jetstream: nats-py's tasks for the connection
@@ -260,6 +266,8 @@ def test_kytosd_stop_with_the_jetstream_transport_leaves_nothing_behind(
     for noise in NOISE:
         assert noise not in output, output
     _once(result.stderr, PRODUCER_STOPPED)
+    if mode == "in-flight":  # the stop came while publishes awaited their acks
+        assert int(result.stdout.split("IN FLIGHT ")[1].split()[0]) > 0, result.stdout
     if mode == "connecting":  # the client did connect, and waited for the server's INFO
         silent[1].setblocking(False)
         silent[1].accept()[0].close()

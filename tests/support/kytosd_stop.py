@@ -32,6 +32,10 @@ MODE:
   the app buffer behind FILLER events no NApp listens to, as in a burst, where hand-off
   events wait behind the burst's own: the stop comes once listen_events has handed it on,
   before core's dispatcher reaches it. Core drops what its buffers hold.
+- ``in-flight``: as ``events``, then IN_FLIGHT more link events; the stop comes in the first
+  turn in which the producer has messages published and not yet answered, and no handler
+  task of core's waits (core's, which its stop leaves pending; ``late`` has those) -
+  ``IN FLIGHT <n>`` says how many: the case happened only if n > 0.
 - ``connecting``: the broker at KYTOS_MQ_URL never completes a connection (the test's
   socket: SYNs dropped, or accepted and never answered); the stop comes while mq_producer's
   attempt waits. ``AWAITED TASKS <n>`` says how many tasks the publishing task was waiting
@@ -71,6 +75,7 @@ from tests.support.topology import make_link  # noqa: E402
 EVENTS = 5
 LATE_ENVELOPES = 3
 FILLER = 200
+IN_FLIGHT = 200  # link events of ``in-flight``
 
 
 def _settings(prefix: str) -> None:
@@ -108,7 +113,7 @@ async def _start(mode: str) -> FakeController:
         await asyncio.sleep(0.5)  # the first attempt is under way (PUBLISH_TIMEOUT is 10 s)
         return controller
     await _until(lambda: producer.publisher.transport.connected, "the producer to connect")
-    if mode in ("events", "late", "rpc", "rpc-waiting", "buffered"):
+    if mode in ("events", "late", "rpc", "rpc-waiting", "buffered", "in-flight"):
         for index in range(EVENTS):
             link = make_link(index + 1, interdomain=True)
             await controller.buffers.app.aput(KytosEvent(
@@ -162,6 +167,16 @@ def _buffered(controller: FakeController, stop) -> None:
     controller.notify_listeners(KytosEvent(
         "kytos/topology.link_down", {"link": make_link(1, interdomain=True), "reason": "down"}))
     _stop_when(controller, stop, lambda: counters.handed_on - handed_on)
+
+
+def _in_flight(controller: FakeController, stop) -> None:
+    """IN_FLIGHT more link events; the stop once some of their messages are in flight."""
+    publisher = controller.napps[("kytos", "mq_producer")].publisher
+    for index in range(IN_FLIGHT):
+        controller.buffers.app.put_nowait(KytosEvent("kytos/topology.link_down", {
+            "link": make_link(index + 1), "reason": "link down"}))
+    _stop_when(controller, stop, lambda: 0 if controller._tasks else publisher._in_flight(),
+               "IN FLIGHT")
 
 
 def _rpc(controller: FakeController, stop) -> None:
@@ -247,6 +262,8 @@ def main() -> None:
             loop.call_soon(_late, napps[0], kill_handler)
         elif mode == "buffered":
             loop.call_soon(_buffered, napps[0], kill_handler)
+        elif mode == "in-flight":
+            loop.call_soon(_in_flight, napps[0], kill_handler)
         elif mode == "rpc":
             loop.call_soon(_rpc, napps[0], kill_handler)
         elif mode == "rpc-waiting":

@@ -31,7 +31,7 @@ from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfi
 from ...config import ProducerConfig
 from ...outbox import OutboundMessage
 from ...tasks import cancel
-from ..base import ExchangeError, PublishOutcome, Settle, TransportError
+from ..base import ExchangeError, PublishOutcome, Settle, TransportError, Unpublishable
 from .settings import JetStreamOptions, NatsSettings
 from .subjects import Destination, destinations_for, subject
 
@@ -40,6 +40,9 @@ log = logging.getLogger("kytos.napps.kytos/mq_producer")
 # nats-server's JSStreamStoreFailedF: "maximum messages per subject exceeded" (the link
 # status stream's DiscardNewPerSubject), "maximum messages exceeded", ...
 _STORE_FAILED = 10077
+# nats-server's JSStreamMessageExceedsMaximumErr: over the stream's max_msg_size (a limit an
+# operator set on a stream of their own): no retry can help.
+_OVER_MAX_MSG_SIZE = 10054
 # What the client raises when the server is gone, the connection closed or stalled.
 _NATS_ERRORS = (nats.errors.Error, OSError, asyncio.TimeoutError)
 
@@ -64,6 +67,9 @@ class JetStreamTransport:
         self._states: dict[str, str] = {}
         self._lost_callbacks: list[Callable[[str], None]] = []
         self._publishes: set[asyncio.Task[PublishOutcome]] = set()
+        # nats-py's publish of each, which _publish_one awaits through asyncio.wait (whose
+        # future mq_producer.tasks cannot follow to it): ended by abandon() with ours.
+        self._attempts: set[asyncio.Future[object]] = set()
         self._oversize_logged: set[str] = set()
         self._told_amqp_only = False
 
@@ -299,7 +305,7 @@ class JetStreamTransport:
         if task.cancelled():
             settle(message, attempt, TransportError(f"publish to {message.exchange!r} "
                                                     "cancelled"))
-        elif isinstance(error := task.exception(), TransportError):
+        elif isinstance(error := task.exception(), TransportError | Unpublishable):
             settle(message, attempt, error)
         elif error is not None:  # a bug: logged, and the message is retried
             log.error("mq_producer: publishing %s failed unexpectedly", message.message_id,
@@ -313,15 +319,16 @@ class JetStreamTransport:
         """Sync, when Kytos stops: its loop stops in this same turn and is then closed, so
         nothing scheduled from here would run, nats-py's own close included. So: our
         publishes still awaiting an ack are cancelled for good (mq_producer.tasks), and so
-        are the client's tasks for this connection - its reader, pinger and flusher, and each
-        subscription's (the publish acks') - whose coroutines, closed by the garbage collector
-        after loop.close(), printed "Event loop is closed" at Kytos' exit; then the socket is
-        closed. nats-py internals used (tests/unit/test_kytosd_stop_contract.py pins them):
+        are nats-py's publishes they wait for, and the client's tasks for this connection -
+        its reader, pinger and flusher, and each subscription's (the publish acks') - whose
+        coroutines, closed by the garbage collector after loop.close(), printed "Event loop
+        is closed" at Kytos' exit; then the socket is closed. nats-py internals used
+        (tests/unit/test_kytosd_stop_contract.py pins them):
         ``Client._reading_task``, ``_ping_interval_task``, ``_flusher_task``, ``_subs``,
         ``Subscription._wait_for_msgs_task`` and ``Client._transport``; one that is missing
         is left to the garbage collector."""
-        for task in list(self._publishes):
-            cancel(task, for_good=True)
+        for task in [*self._attempts, *self._publishes]:
+            cancel(task, for_good=True)  # type: ignore[arg-type]
         nc, self._nc, self._js = self._nc, None, None
         self._verified = False
         if nc is None:
@@ -350,6 +357,8 @@ class JetStreamTransport:
         attempt = asyncio.ensure_future(js.publish(
             subject(dest, message.routing_key), message.body,
             timeout=self._config.publish_timeout, stream=dest.stream, headers=headers))
+        self._attempts.add(attempt)
+        attempt.add_done_callback(self._attempts.discard)
         try:  # the ack, or the end of the connection: the client does not fail the request
             done, _ = await asyncio.wait({attempt, lost}, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -368,6 +377,9 @@ class JetStreamTransport:
         except nats.js.errors.APIError as exc:
             if exc.err_code == _STORE_FAILED and "exceeded" in (exc.description or ""):
                 return PublishOutcome.REJECTED  # a full link status subject (or stream)
+            if exc.err_code == _OVER_MAX_MSG_SIZE:
+                raise Unpublishable(f"{len(message.body)} bytes, over the max_msg_size of "
+                                    f"stream {dest.stream!r} ({exc.description})") from None
             raise TransportError(f"publish to {message.exchange!r} refused: "
                                  f"{exc.description} (err_code {exc.err_code})") from None
         except nats.errors.MaxPayloadError:
