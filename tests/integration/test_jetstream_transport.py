@@ -20,6 +20,7 @@ from mq_producer.publisher import Publisher
 from mq_producer.transports.factory import make_transport
 from mq_producer.transports.jetstream.subjects import destination
 from tests.support.nats_node import NatsNode, nats_available
+from tests.support.rabbit_node import free_port
 from tests.support.waiting import wait_until
 
 pytestmark = [
@@ -172,3 +173,38 @@ async def test_a_message_over_a_streams_max_msg_size_costs_only_itself(node, sta
     finally:
         await js.delete_stream(dest.stream)
         await nc.close()
+
+
+async def test_a_server_refusing_connections_is_said_at_once(started):
+    """nats-py retried a refused server for two minutes, every 2 s, inside connect(): the
+    alarm said "no answer in PUBLISH_TIMEOUT" and the prompt retry never came."""
+    publisher = started(f"nats://127.0.0.1:{free_port()}", "refused")
+    await wait_until(lambda: publisher.alarm.outage is not None, what="the alarm")
+    assert "ConnectionRefusedError" in publisher.last_error, publisher.last_error
+    assert "no answer" not in publisher.last_error
+
+
+async def test_a_permission_the_account_lacks_is_logged_with_the_servers_words(
+        tmp_path, started, caplog):
+    exchange = f"js-{uuid.uuid4().hex[:6]}"
+    # Publishing to its exchange's subjects only: not the JetStream API (stream info).
+    permissions = f'publish: {{ allow: ["{exchange}.>"] }}, subscribe: {{ allow: ["_INBOX.>"] }}'
+    limited = NatsNode(tmp_path, config=f"""
+        authorization {{ users = [ {{
+            user: "producer", password: "S3cret-pw", permissions: {{ {permissions} }}
+        }} ] }}""")
+    limited.start()
+    try:
+        publisher = started(f"nats://producer:S3cret-pw@127.0.0.1:{limited.port}", exchange)
+        await wait_until(lambda: publisher.alarm.outage is not None, timeout=15,
+                         what="the alarm")
+        await asyncio.sleep(0.5)
+    finally:
+        limited.stop()
+    denied = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR
+              and "denies a request of producer" in r.getMessage()]
+    assert len(denied) == 1, denied  # once, however often it is retried
+    stream = destination(exchange).stream
+    assert f'permissions violation for publish to "$js.api.stream.info.{stream}' \
+        in denied[0].lower()
+    assert all("S3cret-pw" not in r.getMessage() for r in caplog.records)

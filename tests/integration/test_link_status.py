@@ -3,6 +3,7 @@ consumer library."""
 
 import asyncio
 import json
+import logging
 from itertools import pairwise
 
 import aio_pika
@@ -168,7 +169,9 @@ async def _wait_depth(amqp, name: str, expected: int, timeout: float = 15) -> No
             await asyncio.sleep(0.05)
 
 
-async def test_change_replaces_the_unread_status(controller, amqp, exchange_prefix):
+async def test_change_replaces_the_unread_status(controller, amqp, exchange_prefix, caplog):
+    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG, logger="aio_pika.queue")
     _, producer = await _start(controller)
     link = make_link(13, interdomain=True)
     queue_name = f"{exchange_prefix}.link.{link.id}"
@@ -181,6 +184,10 @@ async def test_change_replaces_the_unread_status(controller, amqp, exchange_pref
     assert [(m["link"]["status"], m["producer"]["sequence"]) for m in got] == [("DOWN", 3)]
     assert publisher.counters.refused == publisher.counters.replaced == 2
     assert publisher.counters.suppressed == publisher.counters.superseded == 0
+    # aio-pika's line per purge (misdescribing the queue: durable=False, arguments=None) is
+    # DEBUG, not the operator's INFO.
+    purges = [r for r in caplog.records if r.getMessage().startswith("Purging queue")]
+    assert len(purges) == 2 and {r.levelno for r in purges} == {logging.DEBUG}
 
 
 async def test_producer_restart_mid_sequence(amqp, exchange_prefix, cleanup_exchanges):

@@ -44,7 +44,8 @@ def nats_available() -> bool:
 
 class NatsNode:
     def __init__(self, base_dir: Path, *, port: int | None = None, user: str | None = None,
-                 password: str | None = None, jetstream: bool = True) -> None:
+                 password: str | None = None, jetstream: bool = True,
+                 config: str | None = None) -> None:
         self.base_dir = base_dir
         self.store_dir = base_dir / "jetstream"
         self.log_file = base_dir / "nats-server.log"
@@ -52,6 +53,7 @@ class NatsNode:
         self.user = user
         self.password = password
         self.jetstream = jetstream
+        self.config = config  # a configuration file's text (accounts, permissions), if any
         self._proc: subprocess.Popen[bytes] | None = None
         base_dir.mkdir(parents=True, exist_ok=True)
 
@@ -76,6 +78,10 @@ class NatsNode:
             command += ["-js", "-sd", str(self.store_dir)]
         if self.user:
             command += ["--user", self.user, "--pass", str(self.password)]
+        if self.config is not None:
+            config_file = self.base_dir / "nats-server.conf"
+            config_file.write_text(self.config)
+            command += ["-c", str(config_file)]
         with self.log_file.open("ab") as log:
             self._proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
                                           stderr=subprocess.STDOUT, start_new_session=True)

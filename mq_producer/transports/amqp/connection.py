@@ -46,6 +46,11 @@ _PER_LOSS: dict[str, tuple[str, ...]] = {
     "aio_pika.tools": ("Callback %r error",),  # ERROR; only RobustChannel._on_close's, below
 }
 _CHANNEL_REOPEN = "RobustChannel._on_close"
+# Once per call of ours that the library narrates at INFO: each purge of a link's status
+# queue (one per change while its consumer is away: hundreds a minute from a flapping link),
+# its line showing the Queue object's defaults (durable=False, arguments=None), not the
+# queue's: always demoted to DEBUG.
+_ROUTINE: dict[str, tuple[str, ...]] = {"aio_pika.queue": ("Purging queue",)}
 
 
 def _is_loss_line(record: logging.LogRecord) -> bool:
@@ -59,9 +64,9 @@ def _is_loss_line(record: logging.LogRecord) -> bool:
 
 class _LibraryLines(logging.Filter):
     """On the client library's loggers: drops the line-per-attempt reconnection logs, demotes
-    the once-per-loss ones where the owner reports losses, and takes any registered password
-    out of what is kept (message, traceback) - aio-pika and aiormq print URLs with
-    ``******`` for the password, this is for any text that escapes that."""
+    the once-per-loss ones where the owner reports losses and the routine ones, and takes any
+    registered password out of what is kept (message, traceback) - aio-pika and aiormq print
+    URLs with ``******`` for the password, this is for any text that escapes that."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -73,8 +78,9 @@ class _LibraryLines(logging.Filter):
         if isinstance(template, str):
             if template.startswith(_PER_ATTEMPT.get(record.name, ())):
                 return False
-            if self.losses_reported and template.startswith(_PER_LOSS.get(record.name, ())) \
-                    and _is_loss_line(record):
+            if template.startswith(_ROUTINE.get(record.name, ())) or (
+                    self.losses_reported and template.startswith(_PER_LOSS.get(record.name, ()))
+                    and _is_loss_line(record)):
                 if not logging.getLogger(record.name).isEnabledFor(logging.DEBUG):
                     return False
                 record.levelno, record.levelname = logging.DEBUG, "DEBUG"
@@ -116,7 +122,7 @@ def _library_loggers() -> list[str]:
     # Created on first use, by ChannelFrame.marshall; a logger's filters see only its own
     # records, not its children's.
     names.add("aiormq.connection.marshall")
-    return sorted(names | set(_PER_ATTEMPT) | set(_PER_LOSS))
+    return sorted(names | set(_PER_ATTEMPT) | set(_PER_LOSS) | set(_ROUTINE))
 
 
 for _logger in _library_loggers():

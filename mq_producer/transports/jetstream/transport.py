@@ -43,6 +43,8 @@ _STORE_FAILED = 10077
 # nats-server's JSStreamMessageExceedsMaximumErr: over the stream's max_msg_size (a limit an
 # operator set on a stream of their own): no retry can help.
 _OVER_MAX_MSG_SIZE = 10054
+# How nats-server words a subject the account may not publish or subscribe to.
+_PERMISSIONS_VIOLATION = "permissions violation"
 # What the client raises when the server is gone, the connection closed or stalled.
 _NATS_ERRORS = (nats.errors.Error, OSError, asyncio.TimeoutError)
 
@@ -71,6 +73,7 @@ class JetStreamTransport:
         # future mq_producer.tasks cannot follow to it): ended by abandon() with ours.
         self._attempts: set[asyncio.Future[object]] = set()
         self._oversize_logged: set[str] = set()
+        self._permissions_said: set[str] = set()  # permission violations logged
         self._told_amqp_only = False
 
     @property
@@ -153,8 +156,15 @@ class JetStreamTransport:
             if nc is self._nc:
                 self._connection_lost(nc)
 
+        errors: list[Exception] = []  # the client's, the last one last
+
         async def on_error(error: Exception) -> None:  # the client's own line per error
-            log.debug("mq_producer: NATS client: %s", self._scrub(error))
+            errors[:] = [error]
+            text = self._scrub(error)
+            if _PERMISSIONS_VIOLATION in text:  # the server says why nothing is answered
+                self._say_permission(text)
+            else:
+                log.debug("mq_producer: NATS client: %s", text)
 
         try:
             await nc.connect(
@@ -166,17 +176,37 @@ class JetStreamTransport:
                 # tasks that a stop of Kytos mid-attempt could not reach; the publisher bounds
                 # the whole connect() by PUBLISH_TIMEOUT.
                 allow_reconnect=False, connect_timeout=None,
+                # Two tries in a row, then it gives up: by default nats-py tried a refused
+                # server for two minutes, every 2 s, and the publisher only saw "no answer"
+                # (PUBLISH_TIMEOUT later); its own loop retries, at once when refused.
+                max_reconnect_attempts=1, reconnect_time_wait=0,
                 ping_interval=self._config.heartbeat, max_outstanding_pings=2,
                 error_cb=on_error, disconnected_cb=on_disconnected, closed_cb=on_disconnected)
         except _NATS_ERRORS as exc:
             await self._close_quietly(nc)
+            # "no servers available": the reason is the last error of the tries.
+            cause = errors[-1] if isinstance(exc, nats.errors.NoServersError) and errors \
+                else exc
             raise TransportError(f"cannot connect to {self.description}: "
-                                 f"{self._scrub(exc)}") from None
+                                 f"{self._scrub(cause)}",
+                                 nobody_listening=isinstance(cause, ConnectionRefusedError)
+                                 ) from None
         except asyncio.CancelledError:  # the publisher gave up waiting: leave nothing behind
             await self._close_quietly(nc)
             raise
         self._nc, self._js, self._lost = nc, nc.jetstream(
             timeout=self._config.publish_timeout), lost
+
+    def _say_permission(self, text: str) -> None:
+        """A permission the account lacks: nats-py drops the request, so the publisher sees
+        no answer; this line says why (once per subject and operation)."""
+        if text in self._permissions_said or len(self._permissions_said) >= 100:
+            return
+        self._permissions_said.add(text)
+        log.error("mq_producer: the NATS server denies a request of %s: %s; give the "
+                  "account the permissions docs/operating.rst lists (\"What differs on "
+                  "JetStream\"): without them nothing is answered", self._server.username
+                  or "this connection", text)
 
     def _connection_lost(self, nc: Client) -> None:
         if self._lost is None or self._lost.done():
