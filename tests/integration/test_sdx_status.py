@@ -594,6 +594,28 @@ async def test_a_status_queue_deleted_is_declared_again_and_gets_the_status(
     assert (await _next_status(queue))["link"]["status"] == "DOWN"
 
 
+async def test_a_link_id_the_client_cannot_name_a_queue_with_costs_only_its_own_queue(
+        controller, amqp, exchange_prefix, monkeypatch, producer_settings, caplog):
+    """RabbitMQ takes any UTF-8 in a queue name, aiormq's encoder (pamqp) does not: a
+    parenthesis or an accent in an NNI's sdx_nni. Its ValueError failed the whole batch of
+    queues declared with it (LINK_STATUS.link_ids are declared together at start): the
+    others were 'not declared' too, and their statuses came back unroutable."""
+    odd, plain = nni_link_id("ufrgs.br:São_Paulo:eth(1)"), "plain-link-51"
+    monkeypatch.setattr(producer_settings, "LINK_STATUS", {
+        **producer_settings.LINK_STATUS, "link_ids": [odd, plain]})
+    _, producer = await _start(controller)
+    queues = producer.publisher.transport.queues
+    plain_queue = await _status_queue(amqp, producer, _queue_name(exchange_prefix, plain))
+    odd_name = _queue_name(exchange_prefix, odd)
+    await wait_until(lambda: queues.get(odd_name, "").startswith("not declared"),
+                     what="the odd queue refused")
+    assert "the AMQP client takes letters, digits" in queues[odd_name]
+    said = [r.getMessage() for r in caplog.records if odd_name in r.getMessage()]
+    assert len(said) == 1 and "Invalid value for queue" in said[0], said
+    assert not [r for r in caplog.records if "link status queues failed" in r.getMessage()]
+    assert plain_queue.declaration_result.message_count == 0  # declared, bound, empty
+
+
 # 5. A flood ------------------------------------------------------------------------------
 
 FLAPS = 11_000  # of one interdomain Kytos link, and of one NNI port

@@ -45,6 +45,7 @@ from collections.abc import Callable
 
 import aio_pika
 import aiormq
+import pamqp.commands
 from aio_pika.abc import AbstractChannel, AbstractConnection
 
 from ...config import QueueSpec
@@ -118,21 +119,24 @@ class LinkQueues:
 
     def ready(self, link_id: str) -> bool:
         """Whether the link's queue is declared (or refused) on this connection. A link seen
-        for the first time joins the set for good and is queued for declaring."""
+        for the first time joins the set for good and is queued for declaring (or is refused
+        at once: see ``add``)."""
         ready = self._ready.get(link_id)
         if ready:
             return True
         if ready is None:
             self.add(link_id)
+            return self._ready[link_id]
         return False
 
     def add(self, link_id: str) -> None:
         if link_id in self._ready:
             return
         self._ready[link_id] = False
-        self.states[self._spec(link_id).name] = "declaring"
-        self._queued.append(link_id)
-        self._start()
+        if not self._refused_by_the_client(link_id):
+            self.states[self._spec(link_id).name] = "declaring"
+            self._queued.append(link_id)
+            self._start()
 
     def declare_again(self, link_id: str) -> bool:
         """Declare the link's queue again if it was declared on this connection (a status
@@ -157,6 +161,8 @@ class LinkQueues:
         self._to_unbind.clear()  # again once declared
         for link_id in self._ready:
             self._ready[link_id] = False
+            if self._refused_by_the_client(link_id):
+                continue
             name = self._spec(link_id).name
             self.states[name] = "declaring"
             if name in self._failed:
@@ -164,6 +170,22 @@ class LinkQueues:
             else:
                 self._queued.append(link_id)
         self._start()
+
+    def _refused_by_the_client(self, link_id: str) -> bool:
+        """Whether the AMQP client refuses the link's queue name: pamqp, aiormq's encoder,
+        takes letters, digits, space and ``-_.:@#,/+`` only (RabbitMQ would take any UTF-8),
+        and its ValueError in a batch failed the batch's other queues too. Such a queue is
+        never declared: said once (its link's statuses are published all the same, and come
+        back unroutable), without callbacks (``ready`` answers it)."""
+        spec = self._spec(link_id)
+        try:
+            pamqp.commands.Queue.Declare(queue=spec.name)
+        except ValueError as exc:
+            self._answered(link_id, None, ValueError(
+                f"{exc}: the AMQP client takes letters, digits, space and - _ . : @ # , / + "
+                "in a queue name"), callbacks=False)
+            return True
+        return False
 
     def stop(self, for_good: bool = False) -> None:
         """Sync: the connection is closed or going; cancel the task (restart() starts it).
@@ -319,7 +341,8 @@ class LinkQueues:
             raise _Lost
         return reason if reason is not None else error
 
-    def _answered(self, link_id: str, outcome: str | None, error: BaseException | None) -> None:
+    def _answered(self, link_id: str, outcome: str | None, error: BaseException | None,
+                  callbacks: bool = True) -> None:
         """The link's queue is declared (``ok``) or refused: its messages may go now."""
         name = self._spec(link_id).name
         if outcome is not None:
@@ -330,11 +353,11 @@ class LinkQueues:
             self._failed.pop(name, None)
         elif self._failed.get(name) != state:  # once per queue and reason, not per reconnection
             self._failed[name] = state
-            log.error("mq_producer: queue %r not declared: %s; the link's status messages are "
-                      "published all the same", name, state)
+            log.error("mq_producer: queue %r %s; the link's status messages are published all "
+                      "the same", name, state if outcome is None else f"not declared: {state}")
         self.states[name] = state
         self._ready[link_id] = True
-        for callback in self._callbacks:
+        for callback in self._callbacks if callbacks else ():
             try:
                 callback(link_id)
             except Exception:  # the other callbacks, and the other links, still get theirs
