@@ -52,9 +52,10 @@ pacer's budget is spent (looked at after each item that is not a plain scalar) t
 every container being serialized waits too: the event loop gets a turn whenever the pacer
 says, so one event's content holds the loop for the pacer's budget (WORK_SLICE, 2 ms) plus
 one item - one call of an object's own as_dict() / model_dump() / repr(), which nothing can
-interrupt, and the round trip of what as_dict() gave (0.75 ms for 64 KiB of JSON, against
-2.6 ms of walk). The result is the one ``serialize_content`` gives, but for which values are left
-out when an event exceeds MAX_VALUES or MAX_TEXT (the order they are taken in differs).
+interrupt (one over SLOW_CALL, 50 ms, is said in the event's warnings), and the round trip
+of what as_dict() gave (0.75 ms for 64 KiB of JSON, against 2.6 ms of walk). The result is
+the one ``serialize_content`` gives, but for which values are left out when an event exceeds
+MAX_VALUES or MAX_TEXT (the order they are taken in differs).
 """
 
 import builtins
@@ -89,6 +90,7 @@ MAX_BINARY = 4_096  # bytes: at most this many from the first that is not UTF-8
 LARGE_VALUES = 5_000
 LARGE_TEXT = 65_536
 MAX_WARNINGS = 50  # warnings kept per event; the others are counted in one more
+SLOW_CALL = 0.05  # seconds: an object's as_dict() / model_dump() longer than this is said
 SPLIT_ITEMS = 256  # paced: a larger container is serialized a slice at a time
 SLICE_ITEMS = 64  # paced: items of such a container serialized between two looks at the clock
 LEFT_OUT_KEY = "<left out>"  # a dict whose items were left out (MAX_VALUES) ends with it
@@ -500,19 +502,22 @@ class Serializer:
         except Exception as exc:
             return self._degrade(obj, f"as_dict raised {_error(exc)}")
         if callable(as_dict):
+            started = perf_counter()
             try:
                 data = _as_dict(obj, as_dict)
             except Exception as exc:  # a broken object must not break the handler
                 return self._degrade(obj, f"as_dict() raised {_error(exc)}")
+            self._note_slow(obj, "as_dict()", started)
             checked = self._round_trip(data, depth + 1)
             return self.value(data, depth + 1) if checked is None else checked
         kind = _object_kind(type(obj))
         if kind is _PYOF_VALUE or kind is _PYDANTIC:
+            how, started = "value" if kind is _PYOF_VALUE else "model_dump()", perf_counter()
             try:
                 data = obj.value if kind is _PYOF_VALUE else obj.model_dump()
             except Exception as exc:
-                how = "value" if kind is _PYOF_VALUE else "model_dump()"
                 return self._degrade(obj, f"{how} raised {_error(exc)}")
+            self._note_slow(obj, how, started)
             return self.value(data, depth + 1)
         try:
             parts = topology_parts(obj)
@@ -589,6 +594,16 @@ class Serializer:
     def key(self, key: Any) -> str:
         text = self.value(key)
         return text if isinstance(text, str) else self._string(str(text))
+
+    def _note_slow(self, obj: Any, call: str, started: float) -> None:
+        """One call of an object's own code (``started``: ``perf_counter()`` before it) that
+        held the loop longer than SLOW_CALL: nothing can interrupt it, so it is said, naming
+        the type, for the operator to find the NApp at fault."""
+        spent = perf_counter() - started
+        if spent > SLOW_CALL:
+            name = _safe_text(lambda: type(obj).__name__, "?")
+            self._warn(f"{name} {call} took {spent * 1000:.0f} ms, holding Kytos' event loop "
+                       "(its own code: nothing can interrupt it)")
 
     def _distinct_key(self, text: str, original: Any, result: dict[str, Any]) -> str:
         """A key whose text another key of ``result`` has already (1 and "1", None and

@@ -3,6 +3,7 @@ import dataclasses
 import datetime as dt
 import json
 import math
+import time
 import types
 import uuid
 from enum import Enum
@@ -18,6 +19,7 @@ from listen_events.serialize import (
     MAX_TEXT,
     MAX_VALUES,
     MAX_WARNINGS,
+    SLOW_CALL,
     serialize_content,
     serialize_content_paced,
 )
@@ -286,6 +288,34 @@ def test_warnings_are_bounded():
     assert len(content["opaque"]) == 500
     assert len(warnings) == MAX_WARNINGS + 1
     assert warnings[-1] == f"{500 - MAX_WARNINGS} more values degraded"
+
+
+class _Slow:
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def as_dict(self):
+        time.sleep(self.seconds)  # another NApp's object whose as_dict() blocks
+        return {"slept": self.seconds}
+
+
+class _SlowModel(BaseModel):
+    seconds: float
+
+    def model_dump(self, **kwargs):
+        time.sleep(self.seconds)
+        return super().model_dump(**kwargs)
+
+
+def test_an_as_dict_that_holds_the_loop_is_said_naming_its_type():
+    serialized, warnings = serialize_content({"fast": _Slow(0), "slow": _Slow(SLOW_CALL * 1.5),
+                                              "model": _SlowModel(seconds=SLOW_CALL * 1.5)})
+    assert serialized == {"fast": {"slept": 0}, "slow": {"slept": SLOW_CALL * 1.5},
+                          "model": {"seconds": SLOW_CALL * 1.5}}
+    assert len(warnings) == 2, warnings
+    assert warnings[0].startswith("_Slow as_dict() took ") and warnings[0].endswith(
+        " ms, holding Kytos' event loop (its own code: nothing can interrupt it)")
+    assert warnings[1].startswith("_SlowModel model_dump() took ")
 
 
 async def test_keys_with_the_same_text_keep_every_value_with_a_warning():
