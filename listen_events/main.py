@@ -50,9 +50,12 @@ class Main(KytosNApp):
             return
         self.worker = HandOffWorker(self.pipeline, self._hand_on,
                                     linger=self.pipeline.config.linger)
-        log.info("listen_events: instance %s, profile %s, subscribed to %s, handing on as %s",
-                 self.pipeline.builder.instance, self.pipeline.config.profile, SUBSCRIPTION,
-                 self.pipeline.config.handoff_event)
+        # The subscription is one regex of every pattern (hundreds of characters): shown at
+        # DEBUG, and in v1/status.
+        log.info("listen_events: instance %s, profile %s (its events but BLOCKED_EVENTS: "
+                 "v1/status' subscription), handing on as %s", self.pipeline.builder.instance,
+                 self.pipeline.config.profile, self.pipeline.config.handoff_event)
+        log.debug("listen_events: subscribed to %s", SUBSCRIPTION)
 
     def execute(self) -> None:
         """Nothing to run periodically: the hand-off worker task does the work."""

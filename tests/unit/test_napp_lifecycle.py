@@ -29,6 +29,21 @@ async def test_listen_events_with_a_bad_setting_is_disabled_and_says_why(monkeyp
     await controller.stop()
 
 
+async def test_listen_events_start_line_is_short_and_the_subscription_is_at_debug(caplog):
+    """The subscription is one regex of every pattern: 967 characters of it in the INFO line
+    at start, in a real kytosd, were what an operator read."""
+    caplog.set_level(logging.DEBUG, logger="kytos.napps")  # core's log, which main.py uses
+    controller = FakeController()
+    controller.load_napp(ListenEvents)
+    [start] = [r for r in caplog.records if r.getMessage().startswith("listen_events: instance")]
+    assert start.levelno == logging.INFO and len(start.getMessage()) < 250, start.getMessage()
+    assert "profile topology" in start.getMessage()
+    [regex] = [r for r in caplog.records if r.getMessage().startswith(
+        "listen_events: subscribed to ")]
+    assert regex.levelno == logging.DEBUG and len(regex.getMessage()) > 500
+    await controller.stop()
+
+
 async def test_mq_producer_with_a_bad_url_is_disabled_and_hides_the_password(
         monkeypatch, caplog):
     monkeypatch.setenv("KYTOS_MQ_URL", "http://user:hunter2@broker/")
