@@ -15,15 +15,21 @@ in front of the real NApps.
 
 The host runs in a thread of its own with its own event loop, so that a test drives the
 browser synchronously; ``call()`` runs a coroutine there (to push Kytos events, say).
+
+``ScriptedUiHost`` is the same page in front of answers a test writes instead of the NApps:
+for what the real routes do not answer on demand (no answer at all, a proxy's HTML page, a 500
+of one route, odd fields).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import re
 import socket
 import threading
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -151,7 +157,13 @@ class UiHost:
     async def _main(self, sock: socket.socket) -> None:
         self._loop = asyncio.get_running_loop()
         self.stack = Stack.start()
-        config = uvicorn.Config(_CountRequests(self._app(self.stack), self.counts),
+        try:
+            await self._serve(self._app(self.stack), sock)
+        finally:
+            await self.stack.stop()
+
+    async def _serve(self, app: Starlette, sock: socket.socket) -> None:
+        config = uvicorn.Config(_CountRequests(app, self.counts),
                                 log_level="warning", access_log=False, lifespan="off")
         self._server = uvicorn.Server(config)
         serving = asyncio.create_task(self._server.serve(sockets=[sock]))
@@ -164,15 +176,18 @@ class UiHost:
             self._ready.set()
             await serving
         finally:
-            await self.stack.stop()
             with contextlib.suppress(OSError):
                 sock.close()
 
+    def _page_routes(self) -> list[Route]:
+        """The stand-in web UI and the NApps' UI files."""
+        return [Route("/", self._page), Route("/host/{name}", self._page_file),
+                Route("/vendor/{name}", self._vendor),
+                Route("/ui/{section}", self._list), Route("/ui/{section}/", self._list),
+                Route("/ui/{username}/{napp}/{filename:path}", self._ui_file)]
+
     def _app(self, stack: Stack) -> Starlette:
-        routes = [Route("/", self._page), Route("/host/{name}", self._page_file),
-                  Route("/vendor/{name}", self._vendor),
-                  Route("/ui/{section}", self._list), Route("/ui/{section}/", self._list),
-                  Route("/ui/{username}/{napp}/{filename:path}", self._ui_file)]
+        routes = self._page_routes()
         for napp in (stack.listen, stack.producer):  # as core's APIServer registers them
             for name in dir(napp):
                 method = getattr(napp, name)
@@ -215,3 +230,53 @@ class UiHost:
     def status(self) -> Any:
         """mq_producer's status answer, read on the host's loop."""
         return self.call(lambda stack: stack.status())
+
+
+class ScriptedUiHost(UiHost):
+    """The stand-in web UI in front of written answers, no NApp behind: ``answers[route]`` (a
+    route as ``kytos/mq_producer/v1/status``) is what ``/api/<route>`` answers, read at each
+    request, so a test changes it while the page polls:
+
+    - ``{"status": 200, "body": ...}``: JSON;
+    - ``{"status": 200, "raw": "<html>..."}``: that text, as HTML (a proxy's page);
+    - ``{"hang": True}``: no answer until the client gives up (counted in ``abandoned``) or the
+      host stops.
+
+    A route without an answer is a 404, as core's.
+    """
+
+    def __init__(self, napps_dir: Path, answers: dict[str, dict[str, Any]]) -> None:
+        super().__init__(napps_dir)
+        self.answers = answers
+        self.abandoned: Counter[str] = Counter()  # hung requests the client gave up
+        self._stopping = False
+
+    def stop(self, timeout: float = 30) -> None:
+        self._stopping = True  # hung requests end, so that the server can stop
+        super().stop(timeout)
+
+    def status(self) -> Any:
+        raise NotImplementedError("no NApp behind a ScriptedUiHost")
+
+    async def _main(self, sock: socket.socket) -> None:
+        self._loop = asyncio.get_running_loop()
+        routes = [*self._page_routes(),
+                  Route("/api/{route:path}", self._answer, methods=["GET", "POST"])]
+        await self._serve(Starlette(debug=False, routes=routes), sock)
+
+    async def _answer(self, request: Request) -> Response:
+        answer = self.answers.get(request.path_params["route"])
+        if answer is None:
+            return JSONResponse({"description": "Not Found", "code": 404}, status_code=404)
+        if answer.get("hang"):
+            deadline = time.monotonic() + 120
+            while not self._stopping and time.monotonic() < deadline:
+                if await request.is_disconnected():
+                    self.abandoned[request.url.path] += 1
+                    break
+                await asyncio.sleep(0.05)
+            return Response(status_code=504)
+        if "raw" in answer:
+            return Response(answer["raw"], status_code=answer["status"], media_type="text/html")
+        return Response(json.dumps(answer["body"]), status_code=answer["status"],
+                        media_type="application/json")

@@ -1,23 +1,33 @@
-"""mq_producer's web UI components (``mq_producer/ui/``), without a browser: each compiles with
-@vue/compiler-sfc and needs nothing but vue; the toolbar item bears the name kytosd generates;
-every route a component calls is in the NApps' openapi.yml and every field it reads of an
-answer is in that answer's schema; the files are installed with the NApp.
+"""mq_producer's web UI components (``mq_producer/ui/``): each compiles with @vue/compiler-sfc and
+needs nothing but vue; the toolbar item bears the name kytosd generates; every route a component
+calls is in the NApps' openapi.yml and every field it reads of an answer is in that answer's
+schema; the files are installed with the NApp.
 
-The real-browser test is ``tests/integration/test_ui_panel.py``.
+Then, in a real browser, the components in front of written answers (``ScriptedUiHost``): what
+the real routes do not answer on demand (no answer, a proxy's HTML page, a 500 of one route,
+odd fields). The browser test against the real NApps is ``tests/integration/test_ui_panel.py``.
 """
 
+import copy
 import json
 import os
 import re
 import shutil
 import subprocess
+import time
 import tomllib
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
+from selenium import webdriver
+from selenium.webdriver.common.by import By
 
-from tests.support.ui_host import make_napps_dir, ui_components
+from tests.support.ui_host import ScriptedUiHost, make_napps_dir, ui_components
+from tests.support.ui_host_browser import TOOLBAR as TOOLBAR_NAME
+from tests.support.ui_host_browser import Page, chromium
 from tests.support.ui_schema import answer_schema, field_problem, operation, split_route
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -204,3 +214,306 @@ def test_no_component_shows_a_credential_or_a_payload():
         assert "function withoutCredentials(" in script
         assert not re.search(r"(\.|\[[\"'])(password|body|payload|envelopes?)\b",
                              template + script, re.I), path.name
+
+
+
+# -- in a real browser, in front of written answers -------------------------------------------
+
+POLL = 2.0  # seconds between two polls (POLL_MS)
+REQUEST_TIMEOUT = 8.0  # seconds (REQUEST_TIMEOUT_MS)
+STATUS = "kytos/mq_producer/v1/status"
+EXCHANGES = "kytos/mq_producer/v1/exchanges"
+QUEUES = "kytos/mq_producer/v1/queues"
+RECENT = "kytos/mq_producer/v1/recent"
+LISTEN = "kytos/listen_events/v1/status"
+UNEXPECTED = "unexpected answer from the Kytos API"
+NOW = 1_750_000_000.0
+
+
+def answers() -> dict[str, dict[str, Any]]:
+    """A connected producer with one exchange, one queue and one message, as the routes answer
+    (shapes of openapi.yml)."""
+    counters = dict.fromkeys(("received", "rejected", "published", "confirmed", "returned",
+                              "failed", "refused", "suppressed", "superseded", "replaced",
+                              "refreshed", "copied", "dropped", "discarded"), 0)
+    counters.update(received=10, published=10, confirmed=10)
+    outcomes = dict.fromkeys(("confirmed", "returned", "refused", "suppressed", "superseded",
+                              "dropped", "rejected", "failed"), 0)
+    return {
+        STATUS: {"status": 200, "body": {
+            "connected": True, "broker": "amqp://127.0.0.1:5672/%2F",
+            "exchanges": {"kytos.events": "ok"}, "queues": {"kytos.q": "ok"},
+            "buffer": {"queued": 0, "in_flight": 0, "capacity": 10000},
+            "status_lanes": {"links": 0, "pending": 0, "in_flight": 0},
+            "after_shutdown": 0, "intake": {"hand_off_events": 0, "waiting": 0},
+            "counters": counters, "last_error": None, "outage": None, "blocked": None,
+            "last_alarm": None}},
+        EXCHANGES: {"status": 200, "body": {"exchanges": {
+            "kytos.events": {"state": "ok", **outcomes, "confirmed": 10, "last_at": NOW}}}},
+        QUEUES: {"status": 200, "body": {
+            "inspected": True, "reason": None, "checked_at": NOW, "cache_seconds": 5.0,
+            "queues": [{"name": "kytos.q", "state": "ok", "messages": 3, "consumers": 1,
+                        "error": None, "counts": None}]}},
+        RECENT: {"status": 200, "body": {"capacity": 100, "messages": [
+            {"message_id": "0123456789abcdef0123456789abcdef",
+             "event_name": "kytos/topology.link_up", "exchange": "kytos.events",
+             "routing_key": "kytos.topology.link_up", "outcome": "confirmed", "time": NOW}]}},
+        LISTEN: {"status": 200, "body": {"backlog": 0, "counters": dict.fromkeys(
+            ("received", "classified", "not_action", "filtered_out", "handed_on",
+             "serialization_warnings", "failed", "hand_on_failed"), 0)}},
+        "kytos/listen_events/v1/snapshot": {"status": 202, "body": {"links": 3}},
+    }
+
+
+def status_with(**fields: Any) -> dict[str, Any]:
+    answer = copy.deepcopy(answers()[STATUS])
+    for name, value in fields.items():
+        if value is ...:
+            del answer["body"][name]
+        else:
+            answer["body"][name] = value
+    return answer
+
+
+@pytest.fixture(scope="module")
+def driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chrome]:
+    yield from chromium(tmp_path_factory)
+
+
+@pytest.fixture
+def scripted(driver, tmp_path) -> Iterator[tuple[ScriptedUiHost, Page]]:
+    host = ScriptedUiHost(make_napps_dir(tmp_path / "napps"), answers()).start()
+    try:
+        yield host, Page(driver, host, "scripted")
+    finally:
+        host.stop()
+
+
+def network_error(entry: dict[str, Any]) -> bool:
+    """The browser logs every answer of status 4xx/5xx as an error of the network."""
+    return entry["level"] == "SEVERE" and entry.get("source") == "network"
+
+
+def open_both(page: Page) -> None:
+    """The toolbar item shown and the info panel open on it."""
+    page.open()
+    page.menu(TOOLBAR_NAME)
+    page.wait(lambda: page.text("mqp-state") not in ("", "LOADING"), "the toolbar's state")
+    page.click("mqp-details")
+    page.wait(lambda: page.text("mqs-state") not in ("", "LOADING"), "the panel's state")
+
+
+def states(page: Page) -> tuple[str, str]:
+    return page.text("mqp-state"), page.text("mqs-state")
+
+
+def test_an_answer_that_never_comes_is_said_after_the_timeout(scripted):
+    """No answer at all froze the polling, CONNECTED on screen for good."""
+    host, page = scripted
+    open_both(page)
+    assert states(page) == ("CONNECTED", "CONNECTED")
+    host.answers[STATUS] = {"hang": True}
+    page.wait(lambda: states(page) == ("UNREACHABLE", "UNREACHABLE"), "the timeout said",
+              REQUEST_TIMEOUT + 2 * POLL + 2)
+    said = "the Kytos API did not answer in 8 s"
+    assert page.text("mqp-unreachable") == page.text("mqs-unreachable") == said
+    assert [item["description"] for item in page.notifications()
+            if item["title"] == "Event broadcast: unreachable"] == [said]
+    host.answers[STATUS] = answers()[STATUS]
+    page.wait(lambda: states(page) == ("CONNECTED", "CONNECTED"), "both again", 2 * POLL + 2)
+    assert page.console_problems() == []
+
+
+def test_hiding_and_closing_abort_the_requests_in_flight(scripted):
+    """A poll left pending kept the next ones waiting behind it (the browser queues a GET of the
+    same URL): a reopened panel stayed LOADING. Our own abort changes nothing on screen."""
+    host, page = scripted
+    open_both(page)
+    hung_queues = host.requests("/api/" + QUEUES)
+    host.answers[QUEUES] = {"hang": True}
+    page.wait(lambda: host.requests("/api/" + QUEUES) > hung_queues, "v1/queues asked", 5)
+    page.hook("info-panel-close").click()  # the panel unmounted
+    page.wait(lambda: host.abandoned["/api/" + QUEUES] == 1, "the panel's request aborted", 3)
+
+    hung_status = host.requests("/api/" + STATUS)
+    host.answers[STATUS] = {"hang": True}
+    page.wait(lambda: host.requests("/api/" + STATUS) > hung_status, "v1/status asked", 5)
+    time.sleep(0.3)
+    page.menu("k-host-home")  # the toolbar item hidden
+    page.wait(lambda: host.abandoned["/api/" + STATUS] == 1, "the toolbar's request aborted", 3)
+    assert page.content("mqp-state") == "connected"  # as it was: nothing said of the abort
+    assert page.hooks("mqp-unreachable") == []
+    assert page.notifications() == []
+
+    host.answers.update({STATUS: answers()[STATUS], QUEUES: answers()[QUEUES]})
+    page.menu(TOOLBAR_NAME)
+    page.click("mqp-details")
+    page.wait(lambda: page.text("mqs-state") == "CONNECTED" and page.hooks("mqs-queue"),
+              "the reopened panel answered", POLL + 2)
+    time.sleep(REQUEST_TIMEOUT - 4)  # past when the aborted requests would have timed out
+    assert states(page) == ("CONNECTED", "CONNECTED")
+    assert page.notifications() == []
+    assert page.console_problems() == []
+
+
+def test_link_statuses_waiting_are_shown_and_counted_as_buffered(scripted):
+    """status_lanes (interdomain link statuses, apart from the buffer) were shown nowhere."""
+    host, page = scripted
+    lanes = {"links": 5, "pending": 4, "in_flight": 1}
+    host.answers[STATUS] = status_with(
+        connected=False, buffer={"queued": 2, "in_flight": 0, "capacity": 10000},
+        status_lanes=lanes, outage={"since": NOW, "duration": 30, "reason": "no broker"})
+    open_both(page)
+    assert states(page) == ("OUTAGE", "OUTAGE")
+    assert page.text("mqp-buffer") == "2 queued + 0 in flight of 10000"
+    assert page.text("mqp-lanes") == "+ 4 link statuses pending, 1 in flight"
+    buffer = page.browser.find_element(
+        By.XPATH, "//*[@data-test='mqs-panel']//tr[th='buffer']/td").text
+    assert buffer == "2 queued + 0 in flight of 10000 + 4 link statuses pending, 1 in flight"
+
+    host.answers[STATUS] = status_with(
+        buffer={"queued": 2, "in_flight": 0, "capacity": 10000}, status_lanes=lanes)
+    page.wait(lambda: page.text("mqp-state") == "CONNECTED", "connected")
+    assert page.notifications()[-1]["description"] \
+        == "publishing to amqp://127.0.0.1:5672/%2F; 7 messages buffered"
+
+    host.answers[STATUS] = answers()[STATUS]  # none waiting: not said
+    page.wait(lambda: not page.hooks("mqp-lanes"), "no lanes line", 2 * POLL + 1)
+    assert page.console_problems() == []
+
+
+def test_a_failed_route_keeps_the_rest_of_the_panel(scripted):
+    """v1/queues answers 500 when the inspection fails: the whole panel went UNREACHABLE and
+    blank. v1/status decides the state; each other section says why it has nothing."""
+    host, page = scripted
+    host.answers[QUEUES] = {"status": 500, "body": {
+        "description": "inspecting the queues failed; the controller's log says why",
+        "code": 500}}
+    del host.answers[RECENT]  # 404
+    host.answers[EXCHANGES] = {"status": 200, "raw": "<html><body>a proxy</body></html>"}
+    open_both(page)
+    assert states(page) == ("CONNECTED", "CONNECTED")
+    assert page.value("mqs-counter-confirmed") == "10"
+    assert page.value("mqs-listen-backlog") == "0"
+    assert page.text("mqs-queues-problem") == ("the Kytos API answered 500: inspecting the "
+                                              "queues failed; the controller's log says why")
+    assert page.text("mqs-recent-problem") == (
+        "the Kytos API answered 404: mq_producer's routes are not there (re-enabled through "
+        "Kytos' API? restart kytosd)")
+    assert page.text("mqs-exchanges-problem") == UNEXPECTED
+    assert page.hooks("mqs-queue") == page.hooks("mqs-recent") == page.hooks("mqs-exchange") \
+        == []
+
+    host.answers.update(answers())
+    page.wait(lambda: page.hooks("mqs-queue") and page.hooks("mqs-recent")
+              and page.hooks("mqs-exchange"), "every section again", 2 * POLL + 1)
+    for problem in ("mqs-queues-problem", "mqs-recent-problem", "mqs-exchanges-problem"):
+        assert page.hooks(problem) == []
+    assert page.notifications() == []
+    assert page.console_problems(network_error) == []
+
+
+ODD_STATUS = {
+    "a proxy's HTML page": {"status": 200, "raw": "<!DOCTYPE html><html>login</html>"},
+    "an empty object": {"status": 200, "body": {}},
+    "null": {"status": 200, "body": None},
+    "a list": {"status": 200, "body": []},
+    "counters null": status_with(counters=None),
+    "no buffer": status_with(buffer=...),
+    "intake null": status_with(intake=None),
+}
+
+
+@pytest.mark.parametrize("answer", ODD_STATUS.values(), ids=ODD_STATUS.keys())
+def test_an_odd_status_answer_is_unexpected_not_a_crash(scripted, answer):
+    """A 200 answer without the shape read threw in render or in refresh and left the
+    components in a wrong state."""
+    host, page = scripted
+    host.answers[STATUS] = answer
+    open_both(page)
+    assert states(page) == ("UNREACHABLE", "UNREACHABLE")
+    assert page.text("mqp-unreachable") == page.text("mqs-unreachable") == UNEXPECTED
+    host.answers[STATUS] = answers()[STATUS]
+    page.wait(lambda: states(page) == ("CONNECTED", "CONNECTED"), "both again", 2 * POLL + 1)
+    assert page.console_problems() == []
+
+
+ODD_SECTIONS = {
+    "exchanges null": (EXCHANGES, {"exchanges": None}, "mqs-exchanges-problem"),
+    "no list of queues": (QUEUES, {"inspected": False, "reason": None, "checked_at": None,
+                                   "cache_seconds": 5}, "mqs-queues-problem"),
+    "recent null": (RECENT, None, "mqs-recent-problem"),
+    "listen_events empty": (LISTEN, {}, "mqs-listen-problem"),
+}
+
+
+@pytest.mark.parametrize("odd", ODD_SECTIONS.values(), ids=ODD_SECTIONS.keys())
+def test_an_odd_answer_of_a_section_is_said_in_it(scripted, odd):
+    host, page = scripted
+    route, body, hook = odd
+    host.answers[route] = {"status": 200, "body": body}
+    open_both(page)
+    assert states(page) == ("CONNECTED", "CONNECTED")
+    page.wait(lambda: page.text(hook) == UNEXPECTED, "the section's note")
+    assert page.value("mqs-counter-confirmed") == "10"
+    assert page.console_problems() == []
+
+
+def test_null_and_out_of_range_fields_do_not_break_render(scripted):
+    """message_id null threw at .slice(); a time out of Date's range threw a RangeError."""
+    host, page = scripted
+    host.answers[STATUS] = status_with(
+        connected=False, outage={"since": 1e20, "duration": 1e20, "reason": None},
+        last_error=None, status_lanes=None)
+    host.answers[RECENT] = {"status": 200, "body": {"capacity": None, "messages": [
+        {"message_id": None, "event_name": None, "exchange": None, "routing_key": None,
+         "outcome": None, "time": 1e20}, None]}}
+    host.answers[QUEUES] = {"status": 200, "body": {
+        "inspected": True, "reason": None, "checked_at": -1e20, "cache_seconds": None,
+        "queues": [None, {"name": "kytos.q", "state": None, "messages": None,
+                          "consumers": None, "error": None, "counts": None}]}}
+    host.answers[EXCHANGES] = {"status": 200, "body": {"exchanges": {"kytos.events": None}}}
+    open_both(page)
+    assert states(page) == ("OUTAGE", "OUTAGE")
+    assert page.text("mqp-outage-since") == ""
+    assert len(page.hooks("mqs-recent")) == 1
+    assert len(page.hooks("mqs-queue")) == 1
+    assert [row.get_attribute("data-name") for row in page.hooks("mqs-exchange")] \
+        == ["kytos.events"]
+    time.sleep(POLL + 0.5)  # a few polls more, each rendered
+    assert page.console_problems() == []
+
+
+def test_the_first_rate_shown_again_is_not_over_the_time_hidden(scripted):
+    """The counts before hiding were kept: the first poll shown again divided all that came
+    while hidden by the time since the last poll before."""
+    host, page = scripted
+    page.open()
+    page.menu(TOOLBAR_NAME)
+    confirmed = lambda: page.hook("mqp-rate", page.hook("mqp-counter-confirmed")).text  # noqa: E731
+    page.wait(lambda: confirmed() == "0.0/s", "a rate", 2 * POLL + 2)
+    page.menu("k-host-home")
+    burst = status_with()
+    burst["body"]["counters"].update(received=3010, confirmed=3010)
+    host.answers[STATUS] = burst
+    time.sleep(1)
+    page.menu(TOOLBAR_NAME)
+    page.wait(lambda: page.count("confirmed") == "3010", "the new count")
+    seen = set()
+    deadline = time.monotonic() + POLL + 1
+    while time.monotonic() < deadline:
+        seen.add(confirmed())
+        time.sleep(0.1)
+    assert seen <= {"", "0.0/s"}  # nothing came while shown
+
+
+def test_a_404_says_the_routes_are_not_there(scripted):
+    """Core answers 404 for a NApp re-enabled through its API until kytosd restarts."""
+    host, page = scripted
+    del host.answers[STATUS]
+    open_both(page)
+    assert states(page) == ("UNREACHABLE", "UNREACHABLE")
+    said = ("the Kytos API answered 404: mq_producer's routes are not there (re-enabled "
+            "through Kytos' API? restart kytosd)")
+    assert page.text("mqp-unreachable") == page.text("mqs-unreachable") == said
+    assert page.console_problems(network_error) == []
