@@ -3,6 +3,7 @@
 import datetime as dt
 import logging
 import reprlib
+import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -28,6 +29,7 @@ TOPOLOGY_LOADED = "kytos/topology.topology_loaded"
 # producer refuses a longer one; refused here, before any work on the content.
 MAX_NAME_BYTES = 255
 MAX_ID = 255  # characters of an event's id kept in the envelope (core's are UUIDs: 36)
+_SURELY_SHORT = MAX_NAME_BYTES // 4  # characters: UTF-8 takes at most 4 bytes for one
 
 
 @dataclass
@@ -112,14 +114,19 @@ class EventPipeline:
             log.error("listen_events: event %r not handed on: its name is not valid UTF-8 "
                       "(lone surrogates)", name)
             return []
-        if len(name) > MAX_NAME_BYTES // 4 and len(name.encode()) > MAX_NAME_BYTES:
+        if len(name) > _SURELY_SHORT and len(name.encode()) > MAX_NAME_BYTES:
             counters.failed += 1
             log.error("listen_events: event %r... not handed on: its name is %d bytes long, "
                       "more than the %d a message property holds", name[:100],
                       len(name.encode()), MAX_NAME_BYTES)
             return []
-        event_id, warnings = event_id_text(event_id)
-        timestamp = _event_time(timestamp, warnings)
+        if type(event_id) is uuid.UUID:  # core's: no call for the common case
+            event_id, warnings = str(event_id), []
+        else:
+            event_id, warnings = event_id_text(event_id)
+        if timestamp is not None and (type(timestamp) is not dt.datetime
+                                      or timestamp.tzinfo is not dt.UTC):
+            timestamp = _event_time(timestamp, warnings)
         topology = content.get("topology") if isinstance(content, dict) else None
         parts = None if topology is None else topology_parts(topology)
         serialized_topology = None
@@ -235,9 +242,11 @@ def event_id_text(event_id: Any) -> tuple[str | None, list[str]]:
     """An event's id as the envelope's text (None stays None), and a warning when it had to
     be made so: cut to MAX_ID characters, escaped when not UTF-8, or a placeholder when str()
     raises. Never raises: it is also how a log line shows the id."""
+    kind = type(event_id)
+    if kind is uuid.UUID:  # core's
+        return str(event_id), []
     if event_id is None:
         return None, []
-    kind = type(event_id)
     try:
         text = str(event_id)
     except Exception as exc:
@@ -254,11 +263,10 @@ def event_id_text(event_id: Any) -> tuple[str | None, list[str]]:
     return text, warnings
 
 
-def _event_time(timestamp: dt.datetime | None, warnings: list[str]) -> dt.datetime | None:
-    """The event's timestamp in UTC (a naive one taken as UTC); when it is no datetime, or
-    one that UTC cannot hold, the present time, with a warning."""
-    if timestamp is None or (type(timestamp) is dt.datetime and timestamp.tzinfo is dt.UTC):
-        return timestamp  # core's: datetime.now(timezone.utc)
+def _event_time(timestamp: Any, warnings: list[str]) -> dt.datetime:
+    """A timestamp that is not core's (an aware UTC datetime) in UTC (a naive one taken as
+    UTC); when it is no datetime, or one that UTC cannot hold, the present time, with a
+    warning."""
     try:
         if isinstance(timestamp, dt.datetime):
             return timestamp.astimezone(dt.UTC) if timestamp.tzinfo \

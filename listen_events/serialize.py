@@ -416,7 +416,7 @@ class Serializer:
         room = self._text_left  # MAX_TEXT: a local between calls out (attributes cost)
         # A key made text (an int, a tuple, a str cut) may have the text of another key of
         # the same dict: looked for once the dict has one, so plain dicts pay nothing.
-        converted = id(result) in self._converted
+        converted = id(result) in self._converted if self._converted else False
         items = iter(items)
         for key, item in items:
             if type(key) is str and (size := len(key)) <= room and size <= max_string \
@@ -507,7 +507,8 @@ class Serializer:
                 data = _as_dict(obj, as_dict)
             except Exception as exc:  # a broken object must not break the handler
                 return self._degrade(obj, f"as_dict() raised {_error(exc)}")
-            self._note_slow(obj, "as_dict()", started)
+            if perf_counter() - started > SLOW_CALL:
+                self._note_slow(obj, "as_dict()", started)
             checked = self._round_trip(data, depth + 1)
             return self.value(data, depth + 1) if checked is None else checked
         kind = _object_kind(type(obj))
@@ -517,7 +518,8 @@ class Serializer:
                 data = obj.value if kind is _PYOF_VALUE else obj.model_dump()
             except Exception as exc:
                 return self._degrade(obj, f"{how} raised {_error(exc)}")
-            self._note_slow(obj, how, started)
+            if perf_counter() - started > SLOW_CALL:
+                self._note_slow(obj, how, started)
             return self.value(data, depth + 1)
         try:
             parts = topology_parts(obj)
@@ -596,14 +598,13 @@ class Serializer:
         return text if isinstance(text, str) else self._string(str(text))
 
     def _note_slow(self, obj: Any, call: str, started: float) -> None:
-        """One call of an object's own code (``started``: ``perf_counter()`` before it) that
-        held the loop longer than SLOW_CALL: nothing can interrupt it, so it is said, naming
-        the type, for the operator to find the NApp at fault."""
+        """One call of an object's own code (``started``: ``perf_counter()`` before it) held
+        the loop longer than SLOW_CALL: nothing can interrupt it, so it is said, naming the
+        type, for the operator to find the NApp at fault."""
         spent = perf_counter() - started
-        if spent > SLOW_CALL:
-            name = _safe_text(lambda: type(obj).__name__, "?")
-            self._warn(f"{name} {call} took {spent * 1000:.0f} ms, holding Kytos' event loop "
-                       "(its own code: nothing can interrupt it)")
+        name = _safe_text(lambda: type(obj).__name__, "?")
+        self._warn(f"{name} {call} took {spent * 1000:.0f} ms, holding Kytos' event loop "
+                   "(its own code: nothing can interrupt it)")
 
     def _distinct_key(self, text: str, original: Any, result: dict[str, Any]) -> str:
         """A key whose text another key of ``result`` has already (1 and "1", None and
