@@ -8,9 +8,9 @@ values (UBInt32, HWAddress... GenericType) as their ``value``; dataclasses as th
 other objects (python-openflow structs such as PortStats, core's Connection) as their public
 instance attributes (``vars()``, names not starting with "_", methods left out). Exceptions
 become "Type: message"; UUIDs, datetimes and enums strings (enums their value); bytes text
-(invalid UTF-8 as \\xNN escapes); sets and tuples lists; a dict's keys their text (a key whose
-text another key of the dict has, 1 beside "1", is kept as "1 <int key>", with a warning,
-never overwritten). Anything else - an object with no
+(invalid UTF-8 as \\xNN escapes); sets and tuples lists; a dict's keys their text (of two keys
+with one text, 1 and "1", the later is kept as "1 <int key>" or "1 <str key>", with a
+warning, never overwritten). Anything else - an object with no
 public attribute, a class, a function, an object whose as_dict(), model_dump(), __dict__,
 __str__ or value raises - degrades to a clear ``<unserializable Type: repr>`` string and a
 warning: the caller never sees an exception because of a value. (A container that cannot be
