@@ -80,6 +80,20 @@ def test_a_confirm_of_the_route_ends_its_spell_and_a_later_one_may_renew_again(t
     assert transport._renew
 
 
+def test_refusals_a_pause_apart_are_not_a_spell(transport, clock):
+    """A link's status queue refuses a status while it holds an unread one, by design: two
+    such refusals 15 s apart, with nothing on the route between them, were taken for 15 s of
+    refusals and a new channel (a real kytosd, 2026-12-07)."""
+    message = _message()
+    transport._outcome(message, NACK)
+    clock.now += 15.0  # nothing refused (or sent) on the route meanwhile
+    transport._outcome(message, NACK)
+    assert not transport._renew
+    clock.now += 5.0  # then refused at every retry for RETRY_INTERVAL: a spell
+    transport._outcome(message, NACK)
+    assert transport._renew
+
+
 def test_other_routes_confirmed_meanwhile_do_not_hide_a_refused_one(transport, clock):
     refused, confirmed = _message(), _message("administrative.kytos/topology.switch.enabled")
     transport._outcome(refused, NACK)

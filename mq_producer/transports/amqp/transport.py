@@ -136,9 +136,9 @@ class AmqpTransport:
         self._purge_channel_of: AbstractConnection | None = None
         self._watched_channel: aiormq.Channel | None = None  # _channel_closed is armed on it
         # Per route (exchange, routing key): since when its messages have been refused (nacks)
-        # with no confirm between them; and when a new channel was last opened for such
-        # refusals (see _note_refused).
-        self._refused_since: dict[tuple[str, str], float] = {}
+        # with no confirm between them, and the last refusal; and when a new channel was last
+        # opened for such refusals (see _note_refused).
+        self._refused_since: dict[tuple[str, str], tuple[float, float]] = {}
         self._renewed_at = -math.inf
         self._renew = False  # publish() opens a new channel before it sends
         self._retired: aiormq.abc.AbstractChannel | None = None  # the channel renew left
@@ -734,10 +734,19 @@ class AmqpTransport:
         connection (measured on 3.10.8, docs/operating.rst); the channel's other routes, to
         other queues, go on being confirmed meanwhile. A queue of the operator's that refuses
         (full, reject-publish) goes on refusing: nothing more is done for it until the broker
-        confirms its route again."""
+        confirms its route again.
+
+        A refusal after a pause in the route's refusals (twice RETRY_INTERVAL: the retries
+        of a refused message come every RETRY_INTERVAL at most) begins a spell of its own: a
+        link's status queue refuses a status while it holds an unread one, by design, and two
+        such refusals a minute apart were taken for a minute of refusals (a real kytosd)."""
         route, now = self.destination(message), time.monotonic()
-        since = self._refused_since.setdefault(route, now)
-        if since >= self._renewed_at and now - since >= self._config.retry_interval:
+        retry_interval = self._config.retry_interval
+        since, last = self._refused_since.get(route, (now, now))
+        if now - last > 2 * retry_interval:
+            since = now
+        self._refused_since[route] = (since, now)
+        if since >= self._renewed_at and now - since >= retry_interval:
             self._renewed_at, self._renew = now, True
             log.warning("mq_producer: %s has refused every message to exchange %r with routing "
                         "key %r for %.0fs: publishing on a new channel (RabbitMQ refuses for "
