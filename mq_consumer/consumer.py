@@ -141,6 +141,12 @@ class EventConsumer:
                     f"{connection_error_text(self._broker, exc)}") from None
             try:
                 await self._consume(connection)
+            except ValueError as exc:  # the client's encoder (pamqp), before the broker
+                await self.close()
+                raise ConsumerConnectionError(
+                    f"the AMQP client cannot name a queue, an exchange or a binding so ({exc}): "
+                    "it takes letters, digits, space and - _ . : @ # , / + in a name"
+                    ) from None
             except _CONNECT_ERRORS as exc:
                 await self.close()
                 raise ConsumerConnectionError(

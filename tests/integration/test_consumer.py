@@ -155,6 +155,20 @@ async def test_a_queue_or_binding_the_broker_refuses_is_one_clear_line(
         assert noise not in result.stderr, result.stderr
 
 
+async def test_a_name_the_client_cannot_encode_is_one_clear_line(
+        broker_url, exchange_prefix, cleanup_exchanges):
+    """An SDX NNI id with a parenthesis: RabbitMQ would take the queue name, aiormq's encoder
+    (pamqp) does not; it was reported as the broker's refusal."""
+    result = await asyncio.to_thread(_cli, broker_url, exchange_prefix, "--link-queue",
+                                     "urn:sdx:port:ufrgs.br:Sao_Paulo:eth(1)", "--count", "1")
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("mq-consumer: ")]
+    assert errors == ["mq-consumer: the AMQP client cannot name a queue, an exchange or a "
+                      "binding so (Invalid value for queue): it takes letters, digits, space "
+                      "and - _ . : @ # , / + in a name"], result.stderr
+    assert "Traceback" not in result.stderr
+
+
 async def test_an_invalid_message_is_logged_honestly_and_safely(
         amqp, broker_url, exchange_prefix, cleanup_exchanges, caplog):
     """On a private queue (no dead-letter exchange) the line says the message is dropped; a
