@@ -159,6 +159,7 @@ async def test_a_name_the_client_cannot_encode_is_one_clear_line(
         broker_url, exchange_prefix, cleanup_exchanges):
     """An SDX NNI id with a parenthesis: RabbitMQ would take the queue name, aiormq's encoder
     (pamqp) does not; it was reported as the broker's refusal."""
+    cleanup_exchanges.add(f"{exchange_prefix}.dead")  # the CLI's dead-letter queue, declared first
     result = await asyncio.to_thread(_cli, broker_url, exchange_prefix, "--link-queue",
                                      "urn:sdx:port:ufrgs.br:Sao_Paulo:eth(1)", "--count", "1")
     assert result.returncode == 1
