@@ -157,10 +157,8 @@ class EnvelopeBuilder:
         link = link_state(content, event_status=link_status,
                           event_enabled=ENABLED_BY_EVENT.get(event_name),
                           nni_metadata_key=self.nni_metadata_key)
-        tzinfo = event_timestamp.tzinfo
-        if tzinfo is not dt.UTC:  # core's are UTC already (datetime.now(timezone.utc))
-            event_timestamp = event_timestamp.astimezone(dt.UTC) if tzinfo \
-                else event_timestamp.replace(tzinfo=dt.UTC)
+        if event_timestamp.tzinfo is not dt.UTC:  # core's are UTC already
+            event_timestamp = in_utc(event_timestamp)
         sequence = next(self._sequence)
         return (LargeEnvelope if large else dict)({
             "schema_version": SCHEMA_VERSION,
@@ -178,6 +176,16 @@ class EnvelopeBuilder:
             "link": link,
             "content": content,
         })
+
+
+def in_utc(timestamp: dt.datetime) -> dt.datetime:
+    """``timestamp`` in UTC, a naive one taken as UTC (core's are datetime.now(timezone.utc)).
+    Raises what ``astimezone`` raises: OverflowError for a time UTC cannot hold, or a
+    tzinfo's own error."""
+    if timestamp.tzinfo is dt.UTC:
+        return timestamp
+    return timestamp.astimezone(dt.UTC) if timestamp.tzinfo \
+        else timestamp.replace(tzinfo=dt.UTC)
 
 
 def napp_of(event_name: str) -> str:

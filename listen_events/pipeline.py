@@ -12,7 +12,7 @@ import orjson
 
 from .classify import MAX_CACHED_NAMES
 from .config import ListenConfig
-from .envelope import EnvelopeBuilder, hand_off_form, nni_interface, nni_value
+from .envelope import EnvelopeBuilder, hand_off_form, in_utc, nni_interface, nni_value
 from .pacing import Pacer
 from .serialize import (
     Serialized,
@@ -269,8 +269,7 @@ def _event_time(timestamp: Any, warnings: list[str]) -> dt.datetime:
     warning."""
     try:
         if isinstance(timestamp, dt.datetime):
-            return timestamp.astimezone(dt.UTC) if timestamp.tzinfo \
-                else timestamp.replace(tzinfo=dt.UTC)
+            return in_utc(timestamp)
         why = f"a {type(timestamp).__name__}, not a datetime"
     except Exception as exc:  # out of range in UTC, or a tzinfo that raises
         why = f"not a time in UTC ({type(exc).__name__}: {exc})"
