@@ -503,7 +503,7 @@ def configure_producer(names: Names, *, basic_publish: bool = False) -> None:
 
 
 async def start_stack() -> Stack:
-    controller = FakeController()
+    controller = FakeController(record_handed_over=False)
     controller.seen = _NoLog()
     listen = controller.load_napp(ListenEvents)
     producer = controller.load_napp(MqProducer)
@@ -1428,7 +1428,7 @@ def no_op_controller(pattern: str) -> tuple[FakeController, list[int]]:
     async def no_op(_event: Any) -> None:
         handled[0] += 1
 
-    controller.listeners[pattern] = [no_op]
+    controller.events_listeners[pattern] = [no_op]
     return controller, handled
 
 
@@ -1552,8 +1552,8 @@ async def phase_paced(run: Run) -> None:
     options, figures = run.options, run.figures
     out(f"\n7. paced CPU (no ticker): link events at a steady pace, topology profile, "
         f"{options.paced_seconds:g} s per pace and path in {options.paced_rounds} alternated "
-        "rounds (NApps, raw; raw, NApps; ...), pooled; a consumer process on a queue of its own "
-        "each")
+        "rounds (NApps, variants, raw; raw, variants, NApps; ...), pooled; a consumer process "
+        "on a queue of its own each")
     figures.paced_seconds = options.paced_seconds
     await wait_until(run.stack.idle, 30, "idle before the paced runs")
     cpu = time.process_time()
@@ -1565,7 +1565,10 @@ async def phase_paced(run: Run) -> None:
         count = max(2, int(rate * options.paced_seconds))
         await wait_until(run.stack.idle, 30, "idle before a paced run")
         name = f"paced{rate:.0f}"
-        napps, reads, raw, rounds = await alternated_rounds(run, rate, count, name)
+        pooled, rounds = await alternated_rounds(run, rate, count, name)
+        napps, raw, reads, core = pooled["napps"], pooled["raw"], pooled["reads"], \
+            pooled["core"]
+        assert napps is not None and raw is not None
         ratio = napps.cpu_us / raw.cpu_us
         figures.paced[f"{rate:.0f}"] = {
             "events": count, "napps_cpu_us_per_event": napps.cpu_us,
@@ -1627,6 +1630,8 @@ async def phase_paced(run: Run) -> None:
                     figures, f"paced {rate:,.0f}/s with LINGER_MS = {options.linger_ms:g}: the "
                              "NApps' own CPU per event <= 0.5 x raw's (issue 21)",
                     linger_own_ratio <= 0.5))
+        if core is not None:
+            core_row(run, rate, raw, dispatch_us, napps, core)
         if reads is not None:
             reads_row(run, rate, raw, dispatch_us, napps, reads)
         # Wake-ups, apart: counting costs about 1 us per callback, kept out of the CPU above.
@@ -1669,39 +1674,52 @@ def split_row(run: Run, rate: float, napps: PacedResult, raw: PacedResult) -> No
 
 
 async def alternated_rounds(run: Run, rate: float, count: int, name: str
-                            ) -> tuple[PacedResult, PacedResult | None, PacedResult,
+                            ) -> tuple[dict[str, PacedResult | None],
                                        list[tuple[PacedResult, PacedResult]]]:
-    """``count`` events through the NApps, as many with confirms read as they come (None when
-    that is the default) and ``count`` raw messages, at ``rate``, in ``paced_rounds`` rounds
-    whose order alternates (NApps, as they come, raw; raw, as they come, NApps; ...): a drift
-    of the host's pace, and its bursts of noise, weigh on all alike. Each pooled, and the
-    NApps' and raw's of each round (single rounds' p99s differ by a millisecond and more)."""
+    """``count`` events through the NApps, as many through each variant of them (VARIANTS:
+    None when it is the default already) and ``count`` raw messages, at ``rate``, in
+    ``paced_rounds`` rounds whose order alternates (NApps, variants, raw; raw, variants
+    reversed, NApps; ...): a drift of the host's pace, and its bursts of noise, weigh on all
+    alike. Each pooled, by path ("napps", "raw" and the variants' names), and the NApps' and
+    raw's of each round (single rounds' p99s differ by a millisecond and more)."""
     rounds = max(1, min(run.options.paced_rounds, count))
-    napps: PacedResult | None = None
-    reads: PacedResult | None = None
-    raw: PacedResult | None = None
+    paths = ("napps", *VARIANTS, "raw")
+    pooled: dict[str, PacedResult | None] = dict.fromkeys(paths)
     by_round: list[tuple[PacedResult, PacedResult]] = []
     for number in range(rounds):
         share = count // rounds + (number < count % rounds)
         results: dict[str, PacedResult | None] = {}
-        order = ("napps", "reads", "raw") if number % 2 == 0 else ("raw", "reads", "napps")
-        for path in order:
+        for path in paths if number % 2 == 0 else reversed(paths):
             queue = f"{name}.{path}.{number + 1}"
             if path == "napps":
                 results[path] = await paced_production(run, rate, share, queue)
             elif path == "raw":
                 results[path] = await paced_raw(run, rate, share, queue)
             else:
-                results[path] = await reads_as_they_come(run, rate, share, queue)
-        round_napps, round_raw, round_reads = results["napps"], results["raw"], results["reads"]
+                results[path] = await VARIANTS[path](run, rate, share, queue)
+        round_napps, round_raw = results["napps"], results["raw"]
         assert round_napps is not None and round_raw is not None
         by_round.append((round_napps, round_raw))
-        napps = round_napps if napps is None else napps + round_napps
-        raw = round_raw if raw is None else raw + round_raw
-        if round_reads is not None:
-            reads = round_reads if reads is None else reads + round_reads
-    assert napps is not None and raw is not None
-    return napps, reads, raw, by_round
+        for path, result in results.items():
+            if result is not None:
+                before = pooled[path]
+                pooled[path] = result if before is None else before + result
+    return pooled, by_round
+
+
+async def through_core(run: Run, rate: float, count: int, queue: str) -> PacedResult | None:
+    """``paced_production`` with listen_events' DIRECT_HAND_OFF off (every batch a hand-off
+    event, dispatched by the stand-in core to mq_producer's handler); None when that is the
+    setting already."""
+    listen = run.stack.listen
+    direct = listen.direct
+    if direct is None:
+        return None
+    listen.direct = None
+    try:
+        return await paced_production(run, rate, count, queue)
+    finally:
+        listen.direct = direct
 
 
 async def reads_as_they_come(run: Run, rate: float, count: int, queue: str
@@ -1717,6 +1735,11 @@ async def reads_as_they_come(run: Run, rate: float, count: int, queue: str
         return await paced_production(run, rate, count, queue)
     finally:
         confirm_linger.seconds = default
+
+
+# Section 7's variants of the NApps, each run in every round beside them and raw aio-pika.
+VARIANTS: dict[str, Callable[[Run, float, int, str], Awaitable[PacedResult | None]]] = {
+    "core": through_core, "reads": reads_as_they_come}
 
 
 def reads_row(run: Run, rate: float, raw: PacedResult, dispatch_us: float,
@@ -1741,6 +1764,24 @@ def reads_row(run: Run, rate: float, raw: PacedResult, dispatch_us: float,
         f"{reads.cpu_us - napps.cpu_us:.0f} us per event",
         f"p50 {napps.ms(50) - reads.ms(50):+.2f} ms{where}, p99 "
         f"{napps.ms(99) - reads.ms(99):+.2f} ms with it")
+
+
+def core_row(run: Run, rate: float, raw: PacedResult, dispatch_us: float,
+             napps: PacedResult, core: PacedResult) -> None:
+    """Section 7: the NApps handing every batch on through core beside the default's direct
+    hand-off, same run."""
+    own_ratio = (core.cpu_us - dispatch_us) / raw.cpu_us
+    run.figures.paced[f"{rate:.0f}"].update({
+        "through_core_cpu_us_per_event": core.cpu_us,
+        "through_core_ratio_own_cpu": own_ratio,
+        "through_core_p50_ms": core.ms(50), "through_core_p99_ms": core.ms(99)})
+    row("  hand-off events through core: CPU per event", f"{core.cpu_us:.0f} us",
+        f"DIRECT_HAND_OFF = False; the NApps' own {core.cpu_us - dispatch_us:.0f} us, ratio "
+        f"{own_ratio:.2f} to raw's; p50 / p99 {core.ms(50):.2f} / {core.ms(99):.2f} ms; "
+        f"{core.sent} events, in rounds beside the NApps'")
+    row("    the direct hand-off saves", f"{core.cpu_us - napps.cpu_us:.0f} us per event",
+        f"p50 {napps.ms(50) - core.ms(50):+.2f} ms, p99 {napps.ms(99) - core.ms(99):+.2f} ms "
+        "with it")
 
 
 def mix_groups(per_flap: Mapping[str, int]) -> dict[str, list[tuple[str, int]]]:

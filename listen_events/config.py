@@ -31,6 +31,7 @@ class ListenConfig:
     nni_metadata_key: str | None  # None: NNI handling disabled
     profile: str = "topology"
     linger: float = 0.0  # LINGER_MS, in seconds
+    direct_hand_off: bool = True  # DIRECT_HAND_OFF
     # BLOCKED_EVENTS and HANDOFF_EVENT: never subscribed nor handed on (``.match(name)``)
     blocked: re.Pattern[str] = re.compile("(?!)")
 
@@ -93,10 +94,15 @@ def _unclassified_class(value: object) -> str | None:
     return class_word("UNCLASSIFIED_CLASS", value)
 
 
+def _flag(setting: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise SettingsError(f"{setting}: expected True or False, got {value!r}")
+    return value
+
+
 def load_config(settings: ModuleType, environ: Mapping[str, str] = os.environ) -> ListenConfig:
     """Validate every setting; raise SettingsError naming the first bad one."""
-    if not isinstance(settings.SNAPSHOT_ON_TOPOLOGY_LOADED, bool):
-        raise SettingsError("SNAPSHOT_ON_TOPOLOGY_LOADED: expected True or False")
+    _flag("SNAPSHOT_ON_TOPOLOGY_LOADED", settings.SNAPSHOT_ON_TOPOLOGY_LOADED)
     snapshot_class = _text("SNAPSHOT_CLASS", settings.SNAPSHOT_CLASS)
     if not re.fullmatch(r"[A-Za-z0-9_-]+", snapshot_class):
         raise SettingsError(f"SNAPSHOT_CLASS: {snapshot_class!r} must be one word")
@@ -128,6 +134,7 @@ def load_config(settings: ModuleType, environ: Mapping[str, str] = os.environ) -
         nni_metadata_key=_nni_metadata_key(settings.NNI_METADATA_KEY),
         profile=profile,
         linger=_linger(getattr(settings, "LINGER_MS", 0)),
+        direct_hand_off=_flag("DIRECT_HAND_OFF", getattr(settings, "DIRECT_HAND_OFF", True)),
         blocked=blocked,
     )
 

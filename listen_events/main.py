@@ -7,10 +7,13 @@ alone to an idle worker is processed and handed on by the handler itself, in its
 out in order, up to MAX_BATCH at a time, as KytosEvents (``settings.HANDOFF_EVENT``, content
 ``{"envelopes": [...]}``: each envelope its JSON bytes, a topology's or a large content's a
 dict) on the app buffer, so any producer NApp can publish them; this NApp knows nothing about
-brokers. It never takes in what it hands on: the hand-off event is always blocked
-(settings.BLOCKED_EVENTS).
+brokers. When every NApp listening to that event offers ``take_hand_off`` (kytos/mq_producer
+does), the envelopes are handed to it directly instead (direct.py, DIRECT_HAND_OFF). It never
+takes in what it hands on: the hand-off event is always blocked (settings.BLOCKED_EVENTS).
 """
 
+import asyncio
+import time
 from pathlib import Path
 
 from kytos.core import KytosEvent, KytosNApp, log, rest
@@ -19,6 +22,7 @@ from kytos.core.rest_api import JSONResponse, Request
 
 from . import settings
 from .config import load_config
+from .direct import DirectHandOff
 from .pacing import WORK_SLICE, Pacer
 from .patterns import SettingsError
 from .pipeline import EventPipeline
@@ -40,6 +44,7 @@ class Main(KytosNApp):
     def setup(self) -> None:
         self.pipeline: EventPipeline | None = None
         self.worker: HandOffWorker | None = None
+        self.direct: DirectHandOff | None = None
         self.disabled_reason = ""
         try:
             self.pipeline = EventPipeline(load_config(settings), Pacer(WORK_SLICE))
@@ -50,6 +55,9 @@ class Main(KytosNApp):
             return
         self.worker = HandOffWorker(self.pipeline, self._hand_on,
                                     linger=self.pipeline.config.linger)
+        self.direct = DirectHandOff(self.pipeline.config.handoff_event) \
+            if self.pipeline.config.direct_hand_off else None
+        self._events_sent = False  # hand-off events were sent, maybe not handled yet
         # The subscription is one regex of every pattern (hundreds of characters): shown at
         # DEBUG, and in v1/status.
         log.info("listen_events: instance %s, profile %s (its events but BLOCKED_EVENTS: "
@@ -93,11 +101,31 @@ class Main(KytosNApp):
             await self.worker.take(event.name, event.id, event.timestamp, event.content)
 
     async def _hand_on(self, envelopes: list[Handed]) -> None:
-        """One hand-off event for a batch of envelopes, in order (the worker counts them)."""
+        """A batch of envelopes, in order (the worker counts them): to the producer NApps'
+        ``take_hand_off`` when all of them offer it (direct.py), else in one hand-off event.
+
+        Going direct after hand-off events were sent waits until core has started their
+        handlers, so that none is overtaken: its app buffer seen empty (it is FIFO, and core
+        starts an event's handler tasks in the step that takes it), then one turn of the loop
+        (those tasks run first). While the buffer is not empty, events go on being sent."""
         assert self.pipeline is not None
-        await self.controller.buffers.app.aput(
-            KytosEvent(name=self.pipeline.config.handoff_event,
-                       content={"envelopes": envelopes}))
+        name = self.pipeline.config.handoff_event
+        direct = self.direct
+        sinks = None if direct is None else direct.sinks(
+            getattr(self.controller, "events_listeners", None), time.monotonic())
+        if sinks is not None and self._events_sent:
+            if self.controller.buffers.app.empty():
+                await asyncio.sleep(0)
+                self._events_sent = False
+            else:
+                sinks = None
+        if sinks is None:
+            self._events_sent = True
+            await self.controller.buffers.app.aput(
+                KytosEvent(name=name, content={"envelopes": envelopes}))
+            return
+        for take_hand_off in sinks:
+            take_hand_off(name, envelopes)
 
     @rest("v1/snapshot", methods=["POST"])
     async def snapshot(self, _request: Request) -> JSONResponse:
@@ -130,6 +158,13 @@ class Main(KytosNApp):
             answer["nni_ports"] = handed_on.nni_ports
         return JSONResponse(answer, status_code=202)
 
+    def _hand_off_path(self) -> dict[str, object]:
+        """How the next batch goes: "direct" to the NApps named, or "event"."""
+        if self.direct is None or self.direct.sinks(
+                getattr(self.controller, "events_listeners", None), time.monotonic()) is None:
+            return {"hand_off_path": "event", "direct_to": []}
+        return {"hand_off_path": "direct", "direct_to": list(self.direct.napps)}
+
     def _disabled(self) -> JSONResponse:
         return JSONResponse({"description": self.disabled_reason, "code": 503},
                             status_code=503)
@@ -144,6 +179,7 @@ class Main(KytosNApp):
             "profile": self.pipeline.config.profile,
             "subscription": SUBSCRIPTION,
             "handoff_event": self.pipeline.config.handoff_event,
+            **self._hand_off_path(),
             "backlog": self.worker.backlog,
             "counters": self.pipeline.counters.as_dict(),
             "after_shutdown": self.worker.after_stop,

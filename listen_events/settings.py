@@ -154,6 +154,14 @@ NNI_METADATA_KEY = "sdx_nni"
 # Always blocked (BLOCKED_EVENTS): never taken in again.
 HANDOFF_EVENT = "kytos/listen_events.broadcast"
 
+# Hand envelopes straight to the producer NApps, without a hand-off event, when every NApp
+# listening to HANDOFF_EVENT offers it (kytos/mq_producer does; another listener of the
+# event, and it is sent as before, to all of them: docs/design.rst, "The hand-off"). It spares
+# the controller a second dispatch of every batch (a put on and a get from its app buffer,
+# every NApp's listener patterns matched, a handler task): at a steady pace, one per event.
+# The same envelopes reach the same NApps, in the same order. False: always the event.
+DIRECT_HAND_OFF = True
+
 # Milliseconds an envelope may wait for others to be handed on with it (like Kafka's
 # linger.ms). 0 (the default): handed on in the turn of the loop after its event - the lowest
 # latency - or, in a burst (events one per turn of the loop), with those that came within

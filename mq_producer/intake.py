@@ -97,7 +97,8 @@ class HandOffIntake:
         await self._idle.wait()
 
     def push(self, name: str, event_id: Any, content: Any) -> None:
-        """Queue one hand-off event; O(1), never awaits. Must be called on the loop's thread.
+        """Queue one hand-off event (``event_id`` None: envelopes handed over directly, without
+        one); O(1), never awaits. Must be called on the loop's thread.
         After stop() its envelopes are discarded, counted (``after_stop``) and, the first
         time, logged."""
         if self._stopped:
@@ -174,8 +175,7 @@ class HandOffIntake:
             try:
                 await self._take(name, event_id, content)
             except Exception:  # a bug must cost one hand-off event, logged, not the intake
-                log.exception("mq_producer: could not take hand-off event %s (id %s)", name,
-                              event_id)
+                log.exception("mq_producer: could not take hand-off %s", _source(name, event_id))
             finally:
                 self._busy = False
 
@@ -238,7 +238,7 @@ class HandOffIntake:
         except InvalidEnvelope as exc:
             counters.received += 1  # the container stands for one envelope that never came
             counters.rejected += 1
-            log.error("mq_producer: cannot publish event %s (id %s): %s", name, event_id, exc)
+            log.error("mq_producer: cannot publish %s: %s", _source(name, event_id), exc)
             return
         now = time.time()  # one hand-off event: its envelopes were handed on together
         try:
@@ -288,8 +288,8 @@ class HandOffIntake:
     def _rejected(self, envelope: Any, position: str, name: str, event_id: Any,
                   exc: InvalidEnvelope) -> None:
         self.publisher.counters.rejected += 1
-        log.error("mq_producer: cannot publish event %s (id %s), envelope %s%s: %s", name,
-                  event_id, position, _message_id_note(envelope), exc)
+        log.error("mq_producer: cannot publish %s, envelope %s%s: %s", _source(name, event_id),
+                  position, _message_id_note(envelope), exc)
 
     def _route(self, envelope: Any, body: bytes | bytearray | None, position: str, name: str,
                event_id: Any, now: float) -> None:
@@ -310,12 +310,20 @@ class HandOffIntake:
                 and status_copy_problem(message, config.link_status)
             if problem:
                 counters.rejected += 1
-                log.error("mq_producer: cannot publish the link status message of event %s "
-                          "(id %s), envelope %s (message %s): %s", name, event_id, position,
+                log.error("mq_producer: cannot publish the link status message of %s, "
+                          "envelope %s (message %s): %s", _source(name, event_id), position,
                           message.message_id[:200], problem)
             else:
                 self._ready.append(message)
         self._note_waiting()
+
+
+def _source(name: str, event_id: Any) -> str:
+    """For the log: the hand-off event, or the envelopes handed over without one
+    (``take_hand_off``: no event, no id)."""
+    if event_id is None:
+        return f"event {name} (handed over directly)"
+    return f"event {name} (id {event_id})"
 
 
 def _has_list(content: Any) -> bool:

@@ -7,6 +7,7 @@ import aio_pika
 import pytest
 from kytos.core import KytosEvent
 
+from listen_events import settings as listen_settings
 from listen_events.envelope import Envelope
 from listen_events.main import Main as ListenEvents
 from mq_producer.main import Main as MqProducer
@@ -231,15 +232,19 @@ async def test_with_a_linger_paced_events_share_hand_offs_and_all_arrive_in_orde
 
 @pytest.mark.usefixtures("producer_settings", "cleanup_exchanges")
 @pytest.mark.parametrize("socket_writer", ["found", "missing"])
+@pytest.mark.parametrize("hand_off", ["direct", "event"])
 async def test_a_lone_event_is_published_in_the_handlers_steps(controller, amqp,
                                                                exchange_prefix, monkeypatch,
-                                                               socket_writer):
+                                                               socket_writer, hand_off):
     """Issue 21: an event that comes alone is handed on by listen_events' handler and
     written to RabbitMQ by mq_producer's, neither NApp's task woken for it; the broker
-    confirms it and the consumer gets it, as any other. Without aiormq's socket writer (an
+    confirms it and the consumer gets it, as any other. Handed over directly (the default),
+    all of it happens in listen_events' handler step; with DIRECT_HAND_OFF False, in that
+    of mq_producer's handler of the hand-off event. Without aiormq's socket writer (an
     aiormq that keeps it elsewhere) the frames go through aiormq's write queue instead."""
     if socket_writer == "missing":
         monkeypatch.setattr(amqp_transport, "_stream_writer", lambda connection: None)
+    monkeypatch.setattr(listen_settings, "DIRECT_HAND_OFF", hand_off == "direct")
     listen, producer, queues = await _start(controller, amqp, exchange_prefix)
     publisher = producer.publisher
     await wait_until(lambda: publisher._waiting_for_work, what="the publisher idle")
@@ -247,12 +252,16 @@ async def test_a_lone_event_is_published_in_the_handlers_steps(controller, amqp,
     event = KytosEvent("kytos/topology.link_up", {"link": make_link(4), "reason": "link up"})
     await listen.on_event(event)
     assert listen.pipeline.counters.handed_on == 1 and listen.worker._task is None
-    # Not dispatched yet (no turn of the loop since): the test hands it to mq_producer's
-    # handler itself, as core would.
-    handoff = controller.buffers.app.queue.get_nowait()
-    controller.buffers.app.queue.task_done()
-    assert handoff.name == "kytos/listen_events.broadcast"
-    await producer.on_envelopes(handoff)
+    if hand_off == "event":
+        # Not dispatched yet (no turn of the loop since): the test hands it to mq_producer's
+        # handler itself, as core would.
+        handoff = controller.buffers.app.queue.get_nowait()
+        controller.buffers.app.queue.task_done()
+        assert handoff.name == "kytos/listen_events.broadcast"
+        await producer.on_envelopes(handoff)
+    else:  # handed over in listen_events' handler step: nothing for core to dispatch
+        assert controller.buffers.app.queue.empty()
+        assert [type(item).__name__ for item in controller.seen] == ["HandedOver"]
     assert publisher.counters.published == 1 and publisher.outbox.in_flight == 1
     assert not publisher._wake.is_set()  # the publishing task was not woken
     # Written to the socket in this step, or queued for aiormq's writer task.

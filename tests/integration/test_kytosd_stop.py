@@ -57,14 +57,15 @@ def _connections(rabbit: RabbitNode) -> list[str]:
     return [line for line in lines if CONNECTION in line]
 
 
-def _stop_kytos(rabbit: RabbitNode, mode: str) -> subprocess.CompletedProcess[str]:
+def _stop_kytos(rabbit: RabbitNode, mode: str,
+                *options: str) -> subprocess.CompletedProcess[str]:
     """Run the process to its end; the broker's log must then say how the connection went."""
     log_before = rabbit.node_log.read_text(errors="replace") if rabbit.node_log.exists() else ""
     assert _connections(rabbit) == []
     env = {**os.environ, "KYTOS_MQ_URL": rabbit.url}
     result = subprocess.run(
         [sys.executable, "-m", "tests.support.kytosd_stop", mode,
-         f"test-{uuid.uuid4().hex[:8]}"],
+         f"test-{uuid.uuid4().hex[:8]}", *options],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
@@ -115,19 +116,23 @@ def test_kytosd_stop_with_publishes_in_flight_leaves_nothing_behind(rabbit):
     _once(result.stderr, PRODUCER_STOPPED)
 
 
-def test_envelopes_left_in_the_app_buffer_by_a_stop_are_told_by_the_two_stop_lines(rabbit):
+@pytest.mark.parametrize("hand_off", ["event", "direct"])
+def test_envelopes_left_in_the_app_buffer_by_a_stop_are_told_by_the_two_stop_lines(
+        rabbit, hand_off):
     """Core drops what its app buffer holds when it stops, hand-off events included: they
     never reach mq_producer, whose counters cannot know of them. listen_events' stop line
     names the last envelope it handed on, mq_producer's the last it received: the sequence
-    numbers between them are the envelopes lost that way."""
-    result = _stop_kytos(rabbit, "buffered")
+    numbers between them are the envelopes lost that way. Handed over directly (the
+    default), none waits in core's buffer: the two lines name the same envelope."""
+    result = _stop_kytos(rabbit, "buffered", *(["event"] if hand_off == "event" else []))
     handed_on = re.search(r"the last envelope handed on was (\S+)-(\d+) \(",
                           _once(result.stderr, LISTEN_STOPPED))
     received = re.search(r"the last envelope received was (\S+)-(\d+) \(",
                          _once(result.stderr, PRODUCER_STOPPED))
     assert handed_on and received, result.stderr
     assert handed_on[1] == received[1]  # the same listen_events instance
-    assert (int(received[2]), int(handed_on[2])) == (EVENTS, EVENTS + 1), result.stderr
+    assert (int(received[2]), int(handed_on[2])) == (
+        EVENTS + (hand_off == "direct"), EVENTS + 1), result.stderr
 
 
 def test_events_arriving_after_kytos_core_shutdown_are_counted_and_logged_once(rabbit):

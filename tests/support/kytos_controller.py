@@ -18,6 +18,7 @@ called - all of it synchronously, in the one callback of the loop that handles S
 import asyncio
 import datetime as dt
 import re
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
@@ -40,6 +41,9 @@ class AppBuffer:
         if event.name == SHUTDOWN:
             self.rejecting = True
 
+    def empty(self) -> bool:
+        return self.queue.empty()
+
     def put_nowait(self, event: Any) -> None:
         """What core's sync ``put`` does from the loop's thread (send_stop_signal's)."""
         if self.rejecting:
@@ -50,14 +54,28 @@ class AppBuffer:
             self.rejecting = True
 
 
+@dataclass(frozen=True)
+class HandedOver:
+    """Test-only: in ``seen``, envelopes a NApp's ``take_hand_off`` was given, in place of the
+    hand-off event listen_events did not send (listen_events/direct.py). Core has no record
+    of them: they never reach it."""
+
+    name: str
+    content: dict[str, Any]
+    direct: bool = True
+
+
 class FakeController:
-    def __init__(self) -> None:
+    def __init__(self, record_handed_over: bool = True) -> None:
         self.loop = asyncio.get_running_loop()
         self.buffers = SimpleNamespace(app=AppBuffer())
-        self.listeners: dict[str, list[Any]] = {}
+        self.events_listeners: dict[str, list[Any]] = {}
         self.napps: dict[tuple[str, str], Any] = {}
         self.dead_letter: list[Any] = []
-        self.seen: list[Any] = []  # every event that went through the app buffer
+        # Test-only: every event that went through the app buffer and, with
+        # record_handed_over, every batch handed over directly (HandedOver), in order.
+        self.seen: list[Any] = []
+        self.record_handed_over = record_handed_over
         self.switches: dict[str, Any] = {}
         self.links: dict[str, Any] = {}
         self.started_at: dt.datetime | None = dt.datetime.now(dt.UTC)
@@ -66,9 +84,16 @@ class FakeController:
 
     def load_napp(self, main_class: type) -> Any:
         napp = main_class(controller=self)
+        take_hand_off = getattr(napp, "take_hand_off", None)
+        if self.record_handed_over and take_hand_off is not None:
+            def recorded(name: str, envelopes: list[Any]) -> None:
+                self.seen.append(HandedOver(name, {"envelopes": envelopes}))
+                take_hand_off(name, envelopes)
+
+            napp.take_hand_off = recorded
         self.napps[(napp.username, napp.name)] = napp
         for pattern, handlers in napp._listeners.items():
-            self.listeners.setdefault(pattern, []).extend(handlers)
+            self.events_listeners.setdefault(pattern, []).extend(handlers)
         return napp
 
     async def _event_handler(self) -> None:
@@ -84,7 +109,7 @@ class FakeController:
                 break
 
     def notify_listeners(self, event: Any) -> None:
-        for regex, handlers in dict(self.listeners).items():
+        for regex, handlers in dict(self.events_listeners).items():
             if regex[-1] != "$" or regex[-2] == "\\":
                 regex += "$"
             if re.match(regex, event.name):
@@ -146,12 +171,12 @@ class FakeController:
         napp = self.napps.pop(key)
         napp._shutdown_handler(KytosEvent(name=f"{SHUTDOWN}.{napp.napp_id}"))
         for pattern, handlers in napp._listeners.items():
-            listeners = self.listeners.get(pattern, [])
+            listeners = self.events_listeners.get(pattern, [])
             for handler in handlers:
                 if handler in listeners:
                     listeners.remove(handler)
             if not listeners:
-                self.listeners.pop(pattern, None)
+                self.events_listeners.pop(pattern, None)
         return napp
 
     async def stop(self) -> None:

@@ -1,6 +1,7 @@
 """Both NApps in a loop run the way kytosd runs it, then stopped the way kytosd stops it.
 
-Run as ``python -m tests.support.kytosd_stop MODE PREFIX`` from the repository root, with
+Run as ``python -m tests.support.kytosd_stop MODE PREFIX [event]`` from the repository root
+(``event``: listen_events' DIRECT_HAND_OFF off, its envelopes in hand-off events), with
 KYTOS_MQ_URL in the environment (tests/integration/test_kytosd_stop.py does). As
 kytos/core/kytosd.py 2025.2.1's ``async_main``: a new event loop, ``run_until_complete`` of
 the start (here: the test double's controller, both NApps loaded through it, and the
@@ -28,10 +29,10 @@ MODE:
   ``asyncio.wait_for`` (aiormq's channel lock, or the broker's reply), which in Python 3.11
   runs what it waits for in a task of its own. ``RPC WAITING <n>`` says how many such tasks
   there were when the stop began (the case happened only if n > 0).
-- ``buffered``: as ``events``, then a link event whose hand-off event listen_events puts on
-  the app buffer behind FILLER events no NApp listens to, as in a burst, where hand-off
-  events wait behind the burst's own: the stop comes once listen_events has handed it on,
-  before core's dispatcher reaches it. Core drops what its buffers hold.
+- ``buffered``: as ``events``, then a link event behind FILLER events no NApp listens to
+  in the app buffer, as in a burst; with ``event``, its hand-off event waits there behind
+  them, as hand-off events wait behind a burst's own: the stop comes once listen_events has
+  handed it on, before core's dispatcher reaches it. Core drops what its buffers hold.
 - ``in-flight``: as ``events``, then IN_FLIGHT more link events; the stop comes in the first
   turn in which the producer has messages published and not yet answered, and no handler
   task of core's waits (core's, which its stop leaves pending; ``late`` has those) -
@@ -66,6 +67,7 @@ except ImportError:
 
 from kytos.core import KytosEvent  # noqa: E402
 
+from listen_events import settings as listen_settings  # noqa: E402
 from listen_events.main import Main as ListenEvents  # noqa: E402
 from mq_producer import settings  # noqa: E402
 from mq_producer.main import Main as MqProducer  # noqa: E402
@@ -242,6 +244,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(levelname)s %(name)s %(message)s")
     _settings(prefix)
+    listen_settings.DIRECT_HAND_OFF = sys.argv[3:] != ["event"]
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     napps = []

@@ -258,9 +258,11 @@ def answers() -> dict[str, dict[str, Any]]:
             {"message_id": "0123456789abcdef0123456789abcdef",
              "event_name": "kytos/topology.link_up", "exchange": "kytos.events",
              "routing_key": "kytos.topology.link_up", "outcome": "confirmed", "time": NOW}]}},
-        LISTEN: {"status": 200, "body": {"backlog": 0, "counters": dict.fromkeys(
-            ("received", "classified", "not_action", "filtered_out", "handed_on",
-             "serialization_warnings", "failed", "hand_on_failed"), 0)}},
+        LISTEN: {"status": 200, "body": {
+            "backlog": 0, "hand_off_path": "direct", "direct_to": ["kytos/mq_producer"],
+            "counters": dict.fromkeys(
+                ("received", "classified", "not_action", "filtered_out", "handed_on",
+                 "serialization_warnings", "failed", "hand_on_failed"), 0)}},
         "kytos/listen_events/v1/snapshot": {"status": 202, "body": {"links": 3}},
     }
 
@@ -395,6 +397,9 @@ def test_a_failed_route_keeps_the_rest_of_the_panel(scripted):
     assert states(page) == ("CONNECTED", "CONNECTED")
     assert page.value("mqs-counter-confirmed") == "10"
     assert page.value("mqs-listen-backlog") == "0"
+    assert page.value("mqs-listen-hand-off") == "direct"
+    assert page.hook("mqs-listen-hand-off").get_attribute("title") == (
+        "handed directly to kytos/mq_producer")
     assert page.text("mqs-queues-problem") == ("the Kytos API answered 500: inspecting the "
                                               "queues failed; the controller's log says why")
     assert page.text("mqs-recent-problem") == (

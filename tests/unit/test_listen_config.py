@@ -33,6 +33,10 @@ def test_environment_overrides_identity():
     ({"NNI_METADATA_KEY": "   "}, {}, "NNI_METADATA_KEY: .* got '   '"),
     ({"NNI_METADATA_KEY": ["sdx_nni"]}, {}, "NNI_METADATA_KEY"),
     ({"NNI_METADATA_KEY": False}, {}, r"or \"\" / None to disable NNI handling, got False"),
+    ({"DIRECT_HAND_OFF": "yes"}, {}, "DIRECT_HAND_OFF: expected True or False, got 'yes'"),
+    ({"DIRECT_HAND_OFF": 1}, {}, "DIRECT_HAND_OFF: expected True or False, got 1"),
+    ({"SNAPSHOT_ON_TOPOLOGY_LOADED": None}, {},
+     "SNAPSHOT_ON_TOPOLOGY_LOADED: expected True or False, got None"),
 ])
 def test_bad_settings_name_the_setting(overrides, environ, message):
     with pytest.raises(SettingsError, match=message):
@@ -150,6 +154,12 @@ def test_the_hand_off_event_is_blocked_whatever_the_settings_say():
 def test_bad_profile_settings_name_the_setting(overrides, message):
     with pytest.raises(SettingsError, match=message):
         load_config(_settings(**overrides), {})
+
+
+def test_direct_hand_off_is_on_by_default_and_may_be_turned_off():
+    assert settings.DIRECT_HAND_OFF is True
+    assert load_config(_settings(), {}).direct_hand_off is True
+    assert load_config(_settings(DIRECT_HAND_OFF=False), {}).direct_hand_off is False
 
 
 def test_the_all_profile_does_not_need_subscribed_events():

@@ -28,6 +28,7 @@ from listen_events.main import Main as ListenEvents
 from mq_producer.main import Main as MqProducer
 from tests.support.handoff import handed_envelopes
 from tests.support.hostile import BrokenMapping
+from tests.support.kytos_controller import FakeController
 from tests.support.rabbit_node import free_port
 from tests.support.topology import make_link
 
@@ -201,3 +202,33 @@ async def test_listen_events_status_names_what_its_envelopes_and_listener_carry(
     assert [status["subscription"]] == ListenEvents.on_event.events
     assert re.match(status["subscription"] + "$", "kytos/topology.link_down")
     assert not re.match(status["subscription"] + "$", handoff.name)  # never its own
+    # Nobody listens to the hand-off event: it is sent all the same (core drops it).
+    assert (status["hand_off_path"], status["direct_to"]) == ("event", [])
+
+
+async def test_listen_events_status_says_whom_it_hands_over_to_directly(controller, monkeypatch):
+    """With mq_producer loaded (its broker a closed port: nothing is published here), the
+    next batch goes to its take_hand_off; once it is unloaded, in a hand-off event again;
+    with DIRECT_HAND_OFF False, always in the event."""
+    monkeypatch.setenv("KYTOS_MQ_URL", f"amqp://kytos:{PASSWORD}@127.0.0.1:{free_port()}/")
+    listen = controller.load_napp(ListenEvents)
+    controller.load_napp(MqProducer)
+
+    async def path() -> tuple[str, list[str]]:
+        async with _client(listen) as client:
+            status = check_answer(listen, await client.get(
+                "/api/kytos/listen_events/v1/status"), "/v1/status", "GET")
+        return status["hand_off_path"], status["direct_to"]
+
+    assert await path() == ("direct", ["kytos/mq_producer"])
+    controller.unload_napp(("kytos", "mq_producer"))
+    assert await path() == ("event", [])
+    monkeypatch.setattr(listen_settings, "DIRECT_HAND_OFF", False)
+    other = FakeController()
+    listen = other.load_napp(ListenEvents)
+    other.load_napp(MqProducer)
+    try:
+        assert await path() == ("event", [])
+    finally:
+        await other.stop()
+        await other.napps[("kytos", "mq_producer")].publisher.transport.close()
