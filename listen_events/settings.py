@@ -163,10 +163,11 @@ HANDOFF_EVENT = "kytos/listen_events.broadcast"
 DIRECT_HAND_OFF = True
 
 # Milliseconds an envelope may wait for others to be handed on with it (like Kafka's
-# linger.ms). 0 (the default): handed on in the turn of the loop after its event - the lowest
-# latency - or, in a burst (events one per turn of the loop), with those that came within
-# 10 ms of it (worker.HAND_OFF_AGE). At a steady pace every event then costs its own
-# hand-off event, publish, socket write and confirm; a linger lets several share them: at
-# 1,000 events/s, LINGER_MS = 10 hands on about ten at a time, for about half the NApps' own
-# CPU per event and up to 10 ms more latency (docs/benchmarks.rst, section 7). At most 1000.
+# linger.ms). 0 (the default): handed on at once, an event that comes alone in its own
+# handler's step - the lowest latency - or, in a burst (events one per turn of the loop), with
+# those that came within 10 ms of it (worker.HAND_OFF_AGE). At a steady pace every event then
+# costs its own hand-off, publish, socket write and confirm; a linger lets several share them:
+# at 1,000 events/s, LINGER_MS = 10 hands on about ten at a time, for about a third less of
+# the NApps' own CPU per event and up to 10 ms more latency (docs/benchmarks.rst, section 7).
+# At most 1000.
 LINGER_MS = 0
