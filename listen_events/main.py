@@ -159,11 +159,13 @@ class Main(KytosNApp):
         return JSONResponse(answer, status_code=202)
 
     def _hand_off_path(self) -> dict[str, object]:
-        """How the next batch goes: "direct" to the NApps named, or "event"."""
+        """How the next batch goes: "direct" to the NApps named, "event", or "switching"
+        (direct once core's app buffer is found empty: hand-off events may wait there)."""
         if self.direct is None or self.direct.sinks(
                 getattr(self.controller, "events_listeners", None), time.monotonic()) is None:
             return {"hand_off_path": "event", "direct_to": []}
-        return {"hand_off_path": "direct", "direct_to": list(self.direct.napps)}
+        return {"hand_off_path": "switching" if self._events_sent else "direct",
+                "direct_to": list(self.direct.napps)}
 
     def _disabled(self) -> JSONResponse:
         return JSONResponse({"description": self.disabled_reason, "code": 503},

@@ -111,7 +111,7 @@ async def test_going_direct_while_hand_off_events_wait_in_core_overtakes_none(
     burst, while hand-off events still wait in core's app buffer: listen_events goes on
     sending events until core's buffer is empty (all of them dispatched), then hands over
     directly. mq_producer takes every envelope once, in sequence order."""
-    _, producer, queue = await _start(controller, amqp, exchange_prefix)
+    listen, producer, queue = await _start(controller, amqp, exchange_prefix)
     taken = _record_intake(producer)
     waiting_at_removal: list[int] = []
 
@@ -127,8 +127,10 @@ async def test_going_direct_while_hand_off_events_wait_in_core_overtakes_none(
     # In a burst core's buffer always holds something (our hand-off events among it): the
     # burst goes on through core. The events after it, alone, go direct.
     await controller.settle()
+    assert listen._hand_off_path()["hand_off_path"] == "switching"  # no batch since
     await _feed(controller, events[2960:], gap=0.002)
     await controller.settle()
+    assert listen._hand_off_path()["hand_off_path"] == "direct"
     # The case this test is for: hand-off events were waiting when the path could change.
     assert waiting_at_removal and waiting_at_removal[0] > 0, waiting_at_removal
     kinds = [type(item).__name__ for item in _hand_off_events(controller)]

@@ -188,6 +188,7 @@ def test_the_panel_follows_the_producer_on_the_shared_broker(
                     and page.hook("mqs-queue-messages", queues[queue]).text == str(ready)
                     and page.hook("mqs-queue-consumers", queues[queue]).text == "0"
                     and page.value("mqs-listen-backlog") == str(listen["backlog"])
+                    and page.value("mqs-listen-hand-off") == listen["hand_off_path"] == "direct"
                     and page.value("mqs-listen-handed_on") == str(listen["counters"][
                         "handed_on"])
                     and len(shown_recent) == min(25, len(recent["messages"]))

@@ -400,6 +400,14 @@ def test_a_failed_route_keeps_the_rest_of_the_panel(scripted):
     assert page.value("mqs-listen-hand-off") == "direct"
     assert page.hook("mqs-listen-hand-off").get_attribute("title") == (
         "handed directly to kytos/mq_producer")
+    switching = copy.deepcopy(host.answers[LISTEN])
+    switching["body"]["hand_off_path"] = "switching"
+    host.answers[LISTEN] = switching
+    page.wait(lambda: page.value("mqs-listen-hand-off") == "switching", "switching shown",
+              2 * POLL + 1)
+    assert page.hook("mqs-listen-hand-off").get_attribute("title") == (
+        "in hand-off events until Kytos' app buffer is empty, then directly to "
+        "kytos/mq_producer")
     assert page.text("mqs-queues-problem") == ("the Kytos API answered 500: inspecting the "
                                               "queues failed; the controller's log says why")
     assert page.text("mqs-recent-problem") == (

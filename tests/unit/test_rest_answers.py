@@ -221,6 +221,8 @@ async def test_listen_events_status_says_whom_it_hands_over_to_directly(controll
         return status["hand_off_path"], status["direct_to"]
 
     assert await path() == ("direct", ["kytos/mq_producer"])
+    listen._events_sent = True  # hand-off events sent before: direct once core's buffer is empty
+    assert await path() == ("switching", ["kytos/mq_producer"])
     controller.unload_napp(("kytos", "mq_producer"))
     assert await path() == ("event", [])
     monkeypatch.setattr(listen_settings, "DIRECT_HAND_OFF", False)
