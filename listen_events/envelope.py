@@ -157,8 +157,7 @@ class EnvelopeBuilder:
         link = link_state(content, event_status=link_status,
                           event_enabled=ENABLED_BY_EVENT.get(event_name),
                           nni_metadata_key=self.nni_metadata_key)
-        if event_timestamp.tzinfo is not dt.UTC:  # core's are UTC already
-            event_timestamp = in_utc(event_timestamp)
+        event_timestamp = in_utc(event_timestamp)
         sequence = next(self._sequence)
         return (LargeEnvelope if large else dict)({
             "schema_version": SCHEMA_VERSION,

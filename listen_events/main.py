@@ -22,7 +22,7 @@ from kytos.core.rest_api import JSONResponse, Request
 
 from . import settings
 from .config import load_config
-from .direct import DirectHandOff
+from .direct import DirectHandOff, TakeHandOff
 from .pacing import WORK_SLICE, Pacer
 from .patterns import SettingsError
 from .pipeline import EventPipeline
@@ -110,9 +110,7 @@ class Main(KytosNApp):
         (those tasks run first). While the buffer is not empty, events go on being sent."""
         assert self.pipeline is not None
         name = self.pipeline.config.handoff_event
-        direct = self.direct
-        sinks = None if direct is None else direct.sinks(
-            getattr(self.controller, "events_listeners", None), time.monotonic())
+        sinks = self._direct_sinks()
         if sinks is not None and self._events_sent:
             if self.controller.buffers.app.empty():
                 await asyncio.sleep(0)
@@ -158,11 +156,17 @@ class Main(KytosNApp):
             answer["nni_ports"] = handed_on.nni_ports
         return JSONResponse(answer, status_code=202)
 
+    def _direct_sinks(self) -> tuple[TakeHandOff, ...] | None:
+        """The producer NApps' ``take_hand_off`` methods, when they all offer it (direct.py)."""
+        if self.direct is None:
+            return None
+        return self.direct.sinks(getattr(self.controller, "events_listeners", None),
+                                 time.monotonic())
+
     def _hand_off_path(self) -> dict[str, object]:
         """How the next batch goes: "direct" to the NApps named, "event", or "switching"
         (direct once core's app buffer is found empty: hand-off events may wait there)."""
-        if self.direct is None or self.direct.sinks(
-                getattr(self.controller, "events_listeners", None), time.monotonic()) is None:
+        if self.direct is None or self._direct_sinks() is None:
             return {"hand_off_path": "event", "direct_to": []}
         return {"hand_off_path": "switching" if self._events_sent else "direct",
                 "direct_to": list(self.direct.napps)}
