@@ -191,6 +191,7 @@ class Publisher:
             while not self._failed.is_set():
                 batch = self._take()
                 if not batch:
+                    self._answers_wanted_if_waiting()
                     self._wake.clear()
                     self._waiting_for_work = True
                     try:
@@ -240,6 +241,15 @@ class Publisher:
                     self._publish_failed(batch, exc)
         if self._has_work():
             self._wake.set()
+        else:
+            self._answers_wanted_if_waiting()
+
+    def _answers_wanted_if_waiting(self) -> None:
+        """Called where nothing in the buffer can be taken: what is there waits for the
+        broker's answers (its key's message in flight, room in flight; or its queue's
+        declaration), and the transport reads them now rather than gathering them."""
+        if self.outbox.queued or self.status_lanes.pending:
+            self.transport.answers_wanted()
 
     def _stamp(self, batch: list[OutboundMessage]) -> None:
         """An attempt begins: its time, a status's sent_time, the count."""

@@ -193,10 +193,11 @@ AMQP_FAST_PATH = True
 # are still written at once; only their confirms are counted up to this much later (the
 # consumers' p50 latency rose by 0.04-0.26 ms in the benchmark, p99 within its noise). On some
 # hosts it does not pay at 1,000 events/s (an AMD EPYC KVM guest: no saving, 0.3 ms more p50):
-# docs/operating.rst says how to check, and 0 turns it off. Replies, returned messages and the
-# broker's notices are read at once, and it never holds reads while half of MAX_IN_FLIGHT or
-# more await their confirm. 0: read everything as it comes. AMQP only. See docs/design.rst,
-# "Reading confirms in gathers".
+# docs/operating.rst says how to check, and 0 turns it off. Replies, returned messages, the
+# broker's notices and a confirm a buffered message waits for (its key's previous one) are
+# read at once, and it never holds reads while half of MAX_IN_FLIGHT or more await their
+# confirm. 0: read everything as it comes. AMQP only. See docs/design.rst, "Reading confirms
+# in gathers".
 CONFIRM_READ_LINGER_MS = 5
 
 # AMQP heartbeat in seconds: a silent connection is declared dead after about twice this.

@@ -166,6 +166,11 @@ class Transport(Protocol):
         turn of the loop. Raises TransportError as ``publish`` does."""
         ...
 
+    def answers_wanted(self) -> None:
+        """Messages wait for the broker's answers to others (the one before them of their
+        key, or room in flight): a transport that gathers answers reads them now."""
+        ...
+
     async def close(self) -> None:
         """Drop the connection (bounded wait). Messages still unanswered are settled with a
         TransportError."""

@@ -1,7 +1,8 @@
 """CONFIRM_READ_LINGER_MS against a real broker (confirm_reads.py): at a steady pace the
-confirms are read several at a time, every message still confirmed and delivered; a request's
-reply is read at once even while reads are held; a burst's window is never held; a lost
-connection's reader goes with it."""
+confirms are read several at a time, every message still confirmed and delivered; held reads
+resume at once when a message waits for its key's confirm; a request's reply is read at once
+even while reads are held; a burst's window is never held; a lost connection's reader goes
+with it."""
 
 import asyncio
 import gc
@@ -20,9 +21,9 @@ from tests.support.waiting import wait_until
 pytestmark = pytest.mark.broker
 
 
-def message(exchange: str, number: int) -> OutboundMessage:
+def message(exchange: str, number: int, key: str | None = None) -> OutboundMessage:
     return OutboundMessage(f"paced-{number}", "kytos/topology.link_down", exchange,
-                           "operational.x", b'{"n":%d}' % number, f"key:{number}", 1.0)
+                           "operational.x", b'{"n":%d}' % number, key or f"key:{number}", 1.0)
 
 
 @pytest.fixture
@@ -91,6 +92,34 @@ async def test_at_a_steady_pace_confirms_are_read_several_at_a_time_and_none_is_
         assert reads < count / 4, f"{reads} reads of confirms for {count} messages"
     else:  # one read for each, or nearly: what the linger saves
         assert reads > count / 2, f"{reads} reads of confirms for {count} messages"
+
+
+@pytest.mark.parametrize("wanted", [True, False], ids=["as-built", "control-not-wanted"])
+async def test_a_message_waiting_for_its_keys_confirm_ends_the_hold_at_once(
+        wanted: bool, publish_path: str, start_publisher, amqp, exchange_prefix: str,
+        readers: dict[str, list], monkeypatch: pytest.MonkeyPatch):
+    """A key's messages go one at a time: the next one waits for its predecessor's confirm,
+    which must not wait for the linger - a key's rate would be one message a linger."""
+    if not wanted:  # the control: the publisher's call does nothing
+        monkeypatch.setattr(AmqpTransport, "answers_wanted", lambda self: None)
+    publisher = await one_confirmed(start_publisher, amqp, exchange_prefix, 1.0)
+    (reader,) = readers["made"]
+    exchange = f"{exchange_prefix}.operational_events"
+    started = time.monotonic()
+    publisher.submit(message(exchange, 1, "key:same"), wake=False)
+    publisher.publish_now()  # in flight; its confirm will come while reads are held
+    await wait_until(lambda: publisher.counters.published == 2, what="published")
+    await asyncio.sleep(0.05)  # its confirm is in the socket by now, unread
+    assert reader.holding and publisher.counters.confirmed == 1
+    publisher.submit(message(exchange, 2, "key:same"), wake=False)
+    publisher.publish_now()  # waits for message 1's confirm
+    await wait_until(lambda: publisher.counters.published == 3, timeout=2,
+                     what="the key's second message published")
+    elapsed = time.monotonic() - started
+    if wanted:
+        assert elapsed < 0.3, f"the key's second message went {elapsed:.2f} s later"
+    else:
+        assert elapsed > 0.7
 
 
 @pytest.mark.parametrize("read_on_write", [True, False], ids=["as-built", "control-no-resume"])

@@ -124,6 +124,9 @@ class MemoryTransport:
     def can_publish_now(self) -> bool:
         return self.connected and self.sync
 
+    def answers_wanted(self) -> None:
+        """Its answers are never held (each comes from a task of its own)."""
+
     def publish_now(self, messages: Sequence[OutboundMessage], settle: Settle) -> None:
         if not self.connected:
             raise TransportError("memory transport is not connected")

@@ -15,6 +15,8 @@ It never lingers:
 - once we wrote a request other than a publish (a declaration, a purge, a close: its reply
   is due): reading resumes at once, and does not linger again until something other than a
   confirm has been read;
+- while a message waits for a confirm (``ConfirmLinger.read_now``: the producer's, when a
+  message of a key waits for the one before it, or for room in flight);
 - while ``may_linger()`` says no: the producer's says no while half of MAX_IN_FLIGHT or more
   await their confirm (a burst, a distant broker), where the window must not wait on us.
 
@@ -61,11 +63,18 @@ def asks_a_reply(data: bytes | bytearray | memoryview) -> bool:
 
 class ConfirmLinger:
     """How long a read of confirms only leaves the socket unread (``seconds``, 0: never; it
-    may change while connected), and whether it may now (``may_linger``)."""
+    may change while connected), whether it may now (``may_linger``), and the reader holding
+    reads now, if any (``read_now`` ends its hold)."""
 
     def __init__(self, seconds: float, may_linger: Callable[[], bool]) -> None:
         self.seconds = seconds
         self.may_linger = may_linger
+        self.holder: LingeringReader | None = None
+
+    def read_now(self) -> None:
+        """Something waits for a confirm: reads resume at once, if they are held."""
+        if self.holder is not None:
+            self.holder.read_now()
 
 
 class LingeringReader(asyncio.StreamReaderProtocol):
@@ -106,6 +115,7 @@ class LingeringReader(asyncio.StreamReaderProtocol):
             return  # not is_reading(): the stream paused it (a full buffer); left to it
         socket.pause_reading()
         self._linger_resume = self._linger_loop.call_later(seconds, self.read_now)
+        self._linger.holder = self
 
     def read_now(self) -> None:
         """Read again at once, if reads are held."""
@@ -113,6 +123,8 @@ class LingeringReader(asyncio.StreamReaderProtocol):
         if handle is None:
             return
         handle.cancel()
+        if self._linger.holder is self:
+            self._linger.holder = None
         socket = self._linger_socket
         if socket is not None and not socket.is_closing():
             socket.resume_reading()
@@ -127,4 +139,6 @@ class LingeringReader(asyncio.StreamReaderProtocol):
         handle, self._linger_resume = self._linger_resume, None
         if handle is not None:
             handle.cancel()
+        if self._linger.holder is self:
+            self._linger.holder = None
         super().connection_lost(exc)

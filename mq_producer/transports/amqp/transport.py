@@ -525,6 +525,10 @@ class AmqpTransport:
         return isinstance(confirmations, dict) \
             and len(confirmations) * 2 < self._config.max_in_flight
 
+    def answers_wanted(self) -> None:
+        """Held reads of confirms resume at once (confirm_reads.py)."""
+        self.confirm_linger.read_now()
+
     def can_publish_now(self) -> bool:
         """The fast path, on a channel open on the broker whose writer has room."""
         channel = self._underlay

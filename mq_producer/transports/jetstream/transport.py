@@ -321,6 +321,9 @@ class JetStreamTransport:
     def can_publish_now(self) -> bool:
         return self.connected  # publish() never awaits
 
+    def answers_wanted(self) -> None:
+        """Nothing to do: each ack is awaited by its publish's own task, never held."""
+
     def publish_now(self, messages: Sequence[OutboundMessage], settle: Settle) -> None:
         if not self.connected:
             raise TransportError(f"not connected to {self.description}")
