@@ -610,6 +610,7 @@ class Publisher:
         and close the connection (AMQP: Connection.Close, Close-Ok awaited, bounded); return
         how many messages were discarded. For an unload: the loop goes on."""
         if self.transport.connected:
+            self.transport.answers_wanted()  # the flush waits for every answer
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(flush_timeout):
                     await self._until(lambda: not self.outbox and not self.status_lanes)

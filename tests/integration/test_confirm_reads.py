@@ -1,8 +1,8 @@
 """CONFIRM_READ_LINGER_MS against a real broker (confirm_reads.py): at a steady pace the
 confirms are read several at a time, every message still confirmed and delivered; held reads
-resume at once when a message waits for its key's confirm; a request's reply is read at once
-even while reads are held; a burst's window is never held; a lost connection's reader goes
-with it."""
+resume at once when a message waits for its key's confirm, and when a flush at stop waits for
+them; a request's reply is read at once even while reads are held; a burst's window is never
+held; a lost connection's reader goes with it."""
 
 import asyncio
 import gc
@@ -118,6 +118,28 @@ async def test_a_message_waiting_for_its_keys_confirm_ends_the_hold_at_once(
     elapsed = time.monotonic() - started
     if wanted:
         assert elapsed < 0.3, f"the key's second message went {elapsed:.2f} s later"
+    else:
+        assert elapsed > 0.7
+
+
+@pytest.mark.parametrize("wanted", [True, False], ids=["as-built", "control-not-wanted"])
+async def test_a_flush_at_stop_reads_the_held_confirms_at_once(
+        wanted: bool, start_publisher, amqp, exchange_prefix: str, readers: dict[str, list],
+        monkeypatch: pytest.MonkeyPatch):
+    if not wanted:  # the control: the publisher's call does nothing
+        monkeypatch.setattr(AmqpTransport, "answers_wanted", lambda self: None)
+    publisher = await one_confirmed(start_publisher, amqp, exchange_prefix, 1.0)
+    (reader,) = readers["made"]
+    publisher.submit(message(f"{exchange_prefix}.operational_events", 1), wake=False)
+    publisher.publish_now()  # its confirm will come while reads are held
+    await asyncio.sleep(0.05)
+    assert reader.holding and publisher.counters.confirmed == 1
+    started = time.monotonic()
+    assert await publisher.stop(flush_timeout=5) == 0  # flushed: nothing discarded
+    elapsed = time.monotonic() - started
+    assert publisher.counters.confirmed == 2
+    if wanted:
+        assert elapsed < 0.3, f"the flush took {elapsed:.2f} s"
     else:
         assert elapsed > 0.7
 
