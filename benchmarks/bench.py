@@ -1552,8 +1552,8 @@ async def phase_paced(run: Run) -> None:
     options, figures = run.options, run.figures
     out(f"\n7. paced CPU (no ticker): link events at a steady pace, topology profile, "
         f"{options.paced_seconds:g} s per pace and path in {options.paced_rounds} alternated "
-        "rounds (NApps, variants, raw; raw, variants, NApps; ...), pooled; a consumer process "
-        "on a queue of its own each")
+        "rounds (NApps, variants, dispatch alone, raw; raw, dispatch alone, variants, NApps; "
+        "...), pooled; a consumer process on a queue of its own each")
     figures.paced_seconds = options.paced_seconds
     await wait_until(run.stack.idle, 30, "idle before the paced runs")
     cpu = time.process_time()
