@@ -174,6 +174,10 @@ class Figures:
     topology_cpu_s: float = 0.0
     topology_fresh_all_confirmed_s: float = 0.0
     topology_fresh_stall_max_ms: float = 0.0
+    # The same messages (the topology's and its snapshots, as the NApps published them)
+    # through raw aio-pika, 256 in flight, first publish to last confirm; and the NApps' over it.
+    topology_raw_all_confirmed_s: float = 0.0
+    topology_ratio_to_raw: float = 0.0
     # 7. paced CPU, per pace (events/s, as a string): "events", "napps_cpu_us_per_event",
     # "raw_cpu_us_per_msg", "ratio_cpu", "napps_p50_ms" / "napps_p99_ms", "raw_p50_ms" /
     # "raw_p99_ms", "received" / "raw_received" (all rounds' latencies pooled), "rounds",
@@ -1456,6 +1460,7 @@ class TopologyRun:
     cpu_s: float
     stall: StallMeter
     steps: StepMeter
+    messages: list[OutboundMessage]  # as confirmed, in that order
 
 
 async def topology_loaded(run: Run, collect_first: bool) -> TopologyRun:
@@ -1473,11 +1478,13 @@ async def topology_loaded(run: Run, collect_first: bool) -> TopologyRun:
     marks: dict[str, float] = {}
     outbox = stack.publisher.outbox
     confirm = outbox.confirm
+    confirmed: list[OutboundMessage] = []
 
     def marking_confirm(message: OutboundMessage) -> None:
         if message.event_name == TOPOLOGY_LOADED and "event" not in marks:
             marks["event"] = time.perf_counter()
             marks["body"] = len(message.body)
+        confirmed.append(message)
         confirm(message)
 
     counters, handed_on = stack.publisher.counters, stack.pipeline.counters
@@ -1497,7 +1504,20 @@ async def topology_loaded(run: Run, collect_first: bool) -> TopologyRun:
     run.figures.topology_switches = options.switches
     run.figures.topology_links, run.figures.topology_messages = len(topology.links), expected
     return TopologyRun(all_handed - start, marks.get("event", math.nan) - start, end - start,
-                       int(marks.get("body", 0)), cpu, meter, steps)
+                       int(marks.get("body", 0)), cpu, meter, steps, confirmed)
+
+
+async def topology_raw(run: Run, messages: Sequence[OutboundMessage]) -> float:
+    """Seconds for raw aio-pika to publish ``messages`` (section 6's, as the NApps published
+    them, each to its exchange) with 256 in flight, first publish to last confirm: what the
+    broker and a client take for the same bytes, the NApps' serializing excluded."""
+    ordered = sorted(messages, key=lambda message: message.event_name != TOPOLOGY_LOADED)
+    exchanges = {name: await run.channel.get_exchange(name, ensure=False)
+                 for name in sorted({message.exchange for message in ordered})}
+    result = await publish_pipelined(run.exchange, ordered, exchanges=exchanges)
+    if result.returned:
+        raise SystemExit(f"{result.returned} topology messages returned: no valid baseline")
+    return result.seconds
 
 
 async def phase_topology(run: Run) -> None:
@@ -1525,6 +1545,12 @@ async def phase_topology(run: Run) -> None:
         + verdict(figures, "topology_loaded + its snapshots confirmed < 1 s",
                   figures.topology_all_confirmed_s < 1))
     row("  listen_events had handed all on at", f"{figures.topology_handed_on_s:.2f} s")
+    figures.topology_raw_all_confirmed_s = await topology_raw(run, loaded.messages)
+    figures.topology_ratio_to_raw = \
+        figures.topology_all_confirmed_s / figures.topology_raw_all_confirmed_s
+    row("  raw aio-pika, the same messages", f"{figures.topology_raw_all_confirmed_s:.2f} s",
+        f"256 in flight, first publish to last confirm: the NApps took "
+        f"{figures.topology_ratio_to_raw:.2f} times as long, their serializing included")
     row("  longest loop stall meanwhile (GC included)", f"{meter.max_ms:.1f} ms",
         f"{loaded.cpu_s:.2f} s CPU; issue 21: < 20 ms: "
         + verdict(figures, "topology_loaded: longest stall, GC included, < 20 ms",
