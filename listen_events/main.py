@@ -107,7 +107,9 @@ class Main(KytosNApp):
         Going direct after hand-off events were sent waits until core has started their
         handlers, so that none is overtaken: its app buffer seen empty (it is FIFO, and core
         starts an event's handler tasks in the step that takes it), then one turn of the loop
-        (those tasks run first). While the buffer is not empty, events go on being sent."""
+        (those tasks run first). While the buffer is not empty, events go on being sent.
+        Each producer NApp gets the batch even when another one's ``take_hand_off`` raised, as
+        each handler of a hand-off event would: the first error is raised afterwards."""
         assert self.pipeline is not None
         name = self.pipeline.config.handoff_event
         sinks = self._direct_sinks()
@@ -122,8 +124,14 @@ class Main(KytosNApp):
             await self.controller.buffers.app.aput(
                 KytosEvent(name=name, content={"envelopes": envelopes}))
             return
-        for take_hand_off in sinks:
-            take_hand_off(name, envelopes)
+        failure: Exception | None = None
+        for take_hand_off in sinks:  # each gets the batch, whatever another one did with it
+            try:
+                take_hand_off(name, envelopes)
+            except Exception as exc:
+                failure = failure or exc
+        if failure is not None:  # logged and counted as the event path's failures are
+            raise failure
 
     @rest("v1/snapshot", methods=["POST"])
     async def snapshot(self, _request: Request) -> JSONResponse:

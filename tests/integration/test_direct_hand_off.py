@@ -189,3 +189,54 @@ async def test_a_failing_take_hand_off_costs_its_batch_only_and_says_so(controll
     assert line.getMessage() == (f"listen_events: could not hand on 1 envelopes (messages "
                                  f"{instance}-1 to {instance}-1)")
     assert calls == [1, 1]
+
+
+class _SecondProducer:
+    """Another producer NApp offering the direct hand-off, beside mq_producer."""
+
+    username, name = "test", "second_producer"
+
+    def __init__(self) -> None:
+        self.taken: list[int] = []
+
+    async def on_envelopes(self, event: Any) -> None:  # what core would call
+        self.take_hand_off(event.name, event.content["envelopes"])
+
+    def take_hand_off(self, name: str, envelopes: list[Any]) -> None:
+        self.taken.extend(orjson.loads(item)["producer"]["sequence"] for item in envelopes)
+
+
+@pytest.mark.parametrize("each", [True, False], ids=["as-built", "control-stop-at-first"])
+async def test_a_producer_whose_take_hand_off_raises_costs_the_other_nothing(
+        each: bool, controller, amqp, exchange_prefix, caplog, monkeypatch):
+    listen, producer, queue = await _start(controller, amqp, exchange_prefix)
+    if not each:  # the control: the sinks called in a plain loop, the first error ends it
+        async def hand_on(envelopes: list[Any]) -> None:
+            for take_hand_off in listen._direct_sinks() or ():
+                take_hand_off(HANDOFF, envelopes)
+        monkeypatch.setattr(listen.worker, "_hand_on", hand_on)
+    second = _SecondProducer()
+    controller.events_listeners[FOREIGN] = [second.on_envelopes]
+    push = producer.worker.push
+
+    def failing_once(name: str, event_id: Any, content: Any) -> None:
+        if not hasattr(failing_once, "failed"):
+            failing_once.failed = True
+            raise RuntimeError("a bug in the producer")
+        push(name, event_id, content)
+
+    producer.worker.push = failing_once
+    sinks = listen._direct_sinks()
+    assert sinks is not None and len(sinks) == 2  # mq_producer's first, in core's order
+    for event in _events(2):
+        await controller.buffers.app.aput(event)
+        await controller.settle()
+    [message] = await receive(queue, 1)
+    assert body(message)["content"]["reason"] == "1"
+    counters = listen.pipeline.counters
+    assert (counters.hand_on_failed, counters.handed_on) == (1, 1)
+    assert [r for r in caplog.records if "could not hand on" in r.getMessage()]
+    if each:
+        assert second.taken == [1, 2]
+    else:
+        assert second.taken == [2]
