@@ -33,7 +33,7 @@ from .pipeline import EventPipeline, event_id_text
 
 log = logging.getLogger("kytos.napps.kytos/listen_events")
 
-MAX_BATCH = 100  # envelopes in one hand-off event at most
+MAX_BATCH = 100  # envelopes in one hand-off (an event, or a direct call) at most
 LINGER_TURNS = 3  # loop turns a partial batch waits for more events before it is handed on
 # ... while events come closer together than this (seconds): a burst, one event per turn of
 # the loop. An event that came alone waits one turn only (events paced at 1,000/s paid three
@@ -41,11 +41,12 @@ LINGER_TURNS = 3  # loop turns a partial batch waits for more events before it i
 BURST_GAP = 0.0005
 # ... but at most this long (seconds) from its first envelope while events keep coming one per
 # turn of the loop (or the pacer's budget when longer; LINGER_MS instead, when set). In a
-# burst, hand-off events then carry 80-100 envelopes, not 18 (at the budget, 2 ms): core's
-# dispatch of each, mq_producer's handler step and its intake's wake-up are shared by more
-# envelopes, for about 9 % less of the NApps' own CPU per event (docs/benchmarks.rst, "Where
-# a burst event's CPU goes"). Only a burst waits for it: at a steady pace each event is
-# handed on alone, at once.
+# burst, batches then carry 80-100 envelopes, not 18 (at the budget, 2 ms): what each batch
+# costs - mq_producer's intake and publisher steps, and on the event path core's dispatch of
+# the hand-off event and mq_producer's handler step - is shared by more envelopes, for about
+# 9 % less of the NApps' own CPU per event, measured on the event path (docs/benchmarks.rst,
+# "Where a burst event's CPU goes"). Only a burst waits for it: at a steady pace each event
+# is handed on alone, at once.
 HAND_OFF_AGE = 0.010
 # A burst: this many events and the one before them came within HAND_OFF_AGE (3,200 events/s
 # and more). Then a partial batch waits for more as with a linger of HAND_OFF_AGE (or the
