@@ -62,6 +62,33 @@ async def _feed(controller, events: list[KytosEvent], gap: float = 0.0) -> None:
             await asyncio.sleep(gap)
 
 
+def _fail_first_push(producer: Any) -> list[int]:
+    """mq_producer's intake raises on the first batch it is given (a bug) and takes the rest;
+    the sizes of the batches it was given, in order."""
+    push = producer.worker.push
+    calls: list[int] = []
+
+    def failing_once(name: str, event_id: Any, content: Any) -> None:
+        calls.append(len(content["envelopes"]))
+        if len(calls) == 1:
+            raise RuntimeError("a bug in the producer")
+        push(name, event_id, content)
+
+    producer.worker.push = failing_once
+    return calls
+
+
+async def _two_events_the_first_failing(controller, listen, queue) -> None:
+    """Two link events, one at a time: the first one's batch fails, the second is published."""
+    for event in _events(2):
+        await controller.buffers.app.aput(event)
+        await controller.settle()
+    [message] = await receive(queue, 1)
+    assert body(message)["content"]["reason"] == "1"
+    counters = listen.pipeline.counters
+    assert (counters.hand_on_failed, counters.handed_on) == (1, 1)
+
+
 def _hand_off_events(controller) -> list[Any]:
     return [item for item in controller.seen if getattr(item, "name", None) == HANDOFF]
 
@@ -165,24 +192,8 @@ async def test_a_failing_take_hand_off_costs_its_batch_only_and_says_so(controll
                                                                          exchange_prefix,
                                                                          caplog):
     listen, producer, queue = await _start(controller, amqp, exchange_prefix)
-    push = producer.worker.push
-    calls = []
-
-    def failing_once(name: str, event_id: Any, content: Any) -> None:
-        calls.append(len(content["envelopes"]))
-        if len(calls) == 1:
-            raise RuntimeError("a bug in the producer")
-        push(name, event_id, content)
-
-    producer.worker.push = failing_once
-    first, second = _events(2)
-    for event in (first, second):
-        await controller.buffers.app.aput(event)
-        await controller.settle()
-    [message] = await receive(queue, 1)
-    assert body(message)["content"]["reason"] == "1"
-    counters = listen.pipeline.counters
-    assert (counters.hand_on_failed, counters.handed_on) == (1, 1)
+    calls = _fail_first_push(producer)
+    await _two_events_the_first_failing(controller, listen, queue)
     [line] = [r for r in caplog.records if "could not hand on" in r.getMessage()]
     assert line.levelno == logging.ERROR and "a bug in the producer" in line.exc_text
     instance = listen.pipeline.builder.instance
@@ -217,24 +228,10 @@ async def test_a_producer_whose_take_hand_off_raises_costs_the_other_nothing(
         monkeypatch.setattr(listen.worker, "_hand_on", hand_on)
     second = _SecondProducer()
     controller.events_listeners[FOREIGN] = [second.on_envelopes]
-    push = producer.worker.push
-
-    def failing_once(name: str, event_id: Any, content: Any) -> None:
-        if not hasattr(failing_once, "failed"):
-            failing_once.failed = True
-            raise RuntimeError("a bug in the producer")
-        push(name, event_id, content)
-
-    producer.worker.push = failing_once
+    _fail_first_push(producer)
     sinks = listen._direct_sinks()
     assert sinks is not None and len(sinks) == 2  # mq_producer's first, in core's order
-    for event in _events(2):
-        await controller.buffers.app.aput(event)
-        await controller.settle()
-    [message] = await receive(queue, 1)
-    assert body(message)["content"]["reason"] == "1"
-    counters = listen.pipeline.counters
-    assert (counters.hand_on_failed, counters.handed_on) == (1, 1)
+    await _two_events_the_first_failing(controller, listen, queue)
     assert [r for r in caplog.records if "could not hand on" in r.getMessage()]
     if each:
         assert second.taken == [1, 2]
