@@ -63,18 +63,18 @@ def asks_a_reply(data: bytes | bytearray | memoryview) -> bool:
 
 class ConfirmLinger:
     """How long a read of confirms only leaves the socket unread (``seconds``, 0: never; it
-    may change while connected), whether it may now (``may_linger``), and the reader holding
-    reads now, if any (``read_now`` ends its hold)."""
+    may change while connected), whether it may now (``may_linger``), and the reader of the
+    connection in use, if any (``read_now`` ends its hold)."""
 
     def __init__(self, seconds: float, may_linger: Callable[[], bool]) -> None:
         self.seconds = seconds
         self.may_linger = may_linger
-        self.holder: LingeringReader | None = None
+        self.reader: LingeringReader | None = None
 
     def read_now(self) -> None:
         """Something waits for a confirm: reads resume at once, if they are held."""
-        if self.holder is not None:
-            self.holder.read_now()
+        if self.reader is not None:
+            self.reader.read_now()
 
 
 class LingeringReader(asyncio.StreamReaderProtocol):
@@ -99,6 +99,7 @@ class LingeringReader(asyncio.StreamReaderProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self._linger_socket = transport  # type: ignore[assignment]
+        self._linger.reader = self
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
@@ -115,7 +116,6 @@ class LingeringReader(asyncio.StreamReaderProtocol):
             return  # not is_reading(): the stream paused it (a full buffer); left to it
         socket.pause_reading()
         self._linger_resume = self._linger_loop.call_later(seconds, self.read_now)
-        self._linger.holder = self
 
     def read_now(self) -> None:
         """Read again at once, if reads are held."""
@@ -123,8 +123,6 @@ class LingeringReader(asyncio.StreamReaderProtocol):
         if handle is None:
             return
         handle.cancel()
-        if self._linger.holder is self:
-            self._linger.holder = None
         socket = self._linger_socket
         if socket is not None and not socket.is_closing():
             socket.resume_reading()
@@ -139,6 +137,6 @@ class LingeringReader(asyncio.StreamReaderProtocol):
         handle, self._linger_resume = self._linger_resume, None
         if handle is not None:
             handle.cancel()
-        if self._linger.holder is self:
-            self._linger.holder = None
+        if self._linger.reader is self:
+            self._linger.reader = None
         super().connection_lost(exc)
