@@ -1451,6 +1451,20 @@ async def paced_dispatch_only(run: Run, rate: float, count: int) -> PacedResult:
     return PacedResult(count, cpu, [])
 
 
+async def paced_sender_only(rate: float, count: int) -> PacedResult:
+    """Section 7's raw aio-pika sender at that pace with nothing to publish (each send time
+    taken, as ``paced_raw`` does): what raw's CPU per message holds besides its publishing -
+    the wake-up for each message - as the dispatch alone does for the NApps. Its CPU."""
+    sent: list[float] = []
+
+    async def tick(_index: int) -> None:
+        sent.append(time.time_ns() // 1000 / 1e6)
+
+    cpu = time.process_time()
+    await paced(rate, count, tick)
+    return PacedResult(count, time.process_time() - cpu, [])
+
+
 @dataclass
 class TopologyRun:
     handed_on_s: float  # from the put until listen_events had handed every envelope on
@@ -1578,8 +1592,9 @@ async def phase_paced(run: Run) -> None:
     options, figures = run.options, run.figures
     out(f"\n7. paced CPU (no ticker): link events at a steady pace, topology profile, "
         f"{options.paced_seconds:g} s per pace and path in {options.paced_rounds} alternated "
-        "rounds (NApps, variants, dispatch alone, raw; raw, dispatch alone, variants, NApps; "
-        "...), pooled; a consumer process on a queue of its own each")
+        "rounds (NApps, variants, dispatch alone, raw's sender alone, raw; raw, sender, "
+        "dispatch, variants, NApps; ...), pooled; a consumer process on a queue of its own "
+        "each")
     figures.paced_seconds = options.paced_seconds
     await wait_until(run.stack.idle, 30, "idle before the paced runs")
     cpu = time.process_time()
@@ -1592,9 +1607,10 @@ async def phase_paced(run: Run) -> None:
         await wait_until(run.stack.idle, 30, "idle before a paced run")
         name = f"paced{rate:.0f}"
         pooled, rounds = await alternated_rounds(run, rate, count, name)
-        napps, raw, reads, core, dispatch = pooled["napps"], pooled["raw"], pooled["reads"], \
-            pooled["core"], pooled["dispatch"]
-        assert napps is not None and raw is not None and dispatch is not None
+        napps, raw, reads, core, dispatch, sender = pooled["napps"], pooled["raw"], \
+            pooled["reads"], pooled["core"], pooled["dispatch"], pooled["sender"]
+        assert napps is not None and raw is not None and dispatch is not None \
+            and sender is not None
         ratio = napps.cpu_us / raw.cpu_us
         figures.paced[f"{rate:.0f}"] = {
             "events": count, "napps_cpu_us_per_event": napps.cpu_us,
@@ -1623,6 +1639,7 @@ async def phase_paced(run: Run) -> None:
             "target <= 0.5: " + verdict(
                 figures, f"paced {rate:,.0f}/s: the NApps' own CPU per event <= 0.5 x raw's "
                          "per message (issue 21)", own_ratio <= 0.5))
+        publishing_us = publishing_row(run, rate, napps.cpu_us - dispatch_us, raw, sender)
         each_round = [round_napps.ms(99) - round_raw.ms(99) for round_napps, round_raw in rounds]
         figures.paced[f"{rate:.0f}"].update({
             "rounds": len(rounds), "p99_over_raw_ms_by_round": each_round})
@@ -1651,7 +1668,9 @@ async def phase_paced(run: Run) -> None:
                 f"{lingered.ms(50):.2f} / {lingered.ms(99):.2f} ms; {count} events, after")
             row("    the NApps' own (less the dispatch above)",
                 f"{lingered.cpu_us - dispatch_us:.0f} us",
-                f"ratio {linger_own_ratio:.2f} to raw's; issue 21 target <= 0.5: " + verdict(
+                f"ratio {linger_own_ratio:.2f} to raw's ("
+                f"{(lingered.cpu_us - dispatch_us) / publishing_us:.2f} to its publishing "
+                "alone); issue 21 target <= 0.5: " + verdict(
                     figures, f"paced {rate:,.0f}/s with LINGER_MS = {options.linger_ms:g}: the "
                              "NApps' own CPU per event <= 0.5 x raw's (issue 21)",
                     linger_own_ratio <= 0.5))
@@ -1674,6 +1693,25 @@ async def phase_paced(run: Run) -> None:
             f"{napps_per['callbacks']:.1f} / {napps_per['turns']:.1f}",
             f"raw {raw_per['callbacks']:.1f} / {raw_per['turns']:.1f} per message; "
             f"{counted} more of each, counted (the consumer's start and the waits included)")
+
+
+def publishing_row(run: Run, rate: float, own_us: float, raw: PacedResult,
+                   sender: PacedResult) -> float:
+    """Section 7: raw aio-pika's CPU per message less its sender's alone (the wake-up for each
+    message), and the NApps' own over that: each path less the same pace with nothing
+    published, the way the check in a real kytosd measures (the NApps loaded less not loaded,
+    raw publishing less not publishing). Returns raw's publishing alone (us a message)."""
+    publishing_us = max(raw.cpu_us - sender.cpu_us, 1.0)  # never 0, whatever the noise
+    ratio = own_us / publishing_us
+    run.figures.paced[f"{rate:.0f}"].update({
+        "sender_cpu_us_per_tick": sender.cpu_us, "raw_publishing_cpu_us_per_msg": publishing_us,
+        "ratio_own_cpu_to_raw_publishing": ratio})
+    row("  raw aio-pika's publishing alone", f"{publishing_us:.0f} us",
+        f"raw's per message less its sender alone ({sender.cpu_us:.0f} us a tick, the same "
+        f"rounds): the NApps' own over it {ratio:.2f}; issue 21 target <= 0.5: " + verdict(
+            run.figures, f"paced {rate:,.0f}/s: the NApps' own CPU per event <= 0.5 x raw's "
+                         "publishing alone (issue 21, as in a real kytosd)", ratio <= 0.5))
+    return publishing_us
 
 
 def split_row(run: Run, rate: float, napps: PacedResult, raw: PacedResult) -> None:
@@ -1702,15 +1740,16 @@ async def alternated_rounds(run: Run, rate: float, count: int, name: str
                             ) -> tuple[dict[str, PacedResult | None],
                                        list[tuple[PacedResult, PacedResult]]]:
     """``count`` events through the NApps, as many through each variant of them (VARIANTS:
-    None when it is the default already), through the stand-in core's dispatch alone and
-    ``count`` raw messages, at ``rate``, in ``paced_rounds`` rounds whose order alternates
-    (NApps, variants, dispatch, raw; raw, dispatch, variants reversed, NApps; ...): a drift of
-    the host's pace, and its bursts of noise, weigh on all alike - the dispatch too, which
-    every "own" figure subtracts. Each pooled, by path ("napps", "dispatch", "raw" and the
-    variants' names), and the NApps' and raw's of each round (single rounds' p99s differ by a
-    millisecond and more)."""
+    None when it is the default already), through the stand-in core's dispatch alone, as many
+    ticks of raw's sender alone and ``count`` raw messages, at ``rate``, in ``paced_rounds``
+    rounds whose order alternates (NApps, variants, dispatch, sender, raw; raw, sender,
+    dispatch, variants reversed, NApps; ...): a drift of the host's pace, and its bursts of
+    noise, weigh on all alike - the dispatch and the sender too, which the "own" and
+    "publishing alone" figures subtract. Each pooled, by path ("napps", "dispatch", "sender",
+    "raw" and the variants' names), and the NApps' and raw's of each round (single rounds'
+    p99s differ by a millisecond and more)."""
     rounds = max(1, min(run.options.paced_rounds, count))
-    paths = ("napps", *VARIANTS, "dispatch", "raw")
+    paths = ("napps", *VARIANTS, "dispatch", "sender", "raw")
     pooled: dict[str, PacedResult | None] = dict.fromkeys(paths)
     by_round: list[tuple[PacedResult, PacedResult]] = []
     for number in range(rounds):
@@ -1724,6 +1763,8 @@ async def alternated_rounds(run: Run, rate: float, count: int, name: str
                 results[path] = await paced_raw(run, rate, share, queue)
             elif path == "dispatch":
                 results[path] = await paced_dispatch_only(run, rate, share)
+            elif path == "sender":
+                results[path] = await paced_sender_only(rate, share)
             else:
                 results[path] = await VARIANTS[path](run, rate, share, queue)
         round_napps, round_raw = results["napps"], results["raw"]
