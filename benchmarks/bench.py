@@ -17,7 +17,8 @@ targets get an informational PASS / MISS.
      back to back (--burst-rounds)
   6. topology_loaded of 1,000 switches / 5,000 links, put -> confirmed
   7. paced CPU (issue 21): CPU per event at 500 and 1,000 ev/s, link events, beside raw
-     aio-pika's CPU per message at the same paces; p50 / p99 latency to a consumer at each
+     aio-pika's CPU per message at the same paces, and its publishing alone (less its paced
+     sender's); p50 / p99 latency to a consumer at each
   8. the all-events mix (issue 16): listen_events with PROFILE "all" fed what a 100-switch
      network emits while a link flaps (topology, of_core, mef_eline, flow_manager events and
      block-listed OpenFlow noise): CPU per event beside raw aio-pika's CPU per message for
