@@ -426,6 +426,39 @@ def test_a_failed_route_keeps_the_rest_of_the_panel(scripted):
     assert page.console_problems(network_error) == []
 
 
+
+def test_a_slow_route_holds_neither_the_state_nor_the_other_sections(scripted):
+    """v1/queues inspects the broker, up to 12 s when it stalls - the outage the state must
+    show: the panel waited for all five answers, and its state and every section stood still
+    until that one gave up (REQUEST_TIMEOUT). Each route is polled on its own, one request
+    at a time, and each answer shown as it comes."""
+    host, page = scripted
+    open_both(page)
+    asked = host.requests("/api/" + QUEUES)
+    host.answers[QUEUES] = {"hang": True}
+    page.wait(lambda: host.requests("/api/" + QUEUES) > asked, "v1/queues asked", POLL + 2)
+    hung_at = time.monotonic()
+    host.answers[STATUS] = status_with(
+        connected=False, outage={"since": NOW, "duration": 3, "reason": "no broker"})
+    exchanges = copy.deepcopy(answers()[EXCHANGES])
+    exchanges["body"]["exchanges"]["kytos.events"]["confirmed"] = 12
+    host.answers[EXCHANGES] = exchanges
+    page.wait(lambda: page.text("mqs-state") == "OUTAGE"
+              and page.text("mqs-exchange-confirmed") == "12",
+              "the state and the exchanges while v1/queues hangs", 2 * POLL + 1)
+    assert time.monotonic() - hung_at < REQUEST_TIMEOUT - 1  # before the hung one gave up
+    assert host.requests("/api/" + QUEUES) == asked + 1  # not asked again meanwhile
+    assert page.hooks("mqs-queue") and page.hooks("mqs-queues-problem") == []  # as it was
+    page.wait(lambda: page.hooks("mqs-queues-problem"), "v1/queues' silence said",
+              REQUEST_TIMEOUT + POLL)
+    assert page.text("mqs-queues-problem") == "the Kytos API did not answer in 8 s"
+    assert page.hooks("mqs-queue") == []
+    host.answers[QUEUES] = answers()[QUEUES]
+    page.wait(lambda: page.hooks("mqs-queue") and page.hooks("mqs-queues-problem") == [],
+              "v1/queues answering again", 2 * POLL + 1)
+    assert page.text("mqs-state") == "OUTAGE"
+    assert page.console_problems() == []
+
 ODD_STATUS = {
     "a proxy's HTML page": {"status": 200, "raw": "<!DOCTYPE html><html>login</html>"},
     "an empty object": {"status": 200, "body": {}},
