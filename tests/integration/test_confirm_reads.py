@@ -13,7 +13,11 @@ import pytest
 
 from mq_producer.outbox import OutboundMessage
 from mq_producer.publisher import Publisher
-from mq_producer.transports.amqp.confirm_reads import LingeringReader, confirms_only
+from mq_producer.transports.amqp.confirm_reads import (
+    ConfirmLinger,
+    LingeringReader,
+    confirms_only,
+)
 from mq_producer.transports.amqp.transport import AmqpTransport
 from tests.integration.conftest import bound_queue
 from tests.support.waiting import wait_until
@@ -125,6 +129,36 @@ async def test_a_message_waiting_for_its_keys_confirm_ends_the_hold_at_once(
     await wait_until(lambda: publisher.counters.published == 3, timeout=2,
                      what="the key's second message published")
     prompt_only_if(wanted, time.monotonic() - started, "the key's second message went")
+
+
+@pytest.mark.parametrize("after_a_wait", [True, False], ids=["as-built", "control-hold-each"])
+async def test_a_keys_messages_in_a_row_start_no_hold(
+        after_a_wait: bool, publish_path: str, start_publisher, amqp, exchange_prefix: str,
+        readers: dict[str, list], monkeypatch: pytest.MonkeyPatch):
+    """Each of a key's messages waits for the confirm of the one before: each such confirm
+    began a hold that the next message's wait ended at once, a pause and a resume of reading
+    per confirm. The read after a wait (``ConfirmLinger.read_now``) starts none."""
+    if not after_a_wait:  # the control: read_now resumes held reads, nothing more
+        monkeypatch.setattr(ConfirmLinger, "read_now",
+                            lambda self: self.reader is not None and self.reader.read_now())
+    count = 50
+    publisher = await start_publisher()
+    readers["publisher"].append(publisher)
+    publisher.transport.confirm_linger.seconds = 1.0
+    exchange = f"{exchange_prefix}.operational_events"
+    queue = await bound_queue(amqp, exchange, "#")
+    for number in range(count):
+        publisher.submit(message(exchange, number, "key:same"), wake=False)
+    publisher.publish_now()
+    await wait_until(lambda: publisher.counters.confirmed == count, timeout=30,
+                     what="the key's messages confirmed")
+    declared = await amqp.declare_queue(queue.name, passive=True)
+    assert declared.declaration_result.message_count == count
+    holds = len(readers["held_at"])
+    if after_a_wait:  # the last message's confirm may: nothing waits behind it
+        assert holds <= 1, f"{holds} holds for {count} messages of one key"
+    else:
+        assert holds >= count / 2, f"{holds} holds for {count} messages of one key"
 
 
 @pytest.mark.parametrize("wanted", [True, False], ids=["as-built", "control-not-wanted"])

@@ -16,7 +16,8 @@ It never lingers:
   is due): reading resumes at once, and does not linger again until something other than a
   confirm has been read;
 - while a message waits for a confirm (``ConfirmLinger.read_now``: the producer's, when a
-  message of a key waits for the one before it, or for room in flight);
+  message of a key waits for the one before it, or for room in flight): held reads resume,
+  and the next read of confirms starts no hold;
 - while ``may_linger()`` says no: the producer's says no while half of MAX_IN_FLIGHT or more
   await their confirm (a burst, a distant broker), where the window must not wait on us.
 
@@ -70,9 +71,13 @@ class ConfirmLinger:
         self.seconds = seconds
         self.may_linger = may_linger
         self.reader: LingeringReader | None = None
+        self.wanted = False  # read_now() was called since the last read of confirms
 
     def read_now(self) -> None:
-        """Something waits for a confirm: reads resume at once, if they are held."""
+        """Something waits for a confirm: reads resume at once, if they are held, and the
+        next read of confirms holds none (a key's messages in a row each wait for the one
+        before: a hold per confirm, each ended at once, cost a pause and a resume each)."""
+        self.wanted = True
         if self.reader is not None:
             self.reader.read_now()
 
@@ -109,8 +114,9 @@ class LingeringReader(asyncio.StreamReaderProtocol):
         if not confirms_only(data):
             self._linger_reply_due = False  # the reply, or something else to read at once
             return
+        wanted, self._linger.wanted = self._linger.wanted, False
         socket = self._linger_socket
-        if self._linger_reply_due or self._linger_resume is not None or socket is None \
+        if wanted or self._linger_reply_due or self._linger_resume is not None or socket is None \
                 or socket.is_closing() or not socket.is_reading() \
                 or not self._linger.may_linger():
             return  # not is_reading(): the stream paused it (a full buffer); left to it
