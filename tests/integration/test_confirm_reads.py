@@ -9,6 +9,7 @@ import gc
 import time
 import weakref
 
+import aio_pika
 import pytest
 
 from mq_producer.outbox import OutboundMessage
@@ -70,6 +71,17 @@ async def paced(publisher: Publisher, exchange: str, count: int, gap: float) -> 
         publisher.submit(message(exchange, number), wake=False)
         publisher.publish_now()
         await asyncio.sleep(gap)
+
+
+async def watched(start_publisher, amqp, exchange_prefix: str, readers: dict[str, list],
+                  linger: float) -> tuple[Publisher, str, aio_pika.abc.AbstractQueue]:
+    """A publisher whose reads linger ``linger`` seconds and whose holds ``readers`` records
+    ("held_at"), its exchange, and a queue bound to all of that exchange."""
+    publisher = await start_publisher()
+    readers["publisher"].append(publisher)
+    publisher.transport.confirm_linger.seconds = linger
+    exchange = f"{exchange_prefix}.operational_events"
+    return publisher, exchange, await bound_queue(amqp, exchange, "#")
 
 
 async def one_confirmed(start_publisher, amqp, exchange_prefix: str,
@@ -142,11 +154,8 @@ async def test_a_keys_messages_in_a_row_start_no_hold(
         monkeypatch.setattr(ConfirmLinger, "read_now",
                             lambda self: self.reader is not None and self.reader.read_now())
     count = 50
-    publisher = await start_publisher()
-    readers["publisher"].append(publisher)
-    publisher.transport.confirm_linger.seconds = 1.0
-    exchange = f"{exchange_prefix}.operational_events"
-    queue = await bound_queue(amqp, exchange, "#")
+    publisher, exchange, queue = await watched(start_publisher, amqp, exchange_prefix,
+                                               readers, 1.0)
     for number in range(count):
         publisher.submit(message(exchange, number, "key:same"), wake=False)
     publisher.publish_now()
@@ -208,11 +217,8 @@ async def test_a_burst_window_is_never_held(few_in_flight: bool, start_publisher
     if not few_in_flight:  # the control: reads held whatever is in flight
         monkeypatch.setattr(AmqpTransport, "_few_in_flight", lambda self: True)
     count = 2_000
-    publisher = await start_publisher()
-    readers["publisher"].append(publisher)
-    publisher.transport.confirm_linger.seconds = 0.05
-    exchange = f"{exchange_prefix}.operational_events"
-    queue = await bound_queue(amqp, exchange, "#")
+    publisher, exchange, queue = await watched(start_publisher, amqp, exchange_prefix,
+                                               readers, 0.05)
     for number in range(count):
         publisher.submit(message(exchange, number))
     await wait_until(lambda: publisher.counters.confirmed == count, timeout=60,
