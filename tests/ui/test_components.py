@@ -426,7 +426,6 @@ def test_a_failed_route_keeps_the_rest_of_the_panel(scripted):
     assert page.console_problems(network_error) == []
 
 
-
 def test_a_slow_route_holds_neither_the_state_nor_the_other_sections(scripted):
     """v1/queues inspects the broker, up to 12 s when it stalls - the outage the state must
     show: the panel waited for all five answers, and its state and every section stood still
