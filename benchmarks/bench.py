@@ -474,37 +474,52 @@ class Names:
         return f"{self.prefix}.latency.{what}"
 
 
-def configure_producer(names: Names, *, basic_publish: bool = False) -> None:
-    """mq_producer's settings module, in memory only: the defaults (BUFFER_SIZE included: a
-    burst larger than it waits for room while the broker confirms) with bench.* names and
-    one bounded sink queue, so every message is routed (confirmed, not returned)."""
-    # This benchmark is of the RabbitMQ / aio-pika transport, whatever else mq_producer offers.
-    os.environ["KYTOS_MQ_TRANSPORT"] = "amqp"
-    if hasattr(producer_settings, "TRANSPORT"):
-        producer_settings.TRANSPORT = "amqp"
+MERGED_SETTINGS = {"LINK_STATUS"}  # producer_settings_for's dicts that update the setting's
+
+
+def producer_settings_for(names: Names, *, basic_publish: bool = False) -> dict[str, Any]:
+    """mq_producer's settings for a run: the defaults (BUFFER_SIZE included: a burst larger
+    than it waits for room while the broker confirms) with bench.* names and one bounded sink
+    queue, so every message is routed (confirmed, not returned). Plain values (kytosd_paced.py
+    writes them into a copy of settings.py); those of MERGED_SETTINGS update the setting's
+    own dict."""
     exchanges = names.exchanges
-    producer_settings.ROUTES = [
-        {"event_class": "administrative", "exchange": exchanges["admin_events"],
-         "routing_key": "{event_class}.{event_name}"},
-        {"event_class": "operational", "exchange": exchanges["operational_events"],
-         "routing_key": "{event_class}.{event_name}"},
-        {"exchange": exchanges["other_events"], "routing_key": "{event_class}.{event_name}"},
-    ]
-    # Bound to the exchange of every route (section 8's events of other NApps go to
-    # other_events), so that every message is routed, never returned.
-    producer_settings.QUEUES = [
-        {"queue": names.sink, "exchange": exchanges[kind], "binding": "#",
-         "arguments": {"x-max-length": SINK_MAX_LENGTH}}
-        for kind in ("operational_events", "admin_events", "other_events")]
-    producer_settings.LINK_STATUS = {
-        **producer_settings.LINK_STATUS, "exchange": exchanges["interdomain_links"],
-        "queue_prefix": names.link_queue_prefix}
-    producer_settings.DEAD_LETTER = names.dead_letter
-    # One queue per message, as raw aio-pika's: the per-NApp and verbose queues would make the
-    # broker route each message three times (and outlive the run).
-    producer_settings.NAPP_QUEUES = {"enabled": False}
-    producer_settings.VERBOSE_QUEUE = {"enabled": False}
-    producer_settings.AMQP_FAST_PATH = not basic_publish
+    return {
+        # This benchmark is of the RabbitMQ / aio-pika transport, whatever else mq_producer
+        # offers.
+        "TRANSPORT": "amqp",
+        "ROUTES": [
+            {"event_class": "administrative", "exchange": exchanges["admin_events"],
+             "routing_key": "{event_class}.{event_name}"},
+            {"event_class": "operational", "exchange": exchanges["operational_events"],
+             "routing_key": "{event_class}.{event_name}"},
+            {"exchange": exchanges["other_events"], "routing_key": "{event_class}.{event_name}"},
+        ],
+        # Bound to the exchange of every route (section 8's events of other NApps go to
+        # other_events), so that every message is routed, never returned.
+        "QUEUES": [
+            {"queue": names.sink, "exchange": exchanges[kind], "binding": "#",
+             "arguments": {"x-max-length": SINK_MAX_LENGTH}}
+            for kind in ("operational_events", "admin_events", "other_events")],
+        # Merged into the setting's own dict (MERGED_SETTINGS).
+        "LINK_STATUS": {"exchange": exchanges["interdomain_links"],
+                        "queue_prefix": names.link_queue_prefix},
+        "DEAD_LETTER": names.dead_letter,
+        # One queue per message, as raw aio-pika's: the per-NApp and verbose queues would make
+        # the broker route each message three times (and outlive the run).
+        "NAPP_QUEUES": {"enabled": False},
+        "VERBOSE_QUEUE": {"enabled": False},
+        "AMQP_FAST_PATH": not basic_publish,
+    }
+
+
+def configure_producer(names: Names, *, basic_publish: bool = False) -> None:
+    """mq_producer's settings module, in memory only: ``producer_settings_for(names)``."""
+    os.environ["KYTOS_MQ_TRANSPORT"] = "amqp"
+    for name, value in producer_settings_for(names, basic_publish=basic_publish).items():
+        if name in MERGED_SETTINGS:
+            value = {**getattr(producer_settings, name), **value}
+        setattr(producer_settings, name, value)
 
 
 async def start_stack() -> Stack:

@@ -1,0 +1,64 @@
+"""benchmarks/kytosd_paced.py's NApp trees: the NApps it runs in a real kytosd are this tree's
+(or a commit's) with their settings' defaults, but for the run's own exchange and queue names
+(bench.producer_settings_for) and, when asked, listen_events' LINGER_MS."""
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import bench  # noqa: E402
+import kytosd_paced  # noqa: E402
+
+from mq_producer import settings as producer_defaults  # noqa: E402
+
+
+def settings_of(path: Path) -> ModuleType:
+    """A settings.py as kytosd imports it: run from its file."""
+    spec = importlib.util.spec_from_file_location(f"settings_{abs(hash(path))}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("rev", [None, "HEAD"], ids=["working tree", "a commit"])
+def test_the_napps_run_in_kytosd_publish_under_the_runs_own_names(tmp_path: Path,
+                                                                    rev: str | None) -> None:
+    names = bench.Names("bench.unit")
+    kytosd_paced.napps_tree(tmp_path, names, 10.0, rev)
+    napps = tmp_path / "kytos"
+    assert (napps / "__init__.py").exists()
+    assert (napps / "listen_events" / "main.py").exists()
+    assert (napps / "mq_producer" / "main.py").exists()
+    assert not list(napps.rglob("__pycache__"))
+
+    producer = settings_of(napps / "mq_producer" / "settings.py")
+    exchanges = names.exchanges
+    assert [route["exchange"] for route in producer.ROUTES] == [
+        exchanges["admin_events"], exchanges["operational_events"], exchanges["other_events"]]
+    assert {queue["queue"] for queue in producer.QUEUES} == {names.sink}
+    assert names.dead_letter == producer.DEAD_LETTER
+    assert producer.NAPP_QUEUES == {"enabled": False}
+    assert producer.VERBOSE_QUEUE == {"enabled": False}
+    # LINK_STATUS is the tree's own, but for the names: a commit's may hold other keys.
+    expected = {**producer_defaults.LINK_STATUS, "exchange": exchanges["interdomain_links"],
+                "queue_prefix": names.link_queue_prefix}
+    assert expected == producer.LINK_STATUS
+    # Everything else is the setting's default.
+    assert producer.MAX_IN_FLIGHT == producer_defaults.MAX_IN_FLIGHT
+    assert producer.CONFIRM_READ_LINGER_MS == producer_defaults.CONFIRM_READ_LINGER_MS
+
+    listen = settings_of(napps / "listen_events" / "settings.py")
+    assert listen.LINGER_MS == 10.0
+
+
+def test_without_a_linger_listen_events_keeps_its_own(tmp_path: Path) -> None:
+    kytosd_paced.napps_tree(tmp_path, bench.Names("bench.unit"), None, None)
+    listen = settings_of(tmp_path / "kytos" / "listen_events" / "settings.py")
+    from listen_events import settings as listen_defaults
+    assert listen.LINGER_MS == listen_defaults.LINGER_MS
