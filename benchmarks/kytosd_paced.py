@@ -32,8 +32,9 @@ and raw's publishing alone: their ratio is the issue's, ``own / raw``. The modes
 ``--rounds`` rounds, the order reversed every other round; the figures are medians of the
 rounds, each round's given too. Every run checks that each event was confirmed (the NApps'
 v1/status, raw's confirms; else it stops there), says when an event was sent over 100 ms
-late (the host busy), and counts kytosd's WARNING and ERROR lines and tracebacks, stop
-included (the first five are shown). Exchanges and queues are named bench.<run id>.* and
+late (the host busy), gives the garbage collections of each window (by generation, and
+their CPU) and counts kytosd's WARNING and ERROR lines and tracebacks, stop included (the
+first five are shown). Exchanges and queues are named bench.<run id>.* and
 deleted at the end.
 """
 
@@ -180,6 +181,7 @@ def run_mode(args: argparse.Namespace, mode: str, prefix: Path, log: Path,
     problems: list[str] = []  # events lost: the figures would be wrong
     late: list[str] = []  # the pacer behind (the host busy): reported
     counted: list[str] = []  # --count
+    collected: dict[float, dict[str, list[float]]] = {}  # the garbage collections, by pace
     try:
         kytosd.wait_ready(napps)
         raw_exchange = names.operational if mode == "raw" else None
@@ -188,6 +190,7 @@ def run_mode(args: argparse.Namespace, mode: str, prefix: Path, log: Path,
             before = kytosd.confirmed() if napps else 0
             result = kytosd.window(rate, args.seconds, raw_exchange, args.count)
             cpu_us[rate] = result["cpu_seconds"] / result["events"] * 1e6
+            collected[rate] = result["gc"]
             if args.count:
                 counted.append(counted_lines(mode, rate, result))
             if result["late_max_ms"] > 100:
@@ -207,7 +210,8 @@ def run_mode(args: argparse.Namespace, mode: str, prefix: Path, log: Path,
         notable = kytosd.stop()
     print(f"  {mode:<16} " + "  ".join(f"{rate:g}/s {us:6.0f} us" for rate, us in
                                        cpu_us.items())
-          + f"  ({len(notable)} notable lines from kytosd)"
+          + f"  ({len(notable)} notable lines from kytosd; garbage collections "
+          + ", ".join(f"{gc_line(rate, collected[rate])}" for rate in collected) + ")"
           + "".join(f"; {what}" for what in late), flush=True)
     for line in notable[:5]:  # reported, not fatal: an older tree's stop printed some
         print(f"    kytosd: {line.strip()[:200]}")
@@ -216,6 +220,12 @@ def run_mode(args: argparse.Namespace, mode: str, prefix: Path, log: Path,
         raise SystemExit(f"{mode}: " + "; ".join(problems[:10]) + "\nkytosd's last lines:\n"
                          + kytosd.tail())
     return cpu_us
+
+
+def gc_line(rate: float, collected: dict[str, list[float]]) -> str:
+    """A window's garbage collections by generation, and their CPU in ms."""
+    counts = "/".join(f"{count:.0f}" for count in collected["collections"])
+    return f"{rate:g}/s {counts} {sum(collected['cpu_seconds']) * 1000:.0f} ms"
 
 
 def counted_lines(mode: str, rate: float, result: dict[str, Any], top: int = 10) -> str:

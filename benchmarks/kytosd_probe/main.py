@@ -77,15 +77,18 @@ class Main(KytosNApp):
         rate, count = float(body["rate"]), int(float(body["rate"]) * float(body["seconds"]))
         raw = await RawPublisher.open(body["exchange"], self.links) if body.get("raw") else None
         counter = loop_counter() if body.get("count") else contextlib.nullcontext()
+        collections = GcClock()
         try:
             gc.collect()
-            with counter:
+            with counter, collections:
                 cpu = time.process_time()
                 late = await paced(rate, count, lambda index: self._send(index % LINKS, raw))
                 await asyncio.sleep(TAIL)
                 cpu = time.process_time() - cpu
             answer: dict[str, Any] = {"events": count, "cpu_seconds": cpu,
-                                      "late_max_ms": late * 1000}
+                                      "late_max_ms": late * 1000,
+                                      "gc": {"collections": collections.collections,
+                                             "cpu_seconds": collections.cpu}}
             if body.get("count"):
                 answer["counted"] = {
                     "loop_thread_cpu_seconds": counter.block_cpu,
@@ -109,6 +112,30 @@ class Main(KytosNApp):
         await self.controller.buffers.app.aput(KytosEvent(
             name=LINK_UP if up else LINK_DOWN,
             content={"link": link, "reason": "link up" if up else "link down"}))
+
+
+class GcClock:
+    """The garbage collections while in the block, by generation, and the CPU time they
+    took (``gc.callbacks``; the thread's CPU clock, read where each starts and stops)."""
+
+    def __init__(self) -> None:
+        self.collections = [0, 0, 0]
+        self.cpu = [0.0, 0.0, 0.0]
+        self._started = 0.0
+
+    def _phase(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.thread_time()
+        else:
+            self.collections[info["generation"]] += 1
+            self.cpu[info["generation"]] += time.thread_time() - self._started
+
+    def __enter__(self) -> "GcClock":
+        gc.callbacks.append(self._phase)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        gc.callbacks.remove(self._phase)
 
 
 def loop_counter() -> Any:
