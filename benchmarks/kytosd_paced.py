@@ -3,7 +3,8 @@ beside raw aio-pika's CPU per message published at the same pace in the same kyt
 
     .venv/bin/python benchmarks/kytosd_paced.py --kytos-python ~/kytos-venv/bin/python
     .venv/bin/python benchmarks/kytosd_paced.py --kytos-python ... --against 6da3ca1
-    .venv/bin/python benchmarks/kytosd_paced.py --kytos-python ... --linger-ms 10
+    .venv/bin/python benchmarks/kytosd_paced.py --kytos-python ... \
+        --setting listen_events.LINGER_MS=10 --setting mq_producer.CONFIRM_READ_LINGER_MS=0
 
 kytos-ng core is not on PyPI and this repository holds none of it: ``--kytos-python`` is the
 Python of an environment where you installed kytos-ng 2025.2.1 and python-openflow 2025.1.0
@@ -20,7 +21,7 @@ mode:
 - ``napps``: the same, with both NApps of this working tree publishing every event (their
   settings' defaults, but this run's exchange and queue names, one bounded queue per
   message, as bench.py's); ``napps@REV`` with those of a commit (``--against REV``), and
-  ``napps+linger<ms>`` with this tree's and listen_events' LINGER_MS (``--linger-ms``);
+  ``napps+NAME=VALUE`` with this tree's and one setting changed (``--setting``);
 - ``raw``: the same events, nobody listening, and the probe publishes one message per event
   through aio-pika itself, a task per publish, confirms, ``mandatory``, as bench.py's
   ``paced_raw``.
@@ -39,6 +40,7 @@ deleted at the end.
 """
 
 import argparse
+import ast
 import asyncio
 import json
 import os
@@ -51,6 +53,7 @@ import tarfile
 import tempfile
 import time
 import uuid
+from collections.abc import Mapping
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -71,10 +74,29 @@ NOTABLE = (" - WARNING ", " - ERROR ", " - CRITICAL ", "Traceback", "Task was de
            "never awaited")
 
 
-def napps_tree(tree: Path, names: bench.Names, linger_ms: float | None, rev: str | None
-               ) -> None:
+NAPPS = ("listen_events", "mq_producer")
+
+
+def parse_setting(text: str) -> tuple[str, str, Any]:
+    """``--setting``'s "listen_events.LINGER_MS=10": the NApp, the setting, its value (a
+    Python literal)."""
+    target, _, value = text.partition("=")
+    napp, _, name = target.partition(".")
+    if napp not in NAPPS or not name.isidentifier() or not name.isupper():
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: not NAPP.SETTING=VALUE with NAPP one of {', '.join(NAPPS)}")
+    try:
+        return napp, name, ast.literal_eval(value)
+    except (ValueError, SyntaxError) as error:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: the value is not a Python literal ({error})") from None
+
+
+def napps_tree(tree: Path, names: bench.Names, settings: Mapping[str, Mapping[str, Any]],
+               rev: str | None) -> None:
     """listen_events and mq_producer (of the working tree, or of ``rev``) in ``tree``/kytos,
-    mq_producer's settings.py ending with this run's names (bench.producer_settings_for)."""
+    their settings.py ending with this run's names (bench.producer_settings_for) and
+    ``settings`` (by NApp)."""
     kytos = tree / "kytos"
     if rev is None:
         for napp in ("listen_events", "mq_producer"):
@@ -86,8 +108,9 @@ def napps_tree(tree: Path, names: bench.Names, linger_ms: float | None, rev: str
         kytos.mkdir(parents=True)
         with tarfile.open(fileobj=BytesIO(archive)) as tar:
             tar.extractall(kytos, filter="data")
-    overrides = {"mq_producer": bench.producer_settings_for(names),
-                 "listen_events": {} if linger_ms is None else {"LINGER_MS": linger_ms}}
+    overrides = {"mq_producer": {**bench.producer_settings_for(names),
+                                 **settings.get("mq_producer", {})},
+                 "listen_events": settings.get("listen_events", {})}
     for napp, values in overrides.items():
         with open(kytos / napp / "settings.py", "a", encoding="utf-8") as settings:
             settings.write("\n# benchmarks/kytosd_paced.py: this run's\n")
@@ -250,6 +273,7 @@ def report(modes: list[str], runs: dict[str, list[dict[float, float]]],
     """Each mode less the base of its round; medians of the rounds, and their ratios to
     raw's publishing; and those of the other NApps modes to this tree's at the defaults."""
     figures: dict[str, Any] = {}
+    width = max(16, *map(len, modes))
     for rate in rates:
         base_rounds = [run[rate] for run in runs["base"]]
         added = {mode: [run[rate] - base for run, base in zip(runs[mode], base_rounds,
@@ -269,8 +293,8 @@ def report(modes: list[str], runs: dict[str, list[dict[float, float]]],
                 print(f"  raw aio-pika's publishing       {raw:6.0f}   [{shown}]")
                 rate_figures |= {"raw_publishing_us": raw, "raw_publishing_us_rounds": rounds}
                 continue
-            print(f"  {mode:<16} own {medians[mode]:6.0f}   / raw {medians[mode] / raw:5.2f}"
-                  f"   [{shown}]")
+            print(f"  {mode:<{width}} own {medians[mode]:6.0f}   / raw "
+                  f"{medians[mode] / raw:5.2f}   [{shown}]")
             rate_figures[mode] = {"own_us": medians[mode], "own_to_raw": medians[mode] / raw,
                                   "own_us_rounds": rounds}
         for mode in added:
@@ -305,9 +329,11 @@ def main() -> None:
                         help="paces, events/s (500 1000)")
     parser.add_argument("--against", metavar="REV",
                         help="also the NApps as they were at this commit (mode napps@REV)")
-    parser.add_argument("--linger-ms", type=float,
-                        help="also this tree's NApps with listen_events' LINGER_MS at this "
-                             "(mode napps+linger<ms>)")
+    parser.add_argument("--setting", type=parse_setting, action="append", default=[],
+                        metavar="NAPP.SETTING=VALUE",
+                        help="also this tree's NApps with this setting (e.g. "
+                             "listen_events.LINGER_MS=10; mode napps+SETTING=VALUE); "
+                             "repeatable, a mode each")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--count", action="store_true",
                         help="also count and time every callback on kytosd's loop in each "
@@ -317,11 +343,11 @@ def main() -> None:
     args.url = os.environ.get("KYTOS_MQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
     version = check_kytos_python(args.kytos_python)
     names = bench.Names(f"bench.{uuid.uuid4().hex[:8]}")
-    trees: dict[str, tuple[float | None, str | None]] = {"napps": (None, None)}
-    if args.linger_ms is not None:
-        trees[f"napps+linger{args.linger_ms:g}"] = (args.linger_ms, None)
+    trees: dict[str, tuple[dict[str, dict[str, Any]], str | None]] = {"napps": ({}, None)}
+    for napp, name, value in args.setting:
+        trees[f"napps+{name}={value!r}"] = ({napp: {name: value}}, None)
     if args.against:
-        trees[f"napps@{args.against}"] = (None, args.against)
+        trees[f"napps@{args.against}"] = ({}, args.against)
     modes = [*trees, "raw", "base"]
     print(f"kytosd {version}; {bench.platform_line()}; names {names.prefix}.*")
     runs: dict[str, list[dict[float, float]]] = {mode: [] for mode in modes}
@@ -329,8 +355,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="kytosd_paced.") as temp:
         work = Path(temp)
         tree_dirs = {mode: work / f"tree.{index}" for index, mode in enumerate(trees)}
-        for mode, (linger_ms, rev) in trees.items():
-            napps_tree(tree_dirs[mode], names, linger_ms, rev)
+        for mode, (settings, rev) in trees.items():
+            napps_tree(tree_dirs[mode], names, settings, rev)
         try:
             for round_ in range(args.rounds):
                 # The NApps first in the first round: mq_producer declares the exchange and

@@ -8,7 +8,7 @@ to ``TAIL`` seconds after the last. With ``"raw": true`` it also publishes each 
 aio-pika itself (a task per publish, publisher confirms, ``mandatory``, the properties
 mq_producer sets, a body of a link's as_dict() as an envelope holds it): less a window
 without, what publishing alone costs in the same process. Only for a benchmark: it is
-never installed anywhere else (kytosd_paced.py links it into a napps directory of its own).
+never installed anywhere else (kytosd_paced.py copies it into a napps directory of its own).
 """
 
 import asyncio
@@ -47,8 +47,7 @@ def make_links() -> list[Link]:
             interface = Interface(f"eth{port}", port, switch, speed=PORT_SPEED)
             switch.update_interface(interface)
             ends.append(interface)
-        link = Link(*ends)
-        links.append(link)
+        links.append(Link(*ends))
     return links
 
 

@@ -1,7 +1,8 @@
 """benchmarks/kytosd_paced.py's NApp trees: the NApps it runs in a real kytosd are this tree's
 (or a commit's) with their settings' defaults, but for the run's own exchange and queue names
-(bench.producer_settings_for) and, when asked, listen_events' LINGER_MS."""
+(bench.producer_settings_for) and the settings a mode changes (``--setting``)."""
 
+import argparse
 import importlib.util
 import sys
 from pathlib import Path
@@ -30,7 +31,9 @@ def settings_of(path: Path) -> ModuleType:
 def test_the_napps_run_in_kytosd_publish_under_the_runs_own_names(tmp_path: Path,
                                                                     rev: str | None) -> None:
     names = bench.Names("bench.unit")
-    kytosd_paced.napps_tree(tmp_path, names, 10.0, rev)
+    kytosd_paced.napps_tree(tmp_path, names, {"listen_events": {"LINGER_MS": 10.0},
+                                              "mq_producer": {"CONFIRM_READ_LINGER_MS": 0}},
+                            rev)
     napps = tmp_path / "kytos"
     assert (napps / "__init__.py").exists()
     assert (napps / "listen_events" / "main.py").exists()
@@ -49,16 +52,31 @@ def test_the_napps_run_in_kytosd_publish_under_the_runs_own_names(tmp_path: Path
     expected = {**producer_defaults.LINK_STATUS, "exchange": exchanges["interdomain_links"],
                 "queue_prefix": names.link_queue_prefix}
     assert expected == producer.LINK_STATUS
+    assert producer.CONFIRM_READ_LINGER_MS == 0
     # Everything else is the setting's default.
     assert producer.MAX_IN_FLIGHT == producer_defaults.MAX_IN_FLIGHT
-    assert producer.CONFIRM_READ_LINGER_MS == producer_defaults.CONFIRM_READ_LINGER_MS
 
     listen = settings_of(napps / "listen_events" / "settings.py")
     assert listen.LINGER_MS == 10.0
 
 
-def test_without_a_linger_listen_events_keeps_its_own(tmp_path: Path) -> None:
-    kytosd_paced.napps_tree(tmp_path, bench.Names("bench.unit"), None, None)
+def test_without_settings_the_napps_keep_their_own(tmp_path: Path) -> None:
+    kytosd_paced.napps_tree(tmp_path, bench.Names("bench.unit"), {}, None)
     listen = settings_of(tmp_path / "kytos" / "listen_events" / "settings.py")
+    producer = settings_of(tmp_path / "kytos" / "mq_producer" / "settings.py")
     from listen_events import settings as listen_defaults
     assert listen.LINGER_MS == listen_defaults.LINGER_MS
+    assert producer.CONFIRM_READ_LINGER_MS == producer_defaults.CONFIRM_READ_LINGER_MS
+
+
+def test_a_setting_is_a_napp_a_name_and_a_python_literal() -> None:
+    assert kytosd_paced.parse_setting("listen_events.LINGER_MS=10") == (
+        "listen_events", "LINGER_MS", 10)
+    assert kytosd_paced.parse_setting("mq_producer.ROUTES=[]") == ("mq_producer", "ROUTES", [])
+    for bad, why in (("LINGER_MS=10", "not NAPP.SETTING"),
+                     ("topology.LINGER_MS=10", "not NAPP.SETTING"),
+                     ("listen_events.linger=10", "not NAPP.SETTING"),
+                     ("listen_events.LINGER_MS=ten", "not a Python literal"),
+                     ("listen_events.LINGER_MS=", "not a Python literal")):
+        with pytest.raises(argparse.ArgumentTypeError, match=why):
+            kytosd_paced.parse_setting(bad)
