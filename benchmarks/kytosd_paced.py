@@ -138,9 +138,10 @@ class Kytosd:
     """One kytosd process in ``prefix``, its output in ``log``."""
 
     def __init__(self, python: str, prefix: Path, log: Path, url: str) -> None:
-        self.api = f"http://127.0.0.1:{free_port()}"
+        api_port = free_port()
+        self.api = f"http://127.0.0.1:{api_port}"
         env = {**os.environ, "VIRTUAL_ENV": str(prefix), "KYTOS_MQ_URL": url,
-               "KYTOS_MQ_TRANSPORT": "amqp", "KYTOSD_API_PORT": self.api.rsplit(":", 1)[1],
+               "KYTOS_MQ_TRANSPORT": "amqp", "KYTOSD_API_PORT": str(api_port),
                "KYTOSD_OF_PORT": str(free_port())}
         self.log = log
         with open(log, "wb") as output:
