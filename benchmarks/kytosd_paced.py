@@ -173,6 +173,11 @@ class Kytosd:
     def confirmed(self) -> int:
         return int(self.client.get(STATUS).json()["counters"]["confirmed"])
 
+    def queues(self) -> list[str]:
+        """The queues mq_producer declared (its v1/status): QUEUES', the dead-letter queue,
+        any link's."""
+        return list(self.client.get(STATUS).json()["queues"])
+
     def window(self, rate: float, seconds: float, exchange: str | None, count: bool = False
                ) -> dict[str, Any]:
         body = {"rate": rate, "seconds": seconds, "raw": exchange is not None,
@@ -197,8 +202,9 @@ class Kytosd:
 
 
 def run_mode(args: argparse.Namespace, mode: str, prefix: Path, log: Path,
-             names: bench.Names) -> dict[float, float]:
-    """One fresh kytosd: a warm-up, then a window per pace; CPU us per event, by pace."""
+             names: bench.Names, queues: set[str]) -> dict[float, float]:
+    """One fresh kytosd: a warm-up, then a window per pace; CPU us per event, by pace. Adds
+    the queues the NApps declared to ``queues``, for the run to delete at its end."""
     napps = mode.startswith("napps")
     kytosd = Kytosd(args.kytos_python, prefix, log, args.url)
     cpu_us: dict[float, float] = {}
@@ -208,6 +214,8 @@ def run_mode(args: argparse.Namespace, mode: str, prefix: Path, log: Path,
     collected: dict[float, dict[str, list[float]]] = {}  # the garbage collections, by pace
     try:
         kytosd.wait_ready(napps)
+        if napps:
+            queues.update(kytosd.queues())
         raw_exchange = names.operational if mode == "raw" else None
         kytosd.window(WARM_UP["rate"], WARM_UP["seconds"], raw_exchange)
         for rate in args.rates:
@@ -352,6 +360,7 @@ def main() -> None:
     modes = [*trees, "raw", "base"]
     print(f"kytosd {version}; {bench.platform_line()}; names {names.prefix}.*")
     runs: dict[str, list[dict[float, float]]] = {mode: [] for mode in modes}
+    queues = {names.sink, names.dead_letter}  # deleted at the end, with those kytosd reports
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="kytosd_paced.") as temp:
         work = Path(temp)
@@ -367,10 +376,10 @@ def main() -> None:
                     prefix = work / f"{mode}.{round_}"
                     make_prefix(prefix, tree_dirs.get(mode))
                     runs[mode].append(run_mode(args, mode, prefix, work / f"{mode}.log",
-                                               names))
+                                               names, queues))
         finally:
-            queues, exchanges = asyncio.run(bench.cleanup(args.url, names, [names.sink]))
-            print(f"deleted {queues} queue(s), {exchanges} exchange(s) of {names.prefix}")
+            deleted = asyncio.run(bench.cleanup(args.url, names, sorted(queues)))
+            print(f"deleted {deleted[0]} queue(s), {deleted[1]} exchange(s) of {names.prefix}")
     figures = report(modes, runs, args.rates)
     print(f"\n{time.perf_counter() - started:.0f} s")
     if args.json:
