@@ -80,3 +80,48 @@ def test_a_setting_is_a_napp_a_name_and_a_python_literal() -> None:
                      ("listen_events.LINGER_MS=", "not a Python literal")):
         with pytest.raises(argparse.ArgumentTypeError, match=why):
             kytosd_paced.parse_setting(bad)
+
+
+class FakeKytosd:
+    """What run_mode reads from a kytosd: the probe's windows, mq_producer's v1/status."""
+
+    REPORTED = ("bench.unit.sink", "bench.unit.dead", "bench.unit.interdomain_link.l1")
+
+    def __init__(self, *_args: object) -> None:
+        self.events = 0
+
+    def wait_ready(self, with_napps: bool) -> None:
+        pass
+
+    def queues(self) -> list[str]:
+        return list(self.REPORTED)
+
+    def confirmed(self) -> int:
+        return self.events
+
+    def window(self, rate: float, seconds: float, exchange: str | None, count: bool = False
+               ) -> dict[str, object]:
+        events = int(rate * seconds)
+        self.events += events
+        return {"events": events, "cpu_seconds": events * 1e-4, "late_max_ms": 0.0,
+                "gc": {"collections": [0, 0, 0], "cpu_seconds": [0.0, 0.0, 0.0]},
+                "confirmed": events}
+
+    def stop(self) -> list[str]:
+        return []
+
+
+def test_a_run_deletes_every_queue_the_napps_declared(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The queues mq_producer reports (the dead-letter queue, any link's) are collected for
+    the run's cleanup; before, only the sink was deleted and every run left its .dead queue."""
+    monkeypatch.setattr(kytosd_paced, "Kytosd", FakeKytosd)
+    args = argparse.Namespace(kytos_python="python", url="amqp://", rates=[500.0], seconds=1.0,
+                              count=False)
+    names = bench.Names("bench.unit")
+    queues: set[str] = set()
+    for mode in ("base", "raw"):  # no NApps: nothing to ask mq_producer
+        kytosd_paced.run_mode(args, mode, tmp_path, tmp_path / "log", names, queues)
+    assert queues == set()
+    kytosd_paced.run_mode(args, "napps", tmp_path, tmp_path / "log", names, queues)
+    assert queues == set(FakeKytosd.REPORTED)
