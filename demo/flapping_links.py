@@ -10,6 +10,12 @@ The firehose gets every event. The link's queue keeps the link's present status:
 its consumer has not read yet when the link changes again is replaced by the new one (the
 consumer needs the present status, not the history), so the demo checks that the link
 consumer ends with the link's last change, in order, rather than a count.
+
+The broker may be the one a real deployment uses later: the demo publishes as domain
+``demo.oxp`` with mq_producer's DOMAIN_SCOPE set to it, so every queue it declares is named
+``demo.oxp.*``, and it deletes them at the end (with their messages: nothing of the demo is
+left for a real consumer to read). The exchanges and the dead-letter queue are shared by
+every domain: they are left as they are.
 """
 
 import asyncio
@@ -21,16 +27,24 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "kytos_double")]
 os.environ.setdefault("KYTOS_MQ_URL", "amqp://guest:guest@127.0.0.1:5672/")
-os.environ.setdefault("KYTOS_EVENTS_DOMAIN", "demo.oxp")
+DOMAIN = "demo.oxp"
+os.environ["KYTOS_EVENTS_DOMAIN"] = DOMAIN  # listen_events' envelopes say it
+os.environ["KYTOS_MQ_DOMAIN_SCOPE"] = DOMAIN  # mq_producer's queues are DOMAIN.*
 
+import aio_pika  # noqa: E402
 from kytos.core import KytosEvent  # noqa: E402  (the stand-in core, see above)
 
 from listen_events.main import Main as ListenEvents  # noqa: E402
 from mq_producer.main import Main as MqProducer  # noqa: E402
+from mq_producer.transports.amqp.broker import (  # noqa: E402
+    broker_from_env,
+    connection_error_text,
+)
 from tests.support.kytos_controller import FakeController  # noqa: E402
 from tests.support.topology import make_link, make_topology  # noqa: E402
 
@@ -76,11 +90,29 @@ async def main() -> int:
     watched = links[0]
     link_lines: list[str] = []
     one_link = await start_consumer(f"link {str(watched.id)[:12]} queue", 0, link_lines,
-                                    "--link-queue", str(watched.id))
+                                    "--domain", DOMAIN, "--link-queue", str(watched.id))
     controller = FakeController()
     listen = controller.load_napp(ListenEvents)
     producer = controller.load_napp(MqProducer)
+    code = 1
+    try:
+        code = await flap(controller, listen, producer, everything, one_link, link_lines,
+                          watched, flaps, topology)
+    finally:
+        transport = producer.publisher.transport
+        declared = list(transport.queues), list(transport.destinations)
+        await controller.stop()
+        await transport.close()
+        code |= await delete_own(*declared)
+    return code
 
+
+async def flap(controller: FakeController, listen: ListenEvents, producer: MqProducer,
+               everything: tuple[asyncio.subprocess.Process, asyncio.Task],
+               one_link: tuple[asyncio.subprocess.Process, asyncio.Task],
+               link_lines: list[str], watched: Any, flaps: list[Any], topology: Any) -> int:
+    """Load the topology, enable a switch, flap the links; 0 if both consumers read what
+    they should have, else 1."""
     await controller.buffers.app.aput(KytosEvent("kytos/topology.topology_loaded", {
         "topology": topology, "failed_switches": {}, "failed_links": {}}))
     await controller.buffers.app.aput(KytosEvent("kytos/topology.switch.enabled",
@@ -114,9 +146,35 @@ async def main() -> int:
     status = json.loads((await producer.status(None)).body)
     print("mq_producer status:  ", json.dumps({"connected": status["connected"],
                                                "counters": status["counters"]}))
-    await controller.stop()
-    await producer.publisher.transport.close()
     return code
+
+
+async def delete_own(queues: list[str], exchanges: list[str]) -> int:
+    """Delete the queues and exchanges mq_producer declared for the demo's domain (named
+    DOMAIN.*), messages and all; say what is left (shared by every domain). 0 if done, else
+    1 (said, with the names to delete by hand)."""
+    prefix = f"{DOMAIN}."
+    own_queues = sorted(name for name in queues if name.startswith(prefix))
+    own_exchanges = sorted(name for name in exchanges if name.startswith(prefix))
+    shared = sorted({name for name in (*queues, *exchanges) if not name.startswith(prefix)})
+    broker = broker_from_env(os.environ)  # as mq_producer connects: TLS and all
+    try:
+        connection = await aio_pika.connect(broker.url, ssl_context=broker.ssl_context(),
+                                            timeout=10)
+        async with connection:
+            channel = await connection.channel()
+            for name in own_queues:
+                await channel.queue_delete(name)
+            for name in own_exchanges:
+                await channel.exchange_delete(name)
+    except (aio_pika.exceptions.AMQPError, OSError, TimeoutError) as exc:
+        print(f"demo: could not delete its queues and exchanges on {broker.display} "
+              f"({connection_error_text(broker, exc)}); delete them by hand: "
+              f"{', '.join(own_queues + own_exchanges)}", file=sys.stderr)
+        return 1
+    print(f"demo: deleted its {len(own_queues)} queues and {len(own_exchanges)} exchange(s) "
+          f"({prefix}*); left as they are, shared by every domain: {', '.join(shared)}")
+    return 0
 
 
 async def check_link_queue(consumer: tuple[asyncio.subprocess.Process, asyncio.Task],
