@@ -1,6 +1,7 @@
 """The AMQP transport against brokers set up unlike the default, on private RabbitMQ nodes
 (issue #14): a negotiated frame_max of 0 ("no limit") and of 4096 (the smallest RabbitMQ
-allows), an exchange deleted while messages stream to it, and the log an outage leaves.
+allows), an exchange deleted while messages stream to it, the log an outage leaves, and a
+queue refused at every reconnection.
 
 Every test that publishes does so to a real broker through the real client libraries, and
 consumes with aio-pika. One fixture counts the writes our own channel check held back (it
@@ -523,3 +524,53 @@ async def test_a_password_in_a_library_line_is_replaced_and_the_message_frozen(
     assert password not in shown and quote(password, safe="") not in shown
     assert "ConnectionError: refused for ***" in shown  # the traceback, cleaned
     assert "Reconnecting after" not in shown
+
+
+# -- a queue refused at every reconnection ------------------------------------------------
+
+async def test_a_queue_refused_at_every_reconnection_is_logged_once_per_reason(
+        running: RabbitNode, closing, caplog: pytest.LogCaptureFixture):
+    """A user that may not declare QUEUES' queue nor the dead-letter queue: each is refused
+    at every (re)connection, and while the broker refuses the publishes too (write access
+    revoked; seen: 330 such lines in 8 s at RETRY_INTERVAL 0.25) the producer reconnects
+    every RETRY_INTERVAL. Each refusal is logged once, as a link status queue's is; again
+    only after the queue was declared in between and is refused anew. v1/status shows the
+    refusal all along."""
+    node = running
+    user = "kytos_queues"
+    exchange, queue = "refusals.events", "refusals.all"
+
+    async def allow_configure(pattern: str) -> None:
+        await asyncio.to_thread(node.rabbitmqctl, "set_permissions", "-p", "/", user,
+                                pattern, ".*", ".*")
+
+    async def connect_and_close() -> None:
+        await transport.connect()
+        await transport.close()
+
+    await asyncio.to_thread(node.rabbitmqctl, "add_user", user, "pw")
+    await allow_configure(f"^{exchange}$")  # its exchange only: no queue
+    transport, config = make(f"amqp://{user}:pw@127.0.0.1:{node.port}/", exchange, queue)
+    closing(transport)
+    caplog.set_level(logging.ERROR)
+    refused = (f"refused: user {user!r} lacks a permission to declare or bind it "
+               "(docs/operating.rst: Least privilege)")
+
+    def logged() -> list[str]:
+        return [record.getMessage() for record in caplog.records
+                if "not declared" in record.getMessage()]
+
+    for _ in range(3):
+        await connect_and_close()
+        names = set(transport.queues)  # QUEUES', NAPP_QUEUES', VERBOSE_QUEUE's, dead-letter
+        assert {queue, config.dead_letter} <= names
+        assert transport.queues == dict.fromkeys(names, refused)
+    assert sorted(logged()) == sorted(f"mq_producer: queue {name!r} not declared: {refused}"
+                                      for name in names)
+    await allow_configure(".*")
+    await connect_and_close()
+    assert transport.queues == dict.fromkeys(names, "ok")
+    assert len(logged()) == len(names)
+    await allow_configure(f"^{exchange}$")
+    await connect_and_close()
+    assert len(logged()) == 2 * len(names)

@@ -122,6 +122,7 @@ class AmqpTransport:
         self._exchanges: set[str] = set()  # checked since the last (re)connection
         self._states: dict[str, str] = {}
         self._queue_states: dict[str, str] = {}
+        self._queue_failures: dict[str, str] = {}  # the refusal last logged, by queue
         self._lost_callbacks: list[Callable[[str], None]] = []
         self._blocked_callbacks: list[Callable[[str | None], None]] = []
         self._blocked_unseen_warned = False
@@ -460,7 +461,11 @@ class AmqpTransport:
 
     def _record_queue(self, name: str, outcome: str) -> None:
         state = self._queue_state(outcome)
-        if outcome != "ok":
+        if outcome == "ok":
+            self._queue_failures.pop(name, None)
+        elif self._queue_failures.get(name) != state:  # once per queue and reason, not at
+            # every reconnection (every RETRY_INTERVAL while the publishes are refused too)
+            self._queue_failures[name] = state
             log.error("mq_producer: queue %r not declared: %s", name, state)
         self._queue_states[name] = state
 
