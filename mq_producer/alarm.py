@@ -1,5 +1,6 @@
-"""The outage alarm: one line when the broker becomes unreachable, reminders, one on recovery;
-likewise while it blocks publishing (a memory or disk alarm) with the connection up."""
+"""The outage alarm: one line when the broker becomes unreachable (or refuses publishing:
+``refused``), reminders, one on recovery; likewise while it blocks publishing (a memory or
+disk alarm) with the connection up."""
 
 import logging
 import time
@@ -21,6 +22,7 @@ class OutageState:
     reason: str
     dropped_at_start: int
     last_reminder: float
+    refused: bool = False  # the last failure: the broker refused publishing, not unreachable
 
 
 @dataclass
@@ -41,19 +43,25 @@ class OutageAlarm:
         self.blocked: BlockedState | None = None
         self.last_alarm: str | None = None
 
-    def failure(self, reason: str, buffered: int, dropped: int) -> None:
-        """Called at every failed attempt; logs only the first and the periodic reminders."""
+    def failure(self, reason: str, buffered: int, dropped: int, *,
+                refused: bool = False) -> None:
+        """Called at every failed attempt; logs only the first and the periodic reminders.
+        ``refused``: the broker answered, refusing the publishes (no permission on the
+        exchange, the exchange gone): said so, not "unreachable", for the operator to look
+        at the broker's permissions and exchanges rather than the network."""
         now = self._clock()
         if self.outage is None:
-            self.outage = OutageState(time.time(), now, reason, dropped, now)
-            self.last_alarm = (f"broker unreachable: {reason}; {messages(buffered)} buffered; "
+            self.outage = OutageState(time.time(), now, reason, dropped, now, refused)
+            state = "refuses publishing" if refused else "unreachable"
+            self.last_alarm = (f"broker {state}: {reason}; {messages(buffered)} buffered; "
                                "retrying")
             log.error("mq_producer ALARM: %s", self.last_alarm)
             return
-        self.outage.reason = reason
+        self.outage.reason, self.outage.refused = reason, refused
         if now - self.outage.last_reminder >= self._reminder_interval:
             self.outage.last_reminder = now
-            self.last_alarm = (f"broker still unreachable after {now - self.outage.started:.0f}s"
+            state = "refuses publishing" if refused else "unreachable"
+            self.last_alarm = (f"broker still {state} after {now - self.outage.started:.0f}s"
                                f": {reason}; {buffered} buffered, "
                                f"{dropped - self.outage.dropped_at_start} dropped so far")
             log.error("mq_producer ALARM: %s", self.last_alarm)
@@ -63,8 +71,9 @@ class OutageAlarm:
         if self.outage is None:
             return
         duration = self._clock() - self.outage.started
-        log.warning("mq_producer: broker reachable again after %.1fs outage; %s to deliver, "
-                    "%d dropped during the outage%s", duration,
+        log.warning("mq_producer: broker %s again after %.1fs outage; %s to deliver, "
+                    "%d dropped during the outage%s",
+                    "takes publishes" if self.outage.refused else "reachable", duration,
                     messages(buffered, "buffered messages"),
                     dropped - self.outage.dropped_at_start, f" ({where})" if where else "")
         self.outage = None

@@ -326,7 +326,7 @@ class Publisher:
         if isinstance(outcome, TransportError):
             self._put_back(message)
             if not self._failed.is_set():  # the first reason is the one worth reporting
-                self._fail(str(outcome), outage=outcome.outage)
+                self._fail(str(outcome), outage=outcome.outage, refused=outcome.refused)
         else:
             self._failures_in_a_row = 0
             outage = self.alarm.outage
@@ -568,8 +568,9 @@ class Publisher:
         self._wake.set()
         self._settled.set()  # room() waiters: the drop policy applies while blocked
 
-    def _fail(self, reason: str, *, outage: bool = True) -> None:
-        """Stop publishing on this connection (it is retried); ``outage``: raise the alarm."""
+    def _fail(self, reason: str, *, outage: bool = True, refused: bool = False) -> None:
+        """Stop publishing on this connection (it is retried); ``outage``: raise the alarm
+        (``refused``: the broker refuses the publishes, TransportError.refused)."""
         self.last_error = reason
         if not self._failed.is_set():
             self._failed.set()
@@ -577,7 +578,8 @@ class Publisher:
             self._settled.set()  # room() waiters: the drop policy applies now
         if outage:
             self.alarm.unblock(len(self.outbox), self.counters.dropped, lost=True)
-            self.alarm.failure(reason, len(self.outbox), self.counters.dropped)
+            self.alarm.failure(reason, len(self.outbox), self.counters.dropped,
+                               refused=refused)
 
     def abandon(self, *, for_good: bool = True) -> int:
         """Sync: discard what is buffered and stop our own tasks; return how many messages.

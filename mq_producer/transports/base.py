@@ -24,13 +24,16 @@ class TransportError(Exception):
     outright (no broker on that address right now), so trying again soon costs nothing.
     ``outage``: False when the broker is there and only refused another message (a channel
     closed over one message too large): what failed is retried at once, with no alarm.
+    ``refused``: the broker is there and refuses the publishes themselves (no permission on
+    the exchange, the exchange deleted): the alarm says so rather than "unreachable".
     """
 
     def __init__(self, message: str, *, nobody_listening: bool = False,
-                 outage: bool = True) -> None:
+                 outage: bool = True, refused: bool = False) -> None:
         super().__init__(message)
         self.nobody_listening = nobody_listening
         self.outage = outage
+        self.refused = refused
 
 
 class Unpublishable(Exception):

@@ -1,7 +1,7 @@
 """The AMQP transport against brokers set up unlike the default, on private RabbitMQ nodes
 (issue #14): a negotiated frame_max of 0 ("no limit") and of 4096 (the smallest RabbitMQ
-allows), an exchange deleted while messages stream to it, the log an outage leaves, and a
-queue refused at every reconnection.
+allows), an exchange deleted while messages stream to it, the log an outage leaves, a
+queue refused at every reconnection, and publishes refused for want of a permission.
 
 Every test that publishes does so to a real broker through the real client libraries, and
 consumes with aio-pika. One fixture counts the writes our own channel check held back (it
@@ -574,3 +574,63 @@ async def test_a_queue_refused_at_every_reconnection_is_logged_once_per_reason(
     await allow_configure(f"^{exchange}$")
     await connect_and_close()
     assert len(logged()) == 2 * len(names)
+
+
+# -- publishes refused for want of a permission --------------------------------------------
+
+async def test_publishes_refused_for_want_of_a_permission_say_so_and_lose_nothing(
+        running: RabbitNode, closing, caplog: pytest.LogCaptureFixture):
+    """The write permission on the exchange revoked while messages stream, and the
+    producer's connection closed, as an administrator does for it to take effect (RabbitMQ
+    keeps a channel's checked permissions): the broker refuses every publish (ACCESS_REFUSED
+    closes the channel) until the permission is back. The alarm's reminders say the broker
+    refuses publishing, with its reason, not that it is unreachable, and its end that the
+    broker takes publishes again; every message arrives."""
+    node = running
+    user = "kytos_writes"
+    exchange, queue = "writes.events", "writes.all"
+
+    async def allow_write(pattern: str) -> None:
+        await asyncio.to_thread(node.rabbitmqctl, "set_permissions", "-p", "/", user,
+                                ".*", pattern, ".*")
+
+    await asyncio.to_thread(node.rabbitmqctl, "add_user", user, "pw")
+    await allow_write(".*")
+    transport, config = make(f"amqp://{user}:pw@127.0.0.1:{node.port}/", exchange, queue,
+                             ALARM_REMINDER_INTERVAL=1.0)
+    publisher = Publisher(transport, config)
+    closing(publisher)
+    caplog.set_level(logging.WARNING, logger="kytos.napps.kytos/mq_producer")
+    publisher.start()
+    await wait_until(lambda: transport.connected, what="connected")
+    sent: list[str] = []
+
+    async def stream() -> None:
+        while True:
+            message = outbound(exchange, b"{}")
+            sent.append(message.message_id)
+            publisher.submit(message)
+            await asyncio.sleep(0.01)
+
+    def lines() -> list[str]:
+        return [record.getMessage() for record in caplog.records]
+
+    streaming = asyncio.create_task(stream())
+    try:
+        await asyncio.sleep(0.5)
+        await allow_write("^$")
+        await asyncio.to_thread(node.rabbitmqctl, "close_all_connections", "permissions")
+        await wait_until(lambda: any("still refuses publishing" in line for line in lines()),
+                         timeout=20, what="a reminder of the refusals")
+        await allow_write(".*")
+        await wait_until(lambda: any("takes publishes again" in line for line in lines()),
+                         timeout=20, what="the end of the refusals")
+    finally:
+        streaming.cancel()
+    await wait_until(lambda: len(publisher.outbox) == 0, timeout=30, what="all confirmed")
+    reminders = [line for line in lines() if "ALARM: broker still" in line]
+    assert reminders and all("ACCESS_REFUSED" in line for line in reminders
+                             if "refuses publishing" in line)
+    assert not [line for line in lines() if "unreachable" in line and "ACCESS_REFUSED" in line]
+    received = await consume(node.url, queue, len(sent))
+    assert set(received) == set(sent)

@@ -52,3 +52,28 @@ def test_the_alarm_lines_count_one_message_in_the_singular(caplog):
         "2 messages buffered", "2 buffered messages to deliver, 0 dropped during the outage",
         "2 messages buffered", "2 buffered messages to deliver, 0 dropped meanwhile",
         "0 messages buffered"]
+
+
+def test_a_broker_that_refuses_the_publishes_is_not_called_unreachable(caplog):
+    """The broker answers, refusing the publishes (write permission revoked, the exchange
+    deleted): the alarm, its reminders and its end say so, so that the operator looks at the
+    broker's permissions and exchanges, not the network. Each line follows its failure's
+    kind: an outage that begins as a lost connection and goes on as refusals says both."""
+    now = [0.0]
+    alarm = OutageAlarm(reminder_interval=10.0, clock=lambda: now[0])
+    with caplog.at_level("WARNING", logger="kytos.napps.kytos/mq_producer"):
+        alarm.failure("connection lost", buffered=1, dropped=0)
+        now[0] += 10
+        alarm.failure("ACCESS_REFUSED", buffered=2, dropped=0, refused=True)
+        alarm.recovered(buffered=0, dropped=0)
+        alarm.failure("NOT_FOUND - no exchange", buffered=3, dropped=0, refused=True)
+        now[0] += 10
+        alarm.failure("connection refused", buffered=4, dropped=0)
+        alarm.recovered(buffered=0, dropped=0)
+    assert [record.getMessage().split(";")[0] for record in caplog.records] == [
+        "mq_producer ALARM: broker unreachable: connection lost",
+        "mq_producer ALARM: broker still refuses publishing after 10s: ACCESS_REFUSED",
+        "mq_producer: broker takes publishes again after 10.0s outage",
+        "mq_producer ALARM: broker refuses publishing: NOT_FOUND - no exchange",
+        "mq_producer ALARM: broker still unreachable after 10s: connection refused",
+        "mq_producer: broker reachable again after 10.0s outage"]

@@ -55,6 +55,11 @@ _BROKER_ERRORS = (aiormq.exceptions.AMQPError, aio_pika.exceptions.AMQPException
 MAX_REFUSED_ROUTES = 10_000  # routes whose refusals _note_refused follows at once
 WRITE_CHUNK = 256 * 1024  # bytes of frames handed to aiormq's writer per turn of the loop
 
+# The broker closing the channel over the publishes themselves: no write permission on the
+# exchange (403), the exchange deleted (404). The alarm says the broker refuses publishing.
+_PUBLISH_REFUSALS = (aiormq.exceptions.ChannelAccessRefused,
+                     aiormq.exceptions.ChannelNotFoundEntity)
+
 # RabbitMQ's reason when it closes a channel over a message larger than max_message_size.
 _TOO_LARGE = re.compile(r"message size (\d+) is larger than configured max size (\d+)")
 
@@ -709,7 +714,8 @@ class AmqpTransport:
         one is Unpublishable and the limit is remembered; the others are retried."""
         error = _closing_error(closing)
         reason: Outcome = TransportError(f"the channel to {self.description} closed" + (
-            f": {self._scrub(error)}" if error is not None else ""))
+            f": {self._scrub(error)}" if error is not None else ""),
+            refused=isinstance(error, _PUBLISH_REFUSALS))
         if channel is self._retired:  # _renew_channel's: it refused all, the rest is retried
             reason = PublishOutcome.REJECTED
         waiting = [confirmation for confirmation in channel.confirmations.values()
@@ -726,7 +732,8 @@ class AmqpTransport:
             return PublishOutcome.REJECTED
         if isinstance(result, BaseException):
             return TransportError(f"publish to {self.destination(message)[0]!r} failed: "
-                                  f"{self._scrub(result)}")
+                                  f"{self._scrub(result)}",
+                                  refused=isinstance(result, _PUBLISH_REFUSALS))
         if self._refused_since:  # the broker takes the route's messages again
             self._refused_since.pop(self.destination(message), None)
         if isinstance(result, DeliveredMessage):
