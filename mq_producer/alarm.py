@@ -49,10 +49,9 @@ class OutageAlarm:
         ``refused``: the broker answered, refusing the publishes (no permission on the
         exchange, the exchange gone): said so, not "unreachable", for the operator to look
         at the broker's permissions and exchanges rather than the network."""
-        now = self._clock()
+        now, state = self._clock(), "refuses publishing" if refused else "unreachable"
         if self.outage is None:
             self.outage = OutageState(time.time(), now, reason, dropped, now, refused)
-            state = "refuses publishing" if refused else "unreachable"
             self.last_alarm = (f"broker {state}: {reason}; {messages(buffered)} buffered; "
                                "retrying")
             log.error("mq_producer ALARM: %s", self.last_alarm)
@@ -60,7 +59,6 @@ class OutageAlarm:
         self.outage.reason, self.outage.refused = reason, refused
         if now - self.outage.last_reminder >= self._reminder_interval:
             self.outage.last_reminder = now
-            state = "refuses publishing" if refused else "unreachable"
             self.last_alarm = (f"broker still {state} after {now - self.outage.started:.0f}s"
                                f": {reason}; {buffered} buffered, "
                                f"{dropped - self.outage.dropped_at_start} dropped so far")
