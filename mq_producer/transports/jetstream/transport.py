@@ -406,7 +406,7 @@ class JetStreamTransport:
             self._states[message.exchange] = "missing"
             raise TransportError(f"publish to {message.exchange!r} failed: no JetStream "
                                  f"stream takes {dest.filter} (stream {dest.stream!r} "
-                                 "deleted?)") from None
+                                 "deleted?)", refused=True) from None
         except nats.js.errors.APIError as exc:
             if exc.err_code == _STORE_FAILED and "exceeded" in (exc.description or ""):
                 return PublishOutcome.REJECTED  # a full link status subject (or stream)
@@ -414,7 +414,8 @@ class JetStreamTransport:
                 raise Unpublishable(f"{len(message.body)} bytes, over the max_msg_size of "
                                     f"stream {dest.stream!r} ({exc.description})") from None
             raise TransportError(f"publish to {message.exchange!r} refused: "
-                                 f"{exc.description} (err_code {exc.err_code})") from None
+                                 f"{exc.description} (err_code {exc.err_code})",
+                                 refused=True) from None
         except nats.errors.MaxPayloadError:
             self._log_oversize(message)
             return PublishOutcome.REJECTED
