@@ -27,7 +27,6 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "kytos_double")]
@@ -94,58 +93,46 @@ async def main() -> int:
     controller = FakeController()
     listen = controller.load_napp(ListenEvents)
     producer = controller.load_napp(MqProducer)
-    code = 1
+    code = 0
     try:
-        code = await flap(controller, listen, producer, everything, one_link, link_lines,
-                          watched, flaps, topology)
-    finally:
+        await controller.buffers.app.aput(KytosEvent("kytos/topology.topology_loaded", {
+            "topology": topology, "failed_switches": {}, "failed_links": {}}))
+        await controller.buffers.app.aput(KytosEvent("kytos/topology.switch.enabled",
+                                                     {"dpid": "00:00:00:00:00:00:00:01"}))
+        last_change = dt.datetime.min.replace(tzinfo=dt.UTC)
+        for link in flaps:
+            link.active = not link.active
+            name = "kytos/topology.link_up" if link.active else "kytos/topology.link_down"
+            event = KytosEvent(name, {"link": link, "reason": "link up" if link.active
+                                      else "link down"})
+            if link is watched:
+                last_change = event.timestamp
+            await controller.buffers.app.aput(event)
+            await asyncio.sleep(0.05)
+        await controller.settle()
+
+        consumer, relaying = everything
+        try:
+            code |= await asyncio.wait_for(consumer.wait(), 30)
+            await relaying
+        except TimeoutError:
+            consumer.kill()
+            code = 1
+            print("demo: the firehose consumer did not receive every event in 30 s",
+                  file=sys.stderr)
+        code |= await check_link_queue(one_link, link_lines, last_change,
+                                       "UP" if watched.active else "DOWN", flaps.count(watched))
+        print("\nlisten_events status:", json.dumps(json.loads(
+            (await listen.status(None)).body)["counters"]))
+        status = json.loads((await producer.status(None)).body)
+        print("mq_producer status:  ", json.dumps({"connected": status["connected"],
+                                                   "counters": status["counters"]}))
+    finally:  # on an error too: the demo's queues go
         transport = producer.publisher.transport
         declared = list(transport.queues), list(transport.destinations)
         await controller.stop()
         await transport.close()
         code |= await delete_own(*declared)
-    return code
-
-
-async def flap(controller: FakeController, listen: ListenEvents, producer: MqProducer,
-               everything: tuple[asyncio.subprocess.Process, asyncio.Task],
-               one_link: tuple[asyncio.subprocess.Process, asyncio.Task],
-               link_lines: list[str], watched: Any, flaps: list[Any], topology: Any) -> int:
-    """Load the topology, enable a switch, flap the links; 0 if both consumers read what
-    they should have, else 1."""
-    await controller.buffers.app.aput(KytosEvent("kytos/topology.topology_loaded", {
-        "topology": topology, "failed_switches": {}, "failed_links": {}}))
-    await controller.buffers.app.aput(KytosEvent("kytos/topology.switch.enabled",
-                                                 {"dpid": "00:00:00:00:00:00:00:01"}))
-    last_change = dt.datetime.min.replace(tzinfo=dt.UTC)
-    for link in flaps:
-        link.active = not link.active
-        name = "kytos/topology.link_up" if link.active else "kytos/topology.link_down"
-        event = KytosEvent(name, {"link": link, "reason": "link up" if link.active
-                                  else "link down"})
-        if link is watched:
-            last_change = event.timestamp
-        await controller.buffers.app.aput(event)
-        await asyncio.sleep(0.05)
-    await controller.settle()
-
-    code = 0
-    consumer, relaying = everything
-    try:
-        code |= await asyncio.wait_for(consumer.wait(), 30)
-        await relaying
-    except TimeoutError:
-        consumer.kill()
-        code = 1
-        print("demo: the firehose consumer did not receive every event in 30 s",
-              file=sys.stderr)
-    code |= await check_link_queue(one_link, link_lines, last_change,
-                                   "UP" if watched.active else "DOWN", flaps.count(watched))
-    print("\nlisten_events status:", json.dumps(json.loads(
-        (await listen.status(None)).body)["counters"]))
-    status = json.loads((await producer.status(None)).body)
-    print("mq_producer status:  ", json.dumps({"connected": status["connected"],
-                                               "counters": status["counters"]}))
     return code
 
 
