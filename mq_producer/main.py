@@ -153,7 +153,7 @@ class Main(KytosNApp):
         if self.publisher is None:
             return self._disabled()
         return JSONResponse({"exchanges": self.publisher.outcomes.exchanges(
-            self.publisher.transport.destinations)})
+            self.publisher.destinations)})
 
     @rest("v1/queues", methods=["GET"])
     async def queues(self, _request: Request) -> JSONResponse:

@@ -193,6 +193,27 @@ class Outbox:
             self._ready[lane] = None
             self._ready.move_to_end(lane, last=False)
 
+    def lane_size(self, lane: str) -> int:
+        """Messages queued in ``lane`` (not the one in flight)."""
+        return len(self._lanes.get(lane, ()))
+
+    def take_lane(self, lane: str) -> OutboundMessage | None:
+        """The head of ``lane``, in flight now on its own, whether the lane waits or not (the
+        publisher tries it alone); None when the lane has nothing queued, has a message in
+        flight, or its head's twin is in flight."""
+        queued = self._lanes.get(lane)
+        if not queued or lane in self._in_flight \
+                or queued[0].message_id in self._ids_in_flight:
+            return None
+        self._parked.discard(lane)
+        self._ready.pop(lane, None)
+        message = queued[0]
+        self._remove_head(message)
+        self._in_flight[lane] = message
+        self._ids_in_flight.add(message.message_id)
+        message.attempts += 1
+        return message
+
     def discard_all(self) -> int:
         """Forget everything (restart from the real-time point); return how many were held."""
         count = len(self)

@@ -14,6 +14,7 @@ from .config import ProducerConfig
 from .envelopes import stamped, status_copy
 from .outbox import OutboundMessage, Outbox
 from .recent import OutcomeLog
+from .refused_exchanges import RefusedExchanges
 from .status_lanes import StatusLanes, asked_for
 from .tasks import cancel
 from .transports.base import (
@@ -77,7 +78,13 @@ class Publisher:
         # The web UI's recent messages and counts, where the transport sends each message.
         self.outcomes = OutcomeLog(config, destination=transport.destination)
         self._release_timers: dict[str, asyncio.TimerHandle] = {}  # waiting lane -> timer
-        self._refused_exchanges: set[str] = set()
+        self._refused_exchanges: set[str] = set()  # nacked on (logged once each)
+        # Exchanges the broker refuses publishing to (refused_exchanges.py), each tried again
+        # alone by a timer and a task of ours.
+        self.refusals = RefusedExchanges(self.alarm, config.retry_interval,
+                                         config.alarm_reminder_interval)
+        self._tries: dict[str, asyncio.TimerHandle] = {}
+        self._trying: set[asyncio.Task[None]] = set()
         self.last_error: str | None = None
         self._wake = asyncio.Event()  # work to do: new message, free slot, or a failure
         self._settled = asyncio.Event()  # an answer came (waits after a failure, shutdown flush)
@@ -291,7 +298,10 @@ class Publisher:
             self._suppressed(message)
         # A link whose queue is not declared yet waits (see _ready).
         statuses = [message for message in statuses if self._ready(message)]
-        return statuses + self.outbox.take(room - len(statuses), max_bytes)
+        taken = statuses + self.outbox.take(room - len(statuses), max_bytes)
+        if self.refusals:
+            return [message for message in taken if not self._held_back(message)]
+        return taken
 
     async def _until(self, done: Callable[[], bool]) -> None:
         """Wait until ``done()``, looking again after every answer from the broker."""
@@ -324,15 +334,21 @@ class Publisher:
         if attempt != message.attempts or not in_flight:
             return  # an answer to an attempt already given up (timed out or put back)
         if isinstance(outcome, TransportError):
-            self._put_back(message)
+            # The broker refuses one exchange (it said which): that exchange's messages wait,
+            # tried alone now and then (_try_refused); the channel closed, so the others are
+            # sent again on a new one, with no alarm of the whole broker's.
+            one_exchange = outcome.refused and outcome.exchange is not None
+            if one_exchange and self.transport.destination(message)[0] == outcome.exchange:
+                self._put_back(message, ready=False)
+                self._hold(message, str(outcome))
+                self._answered(message)  # a refusal of its exchange is the broker's answer
+            else:
+                self._put_back(message)
             if not self._failed.is_set():  # the first reason is the one worth reporting
-                self._fail(str(outcome), outage=outcome.outage, refused=outcome.refused)
+                self._fail(str(outcome), outage=outcome.outage and not one_exchange,
+                           refused=outcome.refused)
         else:
-            self._failures_in_a_row = 0
-            outage = self.alarm.outage
-            if outage is not None and message.sent_at >= outage.started:  # sent since: over
-                self.alarm.recovered(len(self.outbox), self.counters.dropped,
-                                     self.transport.description)
+            self._answered(message)
             if isinstance(outcome, Unpublishable):
                 self._unpublishable(message, outcome)
             elif outcome is PublishOutcome.REJECTED:
@@ -352,18 +368,143 @@ class Publisher:
             self._wake.set()
         self._settled.set()
 
+    def _answered(self, message: OutboundMessage) -> None:
+        """The broker answered ``message``: an outage since it was sent is over."""
+        self._failures_in_a_row = 0
+        outage = self.alarm.outage
+        if outage is not None and message.sent_at >= outage.started:
+            self.alarm.recovered(len(self.outbox), self.counters.dropped,
+                                 self.transport.description)
+
     def _not_sent(self, batch: list[OutboundMessage], reason: str) -> None:
         for message in batch:
             self._put_back(message)
         self._fail(reason)
 
-    def _put_back(self, message: OutboundMessage) -> None:
+    def _put_back(self, message: OutboundMessage, *, ready: bool = True) -> None:
+        """Not delivered: back to its lane, which waits for ``release`` unless ``ready``."""
         self.counters.failed += 1
         self.outcomes.count(message, "failed")
         if message.link_id is None:
-            self.outbox.retry(message)
+            self.outbox.retry(message, ready=ready)
         else:
-            self._superseded(self.status_lanes.put_back(message))
+            self._superseded(self.status_lanes.put_back(message, ready=ready))
+
+    def _held_back(self, message: OutboundMessage) -> bool:
+        """Taken, but its exchange is refused: back to its lane, which waits for the
+        exchange (the attempt ``take`` counted is undone)."""
+        exchange = self.transport.destination(message)[0]
+        if exchange not in self.refusals:
+            return False
+        if message.link_id is None:
+            self.outbox.hold(message)
+        else:
+            message.attempts -= 1
+            self._superseded(self.status_lanes.put_back(message, ready=False))
+        self._hold(message, None)
+        return True
+
+    def _hold(self, message: OutboundMessage, reason: str | None) -> None:
+        """``message``'s lane waits for its exchange, refused (``reason``: the broker's
+        refusal; None: the exchange is held already). A new hold is tried again after
+        RETRY_INTERVAL."""
+        exchange = self.transport.destination(message)[0]
+        if reason is not None and self.refusals.refused(exchange, reason,
+                                                        self.counters.dropped):
+            self._try_later(exchange)
+        held = self.refusals.get(exchange)
+        assert held is not None
+        if message.link_id is not None:
+            held.links[message.link_id] = None
+            return
+        held.lanes[message.lane] = None
+        if len(held.lanes) > 2 * self.outbox.capacity:  # lanes since dropped: forgotten
+            held.lanes = {lane: None for lane in held.lanes if self.outbox.lane_size(lane)}
+
+    def _try_later(self, exchange: str) -> None:
+        self._tries[exchange] = asyncio.get_running_loop().call_later(
+            self.config.retry_interval, self._try_now, exchange)
+
+    def _try_now(self, exchange: str) -> None:
+        del self._tries[exchange]
+        task = asyncio.get_running_loop().create_task(self._try_refused(exchange),
+                                                      name="mq_producer.try_refused")
+        self._trying.add(task)
+        task.add_done_callback(self._trying.discard)
+
+    async def _try_refused(self, exchange: str) -> None:
+        """One message of a refused exchange, alone: taken, its lanes all go; refused again
+        (or no answer), it waits with the others for the next try, RETRY_INTERVAL later."""
+        message = self._take_held(exchange)
+        if message is None:  # nothing waits for it any more (dropped, superseded)
+            self._let_go(exchange, tried=False)
+            return
+        if message.link_id is not None and not self._ready(message):
+            self._try_later(exchange)  # its queue is being declared: it waits for that
+            return
+        self._stamp([message])
+        try:
+            outcome = await self.transport.publish_alone(message)
+        except Exception as exc:  # a bug: logged; the exchange is tried again later
+            log.error("mq_producer: internal error while trying message %s alone",
+                      message.message_id, exc_info=exc)
+            outcome = TransportError(f"internal error: {type(exc).__name__}")
+        if isinstance(outcome, TransportError):
+            held = self.refusals.get(exchange)
+            if held is not None and outcome.refused:
+                held.reason = str(outcome)
+            self._put_back(message, ready=False)
+            self._hold(message, None)
+            self.refusals.still_refused(exchange, self._waiting_for(exchange),
+                                        self.counters.dropped)
+            self._try_later(exchange)
+            return
+        self._let_go(exchange)  # first: a nack's purge may make its link wait again
+        self._settle(message, message.attempts, outcome)
+
+    def _take_held(self, exchange: str) -> OutboundMessage | None:
+        """A waiting message of a refused exchange, the lanes' in turn, in flight on its own.
+        A lane that has none to give is let go (``_take`` holds it again if its message is
+        for the exchange): none waits unseen."""
+        held = self.refusals.get(exchange)
+        if held is None:
+            return None
+        for lane in list(held.lanes):
+            del held.lanes[lane]
+            message = self.outbox.take_lane(lane)
+            if message is not None:
+                return message
+            self.outbox.release(lane)
+            self._wake.set()
+        for link_id in list(held.links):
+            del held.links[link_id]
+            message = self.status_lanes.take_link(link_id)
+            if message is not None:
+                return message
+            self.status_lanes.release(link_id)  # a status its queue has: suppressed
+            self._wake.set()
+        return None
+
+    def _let_go(self, exchange: str, *, tried: bool = True) -> None:
+        """The broker took a message of the exchange (``tried``), or none waits for it any
+        more: its lanes go."""
+        held = self.refusals.taken(exchange, self._waiting_for(exchange)) if tried \
+            else self.refusals.forget(exchange)
+        if held is None:
+            return
+        for lane in held.lanes:
+            self.outbox.release(lane)
+        for link_id in held.links:
+            self.status_lanes.release(link_id)
+        self._wake.set()
+
+    def _waiting_for(self, exchange: str) -> int:
+        """Messages waiting for a refused exchange: its lanes' (with what follows in them)."""
+        held = self.refusals.get(exchange)
+        if held is None:
+            return 0
+        return sum(map(self.outbox.lane_size, held.lanes)) \
+            + sum(map(self.status_lanes.has_pending, held.links))
 
     def _moved_on(self, message: OutboundMessage) -> None:
         """Answered, not accepted (returned, or unpublishable): its lane moves on."""
@@ -594,16 +735,19 @@ class Publisher:
         discarded = self.outbox.discard_all() + self.status_lanes.discard_all()
         self.counters.discarded += discarded
         cancel(self._runner, for_good=for_good)  # our own tasks
-        for task in list(self._purges):
+        for task in [*self._purges, *self._trying]:
             cancel(task, for_good=for_good)
         if self._watchdog is not None:
             self._watchdog.cancel()
         if for_good:
             self.transport.abandon()
-        for timer in [*self._release_timers.values(), *self._refresh_timers.values()]:
+        for timer in [*self._release_timers.values(), *self._refresh_timers.values(),
+                      *self._tries.values()]:
             timer.cancel()
         self._release_timers.clear()
         self._refresh_timers.clear()
+        self._tries.clear()
+        self.refusals.clear()
         self._waiting_links.clear()
         return discarded
 
@@ -622,11 +766,19 @@ class Publisher:
         await self.transport.close()
         return discarded
 
+    @property
+    def destinations(self) -> dict[str, str]:
+        """The transport's exchanges and their states; "refuses publishing" for one whose
+        messages wait (refused_exchanges.py)."""
+        return {**self.transport.destinations,
+                **dict.fromkeys(self.refusals, "refuses publishing")}
+
     def status(self) -> dict[str, object]:
         return {
             "connected": self.transport.connected,
             "broker": self.transport.description,
-            "exchanges": self.transport.destinations,
+            "exchanges": self.destinations,
+            "refused_exchanges": self.refusals.as_dict(self._waiting_for),
             "queues": self.transport.queues,
             "buffer": {"queued": self.outbox.queued, "in_flight": self.outbox.in_flight,
                        "capacity": self.outbox.capacity},

@@ -184,6 +184,28 @@ class StatusLanes:
             lane.waiting = False
             self._mark_ready(link_id, lane)
 
+    def has_pending(self, link_id: str) -> bool:
+        lane = self._lanes.get(link_id)
+        return lane is not None and lane.pending is not None
+
+    def take_link(self, link_id: str) -> OutboundMessage | None:
+        """The link's pending status, in flight now on its own, whether its lane waits or
+        not (the publisher tries it alone); None when nothing is pending, one is in flight,
+        or the pending one is to be suppressed (``take`` does that, once the lane goes)."""
+        lane = self._lanes.get(link_id)
+        if lane is None or lane.pending is None or lane.in_flight is not None or (
+                lane.accepted is not None and lane.accepted.status == lane.pending.status
+                and not asked_for(lane.pending)):
+            return None
+        lane.waiting = False
+        self._ready.pop(link_id, None)
+        message, lane.pending = lane.pending, None
+        self._pending -= 1
+        lane.in_flight = message
+        self._in_flight += 1
+        message.attempts += 1
+        return message
+
     def discard_all(self) -> int:
         """Forget what is pending and in flight (restart from the real-time point); return
         how many messages that was."""

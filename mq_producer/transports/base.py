@@ -26,14 +26,20 @@ class TransportError(Exception):
     closed over one message too large): what failed is retried at once, with no alarm.
     ``refused``: the broker is there and refuses the publishes themselves (no permission on
     the exchange, the exchange deleted): the alarm says so rather than "unreachable".
+    ``exchange``: the one exchange at fault, when known. With ``refused``, the broker said it
+    refuses publishing to that exchange alone (AMQP: no write permission on it): the
+    publisher holds that exchange's messages and tries one now and then
+    (``Transport.publish_alone``) while the others go on.
     """
 
     def __init__(self, message: str, *, nobody_listening: bool = False,
-                 outage: bool = True, refused: bool = False) -> None:
+                 outage: bool = True, refused: bool = False,
+                 exchange: str | None = None) -> None:
         super().__init__(message)
         self.nobody_listening = nobody_listening
         self.outage = outage
         self.refused = refused
+        self.exchange = exchange
 
 
 class Unpublishable(Exception):
@@ -46,8 +52,7 @@ class ExchangeError(TransportError):
     """An exchange is missing and cannot be created, or is not what the settings say."""
 
     def __init__(self, exchange: str, reason: str) -> None:
-        super().__init__(f"exchange {exchange!r}: {reason}")
-        self.exchange = exchange
+        super().__init__(f"exchange {exchange!r}: {reason}", exchange=exchange)
         self.reason = reason
 
 
@@ -155,6 +160,13 @@ class Transport(Protocol):
 
         Raises TransportError when nothing could be sent (settle is not called then).
         """
+        ...
+
+    async def publish_alone(self, message: OutboundMessage) -> Outcome:
+        """Send ``message`` on its own, apart from what ``publish`` sends (AMQP: on a channel
+        of its own, which the broker closes if it refuses it), and return the broker's answer:
+        a TransportError when none came. Never disturbs the messages in flight: the
+        publisher tries one message of an exchange that refused publishing this way."""
         ...
 
     def can_publish_now(self) -> bool:

@@ -27,6 +27,7 @@ import pytest
 from mq_producer.config import ProducerConfig, load_config
 from mq_producer.envelopes import to_messages
 from mq_producer.publisher import Publisher
+from mq_producer.transports.base import PublishOutcome, TransportError
 from mq_producer.transports.factory import make_transport
 from mq_producer.transports.jetstream.subjects import destination, subject
 from tests.support.nats_node import NatsNode, nats_available
@@ -397,6 +398,21 @@ async def test_publish_and_confirm(harness, producer: Producer):
     assert (counters.published, counters.failed, counters.returned) == (30, 0, 0)
     assert publisher.transport.destinations[producer.exchange] == "ok"
     assert publisher.status()["connected"] is True
+
+
+async def test_a_message_published_alone_is_answered_and_arrives(harness, producer: Producer):
+    """``publish_alone``, as the publisher tries an exchange that refused publishing: the
+    broker's answer is awaited and returned, and the message arrives as any other does; a
+    closed transport answers a TransportError, never raises."""
+    transport = producer.publisher.transport
+    sent = envelope(1, "link:alone")
+    [message] = to_messages(sent, producer.config.router, producer.config.link_status,
+                            time.time(), producer.config.max_message_bytes)
+    assert await transport.publish_alone(message) is PublishOutcome.CONFIRMED
+    [received] = await harness.read(producer.exchange, 1)
+    assert received.body == sent and received.message_id == sent["message_id"]
+    await transport.close()
+    assert isinstance(await transport.publish_alone(message), TransportError)
 
 
 async def test_order_per_key(harness, producer: Producer):

@@ -12,6 +12,7 @@ streams, and does not pretend to be a broker: the outcome of each attempt comes 
     transport.hold.clear()        # publishes wait (stay in flight) until hold is set
     transport.unready.add("L1")   # link L1's messages wait (ready() False) ...
     transport.make_ready("L1")    # ... until its destination is "declared"
+    transport.alone               # the message ids given to publish_alone, in order
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from mq_producer.outbox import OutboundMessage
-from mq_producer.transports.base import PublishOutcome, Settle, TransportError
+from mq_producer.transports.base import Outcome, PublishOutcome, Settle, TransportError
 
 Decision = PublishOutcome | BaseException
 
@@ -72,6 +73,7 @@ class MemoryTransport:
         # link ids it was asked for.
         self.purge_answer: int | None = None
         self.purged: list[str] = []
+        self.alone: list[str] = []  # message ids given to publish_alone, in order
 
     # -- the Transport protocol ---------------------------------------------------------------
 
@@ -120,6 +122,16 @@ class MemoryTransport:
 
     async def publish(self, messages: Sequence[OutboundMessage], settle: Settle) -> None:
         self.publish_now(messages, settle)
+
+    async def publish_alone(self, message: OutboundMessage) -> Outcome:
+        """One attempt, decided as ``publish``'s are, awaited here; counted in ``alone``."""
+        self.alone.append(message.message_id)
+        if not self.connected:
+            return TransportError("memory transport is not connected")
+        try:
+            return await self._answer(message)
+        except TransportError as exc:
+            return exc
 
     def can_publish_now(self) -> bool:
         return self.connected and self.sync

@@ -131,7 +131,7 @@ def test_amqp_is_the_default_and_both_satisfy_the_interface():
     members = [name for name in vars(Transport) if not name.startswith("_")]
     assert set(members) == {"description", "connected", "destinations", "queues", "on_lost",
                             "on_blocked", "ready", "on_ready", "answers_wanted",
-                            "connect", "publish", "can_publish_now", "publish_now",
+                            "connect", "publish", "publish_alone", "can_publish_now", "publish_now",
                             "close", "abandon", "status_copies", "purge_status", "declare_again",
                             "destination"}
     for transport in (amqp, jetstream):

@@ -151,6 +151,33 @@ class LinkQueues:
         self._start()
         return True
 
+    async def declare_if_refused(self, link_id: str) -> None:
+        """Declare the link's queue now, on a channel of its own, if its declaration was
+        refused on this connection: the permission it lacked may have been given since (the
+        publisher tries a status alone this way after the broker refused its exchange, and
+        a status published to a queue never declared comes back unroutable). Its state and
+        the log as after any declaration."""
+        connection = self._connection
+        if self._spec(link_id).name not in self._failed or connection is None \
+                or not _alive(connection):
+            return
+        try:
+            channel = await aio_pika.Channel(connection, publisher_confirms=False)
+        except _ERRORS as exc:
+            log.debug("mq_producer: cannot open a channel to declare a link queue: %s",
+                      self._scrub(exc))
+            return
+        try:
+            failure = await self._declare(connection, channel, [link_id])
+        except _Lost:  # declared again on the next connection
+            return
+        finally:
+            with contextlib.suppress(*_ERRORS):
+                async with asyncio.timeout(2.0):
+                    await channel.close()
+        self._answered(link_id, "ok" if failure is None else _OUTCOMES.get(type(failure)),
+                       failure)
+
     def restart(self, connection: AbstractConnection) -> None:
         """(Re)connected: every link queue is declared again, in the background; those that
         failed last time one by one first, the others in batches."""

@@ -68,6 +68,18 @@ BLOCKED_HANDLERS = ("_Connection__handle_connection_blocked",
                     "_Connection__handle_connection_unblocked")
 
 
+def _refused_exchange(error: BaseException | None, exchanges: set[str]) -> str | None:
+    """The one exchange of ``exchanges`` that a channel's closing with ACCESS_REFUSED names:
+    RabbitMQ's text is "ACCESS_REFUSED - access to exchange 'X' in vhost 'V' refused for
+    user 'U'" (pinned by tests/integration/test_broker_settings.py). None for another error,
+    or when the text names none of them, or more than one."""
+    if not isinstance(error, aiormq.exceptions.ChannelAccessRefused):
+        return None
+    text = str(error)
+    named = [name for name in exchanges if f"access to exchange '{name}' in vhost" in text]
+    return named[0] if len(named) == 1 else None
+
+
 def _refused(error: BaseException) -> bool:
     """Whether a connect failed because nothing accepted the TCP connection."""
     seen: list[BaseException] = []
@@ -637,18 +649,58 @@ class AmqpTransport:
                 loop.call_soon(settle, message, message.attempts, Unpublishable(
                     f"{len(message.body)} bytes, over the broker's max_message_size ({limit})"))
                 continue
-            properties = Basic.Properties(
-                content_type=CONTENT_TYPE, delivery_mode=PERSISTENT,
-                message_id=message.message_id, message_type=message.event_name,
-                timestamp=dt.datetime.fromtimestamp(int(message.timestamp), dt.UTC),
-                app_id=APP_ID)
-            exchange, routing_key = self.destination(message)
-            task: asyncio.Task[object] = loop.create_task(channel.basic_publish(
-                bytes(message.body), exchange=exchange, routing_key=routing_key,
-                properties=properties, mandatory=True, wait=False))
+            task: asyncio.Task[object] = loop.create_task(
+                self._basic_publish(channel, message, wait=False))
             self._public_tasks.add(task)
             task.add_done_callback(partial(self._public_answer, message, message.attempts,
                                            settle, channel))
+
+    def _basic_publish(self, channel: aiormq.abc.AbstractChannel, message: OutboundMessage,
+                       *, wait: bool) -> Awaitable[object]:
+        """aiormq's public basic_publish of ``message``: persistent, mandatory, with the
+        properties the fast path's frames carry (frames.publish_head)."""
+        properties = Basic.Properties(
+            content_type=CONTENT_TYPE, delivery_mode=PERSISTENT,
+            message_id=message.message_id, message_type=message.event_name,
+            timestamp=dt.datetime.fromtimestamp(int(message.timestamp), dt.UTC),
+            app_id=APP_ID)
+        exchange, routing_key = self.destination(message)
+        return channel.basic_publish(bytes(message.body), exchange=exchange,
+                                     routing_key=routing_key, properties=properties,
+                                     mandatory=True, wait=wait)
+
+    async def publish_alone(self, message: OutboundMessage) -> Outcome:
+        """``message`` through aiormq's basic_publish on a channel with confirms of its own,
+        opened for it and closed after (a refusal closes the channel it comes on, and the
+        publishing channel's messages in flight would fail with it); the broker's answer,
+        awaited for PUBLISH_TIMEOUT at most. A link status's queue is declared first if its
+        declaration was refused (declarations.py, ``declare_if_refused``)."""
+        if not self.connected or self._connection is None:
+            return self._not_connected()
+        limit = self._max_message_size
+        if limit is not None and len(message.body) > limit:
+            return Unpublishable(f"{len(message.body)} bytes, over the broker's "
+                                 f"max_message_size ({limit})")
+        try:
+            async with asyncio.timeout(self._config.publish_timeout):
+                if message.link_id is not None:
+                    await self._link_queues.declare_if_refused(message.link_id)
+                channel = await aio_pika.Channel(self._connection, publisher_confirms=True)
+        except (*_BROKER_ERRORS, TimeoutError) as exc:
+            return TransportError(f"cannot open a channel to {self.description}: "
+                                  f"{self._scrub(exc)}")
+        try:
+            async with asyncio.timeout(self._config.publish_timeout):
+                underlay = await channel.get_underlay_channel()
+                return self._outcome(message, await self._basic_publish(underlay, message,
+                                                                        wait=True))
+        except TimeoutError:
+            return TransportError(f"no answer from {self.description} to message "
+                                  f"{message.message_id} in {self._config.publish_timeout}s")
+        except _BROKER_ERRORS as exc:  # a nack (DeliveryError) too: _outcome tells them apart
+            return self._refused_as_too_large(message, exc) or self._outcome(message, exc)
+        finally:
+            await self._close_quietly(channel)
 
     def _public_answer(self, message: OutboundMessage, attempt: int, settle: Settle,
                        channel: aiormq.abc.AbstractChannel, task: asyncio.Task[object]) -> None:
@@ -713,13 +765,14 @@ class AmqpTransport:
         the broker closed it over one message too large for its max_message_size (406), that
         one is Unpublishable and the limit is remembered; the others are retried."""
         error = _closing_error(closing)
-        reason: Outcome = TransportError(f"the channel to {self.description} closed" + (
-            f": {self._scrub(error)}" if error is not None else ""),
-            refused=isinstance(error, _PUBLISH_REFUSALS))
-        if channel is self._retired:  # _renew_channel's: it refused all, the rest is retried
-            reason = PublishOutcome.REJECTED
         waiting = [confirmation for confirmation in channel.confirmations.values()
                    if isinstance(confirmation, _Confirmation) and not confirmation.done()]
+        reason: Outcome = TransportError(f"the channel to {self.description} closed" + (
+            f": {self._scrub(error)}" if error is not None else ""),
+            refused=isinstance(error, _PUBLISH_REFUSALS), exchange=_refused_exchange(
+                error, {self.destination(confirmation.message)[0] for confirmation in waiting}))
+        if channel is self._retired:  # _renew_channel's: it refused all, the rest is retried
+            reason = PublishOutcome.REJECTED
         channel.confirmations.clear()
         for confirmation in waiting:
             confirmation.answer(self._refused_as_too_large(confirmation.message, error)
@@ -731,9 +784,10 @@ class AmqpTransport:
             self._note_refused(message)
             return PublishOutcome.REJECTED
         if isinstance(result, BaseException):
-            return TransportError(f"publish to {self.destination(message)[0]!r} failed: "
-                                  f"{self._scrub(result)}",
-                                  refused=isinstance(result, _PUBLISH_REFUSALS))
+            exchange = self.destination(message)[0]
+            return TransportError(f"publish to {exchange!r} failed: {self._scrub(result)}",
+                                  refused=isinstance(result, _PUBLISH_REFUSALS),
+                                  exchange=_refused_exchange(result, {exchange}))
         if self._refused_since:  # the broker takes the route's messages again
             self._refused_since.pop(self.destination(message), None)
         if isinstance(result, DeliveredMessage):

@@ -31,7 +31,7 @@ from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfi
 from ...config import ProducerConfig
 from ...outbox import OutboundMessage
 from ...tasks import cancel
-from ..base import ExchangeError, PublishOutcome, Settle, TransportError, Unpublishable
+from ..base import ExchangeError, Outcome, PublishOutcome, Settle, TransportError, Unpublishable
 from .settings import JetStreamOptions, NatsSettings
 from .subjects import Destination, destinations_for, subject
 
@@ -317,6 +317,13 @@ class JetStreamTransport:
         """One task per message awaits its JetStream ack (the client has no pipelined
         publish with acks); each ends by settling its message."""
         self.publish_now(messages, settle)
+
+    async def publish_alone(self, message: OutboundMessage) -> Outcome:
+        """A publish that awaits its own ack, as each of ``publish``'s does."""
+        try:
+            return await self._publish_one(message)
+        except (TransportError, Unpublishable) as exc:
+            return exc
 
     def can_publish_now(self) -> bool:
         return self.connected  # publish() never awaits
