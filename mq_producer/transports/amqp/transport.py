@@ -60,6 +60,8 @@ WRITE_CHUNK = 256 * 1024  # bytes of frames handed to aiormq's writer per turn o
 _PUBLISH_REFUSALS = (aiormq.exceptions.ChannelAccessRefused,
                      aiormq.exceptions.ChannelNotFoundEntity)
 
+# RabbitMQ's reason when it refuses a publish for want of the write permission.
+_REFUSED_EXCHANGE = re.compile(r"access to exchange '(.+?)' in vhost '")
 # RabbitMQ's reason when it closes a channel over a message larger than max_message_size.
 _TOO_LARGE = re.compile(r"message size (\d+) is larger than configured max size (\d+)")
 
@@ -68,16 +70,14 @@ BLOCKED_HANDLERS = ("_Connection__handle_connection_blocked",
                     "_Connection__handle_connection_unblocked")
 
 
-def _refused_exchange(error: BaseException | None, exchanges: set[str]) -> str | None:
-    """The one exchange of ``exchanges`` that a channel's closing with ACCESS_REFUSED names:
-    RabbitMQ's text is "ACCESS_REFUSED - access to exchange 'X' in vhost 'V' refused for
-    user 'U'" (pinned by tests/integration/test_broker_settings.py). None for another error,
-    or when the text names none of them, or more than one."""
+def _refused_exchange(error: BaseException | None) -> str | None:
+    """The exchange a channel's closing with ACCESS_REFUSED names, or None: RabbitMQ's text
+    is "ACCESS_REFUSED - access to exchange 'X' in vhost 'V' refused for user 'U'" (pinned
+    by tests/integration/test_broker_settings.py, on both publish paths)."""
     if not isinstance(error, aiormq.exceptions.ChannelAccessRefused):
         return None
-    text = str(error)
-    named = [name for name in exchanges if f"access to exchange '{name}' in vhost" in text]
-    return named[0] if len(named) == 1 else None
+    named = _REFUSED_EXCHANGE.search(str(error))
+    return named[1] if named is not None else None
 
 
 def _refused(error: BaseException) -> bool:
@@ -686,7 +686,7 @@ class AmqpTransport:
                 if message.link_id is not None:
                     await self._link_queues.declare_if_refused(message.link_id)
                 channel = await aio_pika.Channel(self._connection, publisher_confirms=True)
-        except (*_BROKER_ERRORS, TimeoutError) as exc:
+        except _BROKER_ERRORS as exc:
             return TransportError(f"cannot open a channel to {self.description}: "
                                   f"{self._scrub(exc)}")
         try:
@@ -765,14 +765,13 @@ class AmqpTransport:
         the broker closed it over one message too large for its max_message_size (406), that
         one is Unpublishable and the limit is remembered; the others are retried."""
         error = _closing_error(closing)
-        waiting = [confirmation for confirmation in channel.confirmations.values()
-                   if isinstance(confirmation, _Confirmation) and not confirmation.done()]
         reason: Outcome = TransportError(f"the channel to {self.description} closed" + (
             f": {self._scrub(error)}" if error is not None else ""),
-            refused=isinstance(error, _PUBLISH_REFUSALS), exchange=_refused_exchange(
-                error, {self.destination(confirmation.message)[0] for confirmation in waiting}))
+            refused=isinstance(error, _PUBLISH_REFUSALS), exchange=_refused_exchange(error))
         if channel is self._retired:  # _renew_channel's: it refused all, the rest is retried
             reason = PublishOutcome.REJECTED
+        waiting = [confirmation for confirmation in channel.confirmations.values()
+                   if isinstance(confirmation, _Confirmation) and not confirmation.done()]
         channel.confirmations.clear()
         for confirmation in waiting:
             confirmation.answer(self._refused_as_too_large(confirmation.message, error)
@@ -784,10 +783,10 @@ class AmqpTransport:
             self._note_refused(message)
             return PublishOutcome.REJECTED
         if isinstance(result, BaseException):
-            exchange = self.destination(message)[0]
-            return TransportError(f"publish to {exchange!r} failed: {self._scrub(result)}",
+            return TransportError(f"publish to {self.destination(message)[0]!r} failed: "
+                                  f"{self._scrub(result)}",
                                   refused=isinstance(result, _PUBLISH_REFUSALS),
-                                  exchange=_refused_exchange(result, {exchange}))
+                                  exchange=_refused_exchange(result))
         if self._refused_since:  # the broker takes the route's messages again
             self._refused_since.pop(self.destination(message), None)
         if isinstance(result, DeliveredMessage):
