@@ -160,7 +160,7 @@ class Publisher:
                 async with asyncio.timeout(self.config.publish_timeout):
                     await self.transport.connect()
             except TransportError as exc:  # outage False: a cluster's other nodes are left
-                self._fail(str(exc), outage=exc.outage)
+                self._fail(str(exc), outage=exc.outage, refused=exc.refused)
                 await asyncio.sleep(self._retry_delay(exc.nobody_listening))
                 continue
             except TimeoutError:

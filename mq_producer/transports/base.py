@@ -49,10 +49,12 @@ class Unpublishable(Exception):
 
 
 class ExchangeError(TransportError):
-    """An exchange is missing and cannot be created, or is not what the settings say."""
+    """An exchange is missing and cannot be created, or is not what the settings say: the
+    broker is there, and nothing is published until an administrator sees to it (the alarm
+    says the broker refuses publishing, not that it is unreachable)."""
 
     def __init__(self, exchange: str, reason: str) -> None:
-        super().__init__(f"exchange {exchange!r}: {reason}", exchange=exchange)
+        super().__init__(f"exchange {exchange!r}: {reason}", refused=True, exchange=exchange)
         self.reason = reason
 
 

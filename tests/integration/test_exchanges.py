@@ -72,6 +72,8 @@ async def test_exchange_of_wrong_type_is_reported_and_retried_never_crashes(
     assert wrong in producer.publisher.last_error
     alarms = [r for r in caplog.records if r.levelname == "ERROR" and wrong in r.getMessage()]
     assert alarms and "not a durable topic exchange" in alarms[0].getMessage()
+    assert alarms[0].getMessage().startswith(
+        f"mq_producer ALARM: broker refuses publishing: exchange '{wrong}': exists but")
     # It keeps retrying; once the operator fixes the exchange it connects.
     await amqp.exchange_delete(wrong)
     await wait_until(lambda: producer.publisher.transport.connected, what="recovery")

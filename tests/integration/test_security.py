@@ -301,8 +301,10 @@ async def test_missing_exchange_without_configure_permission_then_declared(
     assert error == expected
     status = await stack.status()
     assert (status["connected"], status["exchanges"]) == (False, {LATE_EXCHANGE: "missing"})
-    assert any(r.levelno == logging.ERROR and expected in r.getMessage()
-               for r in caplog.records)
+    # The broker is there, refusing: not "unreachable" (an administrator must act).
+    alarms = [r.getMessage() for r in caplog.records if "ALARM" in r.getMessage()]
+    assert alarms == [f"mq_producer ALARM: broker refuses publishing: {expected}; 0 messages "
+                      "buffered; retrying"]
     await stack.controller.buffers.app.aput(_link_down(2))
     await wait_until(lambda: stack.producer.publisher.outbox.queued == 1, 10, "buffered")
 
@@ -324,6 +326,7 @@ async def test_missing_exchange_without_configure_permission_then_declared(
             make_link(2).id
         assert (await stack.status())["exchanges"] == {
             LATE_EXCHANGE: "exists (type not verified: no configure permission)"}
+        assert any("broker takes publishes again" in r.getMessage() for r in caplog.records)
         await channel.exchange_delete(LATE_EXCHANGE)
     finally:
         await admin.close()
