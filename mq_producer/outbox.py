@@ -138,12 +138,16 @@ class Outbox:
                     self._ready[lane_name] = None
                     self._ready.move_to_end(lane_name, last=False)
                     break
-            self._remove_head(message)
-            self._in_flight[lane_name] = message
-            ids.add(message.message_id)
-            message.attempts += 1
+            self._send(message)
             taken.append(message)
         return taken
+
+    def _send(self, message: OutboundMessage) -> None:
+        """The head of its lane goes in flight: an attempt."""
+        self._remove_head(message)
+        self._in_flight[message.lane] = message
+        self._ids_in_flight.add(message.message_id)
+        message.attempts += 1
 
     def _landed(self, message: OutboundMessage) -> None:
         """``message`` is no longer in flight: lanes held back by its id may go."""
@@ -208,10 +212,7 @@ class Outbox:
         self._parked.discard(lane)
         self._ready.pop(lane, None)
         message = queued[0]
-        self._remove_head(message)
-        self._in_flight[lane] = message
-        self._ids_in_flight.add(message.message_id)
-        message.attempts += 1
+        self._send(message)
         return message
 
     def discard_all(self) -> int:

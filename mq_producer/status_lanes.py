@@ -103,16 +103,12 @@ class StatusLanes:
             message = lane.pending
             if message is None or lane.in_flight is not None or lane.waiting:
                 continue
-            lane.pending = None
-            self._pending -= 1
-            if lane.accepted is not None and lane.accepted.status == message.status \
-                    and not asked_for(message):
+            if _suppressed(lane, message):
+                lane.pending = None
+                self._pending -= 1
                 suppressed.append(message)
                 continue
-            lane.in_flight = message
-            self._in_flight += 1
-            message.attempts += 1
-            taken.append(message)
+            taken.append(self._send(lane))
         return taken, suppressed
 
     def settled(self, message: OutboundMessage, *, accepted: bool) -> None:
@@ -137,8 +133,7 @@ class StatusLanes:
         if superseded is None:
             self._set_pending(lane, message)
         assert lane.pending is not None
-        if lane.accepted is not None and lane.accepted.status == lane.pending.status \
-                and not asked_for(lane.pending):
+        if _suppressed(lane, lane.pending):
             self._mark_ready(message.link_id or "", lane)
             return superseded, False
         lane.waiting = True
@@ -193,15 +188,19 @@ class StatusLanes:
         not (the publisher tries it alone); None when nothing is pending, one is in flight,
         or the pending one is to be suppressed (``take`` does that, once the lane goes)."""
         lane = self._lanes.get(link_id)
-        if lane is None or lane.pending is None or lane.in_flight is not None or (
-                lane.accepted is not None and lane.accepted.status == lane.pending.status
-                and not asked_for(lane.pending)):
+        if lane is None or lane.pending is None or lane.in_flight is not None \
+                or _suppressed(lane, lane.pending):
             return None
         lane.waiting = False
         self._ready.pop(link_id, None)
-        message, lane.pending = lane.pending, None
+        return self._send(lane)
+
+    def _send(self, lane: _Lane) -> OutboundMessage:
+        """The lane's pending status goes in flight: an attempt."""
+        message = lane.pending
+        assert message is not None
+        lane.pending, lane.in_flight = None, message
         self._pending -= 1
-        lane.in_flight = message
         self._in_flight += 1
         message.attempts += 1
         return message
@@ -234,6 +233,13 @@ class StatusLanes:
     def _mark_ready(self, link_id: str, lane: _Lane) -> None:
         if lane.pending is not None and lane.in_flight is None and not lane.waiting:
             self._ready[link_id] = None
+
+
+def _suppressed(lane: _Lane, message: OutboundMessage) -> bool:
+    """Whether ``message``, pending, is not to be published: its queue accepted that status
+    last, and no consumer asked for it (``asked_for``)."""
+    return lane.accepted is not None and lane.accepted.status == message.status \
+        and not asked_for(message)
 
 
 def asked_for(message: OutboundMessage) -> bool:
