@@ -337,10 +337,11 @@ class Publisher:
             # The broker refuses one exchange (it said which): that exchange's messages wait,
             # tried alone now and then (_try_refused); the channel closed, so the others are
             # sent again on a new one, with no alarm of the whole broker's.
-            one_exchange = outcome.refused and outcome.exchange is not None
-            if one_exchange and self.transport.destination(message)[0] == outcome.exchange:
+            refused = outcome.exchange if outcome.refused else None
+            one_exchange = refused is not None
+            if refused is not None and self.transport.destination(message)[0] == refused:
                 self._put_back(message, ready=False)
-                self._hold(message, str(outcome))
+                self._hold(refused, message, str(outcome))
                 self._answered(message)  # a refusal of its exchange is the broker's answer
             else:
                 self._put_back(message)
@@ -401,14 +402,13 @@ class Publisher:
         else:
             message.attempts -= 1
             self._superseded(self.status_lanes.put_back(message, ready=False))
-        self._hold(message, None)
+        self._hold(exchange, message, None)
         return True
 
-    def _hold(self, message: OutboundMessage, reason: str | None) -> None:
-        """``message``'s lane waits for its exchange, refused (``reason``: the broker's
-        refusal; None: the exchange is held already). A new hold is tried again after
-        RETRY_INTERVAL."""
-        exchange = self.transport.destination(message)[0]
+    def _hold(self, exchange: str, message: OutboundMessage, reason: str | None) -> None:
+        """``message``'s lane waits for ``exchange``, its own, refused (``reason``: the
+        broker's refusal; None: the exchange is held already). A new hold is tried again
+        after RETRY_INTERVAL."""
         if reason is not None and self.refusals.refused(exchange, reason,
                                                         self.counters.dropped):
             self._try_later(exchange)
@@ -454,7 +454,7 @@ class Publisher:
             if held is not None and outcome.refused:
                 held.reason = str(outcome)
             self._put_back(message, ready=False)
-            self._hold(message, None)
+            self._hold(exchange, message, None)
             self.refusals.still_refused(exchange, self._waiting_for(exchange),
                                         self.counters.dropped)
             self._try_later(exchange)
