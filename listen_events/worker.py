@@ -378,14 +378,20 @@ class HandOffWorker:
 
     async def _hand_on_batches(self, everything: bool) -> list[tuple[int, bool]]:
         """Hand on every full batch, and the last partial one too when ``everything``; the
-        size of each batch handed on, in order, and whether handing it on succeeded."""
+        size of each batch handed on, in order, and whether handing it on succeeded.
+
+        The loop gets its turn between batches, not after the last one: every caller then
+        ends its step or paces itself, and core's handler task, which hands on an event that
+        came alone (``take``), ends in the step that handed it on (a stop of Kytos in the
+        next turn would leave it pending: "Task was destroyed but it is pending!")."""
         size = self.max_batch
         outcomes = []
         while len(self._batch) >= size or (everything and self._batch):
+            if outcomes:
+                await self.pacer.pause()
             batch = self._batch[:size]  # only this task touches the batch: no race
             del self._batch[:size]
             outcomes.append((len(batch), await self._hand_on_one(batch)))
-            await self.pacer.pause()
         return outcomes
 
     async def _hand_on_one(self, batch: list[Handed]) -> bool:

@@ -256,6 +256,26 @@ async def test_the_handler_hands_a_lone_event_on_in_its_own_step(controller):
     assert decoded(handed)["event_id"] == str(event.id)
 
 
+def test_a_lone_event_ends_its_handler_in_the_step_that_hands_it_on():
+    """The handler's last step hands the event on: no turn of the loop after it, even with
+    the pacer due at every pause (budget 0), so that a stop of Kytos in the next turn finds
+    the handler ended, not pending (tests/integration/test_kytosd_stop.py, "buffered").
+    Driven step by step: only the pacer's sleep(0) suspends it here."""
+    worker, out = _worker(budget=0.0)
+    worker._pushed_at = -math.inf  # it comes alone
+    steps = worker.take(LINK_DOWN, uuid.uuid4(), NOW, {"link": LINKS[0], "reason": "0"})
+    suspended = 0
+    while True:
+        try:
+            assert steps.send(None) is None  # asyncio.sleep(0)'s bare yield
+        except StopIteration:
+            break
+        suspended += 1
+        assert worker.pipeline.counters.handed_on == 0, "a turn of the loop after handing on"
+    assert worker.pipeline.counters.handed_on == 1 and _reasons(out.envelopes) == [0]
+    assert suspended == worker.pipeline.pacer.pauses > 0  # the pacer paused, before it
+
+
 async def test_the_handler_queues_an_event_that_comes_right_behind_another(
         controller, monkeypatch):
     """Within BURST_GAP of the one before (a burst), the event is queued for the worker
