@@ -17,6 +17,7 @@ from mq_producer import settings
 from mq_producer.config import load_config
 from mq_producer.envelopes import to_messages
 from mq_producer.publisher import Publisher
+from mq_producer.transports.base import PublishOutcome, TransportError
 from mq_producer.transports.factory import make_transport
 from mq_producer.transports.jetstream.subjects import destination
 from tests.support.nats_node import NatsNode, nats_available
@@ -128,6 +129,52 @@ async def test_jetstream_switched_off_is_an_outage_that_says_so(tmp_path, starte
         assert "JetStream is not enabled" in publisher.last_error
     finally:
         plain.stop()
+
+
+async def test_a_clean_stop_of_the_server_is_an_outage_not_a_stream_deleted(tmp_path):
+    """nats-server's clean stop (SIGTERM) shuts JetStream down before it closes the
+    connections: for a moment no stream answers a publish, as if it were deleted. JetStream
+    is then asked about the stream, and does not answer either: the server is going away,
+    an outage, not the broker refusing (CI, 2026-12-07: "broker refuses publishing ...
+    stream deleted?" for a stop). Publishers race the stop until one meets that moment."""
+    exchange = f"js-{uuid.uuid4().hex[:6]}"
+    server = NatsNode(tmp_path)
+    environ = {"KYTOS_MQ_TRANSPORT": "jetstream", "KYTOS_NATS_URL": server.url,
+               "KYTOS_MQ_URL": "amqp://unused:unused@127.0.0.1:1/"}
+    one_route = OneRoute(exchange)
+    config = load_config(one_route, environ)
+    errors: list[TransportError] = []
+
+    async def publish_until_refused(transport) -> None:
+        while True:
+            [message] = to_messages(envelope(0), config.router, config.link_status,
+                                    time.time(), config.max_message_bytes)
+            outcome = await transport.publish_alone(message)
+            if isinstance(outcome, TransportError):
+                errors.append(outcome)
+                return
+            assert outcome is PublishOutcome.CONFIRMED, outcome
+
+    try:
+        for _ in range(10):
+            server.start()
+            transport = make_transport(config, environ, settings=one_route)
+            await transport.connect()
+            publishers = [asyncio.create_task(publish_until_refused(transport))
+                          for _ in range(20)]
+            await asyncio.sleep(0.2)
+            await asyncio.to_thread(server.stop)
+            await asyncio.wait_for(asyncio.gather(*publishers), timeout=10)
+            await transport.close()
+            if any("answers neither" in str(error) for error in errors):
+                break
+    finally:
+        server.stop()
+    assert [str(error) for error in errors if error.refused] == []
+    assert any(str(error).startswith(
+        f"publish to {exchange!r} failed: JetStream answers neither for {exchange}.> nor "
+        f"about stream {destination(exchange).stream!r} (the server stopping?)")
+        for error in errors), [str(error) for error in errors]
 
 
 async def test_a_message_over_max_payload_is_refused_and_logged_once(node, started, caplog):

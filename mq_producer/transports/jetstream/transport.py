@@ -19,8 +19,9 @@ opens a new one and checks every stream again.
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
+from typing import TypeVar
 
 import nats.errors
 import nats.js.errors
@@ -48,6 +49,8 @@ _PERMISSIONS_VIOLATION = "permissions violation"
 # What the client raises when the server is gone, the connection closed or stalled.
 _NATS_ERRORS = (nats.errors.Error, OSError, asyncio.TimeoutError)
 
+T = TypeVar("T")
+
 
 class JetStreamTransport:
     def __init__(self, config: ProducerConfig, server: NatsSettings,
@@ -72,6 +75,7 @@ class JetStreamTransport:
         # nats-py's publish of each, which _publish_one awaits through asyncio.wait (whose
         # future mq_producer.tasks cannot follow to it): ended by abandon() with ours.
         self._attempts: set[asyncio.Future[object]] = set()
+        self._stream_checks: dict[str, asyncio.Future[bool | None]] = {}  # _stream_check
         self._oversize_logged: set[str] = set()
         self._permissions_said: set[str] = set()  # permission violations logged
         self._told_amqp_only = False
@@ -137,6 +141,7 @@ class JetStreamTransport:
         elif not self._nc.is_connected:
             raise TransportError(f"reconnecting to {self.description}")
         self._verified = False  # not connected until every stream is checked
+        self._stream_checks.clear()
         for exchange, dest in self._destinations.items():
             self._states[exchange] = "checking"
             await self._check_stream(dest)
@@ -359,7 +364,8 @@ class JetStreamTransport:
         """Sync, when Kytos stops: its loop stops in this same turn and is then closed, so
         nothing scheduled from here would run, nats-py's own close included. So: our
         publishes still awaiting an ack are cancelled for good (mq_producer.tasks), and so
-        are nats-py's publishes they wait for, and the client's tasks for this connection -
+        are nats-py's publishes and stream lookups they wait for, our stream checks, and the
+        client's tasks for this connection -
         its reader, pinger and flusher, and each subscription's (the publish acks') - whose
         coroutines, closed by the garbage collector after loop.close(), printed "Event loop
         is closed" at Kytos' exit; then the socket is closed. nats-py internals used
@@ -367,7 +373,7 @@ class JetStreamTransport:
         ``Client._reading_task``, ``_ping_interval_task``, ``_flusher_task``, ``_subs``,
         ``Subscription._wait_for_msgs_task`` and ``Client._transport``; one that is missing
         is left to the garbage collector."""
-        for task in [*self._attempts, *self._publishes]:
+        for task in [*self._attempts, *self._stream_checks.values(), *self._publishes]:
             cancel(task, for_good=True)  # type: ignore[arg-type]
         nc, self._nc, self._js = self._nc, None, None
         self._verified = False
@@ -394,26 +400,25 @@ class JetStreamTransport:
                    "Kytos-Event": message.event_name,
                    "Kytos-Timestamp": str(int(message.timestamp)),
                    "Kytos-App-Id": "kytos/mq_producer"}
-        attempt = asyncio.ensure_future(js.publish(
+        attempt = await self._until_lost(js.publish(
             subject(dest, message.routing_key), message.body,
-            timeout=self._config.publish_timeout, stream=dest.stream, headers=headers))
-        self._attempts.add(attempt)
-        attempt.add_done_callback(self._attempts.discard)
-        try:  # the ack, or the end of the connection: the client does not fail the request
-            done, _ = await asyncio.wait({attempt, lost}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if not attempt.done():
-                attempt.cancel()
-        if attempt not in done:
+            timeout=self._config.publish_timeout, stream=dest.stream, headers=headers), lost)
+        if attempt is None:
             raise TransportError(f"publish to {message.exchange!r} failed: {lost.result()}")
         try:
             attempt.result()
         except nats.js.errors.NoStreamResponseError:
             self._verified = False  # connect() checks (and re-creates) the streams
+            if await asyncio.shield(self._stream_check(js, dest, lost)) is not False:
+                # A clean stop of nats-server shuts JetStream down before it closes the
+                # connections: no stream answers then, and JetStream neither.
+                raise TransportError(f"publish to {message.exchange!r} failed: JetStream "
+                                     f"answers neither for {dest.filter} nor about stream "
+                                     f"{dest.stream!r} (the server stopping?)") from None
             self._states[message.exchange] = "missing"
             raise TransportError(f"publish to {message.exchange!r} failed: no JetStream "
                                  f"stream takes {dest.filter} (stream {dest.stream!r} "
-                                 "deleted?)", refused=True) from None
+                                 "deleted)", refused=True) from None
         except nats.js.errors.APIError as exc:
             if exc.err_code == _STORE_FAILED and "exceeded" in (exc.description or ""):
                 return PublishOutcome.REJECTED  # a full link status subject (or stream)
@@ -430,6 +435,43 @@ class JetStreamTransport:
             raise TransportError(f"publish to {message.exchange!r} failed: "
                                  f"{self._scrub(exc)}") from None
         return PublishOutcome.CONFIRMED
+
+    async def _until_lost(self, request: Awaitable[T], lost: asyncio.Future[str]
+                          ) -> asyncio.Future[T] | None:
+        """nats-py's ``request``, done, or None when the connection ended first: the client
+        does not fail a request then. Until it ends, abandon() can reach it."""
+        attempt = asyncio.ensure_future(request)
+        self._attempts.add(attempt)
+        attempt.add_done_callback(self._attempts.discard)
+        try:
+            done, _ = await asyncio.wait({attempt, lost}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not attempt.done():
+                attempt.cancel()
+        return attempt if attempt in done else None
+
+    def _stream_check(self, js: JetStreamContext, dest: Destination,
+                      lost: asyncio.Future[str]) -> asyncio.Future[bool | None]:
+        """Whether JetStream has ``dest``'s stream (None: no answer), asked once per stream
+        and connection however many publishes found no stream (connect() asks anew)."""
+        check = self._stream_checks.get(dest.stream)
+        if check is None:
+            check = asyncio.ensure_future(self._stream_exists(js, dest, lost))
+            self._stream_checks[dest.stream] = check
+        return check
+
+    async def _stream_exists(self, js: JetStreamContext, dest: Destination,
+                             lost: asyncio.Future[str]) -> bool | None:
+        answer = await self._until_lost(js.stream_info(dest.stream), lost)
+        try:
+            if answer is not None:
+                answer.result()
+                return True
+        except nats.js.errors.NotFoundError:
+            return False
+        except _NATS_ERRORS:
+            pass
+        return None
 
     def _log_oversize(self, message: OutboundMessage) -> None:
         if message.exchange in self._oversize_logged:
