@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, replace
+from typing import TypeVar
 
 from .alarm import OutageAlarm
 from .config import ProducerConfig
@@ -19,6 +20,7 @@ from .status_lanes import StatusLanes, asked_for
 from .tasks import cancel
 from .transports.base import (
     SYNC_PUBLISH_BYTES,
+    ExchangeError,
     Outcome,
     PublishOutcome,
     Transport,
@@ -27,6 +29,8 @@ from .transports.base import (
 )
 
 log = logging.getLogger("kytos.napps.kytos/mq_producer")
+
+_Answer = TypeVar("_Answer")
 
 # Messages encoded and written in one go (well under a millisecond's work); the event loop gets
 # a turn between two such batches.
@@ -173,6 +177,7 @@ class Publisher:
             if self.alarm.outage is None and self.last_error is None:
                 log.info("mq_producer: connected to %s, exchanges %s", self.transport.description,
                          ", ".join(self.transport.destinations))
+            self._hold_unusable()
             if not self.outbox and not self.status_lanes:  # else the first answer from the
                 # broker ends the outage
                 self.alarm.recovered(0, self.counters.dropped, self.transport.description)
@@ -421,6 +426,22 @@ class Publisher:
         if len(held.lanes) > 2 * self.outbox.capacity:  # lanes since dropped: forgotten
             held.lanes = {lane: None for lane in held.lanes if self.outbox.lane_size(lane)}
 
+    def _hold_unusable(self) -> None:
+        """After connecting: an exchange the transport cannot use is held as a refused one is,
+        from now on, before any of its messages is sent (it would close the channel); one
+        held so that this connection found usable goes."""
+        unusable = self.transport.unusable_exchanges
+        for exchange, error in unusable.items():
+            if self.refusals.refused(exchange, error.reason, self.counters.dropped,
+                                     unusable=True):
+                self._try_later(exchange)
+        for exchange in self.refusals:
+            held = self.refusals.get(exchange)
+            if held is not None and held.unusable and exchange not in unusable:
+                if (timer := self._tries.pop(exchange, None)) is not None:
+                    timer.cancel()
+                self._let_go(exchange)
+
     def _try_later(self, exchange: str) -> None:
         self._tries[exchange] = asyncio.get_running_loop().call_later(
             self.config.retry_interval, self._try_now, exchange)
@@ -434,33 +455,55 @@ class Publisher:
 
     async def _try_refused(self, exchange: str) -> None:
         """One message of a refused exchange, alone: taken, its lanes all go; refused again
-        (or no answer), it waits with the others for the next try, RETRY_INTERVAL later."""
+        (or no answer), it waits with the others for the next try, RETRY_INTERVAL later. An
+        unusable exchange none of whose messages waits is checked instead: usable, it goes."""
+        held = self.refusals.get(exchange)
         message = self._take_held(exchange)
-        if message is None:  # nothing waits for it any more (dropped, superseded)
-            self._let_go(exchange, tried=False)
-            return
-        if message.link_id is not None and not self._ready(message):
+        outcome: Outcome | None
+        if message is None:
+            if held is None or not held.unusable:  # nothing waits for it (dropped, superseded)
+                self._let_go(exchange, tried=False)
+                return
+            outcome = await self._alone(self.transport.check_exchange(exchange),
+                                        f"exchange {exchange!r}")
+        elif message.link_id is not None and not self._ready(message):
             self._try_later(exchange)  # its queue is being declared: it waits for that
             return
-        self._stamp([message])
-        try:
-            outcome = await self.transport.publish_alone(message)
-        except Exception as exc:  # a bug: logged; the exchange is tried again later
-            log.error("mq_producer: internal error while trying message %s alone",
-                      message.message_id, exc_info=exc)
-            outcome = TransportError(f"internal error: {type(exc).__name__}")
+        else:
+            self._stamp([message])
+            outcome = await self._alone(self.transport.publish_alone(message),
+                                        f"message {message.message_id}")
         if isinstance(outcome, TransportError):
             held = self.refusals.get(exchange)
-            if held is not None and outcome.refused:
-                held.reason = str(outcome)
-            self._put_back(message, ready=False)
-            self._hold(exchange, message, None)
+            if held is None:  # let go meanwhile (a new connection found it usable)
+                if message is not None:
+                    self._put_back(message)
+                return
+            if outcome.refused:
+                held.reason = outcome.reason if isinstance(outcome, ExchangeError) \
+                    else str(outcome)
+                held.unusable = isinstance(outcome, ExchangeError)
+            if message is not None:
+                self._put_back(message, ready=False)
+                self._hold(exchange, message, None)
             self.refusals.still_refused(exchange, self._waiting_for(exchange),
                                         self.counters.dropped)
             self._try_later(exchange)
             return
         self._let_go(exchange)  # first: a nack's purge may make its link wait again
-        self._settle(message, message.attempts, outcome)
+        if message is not None and outcome is not None:
+            self._settle(message, message.attempts, outcome)
+
+    async def _alone(self, attempt: Awaitable[_Answer], what: str) -> _Answer | TransportError:
+        """A try of a refused exchange: the transport's answer; a TransportError when the
+        broker could not be asked, or for a bug (logged; tried again later)."""
+        try:
+            return await attempt
+        except TransportError as exc:
+            return exc
+        except Exception as exc:
+            log.error("mq_producer: internal error while trying %s alone", what, exc_info=exc)
+            return TransportError(f"internal error: {type(exc).__name__}")
 
     def _take_held(self, exchange: str) -> OutboundMessage | None:
         """A waiting message of a refused exchange, the lanes' in turn, in flight on its own.
@@ -770,8 +813,10 @@ class Publisher:
     def destinations(self) -> dict[str, str]:
         """The transport's exchanges and their states; "refuses publishing" for one whose
         messages wait (refused_exchanges.py)."""
+        unusable = self.transport.unusable_exchanges  # their own states say why
         return {**self.transport.destinations,
-                **dict.fromkeys(self.refusals, "refuses publishing")}
+                **{exchange: "refuses publishing" for exchange in self.refusals
+                   if exchange not in unusable}}
 
     def status(self) -> dict[str, object]:
         return {

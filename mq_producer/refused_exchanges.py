@@ -11,6 +11,10 @@ is tried alone every RETRY_INTERVAL (``Transport.publish_alone``: a channel of i
 once the broker takes it they all go. The publisher does the trying; this keeps the account
 and says it in the log: one ERROR line when an exchange is first refused, reminders every
 ALARM_REMINDER_INTERVAL, one WARNING when the broker takes its messages again.
+
+An exchange the producer cannot use at all (missing, and its user may not create it; of
+another type) is held the same way from the connection on, before any message of it comes:
+published to, it would close the channel too (a 404).
 """
 
 import logging
@@ -34,6 +38,10 @@ class RefusedExchange:
     # (status_lanes.py), oldest first (dicts as ordered sets).
     lanes: dict[str, None] = field(default_factory=dict)
     links: dict[str, None] = field(default_factory=dict)
+    # The exchange itself cannot be used (Transport.unusable_exchanges: missing and not
+    # creatable, of another type): held even while none of its messages waits, and checked
+    # at each try (Transport.check_exchange).
+    unusable: bool = False
 
 
 class RefusedExchanges:
@@ -57,19 +65,23 @@ class RefusedExchanges:
     def get(self, exchange: str) -> RefusedExchange | None:
         return self._held.get(exchange)
 
-    def refused(self, exchange: str, reason: str, dropped: int) -> bool:
-        """The broker refused a message of ``exchange`` (``reason``): its hold begins, with
-        an ERROR line, unless it is held already (then the reason is updated). Returns
-        whether the hold began."""
+    def refused(self, exchange: str, reason: str, dropped: int, *,
+                unusable: bool = False) -> bool:
+        """The broker refused a message of ``exchange`` (``reason``), or the exchange itself
+        cannot be used (``unusable``): its hold begins, with an ERROR line, unless it is held
+        already (then the reason is updated). Returns whether the hold began."""
         held = self._held.get(exchange)
         if held is not None:
-            held.reason = reason
+            held.reason, held.unusable = reason, unusable
             return False
         now = self._clock()
-        self._held[exchange] = RefusedExchange(reason, time.time(), now, now, dropped)
+        self._held[exchange] = RefusedExchange(reason, time.time(), now, now, dropped,
+                                               unusable=unusable)
         self._say(f"broker refuses publishing to exchange {exchange!r}: {reason}; its messages "
-                  "wait in the buffer and the other exchanges' go on; one is tried every "
-                  f"{self._retry_interval:g}s (docs/operating.rst: Least privilege)")
+                  "wait in the buffer and the other exchanges' go on; "
+                  + ("it is checked again" if unusable else "one is tried")
+                  + f" every {self._retry_interval:g}s (docs/operating.rst: "
+                  + ("Exchanges at start)" if unusable else "Least privilege)"))
         return True
 
     def still_refused(self, exchange: str, waiting: int, dropped: int) -> None:

@@ -5,7 +5,7 @@ jetstream packages) is the only place that imports its client library; factory.p
 """
 
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from ..outbox import OutboundMessage
@@ -50,12 +50,28 @@ class Unpublishable(Exception):
 
 class ExchangeError(TransportError):
     """An exchange is missing and cannot be created, or is not what the settings say: the
-    broker is there, and nothing is published until an administrator sees to it (the alarm
-    says the broker refuses publishing, not that it is unreachable)."""
+    broker is there and refuses that exchange's messages until an administrator sees to it
+    (the alarm says the broker refuses publishing, not that it is unreachable). ``connect()``
+    does not fail for it: the exchange is in ``unusable_exchanges``, and the publisher holds
+    its messages while every other exchange's go on."""
 
     def __init__(self, exchange: str, reason: str) -> None:
         super().__init__(f"exchange {exchange!r}: {reason}", refused=True, exchange=exchange)
         self.reason = reason
+
+
+async def check_into(unusable: dict[str, ExchangeError], exchange: str,
+                     check: Awaitable[None]) -> ExchangeError | None:
+    """Await ``check`` of ``exchange`` (it raises ExchangeError when the exchange cannot be
+    used): the error, kept in ``unusable`` (a transport's ``unusable_exchanges``), or None,
+    the exchange taken out of it. A TransportError (the broker cannot be asked) is raised."""
+    try:
+        await check
+    except ExchangeError as exc:
+        unusable[exchange] = exc
+        return exc
+    unusable.pop(exchange, None)
+    return None
 
 
 Outcome = PublishOutcome | TransportError | Unpublishable
@@ -151,8 +167,23 @@ class Transport(Protocol):
     async def connect(self) -> None:
         """Connect if needed and check (creating when missing) every destination.
 
-        Raises TransportError (ExchangeError for an exchange) when that cannot be done.
+        Raises TransportError when that cannot be done. An exchange that cannot be used
+        (missing and not creatable, of another type) does not fail it: it is then in
+        ``unusable_exchanges``, and ``connected`` is True all the same.
         """
+        ...
+
+    @property
+    def unusable_exchanges(self) -> dict[str, ExchangeError]:
+        """The exchanges the last ``connect()`` (or ``check_exchange``) found unusable, and
+        why. A message of one of them is not to be given to ``publish``: the broker would
+        close the channel over it (AMQP's 404), failing every message in flight with it."""
+        ...
+
+    async def check_exchange(self, exchange: str) -> ExchangeError | None:
+        """Check an unusable exchange again, as ``connect()`` does (creating it when missing
+        and allowed): None once it can be published to (it leaves ``unusable_exchanges``),
+        else why not. Raises TransportError when the broker cannot be asked."""
         ...
 
     async def publish(self, messages: Sequence[OutboundMessage], settle: Settle) -> None:
@@ -168,7 +199,9 @@ class Transport(Protocol):
         """Send ``message`` on its own, apart from what ``publish`` sends (AMQP: on a channel
         of its own, which the broker closes if it refuses it), and return the broker's answer:
         a TransportError when none came. Never disturbs the messages in flight: the
-        publisher tries one message of an exchange that refused publishing this way."""
+        publisher tries one message of an exchange that refused publishing this way. The
+        exchange of a message is checked first when it is in ``unusable_exchanges``
+        (``check_exchange``): still unusable, its ExchangeError is the answer."""
         ...
 
     def can_publish_now(self) -> bool:

@@ -415,6 +415,20 @@ async def test_a_message_published_alone_is_answered_and_arrives(harness, produc
     assert isinstance(await transport.publish_alone(message), TransportError)
 
 
+async def test_an_exchange_is_checked_again_on_request_and_never_asserts_when_closed(
+        harness, producer: Producer):
+    """``check_exchange``, as the publisher checks an exchange connect() found unusable:
+    None for a usable one (and it is not in ``unusable_exchanges``); a closed transport
+    raises a TransportError - a try during an outage - never anything else."""
+    transport = producer.publisher.transport
+    assert transport.unusable_exchanges == {}
+    assert await transport.check_exchange(producer.exchange) is None
+    assert transport.unusable_exchanges == {}
+    await transport.close()
+    with pytest.raises(TransportError):
+        await transport.check_exchange(producer.exchange)
+
+
 async def test_order_per_key(harness, producer: Producer):
     sent = [envelope(n, f"link:{n % 8}") for n in range(400)]
     for item in sent:

@@ -724,17 +724,21 @@ async def test_an_exchange_refused_for_want_of_a_permission_costs_only_its_own_m
     assert all(len(bodies) == 1 for bodies in received.values())
 
 
+@pytest.mark.parametrize("declared", [True, False],
+                         ids=["status exchanges declared", "status exchanges missing"])
 async def test_the_docs_first_permission_line_with_link_status_on_costs_only_the_statuses(
         running: RabbitNode, monkeypatch: pytest.MonkeyPatch,
-        caplog: pytest.LogCaptureFixture):
+        caplog: pytest.LogCaptureFixture, declared: bool):
     """Both NApps, the default settings (LINK_STATUS on) and a producer user given only the
     first line of docs/operating.rst, "Least privilege" (write on the three events
-    exchanges), the link status exchanges declared by an administrator: an interdomain link
-    flaps among other links' events. Seen before: the status closed the channel at every
-    retry, 207 of 600 events were still unconfirmed 5 s after the last, 42 came twice, and
-    27 alarm lines in 12 s. Now every event goes at once and the statuses wait, with one
-    alarm line; given the line the docs add for LINK_STATUS, with no reconnection, the next
-    try declares the link's queue (refused at first) and its present status goes there."""
+    exchanges), the link status exchanges declared by an administrator, or not (the user
+    may not create them): an interdomain link flaps among other links' events. Seen before:
+    the status closed the channel at every retry, 207 of 600 events were still unconfirmed
+    5 s after the last, 42 came twice, and 27 alarm lines in 12 s; with the exchanges
+    missing, no event went at all. Now every event goes at once and the statuses wait, with
+    one alarm line per exchange held; given the line the docs add for LINK_STATUS, with no
+    reconnection, the next try declares what is missing (the exchanges, the link's queue)
+    and the link's present status goes there."""
     from kytos.core import KytosEvent
 
     from mq_producer.config import load_config as load_producer_config
@@ -742,15 +746,23 @@ async def test_the_docs_first_permission_line_with_link_status_on_costs_only_the
     from tests.support.topology import link_event, make_link
 
     node = running
-    user = "kytos_docs_line"
+    user = f"kytos_docs_line_{'declared' if declared else 'missing'}"
     await asyncio.to_thread(node.rabbitmqctl, "add_user", user, "pw")
     await asyncio.to_thread(node.rabbitmqctl, "set_permissions", "-p", "/", user, "^$",
                             "^(admin_events|operational_events|other_events)$", "^$")
+    link_status = load_producer_config(settings).link_status
+    status_exchanges = (link_status.exchange, link_status.queues_exchange)
+    interdomain, others = make_link(1, interdomain=True), [make_link(n) for n in range(2, 12)]
     admin = await aio_pika.connect(node.url)
     try:
         channel = await admin.channel()
+        # What the other parametrization left on this node, gone.
+        await channel.queue_delete("docs_line.operational")
+        await channel.queue_delete(link_status.queue(interdomain.id))
+        for name in status_exchanges:
+            await channel.exchange_delete(name)
         for name in ("admin_events", "operational_events", "other_events",
-                     "interdomain_links", "interdomain_link.queues"):
+                     *(status_exchanges if declared else ())):
             await channel.declare_exchange(name, aio_pika.ExchangeType.TOPIC, durable=True)
         events_queue = await channel.declare_queue("docs_line.operational", durable=True)
         await events_queue.bind("operational_events", "#")
@@ -764,7 +776,7 @@ async def test_the_docs_first_permission_line_with_link_status_on_costs_only_the
     caplog.set_level(logging.INFO, logger="kytos.napps.kytos/mq_producer")
     try:
         await wait_until(lambda: publisher.transport.connected, what="connected")
-        interdomain, others = make_link(1, interdomain=True), [make_link(n) for n in range(2, 12)]
+        connection = publisher.transport._connection
         for index in range(200):
             link = interdomain if index % 20 == 0 else others[index % 10]
             await stack.controller.buffers.app.aput(KytosEvent(*link_event(link, index % 40 < 20)))
@@ -777,25 +789,36 @@ async def test_the_docs_first_permission_line_with_link_status_on_costs_only_the
             return [record.getMessage() for record in caplog.records
                     if text in record.getMessage()]
 
-        queues_exchange = load_producer_config(settings).link_status.queues_exchange
-        assert lines("ALARM") == lines(
-            f"ALARM: broker refuses publishing to exchange '{queues_exchange}'")
-        assert len(lines("ALARM")) == 1 and publisher.alarm.outage is None
+        queues_exchange = link_status.queues_exchange
+        held = queues_exchange, *(() if declared else (link_status.exchange,))
+        assert sorted(lines("ALARM")) == sorted(
+            line for exchange in held
+            for line in lines(f"ALARM: broker refuses publishing to exchange '{exchange}'"))
+        assert len(lines("ALARM")) == len(held) and publisher.alarm.outage is None
         assert publisher.counters.published - publisher.counters.failed == 200
-        waiting = (await stack.status())["refused_exchanges"][queues_exchange]["waiting"]
-        assert waiting == 1  # the link's latest status only
+        refused = (await stack.status())["refused_exchanges"]
+        assert sorted(refused) == sorted(held)
+        assert refused[queues_exchange]["waiting"] == 1  # the link's latest status only
         await asyncio.to_thread(
             node.rabbitmqctl, "set_permissions", "-p", "/", user, r"^interdomain_link\..*$",
             r"^(admin_events|operational_events|other_events|interdomain_links|"
             r"kytos_events\.dead|interdomain_link\..*)$", r"^(interdomain_links|"
             r"interdomain_link\..*)$")
-        await wait_until(lambda: lines(f"takes publishes to exchange '{queues_exchange}'"),
-                         timeout=15, what="the statuses taken")
+        if not declared:  # the one exchange that line does not let the producer create
+            admin = await aio_pika.connect(node.url)
+            try:
+                await (await admin.channel()).declare_exchange(
+                    link_status.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+            finally:
+                await admin.close()
+        await wait_until(lambda: all(lines(f"takes publishes to exchange '{exchange}'")
+                                     for exchange in held), timeout=15, what="all taken")
         await wait_until(lambda: len(publisher.outbox) + len(publisher.status_lanes) == 0,
                          timeout=10, what="everything confirmed")
+        assert publisher.transport._connection is connection and not publisher.refusals
     finally:
         await stack.stop()
-    link_queue = load_producer_config(settings).link_status.queue(interdomain.id)
+    link_queue = link_status.queue(interdomain.id)
     statuses = await consume(node.url, link_queue, 1)
     [[body]] = statuses.values()
     assert json.loads(body)["link"]["status"] == "DOWN"  # the last flap: index 180, down

@@ -1,12 +1,14 @@
 """mq_producer checks its exchanges at start: creates, reuses, reports a bad one."""
 
 import asyncio
+import time
 
 import aio_pika
 import aiormq
 import pytest
 
 from mq_producer.main import Main as MqProducer
+from mq_producer.outbox import OutboundMessage
 from tests.integration.conftest import TEST_EXCHANGES
 from tests.support.waiting import wait_until
 
@@ -59,22 +61,41 @@ async def test_existing_exchanges_are_reused(controller, amqp, exchange_prefix, 
     assert set(producer.publisher.transport.destinations.values()) == {"ok"}
 
 
-async def test_exchange_of_wrong_type_is_reported_and_retried_never_crashes(
+async def test_exchange_of_wrong_type_holds_only_its_own_messages_until_fixed(
         controller, amqp, exchange_prefix, caplog):
+    """An exchange of another type is not published to (its messages wait, checked again
+    every RETRY_INTERVAL); the other exchanges' messages go on; fixed, it is used."""
     wrong = f"{exchange_prefix}.operational_events"
+    other = f"{exchange_prefix}.other_events"
     await amqp.declare_exchange(wrong, aio_pika.ExchangeType.FANOUT, durable=True)
     producer = controller.load_napp(MqProducer)
-    await wait_until(lambda: producer.publisher.counters.received == 0
-                     and producer.publisher.last_error is not None, what="an error")
-    await wait_until(lambda: producer.publisher.transport.destinations.get(wrong)
-                     == "wrong type", what="wrong type state")
-    assert not producer.publisher.transport.connected
-    assert wrong in producer.publisher.last_error
-    alarms = [r for r in caplog.records if r.levelname == "ERROR" and wrong in r.getMessage()]
-    assert alarms and "not a durable topic exchange" in alarms[0].getMessage()
-    assert alarms[0].getMessage().startswith(
-        f"mq_producer ALARM: broker refuses publishing: exchange '{wrong}': exists but")
-    # It keeps retrying; once the operator fixes the exchange it connects.
+    publisher = producer.publisher
+    await wait_until(lambda: publisher.transport.connected, what="connected")
+    assert publisher.transport.destinations[wrong] == "wrong type"
+    assert publisher.destinations[wrong] == "wrong type"
+    assert publisher.destinations[other] == "ok"
+    alarms = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert alarms == [
+        f"mq_producer ALARM: broker refuses publishing to exchange '{wrong}': exists but is "
+        "not a durable topic exchange: delete it or change EXCHANGE_TYPE / ROUTES; its "
+        "messages wait in the buffer and the other exchanges' go on; it is checked again "
+        f"every {publisher.config.retry_interval:g}s (docs/operating.rst: Exchanges at start)"]
+    queue = await amqp.declare_queue(exclusive=True)
+    await queue.bind(other, "#")
+    connection, channel = publisher.transport._connection, publisher.transport._channel
+    for number, exchange in enumerate([wrong, other]):
+        publisher.submit(OutboundMessage(f"id-{number}", "kytos/test.event", exchange,
+                                         "test.kytos/test.event", b"{}", None, time.time()))
+    await wait_until(lambda: publisher.counters.confirmed == 1, what="the other confirmed")
+    assert await queue.get(no_ack=True, timeout=5) is not None
+    assert len(publisher.outbox) == 1  # the wrong exchange's, waiting
+    assert publisher.refusals.as_dict(lambda exchange: 0)[wrong]["reason"].startswith(
+        "exists but is not a durable topic exchange")
+    # The operator deletes it; the next check creates it as it should be, on this connection
+    # (nothing was published to it on the publishing channel: that channel is still open).
     await amqp.exchange_delete(wrong)
-    await wait_until(lambda: producer.publisher.transport.connected, what="recovery")
-    assert producer.publisher.transport.destinations[wrong] == "ok"
+    await wait_until(lambda: publisher.counters.returned == 1,  # nothing bound to it
+                     what="the waiting one published")
+    assert publisher.transport.destinations[wrong] == "ok" == publisher.destinations[wrong]
+    assert publisher.transport._connection is connection and not publisher.refusals
+    assert publisher.transport._channel is channel

@@ -112,11 +112,17 @@ async def test_a_stream_of_another_shape_is_reported_not_used(node, started, cap
     js = nc.jetstream()
     await js.add_stream(StreamConfig(name=dest.stream, subjects=[f"{exchange}.only.this"]))
     publisher = started(node.url, exchange)
-    await wait_until(lambda: publisher.alarm.outage is not None, what="the alarm")
+    await wait_until(lambda: exchange in publisher.refusals, what="the exchange held")
+    assert publisher.transport.connected and publisher.alarm.outage is None
     assert publisher.transport.destinations[exchange] == "mismatch"
-    assert "exists but captures" in publisher.last_error and not publisher.transport.connected
+    assert publisher.refusals.as_dict(lambda exchange: 0)[exchange]["reason"].startswith(
+        f"JetStream stream {dest.stream!r} exists but captures")
+    send(publisher, envelope(1))  # waits, tried alone after each check (which fails)
+    await asyncio.sleep(0.5)
+    assert len(publisher.outbox) == 1 and publisher.counters.failed > 0
     await js.delete_stream(dest.stream)  # fixed by an operator: created at the next check
-    await wait_until(lambda: publisher.transport.connected, what="recovered")
+    await wait_until(lambda: publisher.counters.confirmed == 1, what="the waiting one")
+    assert publisher.transport.destinations[exchange] == "ok" and not publisher.refusals
     await nc.close()
 
 

@@ -13,6 +13,8 @@ streams, and does not pretend to be a broker: the outcome of each attempt comes 
     transport.unready.add("L1")   # link L1's messages wait (ready() False) ...
     transport.make_ready("L1")    # ... until its destination is "declared"
     transport.alone               # the message ids given to publish_alone, in order
+    transport.unusable["x"] = ExchangeError("x", "does not exist")  # connect() finds it so;
+    # its messages fail as AMQP's 404 does (a TransportError); check_exchange answers it
 """
 
 from __future__ import annotations
@@ -24,7 +26,13 @@ from dataclasses import dataclass
 from functools import partial
 
 from mq_producer.outbox import OutboundMessage
-from mq_producer.transports.base import Outcome, PublishOutcome, Settle, TransportError
+from mq_producer.transports.base import (
+    ExchangeError,
+    Outcome,
+    PublishOutcome,
+    Settle,
+    TransportError,
+)
 
 Decision = PublishOutcome | BaseException
 
@@ -74,6 +82,8 @@ class MemoryTransport:
         self.purge_answer: int | None = None
         self.purged: list[str] = []
         self.alone: list[str] = []  # message ids given to publish_alone, in order
+        self.unusable: dict[str, ExchangeError] = {}
+        self.checked: list[str] = []  # exchanges given to check_exchange, in order
 
     # -- the Transport protocol ---------------------------------------------------------------
 
@@ -120,14 +130,29 @@ class MemoryTransport:
             raise TransportError("memory transport is down")
         self._connected = True
 
+    @property
+    def unusable_exchanges(self) -> dict[str, ExchangeError]:
+        return dict(self.unusable)
+
+    async def check_exchange(self, exchange: str) -> ExchangeError | None:
+        self.checked.append(exchange)
+        if not self.connected:
+            raise TransportError("memory transport is not connected")
+        return self.unusable.get(exchange)
+
     async def publish(self, messages: Sequence[OutboundMessage], settle: Settle) -> None:
         self.publish_now(messages, settle)
 
     async def publish_alone(self, message: OutboundMessage) -> Outcome:
-        """One attempt, decided as ``publish``'s are, awaited here; counted in ``alone``."""
+        """One attempt, decided as ``publish``'s are, awaited here; counted in ``alone``;
+        an unusable exchange checked first."""
         self.alone.append(message.message_id)
         if not self.connected:
             return TransportError("memory transport is not connected")
+        if message.exchange in self.unusable:
+            unusable = await self.check_exchange(message.exchange)
+            if unusable is not None:
+                return unusable
         try:
             return await self._answer(message)
         except TransportError as exc:
@@ -173,6 +198,9 @@ class MemoryTransport:
             attempt = self._tries[message.message_id]
             decision = self.decide(message, attempt) if self.up else \
                 TransportError("memory transport went down")
+            if message.exchange in self.unusable:  # as AMQP's 404: the channel closes
+                decision = TransportError(f"NOT_FOUND - no exchange {message.exchange!r}",
+                                          refused=True)
             self.attempts.append(Attempt(
                 message.message_id, message.exchange, message.routing_key, message.key,
                 message.body, message.link_id, message.status, attempt,

@@ -14,7 +14,7 @@ from mq_producer import settings
 from mq_producer.config import ProducerConfig, load_config
 from mq_producer.outbox import OutboundMessage
 from mq_producer.publisher import Publisher
-from mq_producer.transports.base import PublishOutcome, TransportError
+from mq_producer.transports.base import ExchangeError, PublishOutcome, TransportError
 from tests.support.memory_transport import MemoryTransport
 from tests.support.waiting import wait_until
 
@@ -238,3 +238,49 @@ async def test_an_exchange_none_of_whose_messages_waits_any_more_is_let_go_untri
     assert lines(caplog, f"no message waits for exchange '{REFUSED}' any more")
     assert not lines(caplog, "takes publishes to exchange")
     transport.hold.set()
+
+
+async def test_an_exchange_unusable_at_connect_is_held_before_any_of_its_messages_is_sent(
+        start, transport: MemoryTransport, caplog: pytest.LogCaptureFixture):
+    """connect() found the exchange unusable (missing, and the user may not create it): held
+    from then on, checked again every RETRY_INTERVAL while nothing of it waits; its messages
+    wait without ever reaching the publishing path (AMQP's 404 would close the channel over
+    the others); once a check passes they go, in order, with the others unharmed."""
+    transport.unusable[REFUSED] = ExchangeError(REFUSED, "does not exist (test)")
+    publisher = start()
+    await wait_until(lambda: len(transport.checked) >= 2, what="two checks, none waiting")
+    assert transport.connects == 1 and publisher.alarm.outage is None
+    assert lines(caplog, "ALARM") == [
+        f"mq_producer ALARM: broker refuses publishing to exchange '{REFUSED}': does not exist "
+        "(test); its messages wait in the buffer and the other exchanges' go on; it is checked "
+        f"again every {RETRY:g}s (docs/operating.rst: Exchanges at start)"]
+    for number in range(40):
+        publisher.submit(message(number, REFUSED if number % 4 == 0 else OTHER,
+                                 key=f"k{number % 8}"))
+    await wait_until(lambda: publisher.counters.confirmed == 30, what="the others confirmed")
+    await wait_until(lambda: len(transport.alone) >= 2, what="two tries of a waiting one")
+    assert not [attempt for attempt in transport.attempts if attempt.exchange == REFUSED]
+    assert publisher.status()["refused_exchanges"][REFUSED]["waiting"] == 10
+    del transport.unusable[REFUSED]  # an administrator declared it
+    await wait_until(lambda: publisher.counters.confirmed == 40, what="all 40 confirmed")
+    assert delivered(transport, REFUSED) == [f"m{n}" for n in range(0, 40, 4)]
+    assert transport.connects == 1 and not publisher.refusals
+    assert len(lines(caplog, f"takes publishes to exchange '{REFUSED}' again")) == 1
+    assert len(lines(caplog, "ALARM")) == 1
+
+
+async def test_a_reconnection_that_finds_the_exchange_usable_lets_it_go_untried(
+        start, transport: MemoryTransport, caplog: pytest.LogCaptureFixture):
+    transport.unusable[REFUSED] = ExchangeError(REFUSED, "does not exist (test)")
+    publisher = start(retry_interval=30.0)  # no try comes in this test's time
+    await wait_until(lambda: REFUSED in publisher.refusals, what="held at connect")
+    publisher.submit(message(1, REFUSED, key="k1"))
+    publisher.submit(message(2, OTHER, key="k1"))  # behind it in its lane: waits with it
+    await asyncio.sleep(0.1)
+    assert publisher.counters.confirmed == 0 and not transport.attempts
+    del transport.unusable[REFUSED]
+    transport.lose("cable cut")  # the next connect() checks every exchange again
+    await wait_until(lambda: publisher.counters.confirmed == 2, what="both confirmed")
+    assert [attempt.message_id for attempt in transport.delivered] == ["m1", "m2"]
+    assert transport.checked == [] and transport.alone == [] and not publisher.refusals
+    assert len(lines(caplog, f"takes publishes to exchange '{REFUSED}' again")) == 1

@@ -133,7 +133,7 @@ def test_amqp_is_the_default_and_both_satisfy_the_interface():
                             "on_blocked", "ready", "on_ready", "answers_wanted",
                             "connect", "publish", "publish_alone", "can_publish_now", "publish_now",
                             "close", "abandon", "status_copies", "purge_status", "declare_again",
-                            "destination"}
+                            "destination", "unusable_exchanges", "check_exchange"}
     for transport in (amqp, jetstream):
         for name in members:
             assert hasattr(transport, name), (type(transport).__name__, name)

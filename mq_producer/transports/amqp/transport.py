@@ -30,7 +30,15 @@ except ImportError:  # pragma: no cover - only with an aiormq that moved it
 from ...config import LINK_QUEUE_ARGUMENTS, ProducerConfig, QueueSpec, typed
 from ...outbox import OutboundMessage
 from ...tasks import cancel
-from ..base import ExchangeError, Outcome, PublishOutcome, Settle, TransportError, Unpublishable
+from ..base import (
+    ExchangeError,
+    Outcome,
+    PublishOutcome,
+    Settle,
+    TransportError,
+    Unpublishable,
+    check_into,
+)
 from .broker import connection_error_text
 from .confirm_reads import ConfirmLinger
 from .connection import single_connection
@@ -137,6 +145,7 @@ class AmqpTransport:
         self._connection: AbstractConnection | None = None
         self._channel: AbstractChannel | None = None  # strong ref: aio-pika holds a weak one
         self._exchanges: set[str] = set()  # checked since the last (re)connection
+        self._unusable: dict[str, ExchangeError] = {}  # of those, the ones we cannot use
         self._states: dict[str, str] = {}
         self._queue_states: dict[str, str] = {}
         self._queue_failures: dict[str, str] = {}  # the refusal last logged, by queue
@@ -335,9 +344,11 @@ class AmqpTransport:
             raise TransportError(f"cannot connect to {self.description}: {self._scrub(exc)}",
                                  nobody_listening=_refused(exc)) from None
         self._exchanges.clear()  # not connected until everything below is checked
+        self._unusable.clear()
         for name in self._exchange_names:
             self._states[name] = "checking"
-            await self._check_exchange(name)
+            # One that cannot be used does not fail the connection: its messages wait.
+            await check_into(self._unusable, name, self._check_exchange(name))
         # Queues are checked after every (re)connection: a broker may have lost them.
         self._queue_states.clear()
         await self._ensure_dead_letter()
@@ -408,6 +419,15 @@ class AmqpTransport:
             # Bounded: on a stalled link a close would wait forever for the broker's reply,
             # and this may run while the caller is cancelling us for taking too long.
             await self._close_quietly(channel)
+
+    @property
+    def unusable_exchanges(self) -> dict[str, ExchangeError]:
+        return dict(self._unusable)
+
+    async def check_exchange(self, exchange: str) -> ExchangeError | None:
+        if not self.connected:
+            raise self._not_connected()
+        return await check_into(self._unusable, exchange, self._check_exchange(exchange))
 
     async def _check_exchange(self, name: str) -> None:
         """Passive declare, then declare as durable EXCHANGE_TYPE (creates a missing one)."""
@@ -673,8 +693,9 @@ class AmqpTransport:
         """``message`` through aiormq's basic_publish on a channel with confirms of its own,
         opened for it and closed after (a refusal closes the channel it comes on, and the
         publishing channel's messages in flight would fail with it); the broker's answer,
-        awaited for PUBLISH_TIMEOUT at most. A link status's queue is declared first if its
-        declaration was refused (declarations.py, ``declare_if_refused``)."""
+        awaited for PUBLISH_TIMEOUT at most. An unusable exchange is checked first, and a
+        link status's queue declared first if its declaration was refused (declarations.py,
+        ``declare_if_refused``)."""
         if not self.connected or self._connection is None:
             return self._not_connected()
         limit = self._max_message_size
@@ -683,9 +704,15 @@ class AmqpTransport:
                                  f"max_message_size ({limit})")
         try:
             async with asyncio.timeout(self._config.publish_timeout):
+                exchange = self.destination(message)[0]
+                if exchange in self._unusable \
+                        and (unusable := await self.check_exchange(exchange)) is not None:
+                    return unusable
                 if message.link_id is not None:
                     await self._link_queues.declare_if_refused(message.link_id)
                 channel = await aio_pika.Channel(self._connection, publisher_confirms=True)
+        except TransportError as exc:
+            return exc
         except _BROKER_ERRORS as exc:
             return TransportError(f"cannot open a channel to {self.description}: "
                                   f"{self._scrub(exc)}")

@@ -32,7 +32,15 @@ from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfi
 from ...config import ProducerConfig
 from ...outbox import OutboundMessage
 from ...tasks import cancel
-from ..base import ExchangeError, Outcome, PublishOutcome, Settle, TransportError, Unpublishable
+from ..base import (
+    ExchangeError,
+    Outcome,
+    PublishOutcome,
+    Settle,
+    TransportError,
+    Unpublishable,
+    check_into,
+)
 from .settings import JetStreamOptions, NatsSettings
 from .subjects import Destination, destinations_for, subject
 
@@ -76,6 +84,7 @@ class JetStreamTransport:
         # future mq_producer.tasks cannot follow to it): ended by abandon() with ours.
         self._attempts: set[asyncio.Future[object]] = set()
         self._stream_checks: dict[str, asyncio.Future[bool | None]] = {}  # _stream_check
+        self._unusable: dict[str, ExchangeError] = {}  # streams connect() could not use
         self._oversize_logged: set[str] = set()
         self._permissions_said: set[str] = set()  # permission violations logged
         self._told_amqp_only = False
@@ -142,9 +151,11 @@ class JetStreamTransport:
             raise TransportError(f"reconnecting to {self.description}")
         self._verified = False  # not connected until every stream is checked
         self._stream_checks.clear()
+        self._unusable.clear()
         for exchange, dest in self._destinations.items():
             self._states[exchange] = "checking"
-            await self._check_stream(dest)
+            # One that cannot be used does not fail the connection: its messages wait.
+            await check_into(self._unusable, exchange, self._check_stream(dest))
         self._verified = True
         if not self._told_amqp_only and self._config.queues:
             self._told_amqp_only = True
@@ -269,6 +280,16 @@ class JetStreamTransport:
                     "ones (max_msgs_per_subject 1, discard new per subject)")
         return None
 
+    @property
+    def unusable_exchanges(self) -> dict[str, ExchangeError]:
+        return dict(self._unusable)
+
+    async def check_exchange(self, exchange: str) -> ExchangeError | None:
+        if self._js is None:
+            raise TransportError(f"not connected to {self.description}")
+        return await check_into(self._unusable, exchange,
+                                self._check_stream(self._destinations[exchange]))
+
     async def _check_stream(self, dest: Destination) -> None:
         """Look the stream up; create it when missing; refuse one that does not fit."""
         assert self._js is not None
@@ -324,8 +345,12 @@ class JetStreamTransport:
         self.publish_now(messages, settle)
 
     async def publish_alone(self, message: OutboundMessage) -> Outcome:
-        """A publish that awaits its own ack, as each of ``publish``'s does."""
+        """A publish that awaits its own ack, as each of ``publish``'s does; its stream
+        checked first when it is unusable."""
         try:
+            if message.exchange in self._unusable \
+                    and (unusable := await self.check_exchange(message.exchange)) is not None:
+                return unusable
             return await self._publish_one(message)
         except (TransportError, Unpublishable) as exc:
             return exc
