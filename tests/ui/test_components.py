@@ -52,6 +52,7 @@ ANSWERS = {
     "q": ("kytos/mq_producer/v1/queues", "GET", 200, "queues[]"),
     "recent": ("kytos/mq_producer/v1/recent", "GET", 200, ""),
     "m": ("kytos/mq_producer/v1/recent", "GET", 200, "messages[]"),
+    "held": ("kytos/mq_producer/v1/status", "GET", 200, "refused_exchanges.*"),
     "listen": ("kytos/listen_events/v1/status", "GET", 200, ""),
     "snapshot": ("kytos/listen_events/v1/snapshot", "POST", 202, ""),
 }
@@ -247,7 +248,7 @@ def answers() -> dict[str, dict[str, Any]]:
             "status_lanes": {"links": 0, "pending": 0, "in_flight": 0},
             "after_shutdown": 0, "intake": {"hand_off_events": 0, "waiting": 0},
             "counters": counters, "last_error": None, "outage": None, "blocked": None,
-            "last_alarm": None}},
+            "refused_exchanges": {}, "last_alarm": None}},
         EXCHANGES: {"status": 200, "body": {"exchanges": {
             "kytos.events": {"state": "ok", **outcomes, "confirmed": 10, "last_at": NOW}}}},
         QUEUES: {"status": 200, "body": {
@@ -381,6 +382,43 @@ def test_link_statuses_waiting_are_shown_and_counted_as_buffered(scripted):
 
     host.answers[STATUS] = answers()[STATUS]  # none waiting: not said
     page.wait(lambda: not page.hooks("mqp-lanes"), "no lanes line", 2 * POLL + 1)
+    assert page.console_problems() == []
+
+
+def test_exchanges_the_broker_refuses_are_a_state_of_their_own(scripted):
+    """Connected, while the broker refuses some exchanges (no permission; missing, of another
+    type): their messages wait while the others go. Both components showed CONNECTED."""
+    host, page = scripted
+    reason = ("does not exist and user 'kytos' may not create it (no 'configure' "
+              "permission): a broker administrator must declare it as a durable topic exchange")
+    host.answers[STATUS] = status_with(
+        exchanges={"kytos.events": "ok", "interdomain_links": "missing",
+                   "interdomain_link.queues": "refuses publishing"},
+        refused_exchanges={
+            "interdomain_links": {"since": NOW, "reason": reason, "duration": 64.2,
+                                  "waiting": 0},
+            "interdomain_link.queues": {
+                "since": NOW, "duration": 5, "waiting": 3,
+                "reason": "ACCESS_REFUSED - access to exchange 'interdomain_link.queues' in "
+                          "vhost '/' refused for user 'kytos' (amqp://kytos:s3cret@mq:5672/)"}})
+    open_both(page)
+    assert states(page) == ("REFUSING", "REFUSING")
+    lines = ["interdomain_link.queues: ACCESS_REFUSED - access to exchange "
+             "'interdomain_link.queues' in vhost '/' refused for user 'kytos' (amqp://mq:5672/)"
+             "; 3 waiting, for 5s",
+             f"interdomain_links: {reason}; 0 waiting, for 1m 04s"]
+    assert [hook.text for hook in page.hooks("mqp-refused")] == lines
+    assert [hook.text for hook in page.hooks("mqs-refused")] == lines
+    page.shot("refusing")
+    host.answers[STATUS] = answers()[STATUS]
+    page.wait(lambda: states(page) == ("CONNECTED", "CONNECTED"), "connected again",
+              2 * POLL + 2)
+    assert page.hooks("mqp-refused") == page.hooks("mqs-refused") == []
+    host.answers[STATUS] = status_with(refused_exchanges={"x": {
+        "since": NOW, "reason": "missing", "duration": 1, "waiting": 1}})
+    page.wait(lambda: states(page) == ("REFUSING", "REFUSING"), "refusing again", 2 * POLL + 2)
+    assert [item["description"] for item in page.notifications()
+            if item["title"] == "Event broadcast: refusing"] == ["x: missing; 1 waiting, for 1s"]
     assert page.console_problems() == []
 
 
