@@ -273,9 +273,12 @@ class Publisher:
         self.counters.published += len(batch)
 
     def _publish_failed(self, batch: list[OutboundMessage], error: Exception) -> None:
-        """Publishing ``batch`` raised: back to its lanes, and the connection is retried."""
+        """Publishing ``batch`` raised: back to its lanes, and the connection is retried
+        (the channel just closed over a refused exchange: as ``_settle`` takes it)."""
         if isinstance(error, TransportError):
-            self._not_sent(batch, str(error))
+            for message in batch:
+                self._not_delivered(message, error, answered=False)
+            self._fail_with(error)
             return
         # A bug: the publisher must live on, and say so.
         log.error("mq_producer: internal error while publishing %d messages (first %s)",
@@ -339,20 +342,9 @@ class Publisher:
         if attempt != message.attempts or not in_flight:
             return  # an answer to an attempt already given up (timed out or put back)
         if isinstance(outcome, TransportError):
-            # The broker refuses one exchange (it said which): that exchange's messages wait,
-            # tried alone now and then (_try_refused); the channel closed, so the others are
-            # sent again on a new one, with no alarm of the whole broker's.
-            refused = outcome.exchange if outcome.refused else None
-            one_exchange = refused is not None
-            if refused is not None and self.transport.destination(message)[0] == refused:
-                self._put_back(message, ready=False)
-                self._hold(refused, message, str(outcome))
-                self._answered(message)  # a refusal of its exchange is the broker's answer
-            else:
-                self._put_back(message)
+            self._not_delivered(message, outcome, answered=True)
             if not self._failed.is_set():  # the first reason is the one worth reporting
-                self._fail(str(outcome), outage=outcome.outage and not one_exchange,
-                           refused=outcome.refused)
+                self._fail_with(outcome)
         else:
             self._answered(message)
             if isinstance(outcome, Unpublishable):
@@ -373,6 +365,28 @@ class Publisher:
         if self._has_work():  # an answer frees a slot in flight, or the next of a lane
             self._wake.set()
         self._settled.set()
+
+    def _not_delivered(self, message: OutboundMessage, error: TransportError, *,
+                       answered: bool) -> None:
+        """``message`` failed with ``error``: back to its lane. When the broker refuses one
+        exchange (it said which) and it is the message's, the message waits with that
+        exchange, tried alone now and then (_try_refused); ``answered``: the refusal was the
+        broker's answer to this very message."""
+        refused = error.exchange if error.refused else None
+        if refused is not None and self.transport.destination(message)[0] == refused:
+            self._put_back(message, ready=False)
+            self._hold(refused, message, str(error))
+            if answered:
+                self._answered(message)
+        else:
+            self._put_back(message)
+
+    def _fail_with(self, error: TransportError) -> None:
+        """The connection is retried after ``error``; one exchange refused (the channel
+        closed over it) is no alarm of the whole broker's: the others go again on a new
+        channel."""
+        one_exchange = error.refused and error.exchange is not None
+        self._fail(str(error), outage=error.outage and not one_exchange, refused=error.refused)
 
     def _answered(self, message: OutboundMessage) -> None:
         """The broker answered ``message``: an outage since it was sent is over."""
@@ -479,10 +493,10 @@ class Publisher:
                 if message is not None:
                     self._put_back(message)
                 return
-            if outcome.refused:
-                held.reason = outcome.reason if isinstance(outcome, ExchangeError) \
-                    else str(outcome)
-                held.unusable = isinstance(outcome, ExchangeError)
+            if isinstance(outcome, ExchangeError):
+                held.reason, held.unusable = outcome.reason, True
+            elif outcome.refused and outcome.exchange == exchange:  # not another's refusal
+                held.reason, held.unusable = str(outcome), False
             if message is not None:
                 self._put_back(message, ready=False)
                 self._hold(exchange, message, None)

@@ -724,6 +724,46 @@ async def test_an_exchange_refused_for_want_of_a_permission_costs_only_its_own_m
     assert all(len(bodies) == 1 for bodies in received.values())
 
 
+async def test_a_publish_after_the_channel_closed_over_a_refusal_is_answered_with_it(
+        running: RabbitNode, closing):
+    """aiormq raises ChannelInvalidStateError for a publish on a channel the broker has just
+    closed. The public path's answer takes what closed the channel instead: another
+    message's exchange refused, not "closed". The bare error raised the whole broker's alarm
+    beside the exchange's, in 1 run of 18 of the test above on its public path (2026-12-08).
+    Real aiormq, real broker: the channel, the refusal and the error are the library's."""
+    import aiormq
+
+    node = running
+    user, refused = "kytos_closed_channel", "closed_channel.refused"
+    await asyncio.to_thread(node.rabbitmqctl, "add_user", user, "pw")
+    await asyncio.to_thread(node.rabbitmqctl, "set_permissions", "-p", "/", user, ".*",
+                            f"^(?!{re.escape(refused)}$).*", ".*")
+    admin = await aio_pika.connect(node.url)
+    closing(admin)
+    await (await admin.channel()).declare_exchange(refused, aio_pika.ExchangeType.TOPIC)
+    url = f"amqp://{user}:pw@127.0.0.1:{node.port}/"
+    transport, _config = make(url, "closed_channel.allowed", "closed_channel.allowed.all")
+    connection = await aiormq.connect(url)
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        with pytest.raises(aiormq.exceptions.ChannelAccessRefused):
+            await channel.basic_publish(b"{}", exchange=refused, routing_key="k")
+        late = asyncio.ensure_future(channel.basic_publish(
+            b"{}", exchange="closed_channel.allowed", routing_key="k"))
+        await asyncio.wait([late])
+        assert isinstance(late.exception(), aiormq.exceptions.ChannelInvalidStateError)
+        answers: list[object] = []
+        transport._public_answer(outbound("closed_channel.allowed", b"{}"), 1,
+                                 lambda message, attempt, outcome: answers.append(outcome),
+                                 channel, late)
+    finally:
+        await connection.close()
+    [answer] = answers
+    assert isinstance(answer, TransportError)
+    assert (answer.refused, answer.exchange) == (True, refused), str(answer)
+    assert "ACCESS_REFUSED" in str(answer)
+
+
 @pytest.mark.parametrize("declared", [True, False],
                          ids=["status exchanges declared", "status exchanges missing"])
 async def test_the_docs_first_permission_line_with_link_status_on_costs_only_the_statuses(

@@ -284,3 +284,45 @@ async def test_a_reconnection_that_finds_the_exchange_usable_lets_it_go_untried(
     assert [attempt.message_id for attempt in transport.delivered] == ["m1", "m2"]
     assert transport.checked == [] and transport.alone == [] and not publisher.refusals
     assert len(lines(caplog, f"takes publishes to exchange '{REFUSED}' again")) == 1
+
+
+@pytest.mark.parametrize("first", ["in that batch", "in an earlier batch"])
+async def test_a_batch_refused_before_it_is_sent_costs_no_alarm_of_the_whole_broker(
+        start, transport: MemoryTransport, caplog: pytest.LogCaptureFixture, first: str):
+    """The channel closed over a refused exchange while a batch was being written: that
+    publish raises "not connected", naming the refused exchange (AMQP: the channel's closing
+    reason). CI, 2026-12-08: the whole broker's alarm ("broker unreachable: not connected
+    ... ACCESS_REFUSED ...") came beside the exchange's. The batch's messages of that
+    exchange wait with it; the others go again, with one alarm line, the exchange's."""
+    broker = Broker(transport)
+    publisher = start()
+    await wait_until(lambda: transport.connected, what="connected")
+    if first == "in an earlier batch":  # the exchange held already
+        publisher.submit(message(100, REFUSED, key="k100"))
+        await wait_until(lambda: REFUSED in publisher.refusals, what="held")
+    closing = TransportError(
+        f"not connected to memory://test: ChannelAccessRefused: ACCESS_REFUSED - access to "
+        f"exchange '{REFUSED}' in vhost '/' refused for user 'u'", refused=True,
+        exchange=REFUSED)
+    sent = transport.publish_now
+    raised: list[int] = []
+
+    def publish_now(messages, settle) -> None:  # the next publish meets the closed channel
+        if not raised:
+            raised.append(len(messages))
+            raise closing
+        sent(messages, settle)
+
+    transport.publish_now = publish_now  # type: ignore[method-assign]
+    for number in range(20):
+        publisher.submit(message(number, REFUSED if number % 5 == 0 else OTHER,
+                                 key=f"k{number}"))
+    await wait_until(lambda: publisher.counters.confirmed == 16, what="the others confirmed")
+    assert raised and publisher.alarm.outage is None
+    assert len(lines(caplog, "ALARM")) == 1
+    assert lines(caplog, "ALARM") == lines(
+        caplog, f"ALARM: broker refuses publishing to exchange '{REFUSED}'")
+    broker.allowed = True
+    await wait_until(lambda: publisher.counters.confirmed == 20 + (first != "in that batch"),
+                     what="all confirmed")
+    assert len(delivered(transport, REFUSED)) == 4 + (first != "in that batch")

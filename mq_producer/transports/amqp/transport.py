@@ -289,7 +289,9 @@ class AmqpTransport:
         before its close callbacks have run, and its error is what the outage alarm says."""
         why = _closed_by(self._underlay)
         return TransportError(f"not connected to {self.description}"
-                              + (f": {self._scrub(why)}" if why is not None else ""))
+                              + (f": {self._scrub(why)}" if why is not None else ""),
+                              refused=isinstance(why, _PUBLISH_REFUSALS),
+                              exchange=_refused_exchange(why))
 
     def _next_node(self) -> None:
         """A cluster's next node, for the next connection (in turn, round and round)."""
@@ -736,6 +738,11 @@ class AmqpTransport:
             outcome: Outcome = TransportError(f"publish of {message.message_id} cancelled")
         else:
             error = task.exception()
+            if isinstance(error, aiormq.exceptions.ChannelInvalidStateError):
+                # Sent after the channel closed: what closed it says why, as _channel_closed
+                # says it for the confirms it cut off (another message's exchange refused, or
+                # one too large: no alarm of the whole broker's).
+                error = _closed_by(channel) or error
             if error is not None and channel is self._retired:  # as in _channel_closed
                 outcome = PublishOutcome.REJECTED
             else:
