@@ -452,8 +452,6 @@ class Publisher:
         for exchange in self.refusals:
             held = self.refusals.get(exchange)
             if held is not None and held.unusable and exchange not in unusable:
-                if (timer := self._tries.pop(exchange, None)) is not None:
-                    timer.cancel()
                 self._let_go(exchange)
 
     def _try_later(self, exchange: str) -> None:
@@ -549,6 +547,8 @@ class Publisher:
             else self.refusals.forget(exchange)
         if held is None:
             return
+        if (timer := self._tries.pop(exchange, None)) is not None:  # a try still to come
+            timer.cancel()
         for lane in held.lanes:
             self.outbox.release(lane)
         for link_id in held.links:

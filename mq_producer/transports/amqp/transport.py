@@ -287,11 +287,15 @@ class AmqpTransport:
         """The "not connected" error, with why when the broker said (it closed the connection
         or the channel: CONNECTION_FORCED, a 404...): a publish may find the connection gone
         before its close callbacks have run, and its error is what the outage alarm says."""
-        why = _closed_by(self._underlay)
-        return TransportError(f"not connected to {self.description}"
-                              + (f": {self._scrub(why)}" if why is not None else ""),
-                              refused=isinstance(why, _PUBLISH_REFUSALS),
-                              exchange=_refused_exchange(why))
+        return self._failure(f"not connected to {self.description}",
+                             _closed_by(self._underlay))
+
+    def _failure(self, what: str, cause: BaseException | None) -> TransportError:
+        """``what`` failed, for ``cause`` when known (its text scrubbed): refused, and the
+        exchange RabbitMQ named, when ``cause`` is the broker refusing the publishes."""
+        return TransportError(what + (f": {self._scrub(cause)}" if cause is not None else ""),
+                              refused=isinstance(cause, _PUBLISH_REFUSALS),
+                              exchange=_refused_exchange(cause))
 
     def _next_node(self) -> None:
         """A cluster's next node, for the next connection (in turn, round and round)."""
@@ -799,9 +803,7 @@ class AmqpTransport:
         the broker closed it over one message too large for its max_message_size (406), that
         one is Unpublishable and the limit is remembered; the others are retried."""
         error = _closing_error(closing)
-        reason: Outcome = TransportError(f"the channel to {self.description} closed" + (
-            f": {self._scrub(error)}" if error is not None else ""),
-            refused=isinstance(error, _PUBLISH_REFUSALS), exchange=_refused_exchange(error))
+        reason: Outcome = self._failure(f"the channel to {self.description} closed", error)
         if channel is self._retired:  # _renew_channel's: it refused all, the rest is retried
             reason = PublishOutcome.REJECTED
         waiting = [confirmation for confirmation in channel.confirmations.values()
@@ -817,10 +819,7 @@ class AmqpTransport:
             self._note_refused(message)
             return PublishOutcome.REJECTED
         if isinstance(result, BaseException):
-            return TransportError(f"publish to {self.destination(message)[0]!r} failed: "
-                                  f"{self._scrub(result)}",
-                                  refused=isinstance(result, _PUBLISH_REFUSALS),
-                                  exchange=_refused_exchange(result))
+            return self._failure(f"publish to {self.destination(message)[0]!r} failed", result)
         if self._refused_since:  # the broker takes the route's messages again
             self._refused_since.pop(self.destination(message), None)
         if isinstance(result, DeliveredMessage):

@@ -390,10 +390,10 @@ class JetStreamTransport:
         nothing scheduled from here would run, nats-py's own close included. So: our
         publishes still awaiting an ack are cancelled for good (mq_producer.tasks), and so
         are nats-py's publishes and stream lookups they wait for, our stream checks, and the
-        client's tasks for this connection -
-        its reader, pinger and flusher, and each subscription's (the publish acks') - whose
-        coroutines, closed by the garbage collector after loop.close(), printed "Event loop
-        is closed" at Kytos' exit; then the socket is closed. nats-py internals used
+        client's tasks for this connection - its reader, pinger and flusher, and each
+        subscription's (the publish acks') - whose coroutines, closed by the garbage
+        collector after loop.close(), printed "Event loop is closed" at Kytos' exit; then
+        the socket is closed. nats-py internals used
         (tests/unit/test_kytosd_stop_contract.py pins them):
         ``Client._reading_task``, ``_ping_interval_task``, ``_flusher_task``, ``_subs``,
         ``Subscription._wait_for_msgs_task`` and ``Client._transport``; one that is missing
@@ -488,15 +488,15 @@ class JetStreamTransport:
     async def _stream_exists(self, js: JetStreamContext, dest: Destination,
                              lost: asyncio.Future[str]) -> bool | None:
         answer = await self._until_lost(js.stream_info(dest.stream), lost)
+        if answer is None:
+            return None
         try:
-            if answer is not None:
-                answer.result()
-                return True
+            answer.result()
         except nats.js.errors.NotFoundError:
             return False
         except _NATS_ERRORS:
-            pass
-        return None
+            return None
+        return True
 
     def _log_oversize(self, message: OutboundMessage) -> None:
         if message.exchange in self._oversize_logged:
